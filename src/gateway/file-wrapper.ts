@@ -1,0 +1,108 @@
+// file-wrapper.ts: `tsgi.file_wrapper`, a file a server may send with
+// sendfile(2), and which any other code may simply iterate.
+import { close, fstat, open, read } from 'node:fs';
+import { promisify } from 'node:util';
+import type { FileWrapper, FileWrapperOptions } from '../types.js';
+
+const openAsync = promisify(open);
+const fstatAsync = promisify(fstat);
+const readAsync = promisify(read);
+
+const kDefaultBlock = 64 * 1024;
+
+/** The file wrapper made by `tsgi.file_wrapper`. */
+export class FileBody implements FileWrapper {
+  private descriptor: number;
+  private readonly path: string | null;
+  private size = -1;
+  private closed = false;
+  readonly offset: number;
+  private readonly requested: number;
+  private readonly blockSize: number;
+
+  constructor(pathOrFd: string | number, options: FileWrapperOptions = {}) {
+    if (typeof pathOrFd === 'number') {
+      if (!Number.isInteger(pathOrFd) || pathOrFd < 0) {
+        throw new TypeError(`tsgi.file_wrapper: fd must be a non-negative integer, got ${pathOrFd}`);
+      }
+      this.descriptor = pathOrFd;
+      this.path = null;
+    } else if (typeof pathOrFd === 'string' && pathOrFd.length > 0) {
+      this.descriptor = -1;
+      this.path = pathOrFd;
+    } else {
+      throw new TypeError('tsgi.file_wrapper: expected a path or a file descriptor');
+    }
+    const { offset = 0, length = -1, blockSize = kDefaultBlock } = options;
+    if (!Number.isSafeInteger(offset) || offset < 0) {
+      throw new RangeError(`tsgi.file_wrapper: offset must be a non-negative integer, got ${offset}`);
+    }
+    if (!Number.isSafeInteger(length) || length < -1) {
+      throw new RangeError(`tsgi.file_wrapper: length must be a non-negative integer, got ${length}`);
+    }
+    if (!Number.isSafeInteger(blockSize) || blockSize <= 0) {
+      throw new RangeError(`tsgi.file_wrapper: blockSize must be a positive integer, got ${blockSize}`);
+    }
+    this.offset = offset;
+    this.requested = length;
+    this.blockSize = blockSize;
+  }
+
+  get fd(): number {
+    return this.descriptor;
+  }
+
+  /** Bytes that will be sent: known after `open()`. */
+  get length(): number {
+    return this.size;
+  }
+
+  /** Opens the path (if any) and computes the length from fstat. */
+  async open(): Promise<void> {
+    if (this.size >= 0) return;
+    if (this.closed) throw new Error('tsgi.file_wrapper: file already closed');
+    if (this.descriptor < 0) this.descriptor = await openAsync(this.path!, 'r');
+    const stat = await fstatAsync(this.descriptor);
+    if (!stat.isFile()) throw new Error(`tsgi.file_wrapper: ${this.path ?? `fd ${this.descriptor}`} is not a regular file`);
+    const available = Math.max(0, stat.size - this.offset);
+    this.size = this.requested < 0 ? available : Math.min(this.requested, available);
+  }
+
+  async *[Symbol.asyncIterator](): AsyncIterator<Uint8Array> {
+    await this.open();
+    let position = this.offset;
+    let left = this.size;
+    while (left > 0) {
+      const block = Buffer.allocUnsafe(Math.min(this.blockSize, left));
+      const { bytesRead } = await readAsync(this.descriptor, block, 0, block.length, position);
+      if (bytesRead === 0) break;
+      position += bytesRead;
+      left -= bytesRead;
+      yield bytesRead === block.length ? block : block.subarray(0, bytesRead);
+    }
+  }
+
+  close(): Promise<void> {
+    if (this.closed || this.descriptor < 0) {
+      this.closed = true;
+      return Promise.resolve();
+    }
+    this.closed = true;
+    const fd = this.descriptor;
+    return new Promise((resolve) => close(fd, () => resolve()));
+  }
+}
+
+/** `tsgi.file_wrapper(pathOrFd, options?)`.
+ *
+ * @example
+ * ```ts
+ * const app: Application = (environ, startResponse) => {
+ *   startResponse('200 OK', [['Content-Type', 'application/octet-stream']]);
+ *   return environ['tsgi.file_wrapper']('/srv/data.bin');
+ * };
+ * ```
+ */
+export function fileWrapper(pathOrFd: string | number, options?: FileWrapperOptions): FileWrapper {
+  return new FileBody(pathOrFd, options);
+}

@@ -1,0 +1,126 @@
+// input.ts: `tsgi.input`, the request body as an async iterable, fed by a
+// server and read by the application, with backpressure in both directions.
+import type { InputStream } from '../types.js';
+
+/** What a server does when the application's reading changes pace. */
+export interface InputHooks {
+  /** The application started reading (send `100 Continue` if asked). */
+  start(): void;
+  /** More than the high water mark is buffered: stop reading the socket. */
+  pause(): void;
+  /** The buffer drained below the low water mark: read again. */
+  resume(): void;
+}
+
+const kHighWater = 64 * 1024;
+const kLowWater = 16 * 1024;
+
+/** The request body stream. The server calls `push`, `end` and `fail`. */
+export class Input implements InputStream {
+  private readonly chunks: Uint8Array[] = [];
+  private buffered = 0;
+  private ended = false;
+  private error: Error | null = null;
+  private paused = false;
+  private iterated = false;
+  /** Set once the response is over: later body bytes are dropped. */
+  private discarding = false;
+  private wake: (() => void) | null = null;
+
+  constructor(private readonly hooks: InputHooks | null) {}
+
+  /** Body bytes from the client. The chunk is owned by the stream. */
+  push(chunk: Uint8Array): void {
+    if (this.discarding || this.ended || chunk.length === 0) return;
+    this.chunks.push(chunk);
+    this.buffered += chunk.length;
+    if (!this.paused && this.buffered > kHighWater && this.hooks) {
+      this.paused = true;
+      this.hooks.pause();
+    }
+    this.notify();
+  }
+
+  /** The body is complete. */
+  end(): void {
+    this.ended = true;
+    this.notify();
+  }
+
+  /** The body cannot complete (the client went away). */
+  fail(error: Error): void {
+    if (this.ended) return;
+    this.error ??= error;
+    this.notify();
+  }
+
+  /** The response is over: drop what is buffered and what still comes. */
+  discard(): void {
+    this.discarding = true;
+    this.chunks.length = 0;
+    this.buffered = 0;
+    if (this.paused && this.hooks) {
+      this.paused = false;
+      this.hooks.resume();
+    }
+  }
+
+  /** True once every byte of the body has been received. */
+  get complete(): boolean {
+    return this.ended;
+  }
+
+  private notify(): void {
+    const wake = this.wake;
+    if (wake) {
+      this.wake = null;
+      wake();
+    }
+  }
+
+  async *[Symbol.asyncIterator](): AsyncIterator<Uint8Array> {
+    if (this.iterated) throw new Error('tsgi.input can be read only once');
+    this.iterated = true;
+    this.hooks?.start();
+    for (;;) {
+      const chunk = this.chunks.shift();
+      if (chunk !== undefined) {
+        this.buffered -= chunk.length;
+        if (this.paused && this.buffered <= kLowWater && this.hooks) {
+          this.paused = false;
+          this.hooks.resume();
+        }
+        yield chunk;
+        continue;
+      }
+      if (this.error) throw this.error;
+      if (this.ended) return;
+      await new Promise<void>((resolve) => (this.wake = resolve));
+    }
+  }
+
+  async read(): Promise<Uint8Array> {
+    const parts: Uint8Array[] = [];
+    let size = 0;
+    for await (const chunk of this) {
+      parts.push(chunk);
+      size += chunk.length;
+    }
+    if (parts.length === 1) return parts[0]!;
+    const out = new Uint8Array(size);
+    let at = 0;
+    for (const part of parts) {
+      out.set(part, at);
+      at += part.length;
+    }
+    return out;
+  }
+}
+
+/** The input of a request without a body: ends at once, shared. */
+export const emptyInput: InputStream = Object.freeze({
+  async *[Symbol.asyncIterator](): AsyncIterator<Uint8Array> {},
+  async read(): Promise<Uint8Array> {
+    return new Uint8Array(0);
+  },
+});

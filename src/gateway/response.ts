@@ -1,0 +1,397 @@
+// response.ts: the response driver shared by both servers: startResponse's
+// rules, iterating the body with backpressure, close(), and PEP 3333's error
+// semantics. A server supplies a Sink; framing stays with the server.
+import type { Application, Chunk, Environ, ErrorStream, Header, ResponseBody, WriteFunction } from '../types.js';
+import { logError } from './errors.js';
+import { FileBody } from './file-wrapper.js';
+
+/**
+ * Where a response goes. Exactly one of `start(..., last=true)`, `end()` or
+ * `abort()` ends it; the driver never calls the sink after that.
+ */
+export interface Sink {
+  /** Sends the status line and headers with the first body bytes (or the
+   * whole body when `last`). `contentLength` is -1 when unknown. Returns
+   * false when the caller should await `drain()` before writing more. */
+  start(
+    status: string,
+    code: number,
+    headers: Header[],
+    contentLength: number,
+    body: Chunk | null,
+    last: boolean,
+    close: boolean,
+  ): boolean;
+  /** Sends body bytes; false means await `drain()`. */
+  write(chunk: Chunk): boolean;
+  /** Ends the response. */
+  end(): void;
+  /** Cuts the connection: the client sees an incomplete response. */
+  abort(): void;
+  /** Resolves when the sink can take more, or when the client is gone. */
+  drain(): Promise<void>;
+  /** Sends a file region with sendfile(2), when the server can. */
+  readonly sendFile: ((fd: number, offset: number, length: number) => Promise<void>) | null;
+  /** True once the client has gone away. */
+  readonly gone: boolean;
+}
+
+// RFC 9110 §5.1 field-name = token; §5.5 field values: no CR, LF or NUL, and
+// (as node:http) no other controls but HTAB and nothing above latin1.
+const kToken = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+const kBadValue = /[^\t\x20-\x7e\x80-\xff]/;
+// RFC 9112 §4: status-line = HTTP-version SP status-code SP [ reason-phrase ]
+const kStatus = /^[1-5]\d\d [\t\x20-\x7e\x80-\xff]*$/;
+const kDigits = /^\d{1,15}$/;
+
+const kServerError: Header[] = [['Content-Type', 'text/plain; charset=utf-8']];
+
+function describe(value: unknown): string {
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'an array';
+  if (typeof value === 'string') return JSON.stringify(value.length > 40 ? value.slice(0, 40) + '…' : value);
+  if (typeof value === 'object') return `an object (${value.constructor?.name ?? 'no prototype'})`;
+  return `${typeof value} ${String(value)}`;
+}
+
+function chunkLength(chunk: Chunk): number {
+  return typeof chunk === 'string' ? chunk.length : chunk.byteLength;
+}
+
+function checkChunk(chunk: unknown): asserts chunk is Chunk {
+  if (typeof chunk !== 'string' && !(chunk instanceof Uint8Array)) {
+    throw new TypeError(`tsgi: body chunks must be strings or Uint8Arrays, got ${describe(chunk)}`);
+  }
+}
+
+function isThenable(value: unknown): value is PromiseLike<unknown> {
+  return value !== null && typeof value === 'object' && typeof (value as { then?: unknown }).then === 'function';
+}
+
+/** The state of one response, and its startResponse/write closures. */
+class Response {
+  status: string | null = null;
+  code = 0;
+  headers: Header[] = kServerError;
+  contentLength = -1;
+  close = false;
+  /** True once the sink has been started: the status line is out. */
+  sent = false;
+  /** True once the sink has been ended (or aborted). */
+  done = false;
+  readonly startResponse: (status: string, headers: Header[], excInfo?: unknown) => WriteFunction;
+  private readonly writeFn: WriteFunction;
+
+  constructor(
+    readonly sink: Sink,
+    readonly environ: Environ,
+    readonly errors: ErrorStream,
+  ) {
+    this.writeFn = (chunk: Chunk) => {
+      if (this.status === null) throw new Error('tsgi: write() called before startResponse()');
+      checkChunk(chunk);
+      if (this.done || chunkLength(chunk) === 0) return;
+      this.emit(chunk);
+    };
+    this.startResponse = (status, headers, excInfo) => {
+      if (excInfo) {
+        // PEP 3333: with exc_info after the headers went out, re-raise.
+        if (this.sent) throw excInfo;
+      } else if (this.status !== null) {
+        throw new Error('tsgi: startResponse() called a second time without excInfo');
+      }
+      this.setStatus(status, headers);
+      return this.writeFn;
+    };
+  }
+
+  private setStatus(status: unknown, headers: unknown): void {
+    if (typeof status !== 'string' || !kStatus.test(status)) {
+      throw new TypeError(`tsgi: status must be "NNN Reason" with a code from 100 to 599, got ${describe(status)}`);
+    }
+    const code =
+      (status.charCodeAt(0) - 48) * 100 + (status.charCodeAt(1) - 48) * 10 + (status.charCodeAt(2) - 48);
+    if (code < 200) throw new TypeError(`tsgi: ${code} is an interim status and cannot be a response's status`);
+    if (!Array.isArray(headers)) throw new TypeError(`tsgi: headers must be an array of [name, value] pairs, got ${describe(headers)}`);
+    const kept: Header[] = [];
+    let contentLength = -1;
+    let close = false;
+    for (const pair of headers as unknown[]) {
+      if (!Array.isArray(pair) || pair.length !== 2 || typeof pair[0] !== 'string' || typeof pair[1] !== 'string') {
+        throw new TypeError(`tsgi: each header must be a [name, value] pair of strings, got ${describe(pair)}`);
+      }
+      const name: string = pair[0];
+      const value: string = pair[1];
+      if (!kToken.test(name)) throw new TypeError(`tsgi: invalid header name ${JSON.stringify(name)}`);
+      if (kBadValue.test(value)) {
+        throw new TypeError(`tsgi: header ${name} has a forbidden character (CR, LF, NUL or other control) in its value`);
+      }
+      // Framing belongs to the server (RFC 9112 §6): take what it needs, drop the rest.
+      switch (name.length) {
+        case 14:
+          if (name.toLowerCase() === 'content-length') {
+            const digits = value.trim();
+            if (!kDigits.test(digits)) throw new TypeError(`tsgi: Content-Length must be decimal digits, got ${JSON.stringify(value)}`);
+            contentLength = Number(digits);
+            continue;
+          }
+          break;
+        case 17:
+          if (name.toLowerCase() === 'transfer-encoding') continue;
+          break;
+        case 10: {
+          const lower = name.toLowerCase();
+          if (lower === 'connection') {
+            if (/(?:^|,)\s*close\s*(?:,|$)/i.test(value)) close = true;
+            continue;
+          }
+          if (lower === 'keep-alive') continue;
+          break;
+        }
+        case 4:
+          if (name.toLowerCase() === 'date') continue;
+          break;
+      }
+      kept.push([name, value]);
+    }
+    this.status = status;
+    this.code = code;
+    this.headers = kept;
+    this.contentLength = contentLength;
+    this.close = close;
+  }
+
+  /** Sends one non-empty chunk; false means await drain. */
+  emit(chunk: Chunk): boolean {
+    if (!this.sent) {
+      if (this.status === null) throw new Error('tsgi: the application returned a body without calling startResponse()');
+      this.sent = true;
+      return this.sink.start(this.status, this.code, this.headers, this.contentLength, chunk, false, this.close);
+    }
+    return this.sink.write(chunk);
+  }
+
+  /** Ends the response, with `chunk` as its last bytes. */
+  finish(chunk: Chunk | null): void {
+    if (this.done) return;
+    if (!this.sent) {
+      if (this.status === null) throw new Error('tsgi: the application returned a body without calling startResponse()');
+      this.sent = true;
+      this.done = true;
+      this.sink.start(this.status, this.code, this.headers, this.contentLength, chunk, true, this.close);
+      return;
+    }
+    this.done = true;
+    if (chunk !== null) this.sink.write(chunk);
+    this.sink.end();
+  }
+
+  /** PEP 3333: before the status line, a 500; after it, cut the connection. */
+  fail(err: unknown): void {
+    const { environ } = this;
+    logError(this.errors, `error in application (${environ.REQUEST_METHOD} ${environ.REQUEST_URI})`, err);
+    if (this.done || this.sink.gone) return;
+    this.done = true;
+    if (!this.sent) {
+      this.sent = true;
+      this.sink.start('500 Internal Server Error', 500, kServerError, -1, 'Internal Server Error\n', true, false);
+    } else {
+      this.sink.abort();
+    }
+  }
+
+  /** Calls the body's close() once, logging what it throws or rejects. */
+  closeBody(body: ResponseBody | null | undefined): void {
+    const close = body == null ? undefined : (body as { close?: unknown }).close;
+    if (typeof close !== 'function') return;
+    try {
+      const result: unknown = close.call(body);
+      if (isThenable(result)) {
+        result.then(undefined, (err: unknown) => logError(this.errors, 'error in the body\'s close()', err));
+      }
+    } catch (err) {
+      logError(this.errors, 'error in the body\'s close()', err);
+    }
+  }
+}
+
+/** True when the response to this request carries no body bytes. */
+function bodiless(r: Response): boolean {
+  return r.code === 204 || r.code === 304 || r.environ.REQUEST_METHOD === 'HEAD';
+}
+
+/**
+ * Runs `app` for one request and drives its response into `sink`. Returns
+ * synchronously when the application answered synchronously.
+ */
+export function runApplication(app: Application, environ: Environ, sink: Sink, errors: ErrorStream): void {
+  const r = new Response(sink, environ, errors);
+  let result: ResponseBody | Promise<ResponseBody>;
+  try {
+    result = app(environ, r.startResponse);
+  } catch (err) {
+    r.fail(err);
+    return;
+  }
+  if (isThenable(result)) {
+    (result as Promise<ResponseBody>).then(
+      (body) => handleBody(r, body),
+      (err: unknown) => r.fail(err),
+    );
+    return;
+  }
+  handleBody(r, result);
+}
+
+function handleBody(r: Response, body: ResponseBody): void {
+  if (body === null || (typeof body !== 'object' && typeof body !== 'function')) {
+    r.fail(new TypeError(`tsgi: the application must return an iterable of chunks, got ${describe(body)}`));
+    return;
+  }
+  if (r.sink.gone) {
+    r.closeBody(body);
+    return;
+  }
+  if (Array.isArray(body)) {
+    sendArray(r, body);
+    return;
+  }
+  if (body instanceof FileBody) {
+    void sendFile(r, body);
+    return;
+  }
+  const syncIter = (body as Iterable<Chunk>)[Symbol.iterator];
+  if (typeof syncIter === 'function') {
+    void pump(r, body, syncIter.call(body), false);
+    return;
+  }
+  const asyncIter = (body as AsyncIterable<Chunk>)[Symbol.asyncIterator];
+  if (typeof asyncIter === 'function') {
+    void pump(r, body, asyncIter.call(body), true);
+    return;
+  }
+  r.fail(new TypeError(`tsgi: the application must return an iterable of chunks, got ${describe(body)}`));
+  r.closeBody(body);
+}
+
+/** The common case: a list of chunks, sent with one call to the sink. */
+function sendArray(r: Response, chunks: readonly unknown[]): void {
+  try {
+    let body: Chunk | null = null;
+    let allStrings = true;
+    let count = 0;
+    for (const chunk of chunks) {
+      checkChunk(chunk);
+      if (chunkLength(chunk) === 0) continue;
+      if (typeof chunk !== 'string') allStrings = false;
+      body = chunk;
+      count++;
+    }
+    if (count > 1) {
+      const parts = chunks as Chunk[];
+      body = allStrings
+        ? parts.join('')
+        : Buffer.concat(parts.map((c) => (typeof c === 'string' ? Buffer.from(c) : c)));
+    }
+    r.finish(body);
+  } catch (err) {
+    r.fail(err);
+  }
+  r.closeBody(chunks as ResponseBody);
+}
+
+/** Iterates a sync or async iterator; awaits only for async steps and for
+ * backpressure, so a synchronous body is sent before this returns. A sync
+ * body is read one chunk ahead, so that a single-chunk body gets a
+ * Content-Length. */
+async function pump(
+  r: Response,
+  body: ResponseBody,
+  it: Iterator<unknown> | AsyncIterator<unknown>,
+  isAsync: boolean,
+): Promise<void> {
+  let finished = false;
+  try {
+    let held: Chunk | null = null;
+    for (;;) {
+      const step = isAsync ? await (it as AsyncIterator<unknown>).next() : (it as Iterator<unknown>).next();
+      if (r.sink.gone || r.done) return;
+      if (step.done) break;
+      const chunk = step.value;
+      checkChunk(chunk);
+      if (chunkLength(chunk) === 0) continue;
+      if (!isAsync && !r.sent && held === null) {
+        held = chunk;
+        continue;
+      }
+      if (held !== null) {
+        const first = held;
+        held = null;
+        if (!r.emit(first)) {
+          await r.sink.drain();
+          if (r.sink.gone) return;
+        }
+      }
+      if (!r.emit(chunk)) {
+        await r.sink.drain();
+        if (r.sink.gone) return;
+      }
+    }
+    finished = true;
+    r.finish(held);
+  } catch (err) {
+    finished = true;
+    r.fail(err);
+  } finally {
+    if (!finished) await callReturn(r, it);
+    r.closeBody(body);
+  }
+}
+
+async function callReturn(r: Response, it: Iterator<unknown> | AsyncIterator<unknown>): Promise<void> {
+  if (typeof it.return !== 'function') return;
+  try {
+    await it.return();
+  } catch (err) {
+    logError(r.errors, 'error while abandoning the body iterator', err);
+  }
+}
+
+/** A file body: sendfile(2) where the sink can, else read in blocks. */
+async function sendFile(r: Response, file: FileBody): Promise<void> {
+  try {
+    await file.open();
+  } catch (err) {
+    r.fail(err);
+    await file.close();
+    return;
+  }
+  if (r.sink.gone) {
+    await file.close();
+    return;
+  }
+  if (r.sent || r.sink.sendFile === null) {
+    if (r.contentLength < 0 && !r.sent) r.contentLength = file.length;
+    await pump(r, file, file[Symbol.asyncIterator](), true);
+    return;
+  }
+  try {
+    if (r.status === null) throw new Error('tsgi: the application returned a body without calling startResponse()');
+    r.contentLength = file.length;
+    if (file.length === 0 || bodiless(r)) {
+      r.finish(null);
+    } else {
+      r.sent = true;
+      r.sink.start(r.status, r.code, r.headers, r.contentLength, null, false, r.close);
+      await r.sink.sendFile(file.fd, file.offset, file.length);
+      if (!r.sink.gone && !r.done) {
+        r.done = true;
+        r.sink.end();
+      }
+    }
+  } catch (err) {
+    r.fail(err);
+  } finally {
+    await file.close();
+  }
+}

@@ -1,0 +1,346 @@
+// server.ts: the native server's TypeScript half: decodes the event records
+// the addon writes, builds environs, runs the application one request at a
+// time per connection, and hands responses back to C++ as primitives.
+import type { Application, Chunk, ErrorStream, Header, Server } from '../types.js';
+import { makeEnviron, type EnvironBase } from '../gateway/environ.js';
+import { emptyInput, Input, type InputHooks } from '../gateway/input.js';
+import { runApplication, type Sink } from '../gateway/response.js';
+import { fileWrapper } from '../gateway/file-wrapper.js';
+import { Ev, Rf, Wf, Wr, type NativeBinding, type NativeServer } from './binding.js';
+
+export interface NativeServerStartOptions {
+  host: string;
+  port: number;
+  backlog: number;
+  errors: ErrorStream;
+  multiprocess: boolean;
+}
+
+const kSlotMask = (1 << 20) - 1;
+// Requests queued behind an unfinished response before reading pauses.
+const kMaxQueued = 32;
+const kPauseBody = 1;
+const kPauseQueue = 2;
+
+interface Latin1Buffer extends Buffer {
+  latin1Slice(start: number, end: number): string;
+}
+
+/** One request: its environ, its body stream, and its flags word. */
+class Request implements InputHooks {
+  constructor(
+    readonly conn: Connection,
+    readonly flags: number,
+  ) {}
+  environ!: ReturnType<typeof makeEnviron>;
+  input: Input | null = null;
+
+  start(): void {
+    if (this.flags & Rf.ExpectContinue && this.conn.current === this && !this.conn.gone) {
+      this.conn.server.native.sendContinue(this.conn.id);
+      this.conn.server.touched();
+    }
+  }
+  pause(): void {
+    this.conn.setPause(kPauseBody, true);
+  }
+  resume(): void {
+    this.conn.setPause(kPauseBody, false);
+  }
+}
+
+/** One client connection; also the Sink of its current response. */
+class Connection implements Sink {
+  gone = false;
+  /** The request being answered; responses go to the oldest request. */
+  current: Request | null = null;
+  /** The request whose body the parser is reading (the newest one). */
+  newest: Request | null = null;
+  readonly queue: Request[] = [];
+  private pauseBits = 0;
+  private running = false;
+  private waiters: (() => void)[] = [];
+  private fileDone: (() => void) | null = null;
+  readonly sendFile: (fd: number, offset: number, length: number) => Promise<void>;
+
+  constructor(
+    readonly server: NativeHttpServer,
+    readonly id: number,
+    readonly remoteAddr: string,
+    readonly remotePort: number,
+  ) {
+    this.sendFile = (fd, offset, length) =>
+      new Promise<void>((resolve) => {
+        if (this.gone) return resolve();
+        this.fileDone = resolve;
+        if (this.server.native.sendFile(this.id, fd, offset, length) === Wr.Gone) {
+          this.fileDone = null;
+          this.gone = true;
+          resolve();
+        }
+      });
+  }
+
+  setPause(bit: number, on: boolean): void {
+    const before = this.pauseBits;
+    this.pauseBits = on ? before | bit : before & ~bit;
+    if (this.gone) return;
+    if (before === 0 && this.pauseBits !== 0) this.server.native.pause(this.id);
+    else if (before !== 0 && this.pauseBits === 0) this.server.native.resume(this.id);
+  }
+
+  /** Runs queued requests in order while none is in progress. */
+  run(): void {
+    if (this.running) return;
+    this.running = true;
+    const { app, errors } = this.server;
+    while (this.current === null && !this.gone) {
+      const req = this.queue.shift();
+      if (req === undefined) break;
+      this.current = req;
+      runApplication(app, req.environ, this, errors);
+    }
+    this.running = false;
+    if (this.pauseBits & kPauseQueue && this.queue.length < kMaxQueued / 4) this.setPause(kPauseQueue, false);
+  }
+
+  private finished(): void {
+    const req = this.current;
+    this.current = null;
+    req?.input?.discard();
+    if (this.queue.length > 0) this.run();
+  }
+
+  start(status: string, _code: number, headers: Header[], contentLength: number, body: Chunk | null, last: boolean, close: boolean): boolean {
+    let block = '';
+    for (let i = 0; i < headers.length; i++) {
+      const h = headers[i]!;
+      block += h[0] + ': ' + h[1] + '\r\n';
+    }
+    const server = this.server;
+    const r = server.native.respond(this.id, this.current!.flags, status, block, contentLength, body, last, close ? Wf.Close : 0);
+    server.touched();
+    if (r === Wr.Gone) this.gone = true;
+    if (last) this.finished();
+    return r !== Wr.Full;
+  }
+
+  write(chunk: Chunk): boolean {
+    const r = this.server.native.write(this.id, chunk);
+    this.server.touched();
+    if (r === Wr.Gone) this.gone = true;
+    return r !== Wr.Full;
+  }
+
+  end(): void {
+    if (this.server.native.end(this.id) === Wr.Gone) this.gone = true;
+    this.server.touched();
+    this.finished();
+  }
+
+  abort(): void {
+    this.server.native.abort(this.id);
+    this.gone = true;
+    this.wake();
+    this.finished();
+  }
+
+  drain(): Promise<void> {
+    if (this.gone) return Promise.resolve();
+    return new Promise((resolve) => this.waiters.push(resolve));
+  }
+
+  wake(): void {
+    const waiters = this.waiters;
+    this.waiters = [];
+    for (const w of waiters) w();
+  }
+
+  fileSent(status: number): void {
+    if (status < 0) this.gone = true;
+    const done = this.fileDone;
+    this.fileDone = null;
+    done?.();
+  }
+
+  closed(): void {
+    this.gone = true;
+    const lost = new Error('tsgi: the client closed the connection before the body was complete');
+    this.current?.input?.fail(lost);
+    for (const req of this.queue) req.input?.fail(lost);
+    this.queue.length = 0;
+    this.wake();
+    this.fileSent(-1);
+  }
+}
+
+/** The JS half of one native server. */
+class NativeHttpServer {
+  readonly native: NativeServer;
+  readonly events = new Int32Array(1 << 16);
+  readonly bytes = Buffer.alloc(1 << 20) as Latin1Buffer;
+  private readonly conns: (Connection | undefined)[] = [];
+  private readonly methods: string[];
+  private inBatch = false;
+  private flushQueued = false;
+  private onClosed: (() => void) | null = null;
+  private readonly flushTask = () => {
+    this.flushQueued = false;
+    this.native.flush();
+  };
+
+  constructor(
+    binding: NativeBinding,
+    readonly app: Application,
+    readonly errors: ErrorStream,
+    readonly base: EnvironBase,
+  ) {
+    this.methods = binding.methods;
+    this.native = new binding.Server({
+      onEvents: (words) => this.onEvents(words),
+      events: this.events,
+      bytes: this.bytes,
+    });
+  }
+
+  /** Output was produced: outside an event batch, flush at the end of this
+   * microtask turn so that everything written in it leaves in one write. */
+  touched(): void {
+    if (this.inBatch || this.flushQueued) return;
+    this.flushQueued = true;
+    queueMicrotask(this.flushTask);
+  }
+
+  close(): Promise<void> {
+    return new Promise((resolve) => {
+      this.onClosed = resolve;
+      this.native.close();
+    });
+  }
+
+  private onEvents(words: number): void {
+    const ev = this.events;
+    const bytes = this.bytes;
+    this.inBatch = true;
+    try {
+      let i = 0;
+      while (i < words) {
+        const type = ev[i]!;
+        const id = ev[i + 1]!;
+        switch (type) {
+          case Ev.Head: {
+            const n = ev[i + 6]!;
+            this.head(id, ev[i + 2]!, ev[i + 3]!, bytes.latin1Slice(ev[i + 4]!, ev[i + 4]! + ev[i + 5]!), n, i + 7);
+            i += 7 + 4 * n;
+            break;
+          }
+          case Ev.Body: {
+            const off = ev[i + 2]!;
+            const len = ev[i + 3]!;
+            const input = this.conns[id & kSlotMask]?.newest?.input;
+            if (input) {
+              const chunk = Buffer.allocUnsafe(len);
+              bytes.copy(chunk, 0, off, off + len);
+              input.push(chunk);
+            }
+            i += 4;
+            break;
+          }
+          case Ev.BodyEnd:
+            this.conns[id & kSlotMask]?.newest?.input?.end();
+            i += 2;
+            break;
+          case Ev.Open: {
+            const off = ev[i + 2]!;
+            const addr = bytes.latin1Slice(off, off + ev[i + 3]!);
+            this.conns[id & kSlotMask] = new Connection(this, id, addr, ev[i + 4]!);
+            i += 6;
+            break;
+          }
+          case Ev.Drain:
+            this.conns[id & kSlotMask]?.wake();
+            i += 2;
+            break;
+          case Ev.Close: {
+            const slot = id & kSlotMask;
+            const conn = this.conns[slot];
+            if (conn !== undefined && conn.id === id) {
+              this.conns[slot] = undefined;
+              conn.closed();
+            }
+            i += 2;
+            break;
+          }
+          case Ev.FileDone:
+            this.conns[id & kSlotMask]?.fileSent(ev[i + 2]!);
+            i += 3;
+            break;
+          case Ev.Closed:
+            this.onClosed?.();
+            this.onClosed = null;
+            i += 1;
+            break;
+          default:
+            throw new Error(`tsgi: unknown native event ${type} at word ${i}`);
+        }
+      }
+    } finally {
+      this.inBatch = false;
+    }
+  }
+
+  private head(id: number, method: number, flags: number, target: string, n: number, at: number): void {
+    const conn = this.conns[id & kSlotMask];
+    if (conn === undefined) return;
+    const ev = this.events;
+    const bytes = this.bytes;
+    const headers: string[] = new Array(2 * n);
+    for (let k = 0; k < n; k++) {
+      const p = at + 4 * k;
+      headers[2 * k] = bytes.latin1Slice(ev[p]!, ev[p]! + ev[p + 1]!);
+      headers[2 * k + 1] = bytes.latin1Slice(ev[p + 2]!, ev[p + 2]! + ev[p + 3]!);
+    }
+    const req = new Request(conn, flags);
+    if (flags & Rf.HasBody) req.input = new Input(req);
+    req.environ = makeEnviron(
+      this.base,
+      this.methods[method] ?? 'GET',
+      target,
+      flags & Rf.Http10 ? 'HTTP/1.0' : 'HTTP/1.1',
+      headers,
+      conn.remoteAddr,
+      conn.remotePort,
+      req.input ?? emptyInput,
+    );
+    conn.newest = req;
+    conn.queue.push(req);
+    if (conn.queue.length > kMaxQueued) conn.setPause(kPauseQueue, true);
+    conn.run();
+  }
+}
+
+/** Starts the native server; throws if the addon cannot listen. */
+export function startNativeServer(binding: NativeBinding, app: Application, options: NativeServerStartOptions): Server {
+  const base: EnvironBase = {
+    serverName: options.host,
+    serverPort: String(options.port),
+    errors: options.errors,
+    multiprocess: options.multiprocess,
+    fileWrapper,
+  };
+  const server = new NativeHttpServer(binding, app, options.errors, base);
+  const port = server.native.listen(options.host, options.port, options.backlog);
+  base.serverPort = String(port);
+  const host = options.host;
+  let closed: Promise<void> | null = null;
+  return {
+    kind: 'native',
+    host,
+    port,
+    url: `http://${host.includes(':') ? `[${host}]` : host}:${port}`,
+    close() {
+      closed ??= server.close();
+      return closed;
+    },
+  };
+}
