@@ -168,6 +168,9 @@ export interface NativeServerOptions {
   events: Int32Array;
   /** Shared bytes for strings and body data (at least 256 KiB). */
   bytes: Uint8Array;
+  /** Sets SO_REUSEPORT before bind, so that several threads (each with its
+   * own loop and Server) can listen on one port (DESIGN.md, point 8). */
+  reusePort?: boolean;
   /** Limits, in bytes/counts; 0 means the default. */
   maxUrlSize?: number;
   maxHeaderSize?: number;

@@ -1,0 +1,760 @@
+// bridge.cc: EventSink (event records in the shared arrays, the onEvents
+// call) and the JS `Server` class: each method unpacks primitives and hands
+// them to Server/Connection. Strings are encoded straight into output
+// buffers; nothing here allocates per request.
+#include "bridge.h"
+
+#include <cstdio>
+#include <cstring>
+#include <string>
+
+#include "server.h"
+#include "writer.h"
+
+namespace tsgi {
+
+namespace {
+
+// Words kept free for records made while JS reads a batch (Drain,
+// FileDone): parse-time records never use them.
+constexpr size_t kHeadroom = 256;
+
+}  // namespace
+
+// ---- EventSink -----------------------------------------------------------
+
+bool EventSink::Init(napi_env env, napi_value on_events, napi_value events,
+                     napi_value bytes, const char** error) {
+  env_ = env;
+  napi_valuetype type;
+  if (napi_typeof(env, on_events, &type) != napi_ok ||
+      type != napi_function) {
+    *error = "options.onEvents must be a function";
+    return false;
+  }
+  bool is_typed = false;
+  napi_typedarray_type ta_type;
+  size_t length = 0;
+  void* data = nullptr;
+  napi_value buffer;
+  size_t offset = 0;
+  if (napi_is_typedarray(env, events, &is_typed) != napi_ok || !is_typed ||
+      napi_get_typedarray_info(env, events, &ta_type, &length, &data, &buffer,
+                               &offset) != napi_ok ||
+      ta_type != napi_int32_array) {
+    *error = "options.events must be an Int32Array";
+    return false;
+  }
+  if (length < kMinEventWords) {
+    *error = "options.events must have at least 16384 elements";
+    return false;
+  }
+  ev_ = static_cast<int32_t*>(data);
+  ev_cap_ = length;
+  if (napi_is_typedarray(env, bytes, &is_typed) != napi_ok || !is_typed ||
+      napi_get_typedarray_info(env, bytes, &ta_type, &length, &data, &buffer,
+                               &offset) != napi_ok ||
+      ta_type != napi_uint8_array) {
+    *error = "options.bytes must be a Uint8Array";
+    return false;
+  }
+  if (length < kMinBytes) {
+    *error = "options.bytes must have at least 262144 elements";
+    return false;
+  }
+  bytes_ = static_cast<uint8_t*>(data);
+  bytes_cap_ = length;
+
+  napi_value resource;
+  napi_value name;
+  if (napi_create_reference(env, on_events, 1, &on_events_) != napi_ok ||
+      napi_create_reference(env, events, 1, &events_ref_) != napi_ok ||
+      napi_create_reference(env, bytes, 1, &bytes_ref_) != napi_ok ||
+      napi_create_object(env, &resource) != napi_ok ||
+      napi_create_reference(env, resource, 1, &resource_) != napi_ok ||
+      napi_create_string_utf8(env, "tsgi.Server", NAPI_AUTO_LENGTH, &name) !=
+          napi_ok ||
+      napi_async_init(env, resource, name, &async_context_) != napi_ok) {
+    *error = "cannot set up the event callback";
+    return false;
+  }
+  return true;
+}
+
+void EventSink::Destroy() {
+  if (env_ == nullptr) return;
+  if (async_context_ != nullptr) napi_async_destroy(env_, async_context_);
+  async_context_ = nullptr;
+  napi_ref* refs[] = {&on_events_, &events_ref_, &bytes_ref_, &resource_};
+  for (napi_ref* ref : refs) {
+    if (*ref != nullptr) napi_delete_reference(env_, *ref);
+    *ref = nullptr;
+  }
+  ev_ = nullptr;
+  bytes_ = nullptr;
+  ev_cap_ = bytes_cap_ = ev_len_ = bytes_len_ = 0;
+  disabled_ = true;
+}
+
+void EventSink::EnsureRoom(size_t words, size_t bytes) {
+  if (overflow_.empty() && ev_len_ + words + kHeadroom <= ev_cap_ &&
+      bytes_len_ + bytes <= bytes_cap_) {
+    return;
+  }
+  Flush();
+}
+
+size_t EventSink::BodyRoom() const {
+  if (!overflow_.empty() || ev_len_ + 4 + kHeadroom > ev_cap_) return 0;
+  return bytes_cap_ - bytes_len_;
+}
+
+void EventSink::Open(int32_t conn, const char* addr, size_t addr_len,
+                     int32_t remote_port, int32_t local_port) {
+  if (disabled_) return;
+  if (ev_len_ + 6 > ev_cap_ || bytes_len_ + addr_len > bytes_cap_) return;
+  size_t off = bytes_len_;
+  std::memcpy(bytes_ + off, addr, addr_len);
+  bytes_len_ += addr_len;
+  int32_t* w = ev_ + ev_len_;
+  w[0] = kEvOpen;
+  w[1] = conn;
+  w[2] = static_cast<int32_t>(off);
+  w[3] = static_cast<int32_t>(addr_len);
+  w[4] = remote_port;
+  w[5] = local_port;
+  ev_len_ += 6;
+}
+
+void EventSink::Head(int32_t conn, const ParsedHead& head) {
+  if (disabled_) return;
+  size_t words = 7 + 4 * static_cast<size_t>(head.header_count);
+  if (ev_len_ + words > ev_cap_ || bytes_len_ + head.size > bytes_cap_) {
+    return;  // unreachable: limits are checked against the capacities
+  }
+  const int32_t base = static_cast<int32_t>(bytes_len_);
+  std::memcpy(bytes_ + bytes_len_, head.bytes, head.size);
+  bytes_len_ += head.size;
+  int32_t* w = ev_ + ev_len_;
+  w[0] = kEvHead;
+  w[1] = conn;
+  w[2] = head.method;
+  w[3] = head.flags;
+  w[4] = base + static_cast<int32_t>(head.url_off);
+  w[5] = static_cast<int32_t>(head.url_len);
+  w[6] = static_cast<int32_t>(head.header_count);
+  w += 7;
+  for (uint32_t i = 0; i < head.header_count; i++, w += 4) {
+    const HeaderSpan& h = head.headers[i];
+    w[0] = base + static_cast<int32_t>(h.name_off);
+    w[1] = static_cast<int32_t>(h.name_len);
+    w[2] = base + static_cast<int32_t>(h.value_off);
+    w[3] = static_cast<int32_t>(h.value_len);
+  }
+  ev_len_ += words;
+}
+
+void EventSink::Body(int32_t conn, const char* data, size_t length) {
+  if (disabled_) return;
+  if (ev_len_ + 4 > ev_cap_ || bytes_len_ + length > bytes_cap_) return;
+  size_t off = bytes_len_;
+  std::memcpy(bytes_ + off, data, length);
+  bytes_len_ += length;
+  int32_t* w = ev_ + ev_len_;
+  w[0] = kEvBody;
+  w[1] = conn;
+  w[2] = static_cast<int32_t>(off);
+  w[3] = static_cast<int32_t>(length);
+  ev_len_ += 4;
+}
+
+void EventSink::AppendSmall(const int32_t* words, size_t count) {
+  if (disabled_) return;
+  if (overflow_.empty() && ev_len_ + count <= ev_cap_) {
+    std::memcpy(ev_ + ev_len_, words, count * sizeof(int32_t));
+    ev_len_ += count;
+    return;
+  }
+  overflow_.insert(overflow_.end(), words, words + count);
+}
+
+void EventSink::Small(int32_t type, int32_t conn) {
+  const int32_t w[2] = {type, conn};
+  AppendSmall(w, 2);
+}
+
+void EventSink::Small(int32_t type, int32_t conn, int32_t arg) {
+  const int32_t w[3] = {type, conn, arg};
+  AppendSmall(w, 3);
+}
+
+void EventSink::Closed() {
+  const int32_t w[1] = {kEvClosed};
+  AppendSmall(w, 1);
+}
+
+void EventSink::Flush() {
+  if (in_js_) return;  // the running call's loop delivers what is added
+  if (disabled_) {
+    ev_len_ = bytes_len_ = 0;
+    overflow_.clear();
+    return;
+  }
+  if (!HasEvents()) return;
+  napi_handle_scope scope;
+  if (napi_open_handle_scope(env_, &scope) != napi_ok) {
+    disabled_ = true;
+    return;
+  }
+  napi_value fn;
+  napi_value recv;
+  if (napi_get_reference_value(env_, on_events_, &fn) != napi_ok ||
+      napi_get_reference_value(env_, resource_, &recv) != napi_ok ||
+      fn == nullptr || recv == nullptr) {
+    disabled_ = true;
+  }
+  while (!disabled_ && HasEvents()) {
+    if (!overflow_.empty()) {
+      size_t n = ev_cap_ - ev_len_;
+      if (n > overflow_.size()) n = overflow_.size();
+      std::memcpy(ev_ + ev_len_, overflow_.data(), n * sizeof(int32_t));
+      ev_len_ += n;
+      overflow_.erase(overflow_.begin(), overflow_.begin() + n);
+    }
+    const size_t words = ev_len_;
+    napi_value argv;
+    napi_create_uint32(env_, static_cast<uint32_t>(words), &argv);
+    napi_value result;
+    in_js_ = true;
+    napi_status status =
+        napi_make_callback(env_, async_context_, recv, fn, 1, &argv, &result);
+    in_js_ = false;
+    // Records added while JS ran (they carry no bytes) move to the front.
+    size_t extra = ev_len_ - words;
+    if (extra != 0) {
+      std::memmove(ev_, ev_ + words, extra * sizeof(int32_t));
+    }
+    ev_len_ = extra;
+    bytes_len_ = 0;
+    if (status != napi_ok) {
+      bool pending = false;
+      napi_is_exception_pending(env_, &pending);
+      if (pending) {
+        napi_value exception;
+        napi_get_and_clear_last_exception(env_, &exception);
+        // Like any exception thrown from an I/O callback: 'uncaughtException'.
+        napi_fatal_exception(env_, exception);
+      } else {
+        // JS cannot run any more (the environment is stopping).
+        disabled_ = true;
+      }
+    }
+  }
+  if (disabled_) {
+    ev_len_ = bytes_len_ = 0;
+    overflow_.clear();
+  }
+  napi_close_handle_scope(env_, scope);
+}
+
+// ---- Text from JS values -------------------------------------------------
+
+namespace {
+
+// A JS string encoded as UTF-8 straight into the output buffer. Valid for
+// one Node-API call (the napi_value belongs to the caller's handle scope).
+class JsString final : public Text {
+ public:
+  JsString(napi_env env, napi_value value) : env_(env), value_(value) {}
+
+  size_t MaxSize() override {
+    if (utf8_ != kUnknown) return utf8_;
+    if (utf16_ == kUnknown) {
+      utf16_ = 0;
+      napi_get_value_string_utf16(env_, value_, nullptr, 0, &utf16_);
+    }
+    // One UTF-16 unit is at most 3 UTF-8 bytes (a surrogate pair: 4 for 2).
+    return utf16_ * 3;
+  }
+  size_t ExactSize() override {
+    if (utf8_ == kUnknown) {
+      utf8_ = 0;
+      napi_get_value_string_utf8(env_, value_, nullptr, 0, &utf8_);
+    }
+    return utf8_;
+  }
+  size_t EncodeTo(char* dst, size_t room) override {
+    size_t n = 0;
+    napi_get_value_string_utf8(env_, value_, dst, room, &n);
+    return n;
+  }
+
+ private:
+  static constexpr size_t kUnknown = static_cast<size_t>(-1);
+  napi_env env_;
+  napi_value value_;
+  size_t utf16_ = kUnknown;
+  size_t utf8_ = kUnknown;
+};
+
+// Storage for whichever Text a chunk argument turns out to be.
+struct ChunkArg {
+  bool present = false;
+  bool is_string = false;
+  napi_value value = nullptr;
+  const char* data = nullptr;
+  size_t length = 0;
+};
+
+napi_value Undefined(napi_env env) {
+  napi_value v;
+  napi_get_undefined(env, &v);
+  return v;
+}
+
+napi_value Int32(napi_env env, int32_t value) {
+  napi_value v;
+  napi_create_int32(env, value, &v);
+  return v;
+}
+
+void ThrowType(napi_env env, const char* message) {
+  napi_throw_type_error(env, nullptr, message);
+}
+
+void ThrowRange(napi_env env, const char* message) {
+  napi_throw_range_error(env, nullptr, message);
+}
+
+// Unpacks `this` and up to `count` arguments (missing ones are undefined).
+Server* Unpack(napi_env env, napi_callback_info info, size_t count,
+               napi_value* argv) {
+  size_t argc = count;
+  napi_value self;
+  if (napi_get_cb_info(env, info, &argc, argv, &self, nullptr) != napi_ok) {
+    return nullptr;
+  }
+  void* data = nullptr;
+  if (napi_unwrap(env, self, &data) != napi_ok || data == nullptr) {
+    ThrowType(env, "Illegal invocation");
+    return nullptr;
+  }
+  return static_cast<Server*>(data);
+}
+
+bool GetInt32(napi_env env, napi_value value, const char* what,
+              int32_t* out) {
+  if (napi_get_value_int32(env, value, out) != napi_ok) {
+    std::string message = std::string(what) + " must be a number";
+    ThrowType(env, message.c_str());
+    return false;
+  }
+  return true;
+}
+
+bool GetInt64(napi_env env, napi_value value, const char* what,
+              int64_t* out) {
+  if (napi_get_value_int64(env, value, out) != napi_ok) {
+    std::string message = std::string(what) + " must be a number";
+    ThrowType(env, message.c_str());
+    return false;
+  }
+  return true;
+}
+
+bool IsType(napi_env env, napi_value value, napi_valuetype want) {
+  napi_valuetype type;
+  return napi_typeof(env, value, &type) == napi_ok && type == want;
+}
+
+// string | Uint8Array (or null/undefined when `optional`).
+bool GetChunk(napi_env env, napi_value value, bool optional, const char* what,
+              ChunkArg* out) {
+  napi_valuetype type;
+  if (napi_typeof(env, value, &type) != napi_ok) return false;
+  if (type == napi_string) {
+    out->present = true;
+    out->is_string = true;
+    out->value = value;
+    return true;
+  }
+  if (optional && (type == napi_null || type == napi_undefined)) return true;
+  bool is_typed = false;
+  if (type == napi_object &&
+      napi_is_typedarray(env, value, &is_typed) == napi_ok && is_typed) {
+    napi_typedarray_type ta_type;
+    size_t length;
+    void* data;
+    napi_value buffer;
+    size_t offset;
+    if (napi_get_typedarray_info(env, value, &ta_type, &length, &data,
+                                 &buffer, &offset) == napi_ok &&
+        ta_type == napi_uint8_array) {
+      out->present = true;
+      out->data = static_cast<const char*>(data);
+      out->length = length;
+      return true;
+    }
+  }
+  std::string message =
+      std::string(what) + (optional ? " must be a string, a Uint8Array or null"
+                                    : " must be a string or a Uint8Array");
+  ThrowType(env, message.c_str());
+  return false;
+}
+
+napi_value Result(napi_env env, Server* server, int result,
+                  const char* misuse) {
+  server->AfterApiCall();
+  if (result == kWrMisuse) {
+    napi_throw_error(env, nullptr, misuse);
+    return nullptr;
+  }
+  return Int32(env, result);
+}
+
+// ---- Methods -------------------------------------------------------------
+
+bool ReadLimit(napi_env env, napi_value options, const char* name,
+               uint64_t max, uint64_t* out) {
+  napi_value value;
+  if (napi_get_named_property(env, options, name, &value) != napi_ok) {
+    return false;
+  }
+  napi_valuetype type;
+  napi_typeof(env, value, &type);
+  if (type == napi_undefined || type == napi_null) return true;
+  double d = 0;
+  if (type != napi_number || napi_get_value_double(env, value, &d) != napi_ok) {
+    std::string message = std::string("options.") + name + " must be a number";
+    ThrowType(env, message.c_str());
+    return false;
+  }
+  if (d == 0) return true;  // 0 means the default
+  if (!(d >= 1) || d > static_cast<double>(max) ||
+      d != static_cast<double>(static_cast<uint64_t>(d))) {
+    std::string message = std::string("options.") + name +
+                          " must be a positive integer not above " +
+                          std::to_string(max);
+    ThrowRange(env, message.c_str());
+    return false;
+  }
+  *out = static_cast<uint64_t>(d);
+  return true;
+}
+
+napi_value New(napi_env env, napi_callback_info info) {
+  napi_value new_target;
+  if (napi_get_new_target(env, info, &new_target) != napi_ok ||
+      new_target == nullptr) {
+    ThrowType(env, "Class constructor Server cannot be invoked without 'new'");
+    return nullptr;
+  }
+  size_t argc = 1;
+  napi_value options;
+  napi_value self;
+  napi_get_cb_info(env, info, &argc, &options, &self, nullptr);
+  if (argc < 1 || !IsType(env, options, napi_object)) {
+    ThrowType(env, "new Server(options): options must be an object");
+    return nullptr;
+  }
+  napi_value on_events, events, bytes, reuse;
+  if (napi_get_named_property(env, options, "onEvents", &on_events) !=
+          napi_ok ||
+      napi_get_named_property(env, options, "events", &events) != napi_ok ||
+      napi_get_named_property(env, options, "bytes", &bytes) != napi_ok ||
+      napi_get_named_property(env, options, "reusePort", &reuse) != napi_ok) {
+    return nullptr;
+  }
+  Limits limits;
+  uint64_t v;
+  v = limits.max_url_size;
+  if (!ReadLimit(env, options, "maxUrlSize", 1u << 20, &v)) return nullptr;
+  limits.max_url_size = static_cast<uint32_t>(v);
+  v = limits.max_header_size;
+  if (!ReadLimit(env, options, "maxHeaderSize", 1u << 20, &v)) return nullptr;
+  limits.max_header_size = static_cast<uint32_t>(v);
+  v = limits.max_header_count;
+  if (!ReadLimit(env, options, "maxHeaderCount", 4096, &v)) return nullptr;
+  limits.max_header_count = static_cast<uint32_t>(v);
+  v = limits.max_body_size;
+  if (!ReadLimit(env, options, "maxBodySize", uint64_t{1} << 53, &v)) {
+    return nullptr;
+  }
+  limits.max_body_size = v;
+  bool reuse_port = false;
+  if (IsType(env, reuse, napi_boolean)) napi_get_value_bool(env, reuse, &reuse_port);
+
+  uv_loop_t* loop = nullptr;
+  if (napi_get_uv_event_loop(env, &loop) != napi_ok || loop == nullptr) {
+    napi_throw_error(env, nullptr, "no event loop");
+    return nullptr;
+  }
+  Server* server = new Server(env, loop, limits, reuse_port);
+  const char* error = nullptr;
+  if (!server->Init(on_events, events, bytes, &error)) {
+    delete server;
+    if (std::strstr(error, "at least") != nullptr ||
+        std::strstr(error, "too large") != nullptr) {
+      ThrowRange(env, error);
+    } else {
+      ThrowType(env, error);
+    }
+    return nullptr;
+  }
+  napi_ref wrapper = nullptr;
+  if (napi_wrap(env, self, server, Server::Finalize, nullptr, &wrapper) !=
+      napi_ok) {
+    // Closes the auxiliary handles and frees the server once they are.
+    Server::Finalize(env, server, nullptr);
+    return nullptr;
+  }
+  server->SetWrapper(wrapper);
+  return self;
+}
+
+napi_value Listen(napi_env env, napi_callback_info info) {
+  napi_value argv[3];
+  Server* server = Unpack(env, info, 3, argv);
+  if (server == nullptr) return nullptr;
+  char host[256];
+  size_t host_len = 0;
+  if (!IsType(env, argv[0], napi_string) ||
+      napi_get_value_string_utf8(env, argv[0], host, sizeof(host),
+                                 &host_len) != napi_ok) {
+    ThrowType(env, "listen(host, port, backlog): host must be a string");
+    return nullptr;
+  }
+  int32_t port = 0;
+  int32_t backlog = 0;
+  if (!GetInt32(env, argv[1], "port", &port)) return nullptr;
+  if (!IsType(env, argv[2], napi_undefined) &&
+      !GetInt32(env, argv[2], "backlog", &backlog)) {
+    return nullptr;
+  }
+  if (port < 0 || port > 65535) {
+    ThrowRange(env, "port must be between 0 and 65535");
+    return nullptr;
+  }
+  if (server->closing()) {
+    napi_throw_error(env, "ERR_SERVER_CLOSED", "listen: the server is closed");
+    return nullptr;
+  }
+  int r = server->Listen(host, port, backlog);
+  if (r == UV_EALREADY) {
+    napi_throw_error(env, "ERR_SERVER_ALREADY_LISTEN",
+                     "listen: the server is already listening");
+    return nullptr;
+  }
+  if (r < 0) {
+    char message[384];
+    std::snprintf(message, sizeof(message), "listen %s %s:%d", uv_err_name(r),
+                  host, port);
+    napi_value msg, error, value;
+    napi_create_string_utf8(env, message, NAPI_AUTO_LENGTH, &msg);
+    napi_create_error(env, nullptr, msg, &error);
+    napi_create_string_utf8(env, uv_err_name(r), NAPI_AUTO_LENGTH, &value);
+    napi_set_named_property(env, error, "code", value);
+    napi_create_int32(env, r, &value);
+    napi_set_named_property(env, error, "errno", value);
+    napi_create_string_utf8(env, "listen", NAPI_AUTO_LENGTH, &value);
+    napi_set_named_property(env, error, "syscall", value);
+    napi_create_string_utf8(env, host, host_len, &value);
+    napi_set_named_property(env, error, "address", value);
+    napi_create_int32(env, port, &value);
+    napi_set_named_property(env, error, "port", value);
+    napi_throw(env, error);
+    return nullptr;
+  }
+  return Int32(env, r);
+}
+
+napi_value Respond(napi_env env, napi_callback_info info) {
+  napi_value argv[8];
+  Server* server = Unpack(env, info, 8, argv);
+  if (server == nullptr) return nullptr;
+  int32_t conn, req_flags, rflags;
+  int64_t content_length;
+  if (!GetInt32(env, argv[0], "conn", &conn) ||
+      !GetInt32(env, argv[1], "reqFlags", &req_flags)) {
+    return nullptr;
+  }
+  if (!IsType(env, argv[2], napi_string)) {
+    ThrowType(env, "status must be a string");
+    return nullptr;
+  }
+  // The 3-digit code (RFC 9110 section 15): JS validated the reason.
+  char code_text[4] = {0, 0, 0, 0};
+  size_t code_len = 0;
+  napi_get_value_string_latin1(env, argv[2], code_text, sizeof(code_text),
+                               &code_len);
+  if (code_len != 3 || code_text[0] < '1' || code_text[0] > '9' ||
+      code_text[1] < '0' || code_text[1] > '9' || code_text[2] < '0' ||
+      code_text[2] > '9') {
+    ThrowType(env, "status must start with a 3-digit code");
+    return nullptr;
+  }
+  int status = (code_text[0] - '0') * 100 + (code_text[1] - '0') * 10 +
+               (code_text[2] - '0');
+  if (!IsType(env, argv[3], napi_string)) {
+    ThrowType(env, "headers must be a string");
+    return nullptr;
+  }
+  if (!GetInt64(env, argv[4], "contentLength", &content_length)) return nullptr;
+  ChunkArg body;
+  if (!GetChunk(env, argv[5], true, "body", &body)) return nullptr;
+  bool last = false;
+  if (napi_get_value_bool(env, argv[6], &last) != napi_ok) {
+    ThrowType(env, "last must be a boolean");
+    return nullptr;
+  }
+  if (!GetInt32(env, argv[7], "rflags", &rflags)) return nullptr;
+  if (content_length < -1) content_length = -1;
+
+  Connection* c = server->Lookup(conn);
+  if (c == nullptr) return Int32(env, kWrGone);
+  JsString status_text(env, argv[2]);
+  JsString headers(env, argv[3]);
+  JsString body_string(env, body.value);
+  BytesText body_bytes(body.data, body.length);
+  Text* body_text = nullptr;
+  if (body.present) {
+    body_text = body.is_string ? static_cast<Text*>(&body_string)
+                               : static_cast<Text*>(&body_bytes);
+  }
+  int r = c->Respond(req_flags, status, status_text, &headers, content_length,
+                     body_text, last, rflags);
+  return Result(env, server, r,
+                "respond: no unanswered request, or a response is already "
+                "in progress on this connection");
+}
+
+napi_value Write(napi_env env, napi_callback_info info) {
+  napi_value argv[2];
+  Server* server = Unpack(env, info, 2, argv);
+  if (server == nullptr) return nullptr;
+  int32_t conn;
+  if (!GetInt32(env, argv[0], "conn", &conn)) return nullptr;
+  ChunkArg chunk;
+  if (!GetChunk(env, argv[1], false, "chunk", &chunk)) return nullptr;
+  Connection* c = server->Lookup(conn);
+  if (c == nullptr) return Int32(env, kWrGone);
+  int r;
+  if (chunk.is_string) {
+    JsString text(env, chunk.value);
+    r = c->Write(text);
+  } else {
+    BytesText text(chunk.data, chunk.length);
+    r = c->Write(text);
+  }
+  return Result(env, server, r, "write: no response in progress");
+}
+
+napi_value End(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  Server* server = Unpack(env, info, 1, argv);
+  if (server == nullptr) return nullptr;
+  int32_t conn;
+  if (!GetInt32(env, argv[0], "conn", &conn)) return nullptr;
+  Connection* c = server->Lookup(conn);
+  if (c == nullptr) return Int32(env, kWrGone);
+  return Result(env, server, c->End(), "end: no response in progress");
+}
+
+napi_value SendFile(napi_env env, napi_callback_info info) {
+  napi_value argv[4];
+  Server* server = Unpack(env, info, 4, argv);
+  if (server == nullptr) return nullptr;
+  int32_t conn, fd;
+  int64_t offset, length;
+  if (!GetInt32(env, argv[0], "conn", &conn) ||
+      !GetInt32(env, argv[1], "fd", &fd) ||
+      !GetInt64(env, argv[2], "offset", &offset) ||
+      !GetInt64(env, argv[3], "length", &length)) {
+    return nullptr;
+  }
+  if (fd < 0 || offset < 0 || length < 0) {
+    ThrowRange(env, "sendFile: fd, offset and length must not be negative");
+    return nullptr;
+  }
+  Connection* c = server->Lookup(conn);
+  if (c == nullptr) return Int32(env, kWrGone);
+  return Result(env, server, c->SendFile(fd, offset, length),
+                "sendFile: no response in progress, or a file is already "
+                "being sent");
+}
+
+// Methods taking only a connection id and returning undefined.
+template <void (Connection::*Method)()>
+napi_value ConnVoid(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  Server* server = Unpack(env, info, 1, argv);
+  if (server == nullptr) return nullptr;
+  int32_t conn;
+  if (!GetInt32(env, argv[0], "conn", &conn)) return nullptr;
+  Connection* c = server->Lookup(conn);
+  if (c != nullptr) (c->*Method)();
+  server->AfterApiCall();
+  return Undefined(env);
+}
+
+napi_value Flush(napi_env env, napi_callback_info info) {
+  Server* server = Unpack(env, info, 0, nullptr);
+  if (server == nullptr) return nullptr;
+  server->FlushAll();
+  server->AfterApiCall();
+  return Undefined(env);
+}
+
+napi_value Close(napi_env env, napi_callback_info info) {
+  Server* server = Unpack(env, info, 0, nullptr);
+  if (server == nullptr) return nullptr;
+  server->Close();
+  server->AfterApiCall();
+  return Undefined(env);
+}
+
+napi_value GetConnections(napi_env env, napi_callback_info info) {
+  Server* server = Unpack(env, info, 0, nullptr);
+  if (server == nullptr) return nullptr;
+  napi_value v;
+  napi_create_uint32(env, server->connection_count(), &v);
+  return v;
+}
+
+}  // namespace
+
+napi_status DefineServerClass(napi_env env, napi_value exports) {
+  const napi_property_attributes kMethod =
+      static_cast<napi_property_attributes>(napi_writable | napi_configurable);
+  const napi_property_descriptor properties[] = {
+      {"listen", nullptr, Listen, nullptr, nullptr, nullptr, kMethod, nullptr},
+      {"respond", nullptr, Respond, nullptr, nullptr, nullptr, kMethod,
+       nullptr},
+      {"write", nullptr, Write, nullptr, nullptr, nullptr, kMethod, nullptr},
+      {"end", nullptr, End, nullptr, nullptr, nullptr, kMethod, nullptr},
+      {"abort", nullptr, ConnVoid<&Connection::Abort>, nullptr, nullptr,
+       nullptr, kMethod, nullptr},
+      {"sendFile", nullptr, SendFile, nullptr, nullptr, nullptr, kMethod,
+       nullptr},
+      {"sendContinue", nullptr, ConnVoid<&Connection::SendContinue>, nullptr,
+       nullptr, nullptr, kMethod, nullptr},
+      {"pause", nullptr, ConnVoid<&Connection::Pause>, nullptr, nullptr,
+       nullptr, kMethod, nullptr},
+      {"resume", nullptr, ConnVoid<&Connection::Resume>, nullptr, nullptr,
+       nullptr, kMethod, nullptr},
+      {"flush", nullptr, Flush, nullptr, nullptr, nullptr, kMethod, nullptr},
+      {"close", nullptr, Close, nullptr, nullptr, nullptr, kMethod, nullptr},
+      {"connections", nullptr, nullptr, GetConnections, nullptr, nullptr,
+       napi_configurable, nullptr},
+  };
+  napi_value cls;
+  napi_status status =
+      napi_define_class(env, "Server", NAPI_AUTO_LENGTH, New, nullptr,
+                        sizeof(properties) / sizeof(properties[0]), properties,
+                        &cls);
+  if (status != napi_ok) return status;
+  return napi_set_named_property(env, exports, "Server", cls);
+}
+
+}  // namespace tsgi

@@ -1,0 +1,115 @@
+// byte_buffer.h: ByteBuffer, a growable byte array whose capacity is kept
+// across uses, so per-connection storage (request heads, corked output)
+// costs memory per connection and no allocation per request.
+#ifndef TSGI_BYTE_BUFFER_H_
+#define TSGI_BYTE_BUFFER_H_
+
+#include <cstddef>
+#include <cstdlib>
+#include <cstring>
+
+namespace tsgi {
+
+// Owns one malloc'd block for its whole life (until the destructor or
+// Release()). Pointers returned by data()/Reserve() stay valid until the
+// next call that may grow, consume, prepend, swap or release.
+class ByteBuffer {
+ public:
+  ByteBuffer() = default;
+  ~ByteBuffer() { std::free(data_); }
+  ByteBuffer(const ByteBuffer&) = delete;
+  ByteBuffer& operator=(const ByteBuffer&) = delete;
+
+  char* data() { return data_; }
+  const char* data() const { return data_; }
+  size_t size() const { return size_; }
+  size_t capacity() const { return capacity_; }
+  bool empty() const { return size_ == 0; }
+
+  // Makes room for `n` more bytes and returns where they go, or nullptr when
+  // memory is exhausted (the buffer is then unchanged).
+  char* Reserve(size_t n) {
+    if (capacity_ - size_ < n && !Grow(n)) return nullptr;
+    return data_ + size_;
+  }
+  // Marks `n` bytes written after Reserve(>= n) as part of the contents.
+  void Commit(size_t n) { size_ += n; }
+
+  bool Append(const void* src, size_t n) {
+    char* dst = Reserve(n);
+    if (dst == nullptr) return false;
+    if (n != 0) std::memcpy(dst, src, n);
+    size_ += n;
+    return true;
+  }
+  bool Append(char c) { return Append(&c, 1); }
+
+  bool Prepend(const void* src, size_t n) {
+    if (Reserve(n) == nullptr) return false;
+    std::memmove(data_ + n, data_, size_);
+    std::memcpy(data_, src, n);
+    size_ += n;
+    return true;
+  }
+
+  // Drops the first `n` bytes (n <= size()).
+  void Consume(size_t n) {
+    if (n >= size_) {
+      size_ = 0;
+      return;
+    }
+    std::memmove(data_, data_ + n, size_ - n);
+    size_ -= n;
+  }
+
+  void Clear() { size_ = 0; }
+  void Truncate(size_t n) {
+    if (n < size_) size_ = n;
+  }
+
+  // Returns the block to the allocator when it has grown past `limit`
+  // (one huge response must not pin memory for the connection's life).
+  void ShrinkIfAbove(size_t limit) {
+    if (size_ == 0 && capacity_ > limit) Release();
+  }
+  void Release() {
+    std::free(data_);
+    data_ = nullptr;
+    size_ = capacity_ = 0;
+  }
+
+  void Swap(ByteBuffer& other) {
+    char* d = data_;
+    size_t s = size_, c = capacity_;
+    data_ = other.data_;
+    size_ = other.size_;
+    capacity_ = other.capacity_;
+    other.data_ = d;
+    other.size_ = s;
+    other.capacity_ = c;
+  }
+
+ private:
+  bool Grow(size_t n) {
+    size_t want = size_ + n;
+    if (want < size_) return false;  // overflow
+    size_t cap = capacity_ != 0 ? capacity_ : 512;
+    while (cap < want) {
+      if (cap > (static_cast<size_t>(-1) >> 1)) return false;
+      cap *= 2;
+    }
+    void* p = std::realloc(data_, cap);
+    if (p == nullptr) return false;
+    data_ = static_cast<char*>(p);
+    capacity_ = cap;
+    return true;
+  }
+
+  char* data_ = nullptr;
+  size_t size_ = 0;
+  size_t capacity_ = 0;
+};
+
+}  // namespace tsgi
+
+#endif  // TSGI_BYTE_BUFFER_H_

@@ -1,0 +1,493 @@
+// connection.cc: Connection, one socket from accept to close: parsing reads
+// into events, applying JS's response steps in request order, keep-alive
+// and pipelining (RFC 9112 section 9.3), and closing cleanly (section 9.6).
+#include "connection.h"
+
+#include <cstring>
+
+#include "bridge.h"
+#include "server.h"
+
+namespace tsgi {
+
+namespace {
+
+constexpr uint8_t kContinueNone = 0;
+constexpr uint8_t kContinueWanted = 1;  // the newest request expects 100
+constexpr uint8_t kContinueSent = 2;
+
+constexpr char k100Continue[] = "HTTP/1.1 100 Continue\r\n\r\n";
+
+}  // namespace
+
+Connection::Connection(Server* server, uint32_t slot)
+    : server_(server), slot_(slot), writer_(this) {
+  std::memset(&handle_, 0, sizeof(handle_));
+  std::memset(&shutdown_req_, 0, sizeof(shutdown_req_));
+}
+
+int Connection::Accept(uv_stream_t* listener, uint32_t generation) {
+  generation_ = generation;
+  int r = uv_tcp_init(server_->loop(), &handle_);
+  if (r != 0) return r;  // no handle was made: the slot stays free
+  handle_.data = this;
+  state_ = State::kOpen;
+  pending_ = 0;
+  linger_since_ = 0;
+  pending_error_ = HttpError::kNone;
+  continue_state_ = kContinueNone;
+  announced_ = reading_ = paused_ = parse_done_ = false;
+  close_after_flush_ = errored_ = peer_ended_ = want_drain_ = dirty_ = false;
+  body_incomplete_ = false;
+
+  r = uv_accept(listener, stream());
+  if (r != 0) {
+    CloseNow();
+    return r;
+  }
+  uv_tcp_nodelay(&handle_, 1);
+  parser_.Reset(this, &server_->limits());
+  writer_.Reset(stream());
+
+  // Addresses for the Open record (CGI REMOTE_ADDR, REMOTE_PORT and
+  // SERVER_PORT on the JS side).
+  char addr[64] = "";
+  int remote_port = 0;
+  int local_port = 0;
+  sockaddr_storage ss;
+  int len = sizeof(ss);
+  if (uv_tcp_getpeername(&handle_, reinterpret_cast<sockaddr*>(&ss), &len) ==
+      0) {
+    if (ss.ss_family == AF_INET6) {
+      auto* in6 = reinterpret_cast<sockaddr_in6*>(&ss);
+      uv_ip6_name(in6, addr, sizeof(addr));
+      remote_port = ntohs(in6->sin6_port);
+    } else if (ss.ss_family == AF_INET) {
+      auto* in4 = reinterpret_cast<sockaddr_in*>(&ss);
+      uv_ip4_name(in4, addr, sizeof(addr));
+      remote_port = ntohs(in4->sin_port);
+    }
+  }
+  len = sizeof(ss);
+  if (uv_tcp_getsockname(&handle_, reinterpret_cast<sockaddr*>(&ss), &len) ==
+      0) {
+    if (ss.ss_family == AF_INET6) {
+      local_port = ntohs(reinterpret_cast<sockaddr_in6*>(&ss)->sin6_port);
+    } else if (ss.ss_family == AF_INET) {
+      local_port = ntohs(reinterpret_cast<sockaddr_in*>(&ss)->sin_port);
+    }
+  }
+  size_t addr_len = std::strlen(addr);
+  EventSink& sink = server_->sink();
+  sink.EnsureRoom(6, addr_len);
+  sink.Open(id(), addr, addr_len, remote_port, local_port);
+  announced_ = true;
+  if (state_ == State::kOpen) StartReading();
+  return 0;
+}
+
+void Connection::StartReading() {
+  if (reading_) return;
+  if (uv_read_start(stream(), Server::AllocCb, Server::ReadCb) == 0) {
+    reading_ = true;
+  }
+}
+
+void Connection::StopReading() {
+  if (!reading_) return;
+  uv_read_stop(stream());
+  reading_ = false;
+}
+
+void Connection::StopParsing() {
+  parse_done_ = true;
+  if (state_ == State::kOpen) StopReading();
+}
+
+void Connection::MarkDirty() {
+  if (dirty_) return;
+  dirty_ = true;
+  server_->AddDirty(slot_);
+}
+
+int Connection::Backpressure() {
+  if (writer_.Queued() > kHighWater) {
+    want_drain_ = true;
+    return kWrFull;
+  }
+  return kWrOk;
+}
+
+// ---- Reading -------------------------------------------------------------
+
+// `buf` is the Server's read buffer: every byte is parsed (or discarded)
+// before this returns, and the parser copies what it keeps, so the buffer
+// is free again for the next read of any connection.
+void Connection::OnRead(ssize_t nread, const uv_buf_t* buf) {
+  if (nread == 0) return;  // EAGAIN
+  if (state_ == State::kLingering) {
+    if (nread < 0) CloseNow();  // EOF (or error): the client is done
+    return;                     // data after our last response: discarded
+  }
+  if (state_ != State::kOpen) return;
+  if (nread < 0) {
+    if (nread == UV_EOF) {
+      OnPeerEnd();
+    } else {
+      CloseNow();
+    }
+    return;
+  }
+  if (parse_done_ || errored_) return;
+  Parser::Result r = parser_.Execute(buf->base, static_cast<size_t>(nread));
+  if (state_ != State::kOpen) return;
+  if (r == Parser::Result::kStopped) {
+    StopParsing();
+  } else if (r == Parser::Result::kError) {
+    OnParseError(parser_.error());
+  }
+}
+
+int Connection::OnHead(const ParsedHead& head) {
+  if (state_ != State::kOpen || errored_ || parse_done_) return 1;
+  EventSink& sink = server_->sink();
+  sink.EnsureRoom(7 + 4 * static_cast<size_t>(head.header_count), head.size);
+  // EnsureRoom may have run JS, which may have closed this connection.
+  if (state_ != State::kOpen || errored_ || parse_done_) return 1;
+  sink.Head(id(), head);
+  pending_++;
+  body_incomplete_ = true;
+  continue_state_ =
+      (head.flags & kRfExpectContinue) != 0 ? kContinueWanted : kContinueNone;
+  return 0;
+}
+
+int Connection::OnBody(const char* at, size_t length) {
+  EventSink& sink = server_->sink();
+  while (length > 0) {
+    if (state_ != State::kOpen || errored_ || parse_done_) return 1;
+    size_t room = sink.BodyRoom();
+    if (room == 0) {
+      sink.EnsureRoom(4, length < 4096 ? length : 4096);
+      continue;
+    }
+    size_t n = length < room ? length : room;
+    sink.Body(id(), at, n);
+    at += n;
+    length -= n;
+  }
+  return 0;
+}
+
+int Connection::OnMessageComplete(bool keep_alive) {
+  if (state_ != State::kOpen || errored_ || parse_done_) return 1;
+  body_incomplete_ = false;
+  EventSink& sink = server_->sink();
+  sink.EnsureRoom(2, 0);
+  if (state_ != State::kOpen || errored_ || parse_done_) return 1;
+  sink.Small(kEvBodyEnd, id());
+  continue_state_ = kContinueNone;
+  // RFC 9112 section 9.6: nothing after a request that closes the
+  // connection is read. A closing server stops at message boundaries too.
+  if (!keep_alive || server_->closing()) return 1;
+  return 0;
+}
+
+void Connection::OnParseError(HttpError error) {
+  StopParsing();
+  if (close_after_flush_ || errored_) return;
+  if (body_incomplete_) {
+    // JS holds this request's head and waits for a body that can no
+    // longer be read. If its response has not started, the ready-made
+    // response takes its place and the id goes dead for JS (Gone);
+    // otherwise the connection is cut.
+    if (pending_ == 1 && !writer_.response_active()) {
+      errored_ = true;
+      pending_error_ = error;
+      pending_ = 0;
+      SendPendingError();
+    } else {
+      CloseNow();
+    }
+    return;
+  }
+  // The bad request was never shown to JS: answer it after every earlier
+  // request has been answered (responses stay in request order).
+  pending_error_ = error;
+  if (pending_ == 0 && !writer_.response_active()) SendPendingError();
+}
+
+void Connection::SendPendingError() {
+  size_t date_len = 0;
+  const char* date = server_->DateLine(&date_len);
+  const ReadyResponse& ready = ReadyResponseFor(pending_error_);
+  pending_error_ = HttpError::kNone;
+  if (!writer_.AppendReady(ready, date, date_len)) {
+    CloseNow();
+    return;
+  }
+  CloseAfterFlush();
+}
+
+void Connection::OnPeerEnd() {
+  peer_ended_ = true;
+  StopParsing();
+  if (body_incomplete_) {
+    // The request JS is reading can never complete.
+    CloseNow();
+    return;
+  }
+  if (pending_ == 0 && !writer_.response_active()) {
+    if (pending_error_ != HttpError::kNone) {
+      SendPendingError();
+    } else if (writer_.Idle()) {
+      CloseNow();
+    } else {
+      CloseAfterFlush();
+    }
+  }
+  // Otherwise End() closes after the last pending response.
+}
+
+// ---- Response steps from JS ----------------------------------------------
+
+int Connection::Respond(int32_t req_flags, int status, Text& status_text,
+                        Text* headers, int64_t content_length, Text* body,
+                        bool last, int32_t rflags) {
+  if (!Usable()) return kWrGone;
+  if (pending_ == 0) return close_after_flush_ ? kWrGone : kWrMisuse;
+  if (writer_.response_active()) return kWrMisuse;
+  // The request being answered is the newest and its body is still
+  // arriving: answering now means the rest is never read, so close.
+  const bool request_incomplete = pending_ == 1 && body_incomplete_;
+  ResponseStart start;
+  start.status = status;
+  start.http10 = (req_flags & kRfHttp10) != 0;
+  start.head_request = (req_flags & kRfHead) != 0;
+  start.close = (req_flags & kRfKeepAlive) == 0 || (rflags & kWfClose) != 0 ||
+                server_->closing() || request_incomplete ||
+                (peer_ended_ && pending_ == 1);
+  if (content_length < 0 && last) {
+    content_length =
+        body != nullptr ? static_cast<int64_t>(body->ExactSize()) : 0;
+  }
+  start.content_length = content_length;
+  if (pending_ == 1) continue_state_ = kContinueNone;
+  size_t date_len = 0;
+  const char* date = server_->DateLine(&date_len);
+  if (!writer_.Respond(status_text, headers, date, date_len, start, body)) {
+    CloseNow();
+    return kWrGone;
+  }
+  MarkDirty();
+  if (last) return End();
+  return Backpressure();
+}
+
+int Connection::Write(Text& chunk) {
+  if (!Usable()) return kWrGone;
+  if (!writer_.response_active()) {
+    return pending_ == 0 && close_after_flush_ ? kWrGone : kWrMisuse;
+  }
+  if (!writer_.WriteBody(chunk)) {
+    CloseNow();
+    return kWrGone;
+  }
+  MarkDirty();
+  return Backpressure();
+}
+
+int Connection::End() {
+  if (!Usable()) return kWrGone;
+  if (!writer_.response_active()) {
+    return pending_ == 0 && close_after_flush_ ? kWrGone : kWrMisuse;
+  }
+  const bool request_incomplete = pending_ == 1 && body_incomplete_;
+  const bool close = writer_.EndResponse() || request_incomplete;
+  if (pending_ > 0) pending_--;
+  if (close) {
+    CloseAfterFlush();
+  } else if (pending_ == 0) {
+    if (pending_error_ != HttpError::kNone) {
+      SendPendingError();
+    } else if (peer_ended_ || server_->closing()) {
+      CloseAfterFlush();
+    }
+  }
+  MarkDirty();
+  return Backpressure();
+}
+
+void Connection::Abort() {
+  if (state_ == State::kOpen || state_ == State::kLingering) CloseNow();
+}
+
+int Connection::SendFile(int fd, int64_t offset, int64_t length) {
+  if (!Usable()) return kWrGone;
+  if (!writer_.response_active()) {
+    return pending_ == 0 && close_after_flush_ ? kWrGone : kWrMisuse;
+  }
+  if (writer_.file_active()) return kWrMisuse;
+  // Whatever is corked goes first (the Writer sends it as the prefix).
+  writer_.SendFile(fd, offset, static_cast<uint64_t>(length));
+  if (state_ != State::kOpen) return kWrOk;  // FileDone(-errno) is queued
+  return Backpressure();
+}
+
+void Connection::SendContinue() {
+  if (!Usable()) return;
+  // RFC 9110 section 10.1.1: only before the final response, only for the
+  // request that asked, and only while its body is still to come.
+  if (continue_state_ != kContinueWanted || pending_ != 1 ||
+      writer_.response_active() || !body_incomplete_) {
+    return;
+  }
+  continue_state_ = kContinueSent;
+  if (!writer_.AppendRaw(k100Continue, sizeof(k100Continue) - 1)) {
+    CloseNow();
+    return;
+  }
+  MarkDirty();
+}
+
+void Connection::Pause() {
+  paused_ = true;
+  if (state_ == State::kOpen) StopReading();
+}
+
+void Connection::Resume() {
+  paused_ = false;
+  if (state_ == State::kOpen && !parse_done_) StartReading();
+}
+
+// ---- Output --------------------------------------------------------------
+
+void Connection::FlushOutput() {
+  dirty_ = false;
+  if (state_ != State::kOpen) return;
+  int r = writer_.Flush();
+  if (r < 0) {
+    CloseNow();
+    return;
+  }
+  AfterOutput();
+}
+
+void Connection::AfterOutput() {
+  if (state_ != State::kOpen) return;
+  if (want_drain_ && writer_.Queued() <= kLowWater) {
+    want_drain_ = false;
+    server_->sink().Small(kEvDrain, id());
+  }
+  if (close_after_flush_ && writer_.Idle() && !writer_.response_active()) {
+    BeginLinger();
+  }
+}
+
+void Connection::OnWriterProgress() { AfterOutput(); }
+
+void Connection::OnWriterError(int status) {
+  if (status == UV_ECANCELED) return;  // the handle is closing
+  CloseNow();
+}
+
+void Connection::OnFileDone(int status) {
+  server_->sink().Small(kEvFileDone, id(), status);
+  if (status < 0) {
+    CloseNow();
+    return;
+  }
+  // Then whatever JS corked after sendFile().
+  int r = writer_.Flush();
+  if (r < 0) {
+    CloseNow();
+    return;
+  }
+  AfterOutput();
+}
+
+// ---- Closing -------------------------------------------------------------
+
+void Connection::CloseAfterFlush() {
+  close_after_flush_ = true;
+  pending_ = 0;  // later pipelined requests are dropped (JS gets Gone)
+  StopParsing();
+  MarkDirty();
+}
+
+void Connection::CloseGracefully() {
+  if (state_ != State::kOpen) return;  // lingering/closing: ends by itself
+  if (pending_ == 0 && !writer_.response_active()) {
+    if (writer_.Idle()) {
+      CloseNow();
+    } else {
+      CloseAfterFlush();
+    }
+    return;
+  }
+  // Busy: the response in progress (or the next one) carries
+  // Connection: close (Respond checks server_->closing()), and End()
+  // closes after it. Stop reading unless a body is still coming in.
+  if (!parser_.in_message()) StopParsing();
+}
+
+// RFC 9112 section 9.6: close the write side first and keep reading (and
+// discarding) until the client closes too, so that a reset caused by
+// unread input cannot destroy the response in the client's buffers. The
+// Server's linger timer bounds how long this may take.
+void Connection::BeginLinger() {
+  if (state_ != State::kOpen) return;
+  state_ = State::kLingering;
+  pending_ = 0;
+  parse_done_ = true;
+  shutdown_req_.data = this;
+  if (uv_shutdown(&shutdown_req_, stream(), OnShutdownCb) != 0) {
+    state_ = State::kOpen;
+    CloseNow();
+    return;
+  }
+  linger_since_ = uv_now(server_->loop());
+  server_->StartLinger();
+  reading_ = false;
+  if (uv_read_start(stream(), Server::AllocCb, Server::ReadCb) == 0) {
+    reading_ = true;
+  }
+}
+
+void Connection::OnShutdownCb(uv_shutdown_t* req, int status) {
+  Connection* self = static_cast<Connection*>(req->data);
+  if (status < 0 && self->state_ == State::kLingering) {
+    Server::CallbackScope scope(self->server_);
+    self->CloseNow();
+  }
+}
+
+void Connection::CloseNow() {
+  if (state_ == State::kFree || state_ == State::kClosing) return;
+  if (state_ == State::kLingering) server_->StopLinger();
+  if (writer_.file_active() && announced_) {
+    // JS keeps its fd open until FileDone: tell it the job is over.
+    server_->sink().Small(kEvFileDone, id(), UV_ECANCELED);
+  }
+  writer_.Discard();
+  state_ = State::kClosing;
+  reading_ = false;
+  // libuv owns handle_ (and any pending write/shutdown request, whose
+  // callbacks run with UV_ECANCELED first) until OnCloseCb.
+  uv_close(reinterpret_cast<uv_handle_t*>(&handle_), OnCloseCb);
+}
+
+void Connection::OnCloseCb(uv_handle_t* handle) {
+  Connection* self = static_cast<Connection*>(handle->data);
+  self->server_->ConnectionClosed(self);
+}
+
+void Connection::OnClosed() {
+  state_ = State::kFree;
+  announced_ = false;
+  dirty_ = false;
+  pending_ = 0;
+  generation_ = (generation_ + 1) & 0x7ff;
+}
+
+}  // namespace tsgi

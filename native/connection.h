@@ -1,0 +1,138 @@
+// connection.h: Connection, one accepted TCP socket: read -> parse ->
+// events, keep-alive and pipelining bookkeeping (RFC 9112 section 9), the
+// response steps JS asks for, and the way the socket ends.
+#ifndef TSGI_CONNECTION_H_
+#define TSGI_CONNECTION_H_
+
+#include <cstdint>
+
+#include "errors.h"
+#include "parser.h"
+#include "uv.h"
+#include "writer.h"
+
+namespace tsgi {
+
+class Server;
+
+// Lives in a slot of its Server's slab for the Server's whole life and is
+// reused by successive sockets. A socket's lifetime: Accept() ... CloseNow()
+// -> uv_close -> OnClosed (Close event, slot freed). Between uv_close and its
+// callback libuv still owns handle_, write_req (in Writer) and
+// shutdown_req_, so the object must not move or die: the slab holds
+// pointers and deletes connections only with the Server, after every
+// handle is closed.
+class Connection final : public ParserDelegate, public WriterOwner {
+ public:
+  enum class State : uint8_t {
+    kFree,       // no socket
+    kOpen,       // serving requests
+    kLingering,  // output done, FIN sent, discarding input until EOF
+    kClosing,    // uv_close called, waiting for its callback
+  };
+
+  Connection(Server* server, uint32_t slot);
+  Connection(const Connection&) = delete;
+  Connection& operator=(const Connection&) = delete;
+
+  // Accepts a pending connection of `listener` into this slot. Returns 0,
+  // or a libuv error (the handle is then closing; no events are emitted).
+  int Accept(uv_stream_t* listener, uint32_t generation);
+
+  int32_t id() const {
+    return static_cast<int32_t>(slot_ | (generation_ << 20));
+  }
+  uint32_t generation() const { return generation_; }
+  uint32_t slot() const { return slot_; }
+  Server* server() const { return server_; }
+  State state() const { return state_; }
+  bool announced() const { return announced_; }
+  uint64_t linger_since() const { return linger_since_; }
+
+  // Steps requested by JS (binding.ts). Each returns a WriteResult.
+  int Respond(int32_t req_flags, int status, Text& status_text,
+              Text* headers, int64_t content_length, Text* body, bool last,
+              int32_t rflags);
+  int Write(Text& chunk);
+  int End();
+  void Abort();
+  int SendFile(int fd, int64_t offset, int64_t length);
+  void SendContinue();
+  void Pause();
+  void Resume();
+
+  // Writes the corked output (called by the Server for dirty connections).
+  void FlushOutput();
+  // Server::Close: close now if idle, else after the current response.
+  void CloseGracefully();
+  // Closes the socket now; buffered output is discarded.
+  void CloseNow();
+
+  // libuv read path (the read buffer belongs to the Server).
+  void OnRead(ssize_t nread, const uv_buf_t* buf);
+
+  // ParserDelegate
+  int OnHead(const ParsedHead& head) override;
+  int OnBody(const char* at, size_t length) override;
+  int OnMessageComplete(bool keep_alive) override;
+
+  // WriterOwner
+  void OnWriterProgress() override;
+  void OnWriterError(int status) override;
+  void OnFileDone(int status) override;
+
+  // Called from the handle's close callback.
+  void OnClosed();
+
+ private:
+  static void OnCloseCb(uv_handle_t* handle);
+  static void OnShutdownCb(uv_shutdown_t* req, int status);
+
+  uv_stream_t* stream() { return reinterpret_cast<uv_stream_t*>(&handle_); }
+  bool Usable() const { return state_ == State::kOpen && !errored_; }
+  int Backpressure();
+  void StartReading();
+  void StopReading();
+  void StopParsing();
+  void MarkDirty();
+  void AfterOutput();
+  void CloseAfterFlush();
+  void BeginLinger();
+  void OnParseError(HttpError error);
+  void OnPeerEnd();
+  void SendPendingError();
+
+  uv_tcp_t handle_;
+  uv_shutdown_t shutdown_req_;
+  Server* const server_;
+  const uint32_t slot_;
+  uint32_t generation_ = 0;
+  State state_ = State::kFree;
+
+  Parser parser_;
+  Writer writer_;
+
+  // Requests handed to JS (Head records) whose response has not ended.
+  // JS answers them in order, so the oldest is the one being answered.
+  uint32_t pending_ = 0;
+  uint64_t linger_since_ = 0;
+  HttpError pending_error_ = HttpError::kNone;
+  uint8_t continue_state_ = 0;
+  bool announced_ = false;       // Open was emitted (so Close will be)
+  bool reading_ = false;         // uv_read_start in effect
+  bool paused_ = false;          // JS called pause()
+  bool parse_done_ = false;      // nothing more is parsed on this socket
+  bool close_after_flush_ = false;
+  bool errored_ = false;         // a ready-made response replaced JS's
+  bool peer_ended_ = false;      // EOF from the client
+  bool want_drain_ = false;      // a write returned kWrFull
+  // The newest request JS has (Head emitted) is still receiving its body.
+  // Not the parser's in_body(): during an early flush inside OnHead the
+  // parser is already in the next request, which JS has not seen yet.
+  bool body_incomplete_ = false;
+  bool dirty_ = false;           // listed in Server's dirty list
+};
+
+}  // namespace tsgi
+
+#endif  // TSGI_CONNECTION_H_

@@ -1,0 +1,136 @@
+// parser.h: Parser, one llhttp request parser per connection, which collects
+// the request head (RFC 9112 sections 3 and 5) into per-connection storage
+// and reports heads, body bytes and message ends to a ParserDelegate.
+// Free of Node-API and libuv so that it can be built alone (fuzzing).
+#ifndef TSGI_PARSER_H_
+#define TSGI_PARSER_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+#include "byte_buffer.h"
+#include "errors.h"
+#include "llhttp.h"
+
+namespace tsgi {
+
+// Request flags of a Head record (Rf in src/native/binding.ts).
+enum RequestFlags : int32_t {
+  kRfHttp10 = 1 << 0,
+  kRfKeepAlive = 1 << 1,
+  kRfHasBody = 1 << 2,
+  kRfChunked = 1 << 3,
+  kRfExpectContinue = 1 << 4,
+  kRfHead = 1 << 5,
+};
+
+struct Limits {
+  uint32_t max_url_size = 8 * 1024;
+  uint32_t max_header_size = 16 * 1024;
+  uint32_t max_header_count = 100;
+  uint64_t max_body_size = 16 * 1024 * 1024;
+};
+
+// Offsets into ParsedHead::bytes.
+struct HeaderSpan {
+  uint32_t name_off;
+  uint32_t name_len;
+  uint32_t value_off;
+  uint32_t value_len;
+};
+
+// A complete request head. Everything points into the Parser's storage and
+// is valid only during ParserDelegate::OnHead.
+struct ParsedHead {
+  int method;      // llhttp_method_t
+  int32_t flags;   // RequestFlags
+  const char* bytes;
+  uint32_t size;   // bytes[0, size) holds the URL, names and values
+  uint32_t url_off;
+  uint32_t url_len;
+  const HeaderSpan* headers;
+  uint32_t header_count;
+};
+
+class ParserDelegate {
+ public:
+  // Each returns 0 to go on. A non-zero return stops the parser at once
+  // (Parser::Execute then returns kStopped); the delegate knows why.
+  virtual int OnHead(const ParsedHead& head) = 0;
+  // Body bytes (de-chunked), pointing into the buffer given to Execute.
+  virtual int OnBody(const char* at, size_t length) = 0;
+  // `keep_alive` is llhttp_should_keep_alive for the message.
+  virtual int OnMessageComplete(bool keep_alive) = 0;
+
+ protected:
+  ~ParserDelegate() = default;
+};
+
+class Parser {
+ public:
+  enum class Result { kOk, kStopped, kError };
+
+  Parser() = default;
+  Parser(const Parser&) = delete;
+  Parser& operator=(const Parser&) = delete;
+
+  // Starts a new connection. `limits` must outlive the parser's use;
+  // the storage capacity of a previous connection is kept.
+  void Reset(ParserDelegate* delegate, const Limits* limits);
+
+  // Parses `length` bytes. Callbacks run synchronously; nothing of `data`
+  // is referenced after Execute returns (partial heads are copied into the
+  // parser's own storage as they arrive). After kError, error() says what
+  // response the peer deserves; after kStopped or kError the parser must
+  // not be fed again on this connection.
+  Result Execute(const char* data, size_t length);
+
+  HttpError error() const { return error_; }
+  // True between the first byte of a message and its end.
+  bool in_message() const { return in_message_; }
+  // True between a Head and the end of its body.
+  bool in_body() const { return in_body_; }
+
+ private:
+  static int OnMessageBeginCb(llhttp_t* p);
+  static int OnUrlCb(llhttp_t* p, const char* at, size_t length);
+  static int OnHeaderFieldCb(llhttp_t* p, const char* at, size_t length);
+  static int OnHeaderFieldCompleteCb(llhttp_t* p);
+  static int OnHeaderValueCb(llhttp_t* p, const char* at, size_t length);
+  static int OnHeaderValueCompleteCb(llhttp_t* p);
+  static int OnHeadersCompleteCb(llhttp_t* p);
+  static int OnBodyCb(llhttp_t* p, const char* at, size_t length);
+  static int OnMessageCompleteCb(llhttp_t* p);
+
+  static const llhttp_settings_t* Settings();
+  static Parser* From(llhttp_t* p) { return static_cast<Parser*>(p->data); }
+
+  int Fail(HttpError error);
+  bool AppendHead(const char* at, size_t length);
+  HttpError MapErrno(llhttp_errno_t err) const;
+
+  llhttp_t llhttp_;
+  ParserDelegate* delegate_ = nullptr;
+  const Limits* limits_ = nullptr;
+
+  // The current head: URL, then each name and value, back to back. The
+  // capacity lives as long as the connection slot.
+  ByteBuffer head_;
+  std::vector<HeaderSpan> headers_;  // sized max_header_count once
+  uint32_t header_count_ = 0;
+  uint32_t url_len_ = 0;
+  uint32_t field_bytes_ = 0;  // names + values + 4 per line, for 431
+  uint64_t body_bytes_ = 0;
+  bool in_field_ = false;     // the last piece was part of a header name
+  bool in_message_ = false;
+  bool in_head_ = false;
+  bool in_body_ = false;
+  bool expect_continue_ = false;
+  bool stopped_ = false;      // a delegate callback returned non-zero
+  HttpError error_ = HttpError::kNone;
+};
+
+}  // namespace tsgi
+
+#endif  // TSGI_PARSER_H_

@@ -1,0 +1,431 @@
+// server.cc: Server, the listener on Node's loop, accept, the connection
+// slab, per-callback batching of JS calls and output, close(), and
+// environment teardown (worker threads).
+#include "server.h"
+
+#include <errno.h>
+#include <sys/socket.h>
+
+#include <cstring>
+
+namespace tsgi {
+
+namespace {
+
+constexpr int kDefaultBacklog = 511;
+
+void FormatDate(time_t now, char* out, size_t* length) {
+  static constexpr char kDays[7][4] = {"Sun", "Mon", "Tue", "Wed",
+                                       "Thu", "Fri", "Sat"};
+  static constexpr char kMonths[12][4] = {"Jan", "Feb", "Mar", "Apr",
+                                          "May", "Jun", "Jul", "Aug",
+                                          "Sep", "Oct", "Nov", "Dec"};
+  struct tm tm;
+  gmtime_r(&now, &tm);
+  // IMF-fixdate (RFC 9110 section 5.6.7).
+  char* p = out;
+  auto put = [&p](const char* s) {
+    while (*s != '\0') *p++ = *s++;
+  };
+  auto put2 = [&p](int v) {
+    *p++ = static_cast<char>('0' + (v / 10) % 10);
+    *p++ = static_cast<char>('0' + v % 10);
+  };
+  put("Date: ");
+  put(kDays[tm.tm_wday % 7]);
+  put(", ");
+  put2(tm.tm_mday);
+  *p++ = ' ';
+  put(kMonths[tm.tm_mon % 12]);
+  *p++ = ' ';
+  int year = tm.tm_year + 1900;
+  put2(year / 100);
+  put2(year % 100);
+  *p++ = ' ';
+  put2(tm.tm_hour);
+  *p++ = ':';
+  put2(tm.tm_min);
+  *p++ = ':';
+  put2(tm.tm_sec);
+  put(" GMT\r\n");
+  *length = static_cast<size_t>(p - out);
+}
+
+}  // namespace
+
+Server::Server(napi_env env, uv_loop_t* loop, const Limits& limits,
+               bool reuse_port)
+    : env_(env),
+      loop_(loop),
+      limits_(limits),
+      reuse_port_(reuse_port),
+      read_buffer_(new char[kReadBufferSize]) {
+  std::memset(&check_, 0, sizeof(check_));
+  std::memset(&linger_timer_, 0, sizeof(linger_timer_));
+  date_line_[0] = '\0';
+}
+
+Server::~Server() {
+  if (cleanup_hook_ != nullptr) {
+    napi_remove_async_cleanup_hook(cleanup_hook_);
+    cleanup_hook_ = nullptr;
+  }
+}
+
+bool Server::Init(napi_value on_events, napi_value events, napi_value bytes,
+                  const char** error) {
+  if (!sink_.Init(env_, on_events, events, bytes, error)) return false;
+  // A whole head (URL + header section) and its Head record must fit in
+  // one batch, with room to spare.
+  if (uint64_t{limits_.max_url_size} + limits_.max_header_size +
+              4 * uint64_t{limits_.max_header_count} >
+          sink_.byte_capacity() / 2 ||
+      7 + 4 * uint64_t{limits_.max_header_count} >
+          sink_.event_capacity() / 2) {
+    *error =
+        "maxUrlSize + maxHeaderSize (or maxHeaderCount) is too large for "
+        "the shared arrays";
+    sink_.Destroy();
+    return false;
+  }
+  uv_check_init(loop_, &check_);
+  check_.data = this;
+  uv_unref(reinterpret_cast<uv_handle_t*>(&check_));
+  uv_timer_init(loop_, &linger_timer_);
+  linger_timer_.data = this;
+  uv_unref(reinterpret_cast<uv_handle_t*>(&linger_timer_));
+  aux_open_ = true;
+  open_handles_ += 2;
+  // Every handle must be closed before a worker's loop is: Node waits for
+  // this hook to be removed before it tears the environment down.
+  if (napi_add_async_cleanup_hook(env_, CleanupHook, this, &cleanup_hook_) !=
+      napi_ok) {
+    cleanup_hook_ = nullptr;
+  }
+  return true;
+}
+
+// ---- JS object lifetime --------------------------------------------------
+
+void Server::HoldWrapper() {
+  if (wrapper_held_ || wrapper_ == nullptr || finalized_) return;
+  uint32_t count = 0;
+  if (napi_reference_ref(env_, wrapper_, &count) == napi_ok) {
+    wrapper_held_ = true;
+  }
+}
+
+void Server::ReleaseWrapper() {
+  if (!wrapper_held_ || finalized_ || tearing_down_) return;
+  uint32_t count = 0;
+  napi_reference_unref(env_, wrapper_, &count);
+  wrapper_held_ = false;
+}
+
+void Server::Finalize(napi_env env, void* data, void* /*hint*/) {
+  Server* self = static_cast<Server*>(data);
+  self->finalized_ = true;
+  self->sink_.Disable();
+  self->sink_.Destroy();
+  if (self->wrapper_ != nullptr) {
+    napi_delete_reference(env, self->wrapper_);
+    self->wrapper_ = nullptr;
+  }
+  // Normally only the unreferenced auxiliaries are still open here (the
+  // object stays reachable while the listener or a connection is open).
+  if (self->listener_ != nullptr) {
+    uv_close(reinterpret_cast<uv_handle_t*>(self->listener_),
+             OnListenerClosedCb);
+  }
+  for (auto& conn : self->slots_) conn->CloseNow();
+  self->CloseAux();
+  if (self->open_handles_ == 0) delete self;
+  // Otherwise the last close callback deletes it (HandleClosed).
+}
+
+void Server::CleanupHook(napi_async_cleanup_hook_handle /*handle*/,
+                         void* arg) {
+  static_cast<Server*>(arg)->Teardown();
+}
+
+// The environment (a worker thread, or the main thread at exit) is going
+// away: no more JS, close every handle, and release the hook once the last
+// close callback ran so Node can close the loop.
+void Server::Teardown() {
+  tearing_down_ = true;
+  sink_.Disable();
+  if (listener_ != nullptr) {
+    uv_close(reinterpret_cast<uv_handle_t*>(listener_), OnListenerClosedCb);
+  }
+  for (auto& conn : slots_) conn->CloseNow();
+  CloseAux();
+  if (open_handles_ == 0 && cleanup_hook_ != nullptr) {
+    napi_remove_async_cleanup_hook(cleanup_hook_);
+    cleanup_hook_ = nullptr;
+  }
+}
+
+void Server::CloseAux() {
+  if (!aux_open_) return;
+  aux_open_ = false;
+  uv_close(reinterpret_cast<uv_handle_t*>(&check_), OnAuxClosedCb);
+  uv_close(reinterpret_cast<uv_handle_t*>(&linger_timer_), OnAuxClosedCb);
+}
+
+void Server::OnAuxClosedCb(uv_handle_t* handle) {
+  static_cast<Server*>(handle->data)->HandleClosed();
+}
+
+// Runs last in every close callback; may delete the Server.
+void Server::HandleClosed() {
+  if (--open_handles_ != 0) return;
+  if (cleanup_hook_ != nullptr && (tearing_down_ || finalized_)) {
+    napi_remove_async_cleanup_hook(cleanup_hook_);
+    cleanup_hook_ = nullptr;
+  }
+  if (finalized_) delete this;
+}
+
+// ---- Listening -----------------------------------------------------------
+
+int Server::Listen(const char* host, int port, int backlog) {
+  if (closing_ || tearing_down_) return UV_EINVAL;
+  if (listener_ != nullptr) return UV_EALREADY;
+  sockaddr_storage ss;
+  std::memset(&ss, 0, sizeof(ss));
+  int r;
+  unsigned family;
+  if (std::strchr(host, ':') != nullptr) {
+    r = uv_ip6_addr(host, port, reinterpret_cast<sockaddr_in6*>(&ss));
+    family = AF_INET6;
+  } else {
+    r = uv_ip4_addr(host, port, reinterpret_cast<sockaddr_in*>(&ss));
+    family = AF_INET;
+  }
+  if (r != 0) return r;
+  uv_tcp_t* handle = new uv_tcp_t;
+  r = uv_tcp_init_ex(loop_, handle, family);
+  if (r != 0) {
+    delete handle;
+    return r;
+  }
+  handle->data = this;
+  open_handles_++;
+#ifdef SO_REUSEPORT
+  if (reuse_port_) {
+    // One listener per worker thread on the same port; the kernel spreads
+    // connections (libuv has no flag for this, so set it before bind).
+    uv_os_fd_t fd;
+    int one = 1;
+    if (uv_fileno(reinterpret_cast<uv_handle_t*>(handle), &fd) == 0 &&
+        setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) != 0) {
+      r = -errno;
+    }
+  }
+#endif
+  if (r == 0) r = uv_tcp_bind(handle, reinterpret_cast<sockaddr*>(&ss), 0);
+  if (r == 0) {
+    r = uv_listen(reinterpret_cast<uv_stream_t*>(handle),
+                  backlog > 0 ? backlog : kDefaultBacklog, OnConnectionCb);
+  }
+  if (r != 0) {
+    uv_close(reinterpret_cast<uv_handle_t*>(handle), OnListenerClosedCb);
+    return r;
+  }
+  listener_ = handle;
+  int len = sizeof(ss);
+  int bound = port;
+  if (uv_tcp_getsockname(handle, reinterpret_cast<sockaddr*>(&ss), &len) ==
+      0) {
+    bound = ss.ss_family == AF_INET6
+                ? ntohs(reinterpret_cast<sockaddr_in6*>(&ss)->sin6_port)
+                : ntohs(reinterpret_cast<sockaddr_in*>(&ss)->sin_port);
+  }
+  HoldWrapper();
+  return bound;
+}
+
+void Server::OnListenerClosedCb(uv_handle_t* handle) {
+  Server* self = static_cast<Server*>(handle->data);
+  if (self->listener_ == reinterpret_cast<uv_tcp_t*>(handle)) {
+    self->listener_ = nullptr;
+  }
+  delete reinterpret_cast<uv_tcp_t*>(handle);
+  if (!self->finalized_ && !self->tearing_down_) {
+    CallbackScope scope(self);
+    self->MaybeClosed();
+  }
+  self->HandleClosed();
+}
+
+void Server::OnConnectionCb(uv_stream_t* listener, int status) {
+  Server* self = static_cast<Server*>(listener->data);
+  CallbackScope scope(self);
+  self->OnConnection(status);
+}
+
+void Server::OnConnection(int status) {
+  if (status < 0 || closing_ || tearing_down_ || listener_ == nullptr) return;
+  uint32_t slot;
+  if (!free_slots_.empty()) {
+    slot = free_slots_.back();
+    free_slots_.pop_back();
+  } else if (slots_.size() < kMaxSlots) {
+    slot = static_cast<uint32_t>(slots_.size());
+    slots_.emplace_back(new Connection(this, slot));
+  } else {
+    // 2^20 connections open: leave this one in the accept queue (libuv
+    // stops watching the listener until a slot frees up and accepts).
+    return;
+  }
+  Connection* conn = slots_[slot].get();
+  open_handles_++;
+  connection_count_++;
+  int r = conn->Accept(reinterpret_cast<uv_stream_t*>(listener_),
+                       conn->generation());
+  if (r != 0 && conn->state() == Connection::State::kFree) {
+    // No handle was created: nothing will call ConnectionClosed.
+    open_handles_--;
+    connection_count_--;
+    free_slots_.push_back(slot);
+  }
+}
+
+void Server::ConnectionClosed(Connection* conn) {
+  if (!finalized_ && !tearing_down_) {
+    CallbackScope scope(this);
+    if (conn->announced()) sink_.Small(kEvClose, conn->id());
+    conn->OnClosed();
+    free_slots_.push_back(conn->slot());
+    connection_count_--;
+    MaybeClosed();
+  } else {
+    conn->OnClosed();
+    free_slots_.push_back(conn->slot());
+    connection_count_--;
+  }
+  HandleClosed();
+}
+
+Connection* Server::Lookup(int32_t id) {
+  if (id < 0) return nullptr;
+  uint32_t slot = static_cast<uint32_t>(id) & (kMaxSlots - 1);
+  uint32_t generation = (static_cast<uint32_t>(id) >> kSlotBits) &
+                        kGenerationMask;
+  if (slot >= slots_.size()) return nullptr;
+  Connection* conn = slots_[slot].get();
+  if (conn->state() == Connection::State::kFree ||
+      conn->generation() != generation) {
+    return nullptr;
+  }
+  return conn;
+}
+
+// ---- Closing -------------------------------------------------------------
+
+void Server::Close() {
+  if (closing_ || tearing_down_) return;
+  closing_ = true;
+  if (listener_ != nullptr) {
+    uv_close(reinterpret_cast<uv_handle_t*>(listener_), OnListenerClosedCb);
+  }
+  for (auto& conn : slots_) conn->CloseGracefully();
+  MaybeClosed();
+}
+
+void Server::MaybeClosed() {
+  if (listener_ == nullptr && connection_count_ == 0) {
+    if (closing_ && !closed_emitted_) {
+      closed_emitted_ = true;
+      sink_.Closed();
+    }
+    ReleaseWrapper();
+  }
+}
+
+// ---- Batching ------------------------------------------------------------
+
+void Server::AllocCb(uv_handle_t* handle, size_t /*suggested*/,
+                     uv_buf_t* buf) {
+  Connection* conn = static_cast<Connection*>(handle->data);
+  *buf = uv_buf_init(conn->server()->read_buffer_.get(), kReadBufferSize);
+}
+
+void Server::ReadCb(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf) {
+  Connection* conn = static_cast<Connection*>(stream->data);
+  CallbackScope scope(conn->server());
+  conn->OnRead(nread, buf);
+}
+
+// The end of the outermost libuv callback: hand the batch to JS once, then
+// write what JS corked (one write per dirty connection). Writing may make
+// events (Drain, FileDone) and JS may make output: repeat until quiet.
+void Server::EndCallback() {
+  depth_++;
+  while (sink_.HasEvents() || !dirty_.empty()) {
+    sink_.Flush();
+    FlushDirty();
+  }
+  depth_--;
+}
+
+void Server::FlushDirty() {
+  for (size_t i = 0; i < dirty_.size(); i++) {
+    slots_[dirty_[i]]->FlushOutput();
+  }
+  dirty_.clear();
+}
+
+void Server::FlushAll() { FlushDirty(); }
+
+void Server::AfterApiCall() {
+  if (depth_ != 0 || sink_.in_js() || !aux_open_) return;
+  if (sink_.HasEvents() || !dirty_.empty()) {
+    uv_check_start(&check_, OnCheckCb);
+  }
+}
+
+void Server::OnCheckCb(uv_check_t* check) {
+  Server* self = static_cast<Server*>(check->data);
+  uv_check_stop(check);
+  CallbackScope scope(self);
+}
+
+// ---- Lingering closes and the Date cache ---------------------------------
+
+void Server::StartLinger() {
+  if (++lingering_ == 1 && aux_open_) {
+    uv_timer_start(&linger_timer_, OnLingerTimerCb, kLingerMs / 2,
+                   kLingerMs / 2);
+  }
+}
+
+void Server::StopLinger() {
+  if (lingering_ > 0 && --lingering_ == 0 && aux_open_) {
+    uv_timer_stop(&linger_timer_);
+  }
+}
+
+void Server::OnLingerTimerCb(uv_timer_t* timer) {
+  Server* self = static_cast<Server*>(timer->data);
+  CallbackScope scope(self);
+  uint64_t now = uv_now(self->loop_);
+  for (auto& conn : self->slots_) {
+    if (conn->state() == Connection::State::kLingering &&
+        now - conn->linger_since() >= kLingerMs) {
+      conn->CloseNow();
+    }
+  }
+}
+
+const char* Server::DateLine(size_t* length) {
+  time_t now = time(nullptr);
+  if (now != date_second_) {
+    date_second_ = now;
+    FormatDate(now, date_line_, &date_len_);
+  }
+  *length = date_len_;
+  return date_line_;
+}
+
+}  // namespace tsgi

@@ -1,0 +1,158 @@
+// server.h: Server, one listener on Node's own loop with its connection
+// slab, shared read buffer, Date cache, batching of JS calls, close(), and
+// teardown when its Node environment (main thread or worker) goes away.
+#ifndef TSGI_SERVER_H_
+#define TSGI_SERVER_H_
+
+#include <cstdint>
+#include <ctime>
+#include <memory>
+#include <vector>
+
+#include "bridge.h"
+#include "connection.h"
+#include "node_api.h"
+#include "parser.h"
+#include "uv.h"
+
+namespace tsgi {
+
+constexpr size_t kReadBufferSize = 64 * 1024;
+constexpr uint32_t kSlotBits = 20;
+constexpr uint32_t kMaxSlots = 1u << kSlotBits;
+constexpr uint32_t kGenerationMask = 0x7ff;  // keeps ids positive int32
+constexpr uint64_t kLingerMs = 2000;
+
+// All state is per instance, and an instance belongs to the environment
+// (thread) that created it: nothing here is shared between threads.
+//
+// Lifetime: created by the JS constructor and owned by the JS object
+// (napi_wrap). While the listener or any connection is open the Server
+// holds a strong reference to that object, so it cannot be collected with
+// handles open. When the environment tears down, the async cleanup hook
+// closes every handle and tells Node when the last close callback ran; the
+// finalizer then frees the Server. A Server whose object is collected
+// closes its remaining (auxiliary) handles and frees itself in the last
+// close callback.
+class Server {
+ public:
+  Server(napi_env env, uv_loop_t* loop, const Limits& limits, bool reuse_port);
+  ~Server();
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
+
+  // Second construction step. On failure nothing is left open and the
+  // caller deletes the object; on success only Finalize may free it.
+  bool Init(napi_value on_events, napi_value events, napi_value bytes,
+            const char** error);
+  void SetWrapper(napi_ref wrapper) { wrapper_ = wrapper; }
+  // napi_wrap finalizer.
+  static void Finalize(napi_env env, void* data, void* hint);
+
+  // Binds and listens. Returns the bound port, or a libuv error (< 0).
+  int Listen(const char* host, int port, int backlog);
+  void Close();
+  // Writes the output of every dirty connection.
+  void FlushAll();
+  // After a JS method call made events or output outside any libuv
+  // callback of ours: deliver them from the check phase of this loop turn.
+  void AfterApiCall();
+
+  // The connection for `id`, or nullptr when the id is stale.
+  Connection* Lookup(int32_t id);
+  uint32_t connection_count() const { return connection_count_; }
+
+  // For Connection.
+  EventSink& sink() { return sink_; }
+  const Limits& limits() const { return limits_; }
+  uv_loop_t* loop() const { return loop_; }
+  bool closing() const { return closing_; }
+  bool tearing_down() const { return tearing_down_; }
+  void AddDirty(uint32_t slot) { dirty_.push_back(slot); }
+  void StartLinger();
+  void StopLinger();
+  // "Date: ...\r\n", regenerated when the second changes (RFC 9110 6.6.1).
+  const char* DateLine(size_t* length);
+  void ConnectionClosed(Connection* conn);
+
+  static void AllocCb(uv_handle_t* handle, size_t suggested, uv_buf_t* buf);
+  static void ReadCb(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf);
+
+  // Marks a libuv callback: when the outermost one ends, the event batch
+  // goes to JS (once) and then the corked output is written.
+  class CallbackScope {
+   public:
+    explicit CallbackScope(Server* server) : server_(server) {
+      server_->depth_++;
+    }
+    ~CallbackScope() {
+      if (--server_->depth_ == 0) server_->EndCallback();
+    }
+    CallbackScope(const CallbackScope&) = delete;
+    CallbackScope& operator=(const CallbackScope&) = delete;
+
+   private:
+    Server* server_;
+  };
+
+ private:
+  static void OnConnectionCb(uv_stream_t* listener, int status);
+  static void OnListenerClosedCb(uv_handle_t* handle);
+  static void OnAuxClosedCb(uv_handle_t* handle);
+  static void OnCheckCb(uv_check_t* check);
+  static void OnLingerTimerCb(uv_timer_t* timer);
+  static void CleanupHook(napi_async_cleanup_hook_handle handle, void* arg);
+
+  void OnConnection(int status);
+  void EndCallback();
+  void FlushDirty();
+  void HandleClosed();
+  void MaybeClosed();
+  void Teardown();
+  void CloseAux();
+  void HoldWrapper();
+  void ReleaseWrapper();
+
+  napi_env env_;
+  uv_loop_t* loop_;
+  EventSink sink_;
+  Limits limits_;
+  bool reuse_port_;
+
+  // Heap-allocated per listen() so that a failed bind can be closed
+  // asynchronously while a new listen() goes on; freed in its close cb.
+  uv_tcp_t* listener_ = nullptr;
+  // Unreferenced helpers: check_ delivers events/output produced by JS
+  // outside our callbacks; linger_timer_ bounds lingering closes.
+  uv_check_t check_;
+  uv_timer_t linger_timer_;
+  bool aux_open_ = false;
+
+  std::vector<std::unique_ptr<Connection>> slots_;
+  std::vector<uint32_t> free_slots_;
+  std::vector<uint32_t> dirty_;
+  uint32_t connection_count_ = 0;
+  uint32_t lingering_ = 0;
+  // Filled by libuv in AllocCb and fully consumed in the matching ReadCb.
+  std::unique_ptr<char[]> read_buffer_;
+
+  char date_line_[64];
+  size_t date_len_ = 0;
+  time_t date_second_ = -1;
+
+  int depth_ = 0;
+  // Handles (listener, connections, auxiliaries) not yet through their
+  // close callback.
+  uint32_t open_handles_ = 0;
+  bool closing_ = false;
+  bool closed_emitted_ = false;
+  bool tearing_down_ = false;
+  bool finalized_ = false;
+  bool wrapper_held_ = false;
+  napi_ref wrapper_ = nullptr;
+  napi_async_cleanup_hook_handle cleanup_hook_ = nullptr;
+};
+
+}  // namespace tsgi
+
+#endif  // TSGI_SERVER_H_

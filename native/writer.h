@@ -1,0 +1,166 @@
+// writer.h: Writer, the output side of one connection: response framing
+// (RFC 9112 sections 4, 6 and 7), the cork buffer, uv_try_write/uv_write,
+// sendfile(2) and the numbers behind backpressure.
+#ifndef TSGI_WRITER_H_
+#define TSGI_WRITER_H_
+
+#include <cstddef>
+#include <cstdint>
+
+#include "byte_buffer.h"
+#include "errors.h"
+#include "uv.h"
+
+namespace tsgi {
+
+// Queued output above this makes write/respond return Wr.Full; Drain is
+// emitted once it is back at or below kLowWater.
+constexpr size_t kHighWater = 64 * 1024;
+constexpr size_t kLowWater = 16 * 1024;
+// Block size for the pread+uv_write fallback of sendFile.
+constexpr size_t kFileBlock = 64 * 1024;
+
+// Text not yet in the output buffer: borrowed bytes, or a JS string that
+// bridge.cc encodes as UTF-8 straight into the buffer. Lives on the stack of
+// one Node-API call; nothing keeps it after that call returns.
+class Text {
+ public:
+  // An upper bound of the encoded size.
+  virtual size_t MaxSize() = 0;
+  // The exact encoded size (may cost one pass over a string).
+  virtual size_t ExactSize() = 0;
+  // Writes the text to `dst`, which has room for MaxSize() + 1 bytes;
+  // returns the number of bytes written.
+  virtual size_t EncodeTo(char* dst, size_t room) = 0;
+
+ protected:
+  ~Text() = default;
+};
+
+class BytesText final : public Text {
+ public:
+  BytesText(const char* data, size_t length) : data_(data), length_(length) {}
+  size_t MaxSize() override { return length_; }
+  size_t ExactSize() override { return length_; }
+  size_t EncodeTo(char* dst, size_t room) override;
+
+ private:
+  const char* data_;
+  size_t length_;
+};
+
+// What the Connection learns from its Writer. Calls happen on the loop
+// thread, from inside Writer methods or libuv write callbacks.
+class WriterOwner {
+ public:
+  // A queued write finished and the Writer went on with what follows.
+  virtual void OnWriterProgress() = 0;
+  // Writing failed (UV_ECANCELED when the handle is being closed).
+  virtual void OnWriterError(int status) = 0;
+  // The sendFile job ended: 0 or a negative errno.
+  virtual void OnFileDone(int status) = 0;
+
+ protected:
+  ~WriterOwner() = default;
+};
+
+struct ResponseStart {
+  int status;              // 3-digit code
+  bool http10;             // the request was HTTP/1.0
+  bool head_request;       // the request was HEAD
+  bool close;              // send Connection: close and close afterwards
+  int64_t content_length;  // >= 0 known, -1 unknown
+};
+
+class Writer {
+ public:
+  explicit Writer(WriterOwner* owner) : owner_(owner) {}
+  Writer(const Writer&) = delete;
+  Writer& operator=(const Writer&) = delete;
+
+  // Binds to the stream of a newly accepted connection; forgets the state
+  // of the previous connection of the slot but keeps buffer capacity.
+  void Reset(uv_stream_t* stream);
+
+  // Response framing. All append to the cork buffer; nothing is written to
+  // the socket before Flush(). Each returns false when memory runs out.
+  bool Respond(Text& status, Text* headers, const char* date_line,
+               size_t date_len, const ResponseStart& start, Text* body);
+  // Appends a body chunk; bytes beyond the declared Content-Length are
+  // dropped (surplus() becomes true).
+  bool WriteBody(Text& chunk);
+  // Ends the response; returns true when the connection must be closed
+  // after it (short body, surplus, close-delimited, or Connection: close).
+  bool EndResponse();
+  bool AppendRaw(const char* data, size_t length);
+  bool AppendReady(const ReadyResponse& ready, const char* date_line,
+                   size_t date_len);
+
+  // Starts sending `length` bytes of `fd` from `offset` as body bytes of
+  // the current response; OnFileDone follows (maybe from within this call).
+  void SendFile(int fd, int64_t offset, uint64_t length);
+
+  // One uv_try_write of the corked bytes; the rest goes to uv_write. Does
+  // nothing while a write or a file job is in flight (their completion
+  // continues). Returns 0 or a libuv error.
+  int Flush();
+  // Drops corked output (abort). Bytes already handed to libuv stay with
+  // it until their callback.
+  void Discard();
+
+  bool response_active() const { return active_; }
+  bool response_closes() const { return closes_; }
+  bool file_active() const { return file_.active; }
+  // Bytes accepted but not yet taken by the kernel.
+  size_t Queued() const {
+    return cork_.size() + (writing_ ? inflight_len_ : 0);
+  }
+  // Nothing corked, nothing in flight, no file job.
+  bool Idle() const { return cork_.empty() && !writing_ && !file_.active; }
+
+ private:
+  struct FileJob {
+    int fd = -1;
+    int64_t offset = 0;
+    uint64_t remaining = 0;
+    size_t prefix = 0;  // corked bytes that go out before the file
+    bool chunk_end = false;
+    bool active = false;
+  };
+
+  static void AfterWriteCb(uv_write_t* req, int status);
+  void AfterWrite(int status);
+  int StartWrite(const char* data, size_t length);
+  void ContinueFile();
+  void FinishFile(int status);
+  bool AppendText(Text& text, size_t* written);
+  bool AppendDecimal(uint64_t value);
+  bool AppendHex(uint64_t value);
+
+  WriterOwner* owner_;
+  uv_stream_t* stream_ = nullptr;
+
+  // cork_: owned by the Writer; responses append here.
+  // inflight_: handed to libuv by uv_write (bytes [inflight_off, size) of
+  //   it) and borrowed by libuv until AfterWrite; never touched meanwhile.
+  ByteBuffer cork_;
+  ByteBuffer inflight_;
+  size_t inflight_len_ = 0;
+  uv_write_t write_req_;
+  bool writing_ = false;
+  FileJob file_;
+
+  // The response in progress (the oldest unanswered request's).
+  bool active_ = false;
+  bool chunked_ = false;
+  bool no_body_ = false;
+  bool close_delimited_ = false;
+  bool closes_ = false;
+  bool surplus_ = false;
+  int64_t declared_ = -1;
+  uint64_t written_ = 0;
+};
+
+}  // namespace tsgi
+
+#endif  // TSGI_WRITER_H_
