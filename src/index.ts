@@ -18,4 +18,4 @@ export type {
 } from './types.js';
 export { serve } from './serve.js';
 export { fileWrapper } from './gateway/file-wrapper.js';
-export { validate, ValidationError } from './middleware/validate.js';
+export { validate, ValidationError, type ValidateOptions } from './middleware/validate.js';

@@ -211,9 +211,19 @@ class NativeHttpServer {
     queueMicrotask(this.flushTask);
   }
 
+  /**
+   * Stops accepting and waits for every connection to close. Once the
+   * listener is closed, a connection whose application awaits something
+   * that holds no handle (a bare promise) would not keep the loop alive:
+   * a ref'd timer does, until the Closed event.
+   */
   close(): Promise<void> {
     return new Promise((resolve) => {
-      this.onClosed = resolve;
+      const keepAlive = setInterval(() => {}, 1 << 30);
+      this.onClosed = () => {
+        clearInterval(keepAlive);
+        resolve();
+      };
       this.native.close();
     });
   }

@@ -191,6 +191,9 @@ export function startNodeServer(app: Application, options: NodeServerOptions): P
     },
     (req, res) => handle(req, res, false),
   );
+  // A client that half-closes after its requests (RFC 9112 §9.6) still gets
+  // its responses, as on the native server; node:http would drop them.
+  (server as { httpAllowHalfOpen?: boolean }).httpAllowHalfOpen = true;
   server.on('checkContinue', (req: IncomingMessage, res: ServerResponse) => handle(req, res, true));
   server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
     if (!socket.writable || err.code === 'ECONNRESET') {
