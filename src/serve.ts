@@ -1,5 +1,5 @@
 // serve.ts: `serve()`, the one entry point that starts either server.
-import type { Application, Server, ServeOptions } from './types.js';
+import { DEFAULT_LIMITS, type Application, type Limits, type Server, type ServeOptions } from './types.js';
 import { stderrStream } from './gateway/errors.js';
 import { loadBinding } from './native/binding.js';
 import { startNativeServer } from './native/server.js';
@@ -42,6 +42,7 @@ export async function serve(app: Application, options: ServeOptions = {}): Promi
     backlog,
     errors: options.errors ?? stderrStream,
     multiprocess: options.multiprocess ?? false,
+    limits: resolveLimits(options),
   };
   const binding = options.server === 'node' ? null : loadBinding();
   if (binding instanceof Error) {
@@ -52,4 +53,29 @@ export async function serve(app: Application, options: ServeOptions = {}): Promi
   }
   if (binding === null) return startNodeServer(app, common);
   return startNativeServer(binding, app, common);
+}
+
+const kSizeKeys = ['maxUrlSize', 'maxHeaderSize', 'maxHeaderCount', 'maxBodySize'] as const;
+const kTimeKeys = ['headersTimeout', 'requestTimeout', 'keepAliveTimeout', 'sendTimeout', 'gracefulTimeout'] as const;
+
+/** Fills in the defaults of the limits and timeouts, and checks them. */
+export function resolveLimits(options: ServeOptions): Limits {
+  const limits: Limits = { ...DEFAULT_LIMITS };
+  for (const key of kSizeKeys) {
+    const value = options[key];
+    if (value === undefined) continue;
+    if (!Number.isSafeInteger(value) || value < 1) {
+      throw new RangeError(`serve: ${key} must be a positive integer, got ${value}`);
+    }
+    limits[key] = value;
+  }
+  for (const key of kTimeKeys) {
+    const value = options[key];
+    if (value === undefined) continue;
+    if (typeof value !== 'number' || !Number.isFinite(value) || value < 0 || value > 86_400) {
+      throw new RangeError(`serve: ${key} must be a number of seconds from 0 to 86400, got ${value}`);
+    }
+    limits[key] = value;
+  }
+  return limits;
 }

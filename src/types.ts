@@ -204,7 +204,51 @@ export interface ServeOptions {
   multiprocess?: boolean;
   /** Listen backlog (default 511). */
   backlog?: number;
+
+  // Limits (RFC 9112 §2.3, §3; RFC 9110 §15.5.14, §15.5.15, RFC 6585 §5).
+  // Each is answered with a ready-made response and the connection closed.
+
+  /** Longest request target, in bytes (default 8 KiB): 414 beyond it. */
+  maxUrlSize?: number;
+  /** Largest header section, in bytes (default 16 KiB): 431 beyond it. */
+  maxHeaderSize?: number;
+  /** Most header fields in one request (default 100): 431 beyond it. */
+  maxHeaderCount?: number;
+  /** Largest request body, in bytes (default 16 MiB): 413 when declared
+   * larger by Content-Length, or when a chunked body grows past it. */
+  maxBodySize?: number;
+
+  // Timeouts, in seconds (fractions allowed; 0 disables one).
+
+  /** Time to receive a complete request head (default 60; slowloris): 408. */
+  headersTimeout?: number;
+  /** Time to receive a complete request, body included (default 300): 408. */
+  requestTimeout?: number;
+  /** How long an idle keep-alive connection stays open (default 5). */
+  keepAliveTimeout?: number;
+  /** How long a response may wait for a client that does not read
+   * (default 60): the connection is cut. */
+  sendTimeout?: number;
+  /** How long `close()` waits for requests in flight before cutting their
+   * connections (default 30). */
+  gracefulTimeout?: number;
 }
+
+/** The defaults of the limits and timeouts of `ServeOptions`. */
+export const DEFAULT_LIMITS = Object.freeze({
+  maxUrlSize: 8 * 1024,
+  maxHeaderSize: 16 * 1024,
+  maxHeaderCount: 100,
+  maxBodySize: 16 * 1024 * 1024,
+  headersTimeout: 60,
+  requestTimeout: 300,
+  keepAliveTimeout: 5,
+  sendTimeout: 60,
+  gracefulTimeout: 30,
+} as const);
+
+/** The limits and timeouts a server runs with, defaults filled in. */
+export type Limits = { -readonly [K in keyof typeof DEFAULT_LIMITS]: number };
 
 /** A running server, as returned by `serve()`. */
 export interface Server {

@@ -63,6 +63,45 @@ function parseBind(bind: string): { host: string; port: number } {
   return { host: (m[1] ?? m[2])!, port };
 }
 
+const kSizeUnits: Record<string, number> = { '': 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3 };
+
+/** `16M`, `8k`, `1048576`: a size in bytes with an optional binary unit. */
+export function parseSize(flag: string, value: string): number {
+  const m = /^(\d+)\s*([kmg]?)(?:i?b)?$/i.exec(value.trim());
+  const bytes = m ? Number(m[1]) * kSizeUnits[m[2]!.toLowerCase()]! : NaN;
+  if (!Number.isSafeInteger(bytes) || bytes < 1) {
+    throw new UsageError(`error: option '${flag}' must be a positive size in bytes (e.g. 16384, 16k, 16M), got ${JSON.stringify(value)}`);
+  }
+  return bytes;
+}
+
+/** `30`, `0.5`: a number of seconds, 0 to disable. */
+export function parseSeconds(flag: string, value: string): number {
+  const seconds = /^\d+(?:\.\d+)?$/.test(value.trim()) ? Number(value) : NaN;
+  if (!Number.isFinite(seconds) || seconds > 86_400) {
+    throw new UsageError(`error: option '${flag}' must be a number of seconds from 0 to 86400, got ${JSON.stringify(value)}`);
+  }
+  return seconds;
+}
+
+/** The limit and timeout flags of `tsgi serve`: flag, option key, parser. */
+const kLimitFlags = [
+  ['--max-url-size', 'maxUrlSize', 'size', 'longest request target in bytes (default 8k): 414 beyond'],
+  ['--max-header-size', 'maxHeaderSize', 'size', 'largest header section in bytes (default 16k): 431 beyond'],
+  ['--max-header-count', 'maxHeaderCount', 'size', 'most header fields in a request (default 100): 431 beyond'],
+  ['--max-body-size', 'maxBodySize', 'size', 'largest request body in bytes (default 16M): 413 beyond'],
+  ['--headers-timeout', 'headersTimeout', 'seconds', 'seconds to receive a request head (default 60): 408'],
+  ['--request-timeout', 'requestTimeout', 'seconds', 'seconds to receive a whole request (default 300): 408'],
+  ['--keep-alive-timeout', 'keepAliveTimeout', 'seconds', 'seconds an idle keep-alive connection stays open (default 5)'],
+  ['--send-timeout', 'sendTimeout', 'seconds', 'seconds a response may wait for a client that does not read (default 60)'],
+  ['--graceful-timeout', 'gracefulTimeout', 'seconds', 'seconds SIGTERM waits for requests in flight (default 30)'],
+] as const;
+
+/** Commander's camel-cased option name for a flag: `--max-url-size` -> `maxUrlSize`. */
+function optionName(flag: string): string {
+  return flag.slice(2).replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
+}
+
 function parseServer(value: string): ServerKind {
   if (value !== 'native' && value !== 'node') {
     throw new UsageError(`error: option '--server' must be native or node, got ${JSON.stringify(value)}`);
@@ -176,9 +215,14 @@ function handleSignals(server: Server): void {
   process.on('SIGINT', onSignal);
 }
 
-async function runServe(target: string, opts: { bind: string; server?: string }): Promise<void> {
+async function runServe(target: string, opts: { bind: string; server?: string } & Record<string, string | undefined>): Promise<void> {
   const { host, port } = parseBind(opts.bind);
   const options: ServeOptions = { host, port };
+  for (const [flag, key, kind] of kLimitFlags) {
+    const value = opts[optionName(flag)];
+    if (value === undefined) continue;
+    options[key] = kind === 'size' ? parseSize(flag, value) : parseSeconds(flag, value);
+  }
   if (opts.server !== undefined) options.server = parseServer(opts.server);
   const app = await loadApplication(target);
   let server: Server;
@@ -212,10 +256,14 @@ function buildProgram(): Command {
     .description('serve an application over HTTP')
     .argument('<module>', 'MODULE[:EXPORT]: an ES or CommonJS module file; EXPORT defaults to the default export, then "app", then "application"')
     .option('-b, --bind <host:port>', 'address to listen on ([HOST]:PORT for IPv6; port 0 picks a free one)', DEFAULT_BIND)
-    .option('-s, --server <kind>', 'native or node (default: native, when the addon loads)')
-    .action(async (target: string, opts: { bind: string; server?: string }) => {
-      await runServe(target, opts);
-    });
+    .option('-s, --server <kind>', 'native or node (default: native, when the addon loads)');
+  const serveCommand = program.commands.find((c) => c.name() === 'serve')!;
+  for (const [flag, , kind, help] of kLimitFlags) {
+    serveCommand.option(`${flag} <${kind === 'size' ? 'bytes' : 'seconds'}>`, help);
+  }
+  serveCommand.action(async (target: string, opts: { bind: string; server?: string } & Record<string, string | undefined>) => {
+    await runServe(target, opts);
+  });
   return program;
 }
 

@@ -1,7 +1,7 @@
 // server.ts: the native server's TypeScript half: decodes the event records
 // the addon writes, builds environs, runs the application one request at a
 // time per connection, and hands responses back to C++ as primitives.
-import type { Application, Chunk, ErrorStream, Header, Server } from '../types.js';
+import type { Application, Chunk, ErrorStream, Header, Limits, Server } from '../types.js';
 import { makeEnviron, type EnvironBase } from '../gateway/environ.js';
 import { emptyInput, Input, type InputHooks } from '../gateway/input.js';
 import { runApplication, type Sink } from '../gateway/response.js';
@@ -14,6 +14,8 @@ export interface NativeServerStartOptions {
   backlog: number;
   errors: ErrorStream;
   multiprocess: boolean;
+  /** Limits and timeouts, defaults filled in. */
+  limits: Limits;
 }
 
 const kSlotMask = (1 << 20) - 1;
@@ -178,7 +180,7 @@ class Connection implements Sink {
 class NativeHttpServer {
   readonly native: NativeServer;
   readonly events = new Int32Array(1 << 16);
-  readonly bytes = Buffer.alloc(1 << 20) as Latin1Buffer;
+  readonly bytes: Latin1Buffer;
   private readonly conns: (Connection | undefined)[] = [];
   private readonly methods: string[];
   private inBatch = false;
@@ -194,12 +196,19 @@ class NativeHttpServer {
     readonly app: Application,
     readonly errors: ErrorStream,
     readonly base: EnvironBase,
+    limits: Limits,
   ) {
     this.methods = binding.methods;
+    // The addon needs the largest head to fit in half of the shared bytes.
+    this.bytes = Buffer.alloc(Math.max(1 << 20, 4 * (limits.maxUrlSize + limits.maxHeaderSize))) as Latin1Buffer;
     this.native = new binding.Server({
       onEvents: (words) => this.onEvents(words),
       events: this.events,
       bytes: this.bytes,
+      maxUrlSize: limits.maxUrlSize,
+      maxHeaderSize: limits.maxHeaderSize,
+      maxHeaderCount: limits.maxHeaderCount,
+      maxBodySize: limits.maxBodySize,
     });
   }
 
@@ -338,7 +347,7 @@ export function startNativeServer(binding: NativeBinding, app: Application, opti
     multiprocess: options.multiprocess,
     fileWrapper,
   };
-  const server = new NativeHttpServer(binding, app, options.errors, base);
+  const server = new NativeHttpServer(binding, app, options.errors, base, options.limits);
   const port = server.native.listen(options.host, options.port, options.backlog);
   base.serverPort = String(port);
   const host = options.host;

@@ -2,7 +2,7 @@
 // server; node:http does parsing and framing, the shared gateway does the rest.
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
-import type { Application, Chunk, ErrorStream, Header, Server } from '../types.js';
+import type { Application, Chunk, ErrorStream, Header, Limits, Server } from '../types.js';
 import { makeEnviron, type EnvironBase } from '../gateway/environ.js';
 import { emptyInput, Input } from '../gateway/input.js';
 import { runApplication, type Sink } from '../gateway/response.js';
@@ -15,6 +15,8 @@ export interface NodeServerOptions {
   backlog: number;
   errors: ErrorStream;
   multiprocess: boolean;
+  /** Limits and timeouts, defaults filled in. */
+  limits: Limits;
 }
 
 /** A response on a node:http ServerResponse. */
@@ -183,11 +185,11 @@ export function startNodeServer(app: Application, options: NodeServerOptions): P
 
   const server = createServer(
     {
-      // The same limits as the native server (see README, "Limits").
-      maxHeaderSize: 16 * 1024,
-      keepAliveTimeout: 5_000,
-      headersTimeout: 60_000,
-      requestTimeout: 300_000,
+      // The limits node:http has; see README, "Limits and security".
+      maxHeaderSize: options.limits.maxHeaderSize,
+      keepAliveTimeout: options.limits.keepAliveTimeout * 1000,
+      headersTimeout: options.limits.headersTimeout * 1000,
+      requestTimeout: options.limits.requestTimeout * 1000,
     },
     (req, res) => handle(req, res, false),
   );
