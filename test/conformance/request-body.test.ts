@@ -1,0 +1,190 @@
+// request-body.test.ts: tsgi.input — Content-Length and chunked bodies,
+// large bodies, empty bodies, and upload backpressure.
+import { createHash, randomBytes } from 'node:crypto';
+import { expect, it } from 'vitest';
+import type { Application } from '../../src/index.js';
+import {
+  buildRequest,
+  chunked,
+  deferred,
+  header,
+  RawClient,
+  request,
+  sleep,
+  until,
+} from '../helpers/http.js';
+import { forEachServer, start } from '../helpers/servers.js';
+
+const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
+
+/** Echoes the body it read with `for await`, and reports the chunk count. */
+const echoApp: Application = async (environ, startResponse) => {
+  const parts: Uint8Array[] = [];
+  for await (const c of environ['tsgi.input']) {
+    if (!(c instanceof Uint8Array)) throw new TypeError('input chunk is not a Uint8Array');
+    parts.push(c);
+  }
+  startResponse('200 OK', [
+    ['Content-Type', 'application/octet-stream'],
+    ['X-Chunks', String(parts.length)],
+  ]);
+  return [Buffer.concat(parts)];
+};
+
+forEachServer((kind) => {
+  it('reads a Content-Length body with for await', async () => {
+    const { port } = await start(kind, echoApp);
+    const body = 'hello, body ✓';
+    const { responses } = await request(port, buildRequest('POST', '/echo', { body }));
+    const res = responses[0]!;
+    expect(res.status).toBe(200);
+    expect(res.body.toString('utf8')).toBe(body);
+  });
+
+  it('reads a chunked body (with extensions and trailers) de-chunked', async () => {
+    const { port } = await start(kind, echoApp);
+    const raw =
+      'POST /echo HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: chunked\r\n\r\n' +
+      '5\r\nhello\r\n' +
+      '1;ext=1\r\n,\r\n' +
+      'b\r\n 0123456789\r\n' +
+      '0\r\nX-Trailer: t\r\n\r\n';
+    const { responses } = await request(port, raw);
+    expect(responses[0]!.status).toBe(200);
+    expect(responses[0]!.body.toString()).toBe('hello, 0123456789');
+  });
+
+  it('reads a body sent in many small writes', async () => {
+    const { port } = await start(kind, echoApp);
+    const client = await RawClient.connect(port);
+    const body = randomBytes(3000);
+    const wire = Buffer.concat([
+      Buffer.from('POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n'),
+      chunked(body, 100),
+    ]);
+    client.methods.push('POST');
+    for (let i = 0; i < wire.length; i += 257) {
+      await client.send(wire.subarray(i, i + 257));
+      await sleep(1);
+    }
+    const res = await client.next();
+    expect(sha(res.body)).toBe(sha(body));
+    client.destroy();
+  });
+
+  it('input.read() returns the whole body', async () => {
+    const { port } = await start(kind, async (environ, startResponse) => {
+      const all = await environ['tsgi.input'].read();
+      startResponse('200 OK', [['Content-Type', 'text/plain']]);
+      return [`${all instanceof Uint8Array}:${all.length}:${sha(all)}`];
+    });
+    const body = randomBytes(200_000);
+    const { responses } = await request(port, buildRequest('POST', '/', { body }));
+    expect(responses[0]!.body.toString()).toBe(`true:${body.length}:${sha(body)}`);
+  });
+
+  it('echoes a 5 MiB Content-Length body intact', async () => {
+    const { port } = await start(kind, echoApp);
+    const body = randomBytes(5 * 1024 * 1024);
+    const { responses } = await request(port, buildRequest('POST', '/big', { body }), {
+      timeoutMs: 15_000,
+    });
+    const res = responses[0]!;
+    expect(res.status).toBe(200);
+    expect(res.body.length).toBe(body.length);
+    expect(sha(res.body)).toBe(sha(body));
+  });
+
+  it('echoes a 5 MiB chunked body intact', async () => {
+    const { port } = await start(kind, echoApp);
+    const body = randomBytes(5 * 1024 * 1024);
+    const wire = Buffer.concat([
+      Buffer.from('POST /big HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n'),
+      chunked(body, 70_001),
+    ]);
+    const { responses } = await request(port, wire, { timeoutMs: 15_000 });
+    expect(responses[0]!.body.length).toBe(body.length);
+    expect(sha(responses[0]!.body)).toBe(sha(body));
+  });
+
+  it('ends tsgi.input at once when there is no body', async () => {
+    const { port } = await start(kind, echoApp);
+    const client = await RawClient.connect(port);
+    await client.send(buildRequest('GET', '/'), 'GET');
+    let res = await client.next(3_000);
+    expect(res.status).toBe(200);
+    expect(header(res, 'x-chunks')).toBe('0');
+    expect(res.body.length).toBe(0);
+    await client.send('POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n', 'POST');
+    res = await client.next(3_000);
+    expect(header(res, 'x-chunks')).toBe('0');
+    await client.send('POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n', 'POST');
+    res = await client.next(3_000);
+    expect(header(res, 'x-chunks')).toBe('0');
+    expect(res.body.length).toBe(0);
+    client.destroy();
+  });
+
+  it('an app that reads slowly still gets 8 MiB intact', async () => {
+    const { port } = await start(kind, async (environ, startResponse) => {
+      const h = createHash('sha256');
+      let n = 0;
+      let i = 0;
+      for await (const c of environ['tsgi.input']) {
+        h.update(c);
+        n += c.length;
+        if (++i % 4 === 0) await sleep(2);
+      }
+      startResponse('200 OK', [['Content-Type', 'text/plain']]);
+      return [`${n}:${h.digest('hex')}`];
+    });
+    const body = randomBytes(8 * 1024 * 1024);
+    const { responses } = await request(port, buildRequest('POST', '/slow', { body }), {
+      timeoutMs: 18_000,
+    });
+    expect(responses[0]!.body.toString()).toBe(`${body.length}:${sha(body)}`);
+  });
+
+  it('stops reading the upload while the app does not read (backpressure)', async () => {
+    const release = deferred();
+    const started = deferred();
+    let received = 0;
+    const { port } = await start(kind, async (environ, startResponse) => {
+      const it = environ['tsgi.input'][Symbol.asyncIterator]();
+      const first = await it.next();
+      received += first.done ? 0 : first.value.length;
+      started.resolve();
+      await release.promise;
+      const h = createHash('sha256');
+      if (!first.done) h.update(first.value);
+      for (;;) {
+        const r = await it.next();
+        if (r.done) break;
+        received += r.value.length;
+        h.update(r.value);
+      }
+      startResponse('200 OK', [['Content-Type', 'text/plain']]);
+      return [`${received}:${h.digest('hex')}`];
+    });
+    // 14 MiB: below any plausible default body limit (native: 16 MiB).
+    const total = 14 * 1024 * 1024;
+    const body = randomBytes(total);
+    const client = await RawClient.connect(port);
+    client.methods.push('POST');
+    // Small writes, so that writableLength tells how much is still queued.
+    client.socket.write(buildRequest('POST', '/bp', { headers: [['Content-Length', String(total)]] }));
+    for (let i = 0; i < total; i += 64 * 1024) client.socket.write(body.subarray(i, i + 64 * 1024));
+    await started.promise;
+    // While the app holds the iterator, the server must stop reading: the
+    // kernel buffers on loopback take about 4 MiB, so at least 6 MiB stay
+    // queued in the client. A server that reads on takes all 14 MiB.
+    await sleep(800);
+    const taken = total - client.socket.writableLength;
+    expect(taken, 'bytes the server side took while the app was stalled').toBeLessThan(8 * 1024 * 1024);
+    release.resolve();
+    const res = await client.next(12_000);
+    expect(res.body.toString()).toBe(`${total}:${sha(body)}`);
+    expect(await until(() => client.socket.writableLength === 0, 1000)).toBe(true);
+    client.destroy();
+  });
+});
