@@ -204,8 +204,15 @@ int Parser::OnHeaderValueCb(llhttp_t* p, const char* at, size_t length) {
 int Parser::OnHeaderValueCompleteCb(llhttp_t* p) {
   Parser* self = From(p);
   if (!self->in_head_ || self->header_count_ == 0) return 0;
-  const HeaderSpan& span = self->headers_[self->header_count_ - 1];
+  HeaderSpan& span = self->headers_[self->header_count_ - 1];
   const char* base = self->head_.data();
+  // RFC 9110 section 5.5: OWS around a field value is not part of it.
+  // llhttp drops the leading OWS but keeps the trailing.
+  while (span.value_len > 0) {
+    const char c = base[span.value_off + span.value_len - 1];
+    if (c != ' ' && c != '\t') break;
+    span.value_len--;
+  }
   // RFC 9110 section 10.1.1: the only defined expectation is 100-continue.
   if (EqualsIgnoreCase(base + span.name_off, span.name_len, "expect") &&
       EqualsIgnoreCase(base + span.value_off, span.value_len,

@@ -315,9 +315,17 @@ describe('validate: startResponse checks', () => {
   });
 
   it('rejects a body chunk produced before startResponse', () => {
-    const body = call(() => ['early']);
+    const body = call(() =>
+      (function* () {
+        yield 'early';
+      })(),
+    );
     const it = (body as Iterable<Chunk>)[Symbol.iterator]();
     rejects(() => it.next(), 'tsgi.validate: startResponse must be called before the first body chunk is produced');
+  });
+
+  it('rejects an array body returned before startResponse, when it is returned', () => {
+    rejects(() => call(() => ['early']), 'tsgi.validate: startResponse must be called before the first body chunk is produced');
   });
 
   it('rejects a body that ends without startResponse', async () => {
@@ -375,10 +383,29 @@ describe('validate: body checks', () => {
   });
 
   it('rejects a chunk that is neither a string nor a Uint8Array', () => {
-    const body = call((_e, sr) => (sr('200 OK', []), ['ok', 7 as unknown as Chunk]));
+    const body = call((_e, sr) => (
+      sr('200 OK', []),
+      (function* () {
+        yield 'ok';
+        yield 7 as unknown as Chunk;
+      })()
+    ));
     const it = (body as Iterable<Chunk>)[Symbol.iterator]();
     expect(it.next()).toEqual({ done: false, value: 'ok' });
     rejects(() => it.next(), 'tsgi.validate: body chunk 1 must be a string or Uint8Array, got 7');
+  });
+
+  it('rejects a bad chunk in an array body when it is returned', () => {
+    rejects(
+      () => call((_e, sr) => (sr('200 OK', []), ['ok', 7 as unknown as Chunk])),
+      'tsgi.validate: body chunk 1 must be a string or Uint8Array, got 7',
+    );
+  });
+
+  it('keeps an array body an array (servers send it with a Content-Length)', () => {
+    const body = call(ok());
+    expect(Array.isArray(body)).toBe(true);
+    expect([...(body as Iterable<Chunk>)]).toEqual(['hi']);
   });
 
   it('rejects a bad chunk from an async body', async () => {
@@ -396,7 +423,19 @@ describe('validate: body checks', () => {
   for (const status of ['204 No Content', '304 Not Modified', '103 Early Hints']) {
     it(`rejects a non-empty body chunk in a ${status.slice(0, 3)} response`, async () => {
       const code = status.slice(0, 3);
-      await expect(drain(call((_e, sr) => (sr(status, []), ['', 'x'])))).rejects.toThrow(
+      await expect(
+        drain(
+          call((_e, sr) => (
+            sr(status, []),
+            (function* () {
+              yield '';
+              yield 'x';
+            })()
+          )),
+        ),
+      ).rejects.toThrow(`tsgi.validate: a ${code} response must have no body, but body chunk 1 is "x"`);
+      rejects(
+        () => call((_e, sr) => (sr(status, []), ['', 'x'])),
         `tsgi.validate: a ${code} response must have no body, but body chunk 1 is "x"`,
       );
     });
@@ -425,14 +464,21 @@ describe('validate: server-side body handling', () => {
     rejects(() => body.close!(), 'tsgi.validate: the server called close() on the response body twice');
   });
 
+  const generated = (): Application => (_e, sr) => (
+    sr('200 OK', []),
+    (function* () {
+      yield 'hi';
+    })()
+  );
+
   it('rejects iterating the body twice', () => {
-    const body = call(ok()) as Iterable<Chunk>;
+    const body = call(generated()) as Iterable<Chunk>;
     body[Symbol.iterator]();
     rejects(() => body[Symbol.iterator](), 'tsgi.validate: the server iterated the response body twice');
   });
 
   it('rejects next() after close()', () => {
-    const body = call(ok());
+    const body = call(generated());
     const it = (body as Iterable<Chunk>)[Symbol.iterator]();
     body.close!();
     rejects(() => it.next(), 'tsgi.validate: the server asked for a body chunk after close()');

@@ -14,6 +14,7 @@ import type {
   StartResponse,
   WriteFunction,
 } from '../types.js';
+import { FileBody } from '../gateway/file-wrapper.js';
 
 const PREFIX = 'tsgi.validate: ';
 
@@ -335,6 +336,11 @@ function wrapBody(body: unknown, state: ResponseState, trackClose: boolean): Res
     throw new ValidationError(`the response body's close must be a function, got ${show(body.close)}`);
   }
   const source = body as ResponseBody & Record<PropertyKey, unknown>;
+  // Arrays and file wrappers stay what they are, so that servers keep their
+  // fast paths (one write with a Content-Length; sendfile); their chunks
+  // are checked now and only their close() is wrapped.
+  if (Array.isArray(body)) return wrapArray(body, state, trackClose);
+  if (body instanceof FileBody) return wrapFile(body, state, trackClose);
 
   let iterated = false;
   let finished = false;
@@ -434,6 +440,44 @@ function wrapBody(body: unknown, state: ResponseState, trackClose: boolean): Res
   }
   if (trackClose) unclosed?.register(wrapper, state, wrapper);
   return wrapper as unknown as ResponseBody;
+}
+
+/** A close() that checks it is called once, then calls the original. */
+function checkedClose(state: ResponseState, target: object, original: (() => unknown) | undefined) {
+  return (): void | Promise<void> => {
+    if (state.closed) throw new ValidationError('the server called close() on the response body twice');
+    state.closed = true;
+    unclosed?.unregister(target);
+    const closing = original?.call(target);
+    if (isThenable(closing)) return Promise.resolve(closing).then(() => undefined);
+  };
+}
+
+function wrapArray(body: unknown[], state: ResponseState, trackClose: boolean): ResponseBody {
+  if (state.code === 0) {
+    throw new ValidationError(
+      body.length === 0
+        ? 'the response body ended before startResponse was called'
+        : 'startResponse must be called before the first body chunk is produced',
+    );
+  }
+  body.forEach((chunk, i) => checkBodyChunk(state, chunk, `body chunk ${i}`));
+  const original = (body as { close?: () => unknown }).close;
+  const copy = body.slice() as unknown[] & { close?: () => void | Promise<void> };
+  copy.close = checkedClose(state, copy, original);
+  if (trackClose) unclosed?.register(copy, state, copy);
+  return copy as unknown as ResponseBody;
+}
+
+function wrapFile(body: FileBody, state: ResponseState, trackClose: boolean): ResponseBody {
+  if (state.code === 0) throw new ValidationError('startResponse must be called before the first body chunk is produced');
+  if (bodyless(state.code)) {
+    throw new ValidationError(`a ${state.code} response must have no body, but the application returned a file`);
+  }
+  const original = FileBody.prototype.close;
+  Object.defineProperty(body, 'close', { value: checkedClose(state, body, original), configurable: true, writable: true });
+  if (trackClose) unclosed?.register(body, state, body);
+  return body;
 }
 
 function isThenable(value: unknown): value is PromiseLike<unknown> {

@@ -49,6 +49,10 @@ class NodeSink implements Sink {
     if (this.gone || res.destroyed) return true;
     const flat: string[] = [];
     for (const [name, value] of headers) flat.push(name, value);
+    // The whole body in hand: its size is the Content-Length (as native).
+    if (contentLength < 0 && last && code !== 204 && code !== 304) {
+      contentLength = body === null ? 0 : typeof body === 'string' ? Buffer.byteLength(body) : body.byteLength;
+    }
     if (contentLength >= 0) {
       flat.push('Content-Length', String(contentLength));
       this.declared = contentLength;
