@@ -297,6 +297,42 @@ class JsString final : public Text {
   size_t utf8_ = kUnknown;
 };
 
+// A JS string whose characters are bytes (status line and header fields:
+// RFC 9110 section 5.5 field values are octets; JS has validated that no
+// character is above U+00FF), written one byte per character as node:http
+// does. Valid for one Node-API call, as JsString.
+class JsLatin1 final : public Text {
+ public:
+  JsLatin1(napi_env env, napi_value value) : env_(env), value_(value) {}
+
+  size_t MaxSize() override { return ExactSize(); }
+  size_t ExactSize() override {
+    if (length_ == kUnknown) {
+      length_ = 0;
+      napi_get_value_string_latin1(env_, value_, nullptr, 0, &length_);
+    }
+    return length_;
+  }
+  size_t EncodeTo(char* dst, size_t room) override {
+    // napi_get_value_string_latin1 writes a terminating NUL within `room`:
+    // ask for one byte more than the string when the room allows it.
+    size_t n = 0;
+    const size_t want = ExactSize();
+    if (room > want) {
+      napi_get_value_string_latin1(env_, value_, dst, want + 1, &n);
+    } else {
+      napi_get_value_string_latin1(env_, value_, dst, room, &n);
+    }
+    return n;
+  }
+
+ private:
+  static constexpr size_t kUnknown = static_cast<size_t>(-1);
+  napi_env env_;
+  napi_value value_;
+  size_t length_ = kUnknown;
+};
+
 // Storage for whichever Text a chunk argument turns out to be.
 struct ChunkArg {
   bool present = false;
@@ -613,8 +649,8 @@ napi_value Respond(napi_env env, napi_callback_info info) {
 
   Connection* c = server->Lookup(conn);
   if (c == nullptr) return Int32(env, kWrGone);
-  JsString status_text(env, argv[2]);
-  JsString headers(env, argv[3]);
+  JsLatin1 status_text(env, argv[2]);
+  JsLatin1 headers(env, argv[3]);
   JsString body_string(env, body.value);
   BytesText body_bytes(body.data, body.length);
   Text* body_text = nullptr;

@@ -21,7 +21,8 @@ constexpr size_t kLowWater = 16 * 1024;
 constexpr size_t kFileBlock = 64 * 1024;
 
 // Text not yet in the output buffer: borrowed bytes, or a JS string that
-// bridge.cc encodes as UTF-8 straight into the buffer. Lives on the stack of
+// bridge.cc encodes straight into the buffer (bodies as UTF-8; the status
+// line and header fields as latin1, one byte per character). Lives on the stack of
 // one Node-API call; nothing keeps it after that call returns.
 class Text {
  public:

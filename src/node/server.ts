@@ -19,6 +19,8 @@ export interface NodeServerOptions {
   limits: Limits;
 }
 
+const kHighChar = /[\x80-\xff]/;
+
 /** A response on a node:http ServerResponse. */
 class NodeSink implements Sink {
   gone = false;
@@ -48,7 +50,15 @@ class NodeSink implements Sink {
     const res = this.res;
     if (this.gone || res.destroyed) return true;
     const flat: string[] = [];
-    for (const [name, value] of headers) flat.push(name, value);
+    let high = kHighChar.test(status);
+    for (const [name, value] of headers) {
+      flat.push(name, value);
+      if (!high && kHighChar.test(value)) high = true;
+    }
+    // node:http sends the head in the encoding of the first string chunk
+    // (UTF-8); header strings are latin1 on the wire (PEP 3333), which it
+    // does only when the first chunk is bytes.
+    if (high && typeof body === 'string') body = Buffer.from(body);
     // The whole body in hand: its size is the Content-Length (as native).
     if (contentLength < 0 && last && code !== 204 && code !== 304) {
       contentLength = body === null ? 0 : typeof body === 'string' ? Buffer.byteLength(body) : body.byteLength;

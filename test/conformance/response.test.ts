@@ -22,6 +22,24 @@ const text = (s: string): Application => (_env, startResponse) => {
 };
 
 forEachServer((kind) => {
+  it('writes the status line and header values as latin1, one byte per character (PEP 3333)', async () => {
+    const { port } = await start(kind, (_env, startResponse) => {
+      startResponse('200 Gr\u00fc\u00dfe', [['X-Latin1', 'caf\u00e9 \u00ff']]);
+      return ['body \u00e9'];
+    });
+    const client = await RawClient.connect(port);
+    await client.send(buildRequest('GET', '/'), 'GET');
+    const res = await client.next();
+    // The head is decoded as latin1 by the client: each byte one character.
+    expect(res.statusLine).toBe('HTTP/1.1 200 Gr\u00fc\u00dfe');
+    expect(header(res, 'x-latin1')).toBe('caf\u00e9 \u00ff');
+    expect(res.rawHead).toContain('X-Latin1: caf\xe9 \xff\r\n');
+    // The body is UTF-8 all the same.
+    expect(res.body.toString('utf8')).toBe('body \u00e9');
+    expect(header(res, 'content-length')).toBe('7');
+    client.destroy();
+  });
+
   it('sends Content-Length (not chunked) for an array body', async () => {
     const { port } = await start(kind, (_env, startResponse) => {
       startResponse('200 OK', [['Content-Type', 'text/plain']]);
