@@ -1,10 +1,12 @@
 // addon.cc: module initialisation: exports the Server class, llhttp's
-// method names (indexed by llhttp's method number) and the llhttp version.
+// method names (indexed by llhttp's method number), the known header names
+// (indexed by their id in Head records) and the llhttp version.
 // Node-API addons are loaded once per environment, so a worker thread gets
 // its own exports and nothing here is shared between threads.
 #include <napi.h>
 
 #include "bridge.h"
+#include "known_headers.h"
 #include "llhttp.h"
 
 namespace {
@@ -21,6 +23,14 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   HTTP_ALL_METHOD_MAP(TSGI_METHOD)
 #undef TSGI_METHOD
   exports.Set("methods", methods);
+  Napi::Array known = Napi::Array::New(env);
+  known.Set(0u, env.Null());
+  for (size_t i = 0; i < tsgi::kKnownHeaderCount; i++) {
+    known.Set(static_cast<uint32_t>(i + 1),
+              Napi::String::New(env, tsgi::kKnownHeaders[i].name,
+                                tsgi::kKnownHeaders[i].length));
+  }
+  exports.Set("knownHeaders", known);
   exports.Set("llhttpVersion",
               Napi::String::New(env, TSGI_STR(LLHTTP_VERSION_MAJOR) "." TSGI_STR(
                                          LLHTTP_VERSION_MINOR) "." TSGI_STR(LLHTTP_VERSION_PATCH)));

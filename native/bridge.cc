@@ -4,6 +4,8 @@
 // buffers; nothing here allocates per request.
 #include "bridge.h"
 
+#include "known_headers.h"
+
 #include <cstdio>
 #include <cstring>
 #include <string>
@@ -147,7 +149,10 @@ void EventSink::Head(int32_t conn, const ParsedHead& head) {
   for (uint32_t i = 0; i < head.header_count; i++, w += 4) {
     const HeaderSpan& h = head.headers[i];
     w[0] = base + static_cast<int32_t>(h.name_off);
-    w[1] = static_cast<int32_t>(h.name_len);
+    // A known name crosses as its id (a negative length), so that JS
+    // makes no string for it.
+    const int32_t known = KnownHeaderId(head.bytes + h.name_off, h.name_len);
+    w[1] = known != 0 ? -known : static_cast<int32_t>(h.name_len);
     w[2] = base + static_cast<int32_t>(h.value_off);
     w[3] = static_cast<int32_t>(h.value_len);
   }

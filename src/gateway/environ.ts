@@ -54,63 +54,47 @@ export function decodePath(raw: string): string {
   }
 }
 
-/** Splits a request target into [path, query]; absolute-form targets
- * (`http://host/p?q`, RFC 9112 §3.2.2) give their path. */
-export function splitTarget(target: string): [string, string] {
-  let start = 0;
-  if (target.charCodeAt(0) !== 47 /* / */ && target !== '*') {
-    const scheme = target.indexOf('://');
-    if (scheme > 0) {
-      const slash = target.indexOf('/', scheme + 3);
-      const q = target.indexOf('?', scheme + 3);
-      if (slash < 0 || (q >= 0 && q < slash)) {
-        return ['/', q >= 0 ? target.slice(q + 1) : ''];
-      }
-      start = slash;
-    }
-  }
-  const q = target.indexOf('?', start);
-  if (q < 0) return [target.slice(start), ''];
-  return [target.slice(start, q), target.slice(q + 1)];
-}
-
-/** Host header -> SERVER_NAME: the host without its port. */
-function hostName(host: string): string {
-  if (host.charCodeAt(0) === 91 /* [ */) {
-    const end = host.indexOf(']');
-    return end > 0 ? host.slice(1, end) : host;
-  }
-  const colon = host.indexOf(':');
-  return colon < 0 ? host : host.slice(0, colon);
+/** Where the path of a request target starts: after the authority of an
+ * absolute-form target (`http://host/p?q`, RFC 9112 §3.2.2); -1 when such a
+ * target has no path. */
+function pathStart(target: string): number {
+  if (target.charCodeAt(0) === 47 /* / */ || target === '*') return 0;
+  const scheme = target.indexOf('://');
+  if (scheme <= 0) return 0;
+  const slash = target.indexOf('/', scheme + 3);
+  const q = target.indexOf('?', scheme + 3);
+  return slash < 0 || (q >= 0 && q < slash) ? -1 : slash;
 }
 
 /**
- * Builds the environ of one request. `headers` alternates names and values
- * as sent (`rawHeaders` order). The fixed keys are created in one literal so
- * every environ has the same hidden class up to its `HTTP_*` keys.
+ * Creates the environ of one request with every fixed key, in one literal,
+ * so that every environ has the same hidden class up to its `HTTP_*` keys.
+ * Headers are then added with `addHeader` and the environ completed with
+ * `finishEnviron`.
  */
-export function makeEnviron(
+export function createEnviron(
   base: EnvironBase,
   method: string,
   target: string,
   protocol: string,
-  headers: readonly string[],
   remoteAddr: string,
-  remotePort: number,
+  remotePort: string,
   input: InputStream,
 ): Environ {
-  const [path, query] = splitTarget(target);
-  const environ: Environ = {
+  const start = pathStart(target);
+  const q = target.indexOf('?', start < 0 ? 0 : start);
+  const path = start < 0 ? '/' : q < 0 ? target.slice(start) : target.slice(start, q);
+  return {
     REQUEST_METHOD: method,
     SCRIPT_NAME: '',
     PATH_INFO: decodePath(path),
-    QUERY_STRING: query,
+    QUERY_STRING: q < 0 ? '' : target.slice(q + 1),
     REQUEST_URI: target,
     SERVER_NAME: base.serverName,
     SERVER_PORT: base.serverPort,
     SERVER_PROTOCOL: protocol,
     REMOTE_ADDR: remoteAddr,
-    REMOTE_PORT: String(remotePort),
+    REMOTE_PORT: remotePort,
     'tsgi.version': VERSION,
     'tsgi.url_scheme': 'http',
     'tsgi.input': input,
@@ -120,19 +104,52 @@ export function makeEnviron(
     'tsgi.run_once': false,
     'tsgi.file_wrapper': base.fileWrapper,
   };
-  for (let i = 0; i + 1 < headers.length; i += 2) {
-    const key = environKey(headers[i]!);
-    if (key === null) continue;
-    const value = headers[i + 1]!;
-    const prior = environ[key];
-    if (typeof prior === 'string') {
-      // RFC 9110 §5.3 list join; cookies are joined with "; " (RFC 6265 §5.4).
-      environ[key] = prior + (key === 'HTTP_COOKIE' ? '; ' : ', ') + value;
+}
+
+/** Adds one request header under its environ key (see `environKey`).
+ * Repeated headers are joined with ", " (RFC 9110 §5.3), cookies with
+ * "; " (RFC 6265 §5.4). */
+export function addHeader(environ: Environ, key: string, value: string): void {
+  const prior = environ[key];
+  if (typeof prior === 'string') {
+    environ[key] = prior + (key === 'HTTP_COOKIE' ? '; ' : ', ') + value;
+  } else {
+    environ[key] = value;
+  }
+}
+
+/** Completes the environ once every header is in: SERVER_NAME is the Host
+ * header's host, without its port. */
+export function finishEnviron(environ: Environ): Environ {
+  const host = environ.HTTP_HOST;
+  if (host) {
+    if (host.charCodeAt(0) === 91 /* [ */) {
+      const end = host.indexOf(']');
+      environ.SERVER_NAME = end > 0 ? host.slice(1, end) : host;
     } else {
-      environ[key] = value;
+      const colon = host.indexOf(':');
+      environ.SERVER_NAME = colon < 0 ? host : host.slice(0, colon);
     }
   }
-  const host = environ.HTTP_HOST;
-  if (host) environ.SERVER_NAME = hostName(host);
   return environ;
+}
+
+/** Builds the environ of one request from `rawHeaders`-style pairs (names
+ * and values alternating, as sent). */
+export function makeEnviron(
+  base: EnvironBase,
+  method: string,
+  target: string,
+  protocol: string,
+  headers: readonly string[],
+  remoteAddr: string,
+  remotePort: string,
+  input: InputStream,
+): Environ {
+  const environ = createEnviron(base, method, target, protocol, remoteAddr, remotePort, input);
+  for (let i = 0; i + 1 < headers.length; i += 2) {
+    const key = environKey(headers[i]!);
+    if (key !== null) addHeader(environ, key, headers[i + 1]!);
+  }
+  return finishEnviron(environ);
 }

@@ -39,10 +39,87 @@ export interface Sink {
 // RFC 9110 §5.1 field-name = token; §5.5 field values: no CR, LF or NUL, and
 // (as node:http) no other controls but HTAB and nothing above latin1.
 const kToken = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
-const kBadValue = /[^\t\x20-\x7e\x80-\xff]/;
 // RFC 9112 §4: status-line = HTTP-version SP status-code SP [ reason-phrase ]
 const kStatus = /^[1-5]\d\d [\t\x20-\x7e\x80-\xff]*$/;
-const kDigits = /^\d{1,15}$/;
+
+/** What the server does with a response header, by name. */
+const enum Role {
+  Keep = 0,
+  ContentLength = 1,
+  Connection = 2,
+  /** Framing and Date belong to the server (RFC 9112 §6): dropped. */
+  Drop = 3,
+}
+
+// Validated status strings and header names, so that the common response
+// (the same literals every time) is checked once. Bounded: an application
+// that makes a new status or name per request is checked every time.
+const kCacheMax = 1024;
+const statusCodes = new Map<string, number>();
+const headerRoles = new Map<string, Role>();
+
+function statusCode(status: unknown): number {
+  if (typeof status === 'string') {
+    const cached = statusCodes.get(status);
+    if (cached !== undefined) return cached;
+    if (kStatus.test(status)) {
+      const code =
+        (status.charCodeAt(0) - 48) * 100 + (status.charCodeAt(1) - 48) * 10 + (status.charCodeAt(2) - 48);
+      if (code < 200) throw new TypeError(`tsgi: ${code} is an interim status and cannot be a response's status`);
+      if (statusCodes.size < kCacheMax) statusCodes.set(status, code);
+      return code;
+    }
+  }
+  throw new TypeError(`tsgi: status must be "NNN Reason" with a code from 100 to 599, got ${describe(status)}`);
+}
+
+function headerRole(name: string): Role {
+  const cached = headerRoles.get(name);
+  if (cached !== undefined) return cached;
+  if (!kToken.test(name)) throw new TypeError(`tsgi: invalid header name ${JSON.stringify(name)}`);
+  let role = Role.Keep;
+  switch (name.toLowerCase()) {
+    case 'content-length':
+      role = Role.ContentLength;
+      break;
+    case 'connection':
+      role = Role.Connection;
+      break;
+    case 'transfer-encoding':
+    case 'keep-alive':
+    case 'date':
+      role = Role.Drop;
+      break;
+  }
+  if (headerRoles.size < kCacheMax) headerRoles.set(name, role);
+  return role;
+}
+
+/** True when every character of a field value may be sent: HTAB, visible
+ * ASCII, SP, and obs-text (U+0080..U+00FF, sent as one byte each). */
+function validValue(value: string): boolean {
+  for (let i = 0; i < value.length; i++) {
+    const c = value.charCodeAt(i);
+    if (c < 0x20 ? c !== 0x09 : c === 0x7f || c > 0xff) return false;
+  }
+  return true;
+}
+
+/** A Content-Length value: 1 to 15 decimal digits, OWS around; else -1. */
+function parseLength(value: string): number {
+  let i = 0;
+  let end = value.length;
+  while (i < end && (value.charCodeAt(i) === 0x20 || value.charCodeAt(i) === 0x09)) i++;
+  while (end > i && (value.charCodeAt(end - 1) === 0x20 || value.charCodeAt(end - 1) === 0x09)) end--;
+  if (end === i || end - i > 15) return -1;
+  let n = 0;
+  for (let k = i; k < end; k++) {
+    const d = value.charCodeAt(k) - 48;
+    if (d < 0 || d > 9) return -1;
+    n = n * 10 + d;
+  }
+  return n;
+}
 
 const kServerError: Header[] = [['Content-Type', 'text/plain; charset=utf-8']];
 
@@ -106,55 +183,32 @@ class Response {
   }
 
   private setStatus(status: unknown, headers: unknown): void {
-    if (typeof status !== 'string' || !kStatus.test(status)) {
-      throw new TypeError(`tsgi: status must be "NNN Reason" with a code from 100 to 599, got ${describe(status)}`);
-    }
-    const code =
-      (status.charCodeAt(0) - 48) * 100 + (status.charCodeAt(1) - 48) * 10 + (status.charCodeAt(2) - 48);
-    if (code < 200) throw new TypeError(`tsgi: ${code} is an interim status and cannot be a response's status`);
+    const code = statusCode(status);
     if (!Array.isArray(headers)) throw new TypeError(`tsgi: headers must be an array of [name, value] pairs, got ${describe(headers)}`);
     const kept: Header[] = [];
     let contentLength = -1;
     let close = false;
-    for (const pair of headers as unknown[]) {
+    for (let i = 0; i < headers.length; i++) {
+      const pair: unknown = headers[i];
       if (!Array.isArray(pair) || pair.length !== 2 || typeof pair[0] !== 'string' || typeof pair[1] !== 'string') {
         throw new TypeError(`tsgi: each header must be a [name, value] pair of strings, got ${describe(pair)}`);
       }
       const name: string = pair[0];
       const value: string = pair[1];
-      if (!kToken.test(name)) throw new TypeError(`tsgi: invalid header name ${JSON.stringify(name)}`);
-      if (kBadValue.test(value)) {
+      const role = headerRole(name);
+      if (!validValue(value)) {
         throw new TypeError(`tsgi: header ${name} has a forbidden character (CR, LF, NUL or other control) in its value`);
       }
-      // Framing belongs to the server (RFC 9112 §6): take what it needs, drop the rest.
-      switch (name.length) {
-        case 14:
-          if (name.toLowerCase() === 'content-length') {
-            const digits = value.trim();
-            if (!kDigits.test(digits)) throw new TypeError(`tsgi: Content-Length must be decimal digits, got ${JSON.stringify(value)}`);
-            contentLength = Number(digits);
-            continue;
-          }
-          break;
-        case 17:
-          if (name.toLowerCase() === 'transfer-encoding') continue;
-          break;
-        case 10: {
-          const lower = name.toLowerCase();
-          if (lower === 'connection') {
-            if (/(?:^|,)\s*close\s*(?:,|$)/i.test(value)) close = true;
-            continue;
-          }
-          if (lower === 'keep-alive') continue;
-          break;
-        }
-        case 4:
-          if (name.toLowerCase() === 'date') continue;
-          break;
+      if (role === Role.Keep) {
+        kept.push(pair as Header);
+      } else if (role === Role.ContentLength) {
+        contentLength = parseLength(value);
+        if (contentLength < 0) throw new TypeError(`tsgi: Content-Length must be decimal digits, got ${JSON.stringify(value)}`);
+      } else if (role === Role.Connection) {
+        if (/(?:^|,)\s*close\s*(?:,|$)/i.test(value)) close = true;
       }
-      kept.push([name, value]);
     }
-    this.status = status;
+    this.status = status as string;
     this.code = code;
     this.headers = kept;
     this.contentLength = contentLength;

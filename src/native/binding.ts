@@ -25,7 +25,10 @@ export enum Ev {
   /** [2, conn, method, flags, urlOff, urlLen, nHeaders,
    *  (nameOff, nameLen, valueOff, valueLen) × nHeaders] — a complete request
    * head. `method` is llhttp's method number (see `methods`); `flags` is a
-   * set of `Rf` bits. Names and values are raw bytes (latin1) in `bytes`. */
+   * set of `Rf` bits. Names and values are raw bytes (latin1) in `bytes`;
+   * the URL, names and values of one head are contiguous there, in that
+   * order. A name among `knownHeaders` has `nameLen = -id` (its bytes are
+   * still at nameOff, with the known name's length). */
   Head = 2,
   /** [3, conn, off, len] — request body bytes (de-chunked) of the newest
    * request on this connection, at bytes[off, off+len). */
@@ -182,6 +185,9 @@ export interface NativeBinding {
   Server: new (options: NativeServerOptions) => NativeServer;
   /** llhttp's method names, indexed by llhttp's method number. */
   methods: string[];
+  /** Header names that cross as ids: `knownHeaders[id]`, lower case
+   * (index 0 is null). */
+  knownHeaders: (string | null)[];
   /** `"8.1.0"`: the llhttp the addon was built against. */
   llhttpVersion: string;
 }

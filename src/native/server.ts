@@ -1,8 +1,8 @@
 // server.ts: the native server's TypeScript half: decodes the event records
 // the addon writes, builds environs, runs the application one request at a
 // time per connection, and hands responses back to C++ as primitives.
-import type { Application, Chunk, ErrorStream, Header, Limits, Server } from '../types.js';
-import { makeEnviron, type EnvironBase } from '../gateway/environ.js';
+import type { Application, Chunk, Environ, ErrorStream, Header, Limits, Server } from '../types.js';
+import { addHeader, createEnviron, environKey, finishEnviron, type EnvironBase } from '../gateway/environ.js';
 import { emptyInput, Input, type InputHooks } from '../gateway/input.js';
 import { runApplication, type Sink } from '../gateway/response.js';
 import { fileWrapper } from '../gateway/file-wrapper.js';
@@ -34,7 +34,7 @@ class Request implements InputHooks {
     readonly conn: Connection,
     readonly flags: number,
   ) {}
-  environ!: ReturnType<typeof makeEnviron>;
+  environ!: Environ;
   input: Input | null = null;
 
   start(): void {
@@ -69,7 +69,7 @@ class Connection implements Sink {
     readonly server: NativeHttpServer,
     readonly id: number,
     readonly remoteAddr: string,
-    readonly remotePort: number,
+    readonly remotePort: string,
   ) {
     this.sendFile = (fd, offset, length) =>
       new Promise<void>((resolve) => {
@@ -183,6 +183,8 @@ class NativeHttpServer {
   readonly bytes: Latin1Buffer;
   private readonly conns: (Connection | undefined)[] = [];
   private readonly methods: string[];
+  /** Environ key of each known header id (null: dropped or no id). */
+  private readonly knownKeys: (string | null)[];
   private inBatch = false;
   private flushQueued = false;
   private onClosed: (() => void) | null = null;
@@ -199,6 +201,7 @@ class NativeHttpServer {
     limits: Limits,
   ) {
     this.methods = binding.methods;
+    this.knownKeys = binding.knownHeaders.map((name) => (name === null ? null : environKey(name)));
     // The addon needs the largest head to fit in half of the shared bytes.
     this.bytes = Buffer.alloc(Math.max(1 << 20, 4 * (limits.maxUrlSize + limits.maxHeaderSize))) as Latin1Buffer;
     this.native = new binding.Server({
@@ -249,7 +252,7 @@ class NativeHttpServer {
         switch (type) {
           case Ev.Head: {
             const n = ev[i + 6]!;
-            this.head(id, ev[i + 2]!, ev[i + 3]!, bytes.latin1Slice(ev[i + 4]!, ev[i + 4]! + ev[i + 5]!), n, i + 7);
+            this.head(id, ev[i + 2]!, ev[i + 3]!, n, i + 7);
             i += 7 + 4 * n;
             break;
           }
@@ -272,7 +275,7 @@ class NativeHttpServer {
           case Ev.Open: {
             const off = ev[i + 2]!;
             const addr = bytes.latin1Slice(off, off + ev[i + 3]!);
-            this.conns[id & kSlotMask] = new Connection(this, id, addr, ev[i + 4]!);
+            this.conns[id & kSlotMask] = new Connection(this, id, addr, String(ev[i + 4]!));
             i += 6;
             break;
           }
@@ -308,29 +311,51 @@ class NativeHttpServer {
     }
   }
 
-  private head(id: number, method: number, flags: number, target: string, n: number, at: number): void {
+  /**
+   * A Head record at `ev[at - 7]`: builds the environ straight from the
+   * records. The URL, names and values of a head are contiguous in `bytes`,
+   * so one latin1Slice makes one string of it and the pieces are substrings
+   * (V8 makes long ones as slices, without copying); known header names
+   * come as ids and make no string at all.
+   */
+  private head(id: number, method: number, flags: number, n: number, at: number): void {
     const conn = this.conns[id & kSlotMask];
     if (conn === undefined) return;
     const ev = this.events;
-    const bytes = this.bytes;
-    const headers: string[] = new Array(2 * n);
-    for (let k = 0; k < n; k++) {
-      const p = at + 4 * k;
-      headers[2 * k] = bytes.latin1Slice(ev[p]!, ev[p]! + ev[p + 1]!);
-      headers[2 * k + 1] = bytes.latin1Slice(ev[p + 2]!, ev[p + 2]! + ev[p + 3]!);
+    const start = ev[at - 3]!;
+    const urlLen = ev[at - 2]!;
+    let end = start + urlLen;
+    if (n > 0) {
+      const last = at + 4 * (n - 1);
+      end = ev[last + 2]! + ev[last + 3]!;
     }
+    const text = this.bytes.latin1Slice(start, end);
     const req = new Request(conn, flags);
     if (flags & Rf.HasBody) req.input = new Input(req);
-    req.environ = makeEnviron(
+    const environ = createEnviron(
       this.base,
       this.methods[method] ?? 'GET',
-      target,
+      urlLen === text.length ? text : text.slice(0, urlLen),
       flags & Rf.Http10 ? 'HTTP/1.0' : 'HTTP/1.1',
-      headers,
       conn.remoteAddr,
       conn.remotePort,
       req.input ?? emptyInput,
     );
+    const known = this.knownKeys;
+    for (let p = at, stop = at + 4 * n; p < stop; p += 4) {
+      const nameLen = ev[p + 1]!;
+      let key: string | null;
+      if (nameLen < 0) {
+        key = known[-nameLen]!;
+      } else {
+        const nameOff = ev[p]! - start;
+        key = environKey(text.slice(nameOff, nameOff + nameLen));
+      }
+      if (key === null) continue;
+      const valueOff = ev[p + 2]! - start;
+      addHeader(environ, key, text.slice(valueOff, valueOff + ev[p + 3]!));
+    }
+    req.environ = finishEnviron(environ);
     conn.newest = req;
     conn.queue.push(req);
     if (conn.queue.length > kMaxQueued) conn.setPause(kPauseQueue, true);

@@ -187,7 +187,7 @@ export function startNodeServer(app: Application, options: NodeServerOptions): P
       `HTTP/${req.httpVersion}`,
       flatHeaders(req),
       socket.remoteAddress ?? '',
-      socket.remotePort ?? 0,
+      String(socket.remotePort ?? 0),
       input,
     );
     // A keep-alive connection whose response ends while closing closes then.
