@@ -1,19 +1,33 @@
 #!/usr/bin/env node
-// node-http.mjs: a plain node:http "Hello, World!" server, the baseline
-// column of the benchmark. No tsgi code: it shows what node:http costs by
-// itself, so the tsgi node server's own overhead can be read off.
+// node-http.mjs: a plain node:http server with the benchmark's routes (see
+// bench/apps/common.mjs), the baseline column of the benchmark. No tsgi
+// code: it shows what node:http costs by itself, so the tsgi node server's
+// own overhead can be read off.
 //
-//   node bench/servers/node-http.mjs [--bind HOST:PORT]
+//   node bench/servers/node-http.mjs [--bind HOST:PORT] [--keep-alive-timeout SECONDS]
 //
 // Prints `listening on http://HOST:PORT (node:http)` once ready, like
 // `tsgi serve`, and closes on SIGTERM/SIGINT.
+import { createReadStream } from 'node:fs';
 import { createServer } from 'node:http';
+import {
+  BINARY,
+  FILE,
+  FILE_SIZE,
+  HELLO,
+  STREAM_CHUNK,
+  STREAM_CHUNKS,
+  TEXT,
+  browserBody,
+} from '../apps/common.mjs';
 
 const args = process.argv.slice(2);
 let bind = '127.0.0.1:0';
+let keepAlive = 5;
 for (let i = 0; i < args.length; i++) {
   if (args[i] === '--bind' && i + 1 < args.length) bind = args[++i];
   else if (args[i].startsWith('--bind=')) bind = args[i].slice('--bind='.length);
+  else if (args[i] === '--keep-alive-timeout' && i + 1 < args.length) keepAlive = Number(args[++i]);
   else {
     process.stderr.write(`node-http.mjs: unknown argument ${args[i]}\n`);
     process.exit(2);
@@ -27,14 +41,77 @@ if (!m) {
 const host = m[1].replace(/^\[(.*)\]$/, '$1');
 const port = Number(m[2]);
 
-const body = Buffer.from('Hello, World!\n'); // the same bytes as examples/hello.mjs
-const server = createServer((req, res) => {
-  res.writeHead(200, {
-    'Content-Type': 'text/plain; charset=utf-8',
-    'Content-Length': body.length,
-  });
+const NOT_FOUND = Buffer.from('Not Found\n');
+
+function hello(req, res) {
+  res.writeHead(200, { 'Content-Type': TEXT, 'Content-Length': HELLO.length });
+  res.end(HELLO);
+}
+
+function browser(req, res, url) {
+  const q = url.indexOf('?');
+  const path = q < 0 ? url : url.slice(0, q);
+  const h = req.headers;
+  const body = Buffer.from(
+    browserBody(
+      path,
+      q < 0 ? '' : url.slice(q + 1),
+      h['user-agent'] ?? '',
+      h['accept-language'] ?? '',
+      h.cookie ?? '',
+    ),
+    'latin1',
+  );
+  res.writeHead(200, { 'Content-Type': TEXT, 'Content-Length': body.length });
   res.end(body);
+}
+
+function echo(req, res) {
+  const parts = [];
+  req.on('data', (d) => parts.push(d));
+  req.on('end', () => {
+    const body = parts.length === 1 ? parts[0] : Buffer.concat(parts);
+    res.writeHead(200, { 'Content-Type': BINARY, 'Content-Length': body.length });
+    res.end(body);
+  });
+}
+
+function file(req, res) {
+  res.writeHead(200, { 'Content-Type': BINARY, 'Content-Length': FILE_SIZE });
+  const s = createReadStream(FILE);
+  s.on('error', () => res.destroy());
+  res.on('close', () => s.destroy());
+  s.pipe(res);
+}
+
+function stream(req, res) {
+  res.writeHead(200, { 'Content-Type': TEXT });
+  for (let i = 0; i < STREAM_CHUNKS; i++) res.write(STREAM_CHUNK);
+  res.end();
+}
+
+const server = createServer((req, res) => {
+  const url = req.url;
+  const q = url.indexOf('?');
+  switch (q < 0 ? url : url.slice(0, q)) {
+    case '/':
+      return hello(req, res);
+    case '/browser':
+      return browser(req, res, url);
+    case '/echo':
+      return echo(req, res);
+    case '/file':
+      if (FILE) return file(req, res);
+      break;
+    case '/stream':
+      return stream(req, res);
+    default:
+      break;
+  }
+  res.writeHead(404, { 'Content-Type': TEXT, 'Content-Length': NOT_FOUND.length });
+  res.end(NOT_FOUND);
 });
+server.keepAliveTimeout = keepAlive * 1000;
 
 server.on('error', (err) => {
   process.stderr.write(`node-http.mjs: ${err.message}\n`);

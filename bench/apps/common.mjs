@@ -1,0 +1,60 @@
+// common.mjs: what every benchmark server answers, in one place, so that the
+// tsgi app (bench/apps/tsgi-app.mjs), the node:http server
+// (bench/servers/node-http.mjs) and the uWebSockets.js server
+// (bench/servers/uws.mjs) run the same application logic and send the same
+// bodies. The nginx config in bench/run.mjs mirrors these by hand.
+//
+// Routes (exact paths; anything else is 404):
+//   GET  /          "Hello, World!\n"                         (hello)
+//   GET  /browser   a line built from the path, the query and three
+//                   request headers (browserBody below)         (browser-like)
+//   POST /echo      the request body, echoed                    (echo)
+//   GET  /file      the file named by $TSGI_BENCH_FILE          (file)
+//   GET  /stream    STREAM_CHUNKS chunks of STREAM_CHUNK_SIZE bytes,
+//                   without Content-Length (chunked)            (stream)
+import { statSync } from 'node:fs';
+
+export const TEXT = 'text/plain; charset=utf-8';
+export const BINARY = 'application/octet-stream';
+
+export const HELLO = Buffer.from('Hello, World!\n');
+
+export const STREAM_CHUNKS = 16;
+export const STREAM_CHUNK_SIZE = 4096;
+/** One 4 KiB chunk of printable bytes (the same chunk, sent 16 times). */
+export const STREAM_CHUNK = Buffer.alloc(STREAM_CHUNK_SIZE, 'abcdefghijklmnopqrstuvwxyz0123456789\n');
+
+/** The file of the file scenario: its path and size, read once at start. */
+export const FILE = process.env.TSGI_BENCH_FILE || null;
+export const FILE_SIZE = FILE ? statSync(FILE).size : -1;
+
+/**
+ * The value of `name` in a list like `a=1&b=2` (sep "&") or
+ * `a=1; b=2` (sep ";"): the first match, raw (not percent-decoded), or ""
+ * if absent — what nginx's $arg_NAME and $cookie_NAME give.
+ */
+export function param(list, name, sep) {
+  const n = name.length;
+  let i = 0;
+  for (let guard = 0; guard < 1000 && i <= list.length; guard++) {
+    let end = list.indexOf(sep, i);
+    if (end < 0) end = list.length;
+    let k = i;
+    while (list.charCodeAt(k) === 32) k++;
+    if (list.charCodeAt(k + n) === 61 /* = */ && list.startsWith(name, k)) return list.slice(k + n + 1, end);
+    i = end + 1;
+  }
+  return '';
+}
+
+/**
+ * The browser-like response: derived from the path, the `q` query
+ * parameter, the `session` cookie, Accept-Language and User-Agent. nginx
+ * builds the same text with
+ *   "path=$uri q=$arg_q session=$cookie_session\nlang=$http_accept_language\nua=$http_user_agent\n"
+ */
+export function browserBody(path, query, userAgent, acceptLanguage, cookie) {
+  const q = param(query, 'q', '&');
+  const session = param(cookie, 'session', ';');
+  return `path=${path} q=${q} session=${session}\nlang=${acceptLanguage}\nua=${userAgent}\n`;
+}
