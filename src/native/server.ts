@@ -56,31 +56,47 @@ class Connection implements Sink {
   gone = false;
   /** The request being answered; responses go to the oldest request. */
   current: Request | null = null;
-  /** The request whose body the parser is reading (the newest one). */
+  /** The request whose body the parser is reading (the newest one), until
+   * its response is over. An idle connection holds no request. */
   newest: Request | null = null;
-  readonly queue: Request[] = [];
+  /** Requests received while another is being answered (pipelining with
+   * asynchronous responses); null when there are none, so that an idle
+   * connection holds no array. */
+  private queue: Request[] | null = null;
   private pauseBits = 0;
   private running = false;
-  private waiters: (() => void)[] = [];
+  private waiters: (() => void)[] | null = null;
   private fileDone: (() => void) | null = null;
-  readonly sendFile: (fd: number, offset: number, length: number) => Promise<void>;
 
   constructor(
     readonly server: NativeHttpServer,
     readonly id: number,
     readonly remoteAddr: string,
     readonly remotePort: string,
-  ) {
-    this.sendFile = (fd, offset, length) =>
-      new Promise<void>((resolve) => {
-        if (this.gone) return resolve();
-        this.fileDone = resolve;
-        if (this.server.native.sendFile(this.id, fd, offset, length) === Wr.Gone) {
-          this.fileDone = null;
-          this.gone = true;
-          resolve();
-        }
-      });
+  ) {}
+
+  sendFile(fd: number, offset: number, length: number): Promise<void> {
+    return new Promise<void>((resolve) => {
+      if (this.gone) return resolve();
+      this.fileDone = resolve;
+      if (this.server.native.sendFile(this.id, fd, offset, length) === Wr.Gone) {
+        this.fileDone = null;
+        this.gone = true;
+        resolve();
+      }
+    });
+  }
+
+  /** A request has arrived: answer it now if none is in progress. */
+  receive(req: Request): void {
+    this.newest = req;
+    if (this.current === null && this.queue === null && !this.gone) {
+      this.current = req;
+      runApplication(this.server.app, req.environ, this, this.server.errors);
+      return;
+    }
+    (this.queue ??= []).push(req);
+    if (this.queue.length > kMaxQueued) this.setPause(kPauseQueue, true);
   }
 
   setPause(bit: number, on: boolean): void {
@@ -96,21 +112,24 @@ class Connection implements Sink {
     if (this.running) return;
     this.running = true;
     const { app, errors } = this.server;
-    while (this.current === null && !this.gone) {
-      const req = this.queue.shift();
-      if (req === undefined) break;
+    while (this.current === null && !this.gone && this.queue !== null) {
+      const req = this.queue.shift()!;
+      if (this.queue.length === 0) this.queue = null;
       this.current = req;
       runApplication(app, req.environ, this, errors);
     }
     this.running = false;
-    if (this.pauseBits & kPauseQueue && this.queue.length < kMaxQueued / 4) this.setPause(kPauseQueue, false);
+    if (this.pauseBits & kPauseQueue && (this.queue?.length ?? 0) < kMaxQueued / 4) this.setPause(kPauseQueue, false);
   }
 
   private finished(): void {
     const req = this.current;
     this.current = null;
-    req?.input?.discard();
-    if (this.queue.length > 0) this.run();
+    if (req !== null) {
+      req.input?.discard();
+      if (this.newest === req) this.newest = null;
+    }
+    if (this.queue !== null) this.run();
   }
 
   start(status: string, _code: number, headers: Header[], contentLength: number, body: Chunk | null, last: boolean, close: boolean): boolean {
@@ -149,12 +168,13 @@ class Connection implements Sink {
 
   drain(): Promise<void> {
     if (this.gone) return Promise.resolve();
-    return new Promise((resolve) => this.waiters.push(resolve));
+    return new Promise((resolve) => (this.waiters ??= []).push(resolve));
   }
 
   wake(): void {
     const waiters = this.waiters;
-    this.waiters = [];
+    if (waiters === null) return;
+    this.waiters = null;
     for (const w of waiters) w();
   }
 
@@ -169,8 +189,8 @@ class Connection implements Sink {
     this.gone = true;
     const lost = new Error('tsgi: the client closed the connection before the body was complete');
     this.current?.input?.fail(lost);
-    for (const req of this.queue) req.input?.fail(lost);
-    this.queue.length = 0;
+    if (this.queue !== null) for (const req of this.queue) req.input?.fail(lost);
+    this.queue = null;
     this.wake();
     this.fileSent(-1);
   }
@@ -356,10 +376,7 @@ class NativeHttpServer {
       addHeader(environ, key, text.slice(valueOff, valueOff + ev[p + 3]!));
     }
     req.environ = finishEnviron(environ);
-    conn.newest = req;
-    conn.queue.push(req);
-    if (conn.queue.length > kMaxQueued) conn.setPause(kPauseQueue, true);
-    conn.run();
+    conn.receive(req);
   }
 }
 
