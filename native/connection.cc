@@ -386,6 +386,13 @@ void Connection::AfterOutput() {
 
 void Connection::OnWriterProgress() { AfterOutput(); }
 
+// A libuv write callback: Drain and FileDone records made on the way must
+// reach JS now, not whenever another callback of this Server happens to run.
+void Connection::OnWriteCallback(Writer* writer, int status) {
+  Server::CallbackScope scope(server_);
+  writer->AfterWrite(status);
+}
+
 void Connection::OnWriterError(int status) {
   if (status == UV_ECANCELED) return;  // the handle is closing
   CloseNow();

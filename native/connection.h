@@ -80,6 +80,7 @@ class Connection final : public ParserDelegate, public WriterOwner {
   void OnWriterProgress() override;
   void OnWriterError(int status) override;
   void OnFileDone(int status) override;
+  void OnWriteCallback(Writer* writer, int status) override;
 
   // Called from the handle's close callback.
   void OnClosed();

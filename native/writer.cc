@@ -232,7 +232,8 @@ int Writer::StartWrite(const char* data, size_t length) {
 }
 
 void Writer::AfterWriteCb(uv_write_t* req, int status) {
-  static_cast<Writer*>(req->data)->AfterWrite(status);
+  Writer* self = static_cast<Writer*>(req->data);
+  self->owner_->OnWriteCallback(self, status);
 }
 
 void Writer::AfterWrite(int status) {

@@ -49,6 +49,8 @@ class BytesText final : public Text {
   size_t length_;
 };
 
+class Writer;
+
 // What the Connection learns from its Writer. Calls happen on the loop
 // thread, from inside Writer methods or libuv write callbacks.
 class WriterOwner {
@@ -59,6 +61,11 @@ class WriterOwner {
   virtual void OnWriterError(int status) = 0;
   // The sendFile job ended: 0 or a negative errno.
   virtual void OnFileDone(int status) = 0;
+  // libuv's write callback for `writer`: the owner calls
+  // writer->AfterWrite(status) inside whatever per-callback scope it keeps
+  // (so that what the calls above produce is delivered), and may note the
+  // progress (status 0: the kernel took the bytes).
+  virtual void OnWriteCallback(Writer* writer, int status) = 0;
 
  protected:
   ~WriterOwner() = default;
@@ -107,6 +114,9 @@ class Writer {
   // Drops corked output (abort). Bytes already handed to libuv stay with
   // it until their callback.
   void Discard();
+  // The rest of a write callback, run by WriterOwner::OnWriteCallback:
+  // releases the in-flight bytes and goes on with what is queued.
+  void AfterWrite(int status);
 
   bool response_active() const { return active_; }
   bool response_closes() const { return closes_; }
@@ -129,7 +139,6 @@ class Writer {
   };
 
   static void AfterWriteCb(uv_write_t* req, int status);
-  void AfterWrite(int status);
   int StartWrite(const char* data, size_t length);
   void ContinueFile();
   void FinishFile(int status);
