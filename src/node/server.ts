@@ -240,17 +240,17 @@ export function startNodeServer(app: Application, options: NodeServerOptions): P
     {
       // The limits node:http has; see README, "Limits and security".
       maxHeaderSize: limits.maxHeaderSize,
-      // Timeouts as on the native server, with these differences, which
-      // node:http does not let us remove:
+      // Timeouts as on the native server (a fresh connection that sends
+      // nothing is bound by headersTimeout and closed without a word, see
+      // 'clientError'), with differences node:http does not let us remove:
       // - keepAliveTimeout: node:http waits one second more than asked
       //   (HTTP_SERVER_KEEP_ALIVE_TIMEOUT_BUFFER) before it closes an idle
-      //   connection, and a fresh connection that sends nothing is bound
-      //   by headersTimeout, as on the native server.
+      //   connection.
       // - headersTimeout counts from a head's first byte, also on a
       //   keep-alive connection (the native server counts from the end of
       //   the previous response, which keepAliveTimeout bounds anyway).
       // - headers and request timeouts are checked every
-      //   connectionsCheckingInterval: a quarter of the shortest, as the
+      //   connectionsCheckingInterval: a quarter of the shortest, like the
       //   native server's tick (10 ms to 1 s).
       keepAliveTimeout: ms(limits.keepAliveTimeout),
       headersTimeout: headersMs,
