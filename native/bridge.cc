@@ -484,6 +484,36 @@ bool ReadLimit(napi_env env, napi_value options, const char* name,
   return true;
 }
 
+// A timeout in milliseconds: undefined keeps the default, 0 disables it.
+bool ReadTimeout(napi_env env, napi_value options, const char* name,
+                 uint64_t* out) {
+  constexpr double kMaxMs = 86400.0 * 1000;
+  napi_value value;
+  if (napi_get_named_property(env, options, name, &value) != napi_ok) {
+    return false;
+  }
+  napi_valuetype type;
+  napi_typeof(env, value, &type);
+  if (type == napi_undefined || type == napi_null) return true;
+  double d = 0;
+  if (type != napi_number || napi_get_value_double(env, value, &d) != napi_ok) {
+    std::string message = std::string("options.") + name + " must be a number";
+    ThrowType(env, message.c_str());
+    return false;
+  }
+  if (!(d >= 0) || d > kMaxMs) {
+    std::string message = std::string("options.") + name +
+                          " must be a number of milliseconds from 0 to " +
+                          std::to_string(static_cast<uint64_t>(kMaxMs));
+    ThrowRange(env, message.c_str());
+    return false;
+  }
+  uint64_t ms = static_cast<uint64_t>(d);
+  if (static_cast<double>(ms) < d) ms++;  // a fraction of a ms still counts
+  *out = ms;
+  return true;
+}
+
 napi_value New(napi_env env, napi_callback_info info) {
   napi_value new_target;
   if (napi_get_new_target(env, info, &new_target) != napi_ok ||
@@ -525,13 +555,21 @@ napi_value New(napi_env env, napi_callback_info info) {
   limits.max_body_size = v;
   bool reuse_port = false;
   if (IsType(env, reuse, napi_boolean)) napi_get_value_bool(env, reuse, &reuse_port);
+  Timeouts timeouts;
+  if (!ReadTimeout(env, options, "headersTimeoutMs", &timeouts.headers_ms) ||
+      !ReadTimeout(env, options, "requestTimeoutMs", &timeouts.request_ms) ||
+      !ReadTimeout(env, options, "keepAliveTimeoutMs",
+                   &timeouts.keep_alive_ms) ||
+      !ReadTimeout(env, options, "sendTimeoutMs", &timeouts.send_ms)) {
+    return nullptr;
+  }
 
   uv_loop_t* loop = nullptr;
   if (napi_get_uv_event_loop(env, &loop) != napi_ok || loop == nullptr) {
     napi_throw_error(env, nullptr, "no event loop");
     return nullptr;
   }
-  Server* server = new Server(env, loop, limits, reuse_port);
+  Server* server = new Server(env, loop, limits, timeouts, reuse_port);
   const char* error = nullptr;
   if (!server->Init(on_events, events, bytes, &error)) {
     delete server;
@@ -755,6 +793,14 @@ napi_value Close(napi_env env, napi_callback_info info) {
   return Undefined(env);
 }
 
+napi_value CloseAll(napi_env env, napi_callback_info info) {
+  Server* server = Unpack(env, info, 0, nullptr);
+  if (server == nullptr) return nullptr;
+  server->CloseAll();
+  server->AfterApiCall();
+  return Undefined(env);
+}
+
 napi_value GetConnections(napi_env env, napi_callback_info info) {
   Server* server = Unpack(env, info, 0, nullptr);
   if (server == nullptr) return nullptr;
@@ -786,6 +832,8 @@ napi_status DefineServerClass(napi_env env, napi_value exports) {
        nullptr, kMethod, nullptr},
       {"flush", nullptr, Flush, nullptr, nullptr, nullptr, kMethod, nullptr},
       {"close", nullptr, Close, nullptr, nullptr, nullptr, kMethod, nullptr},
+      {"closeAll", nullptr, CloseAll, nullptr, nullptr, nullptr, kMethod,
+       nullptr},
       {"connections", nullptr, nullptr, GetConnections, nullptr, nullptr,
        napi_configurable, nullptr},
   };

@@ -24,6 +24,7 @@ Connection::Connection(Server* server, uint32_t slot)
     : server_(server), slot_(slot), writer_(this) {
   std::memset(&handle_, 0, sizeof(handle_));
   std::memset(&shutdown_req_, 0, sizeof(shutdown_req_));
+  deadline_.owner = this;
 }
 
 int Connection::Accept(uv_stream_t* listener, uint32_t generation) {
@@ -39,6 +40,10 @@ int Connection::Accept(uv_stream_t* listener, uint32_t generation) {
   announced_ = reading_ = paused_ = parse_done_ = false;
   close_after_flush_ = errored_ = peer_ended_ = want_drain_ = dirty_ = false;
   body_incomplete_ = false;
+  idle_since_ = message_start_ = head_clock_ = uv_now(server_->loop());
+  send_since_ = 0;
+  messages_done_ = 0;
+  kept_alive_ = false;
 
   r = uv_accept(listener, stream());
   if (r != 0) {
@@ -82,7 +87,10 @@ int Connection::Accept(uv_stream_t* listener, uint32_t generation) {
   sink.EnsureRoom(6, addr_len);
   sink.Open(id(), addr, addr_len, remote_port, local_port);
   announced_ = true;
-  if (state_ == State::kOpen) StartReading();
+  if (state_ == State::kOpen) {
+    StartReading();
+    ArmTimer();
+  }
   return 0;
 }
 
@@ -139,6 +147,9 @@ void Connection::OnRead(ssize_t nread, const uv_buf_t* buf) {
     return;
   }
   if (parse_done_ || errored_) return;
+  const bool was_in_message = parser_.in_message();
+  const bool was_idle = pending_ == 0 && !writer_.response_active();
+  const uint32_t done_before = messages_done_;
   Parser::Result r = parser_.Execute(buf->base, static_cast<size_t>(nread));
   if (state_ != State::kOpen) return;
   if (r == Parser::Result::kStopped) {
@@ -146,6 +157,17 @@ void Connection::OnRead(ssize_t nread, const uv_buf_t* buf) {
   } else if (r == Parser::Result::kError) {
     OnParseError(parser_.error());
   }
+  if (state_ != State::kOpen) return;
+  if (parser_.in_message() &&
+      (!was_in_message || messages_done_ != done_before)) {
+    // The unfinished message began in this read. Its headers timeout
+    // counts from the end of the previous response when the connection
+    // was waiting for it, else from now (pipelined behind busy requests).
+    const uint64_t now = uv_now(server_->loop());
+    message_start_ = now;
+    head_clock_ = was_idle && messages_done_ == done_before ? idle_since_ : now;
+  }
+  ArmTimer();
 }
 
 int Connection::OnHead(const ParsedHead& head) {
@@ -180,6 +202,7 @@ int Connection::OnBody(const char* at, size_t length) {
 }
 
 int Connection::OnMessageComplete(bool keep_alive) {
+  messages_done_++;
   if (state_ != State::kOpen || errored_ || parse_done_) return 1;
   body_incomplete_ = false;
   EventSink& sink = server_->sink();
@@ -305,6 +328,11 @@ int Connection::End() {
   const bool request_incomplete = pending_ == 1 && body_incomplete_;
   const bool close = writer_.EndResponse() || request_incomplete;
   if (pending_ > 0) pending_--;
+  if (pending_ == 0) {
+    // From now on, waiting for a request is keep-alive idle time.
+    kept_alive_ = true;
+    idle_since_ = uv_now(server_->loop());
+  }
   if (close) {
     CloseAfterFlush();
   } else if (pending_ == 0) {
@@ -331,6 +359,7 @@ int Connection::SendFile(int fd, int64_t offset, int64_t length) {
   // Whatever is corked goes first (the Writer sends it as the prefix).
   writer_.SendFile(fd, offset, static_cast<uint64_t>(length));
   if (state_ != State::kOpen) return kWrOk;  // FileDone(-errno) is queued
+  NoteOutput();
   return Backpressure();
 }
 
@@ -352,12 +381,16 @@ void Connection::SendContinue() {
 
 void Connection::Pause() {
   paused_ = true;
-  if (state_ == State::kOpen) StopReading();
+  if (state_ == State::kOpen) {
+    StopReading();
+    ArmTimer();
+  }
 }
 
 void Connection::Resume() {
   paused_ = false;
   if (state_ == State::kOpen && !parse_done_) StartReading();
+  if (state_ == State::kOpen) ArmTimer();
 }
 
 // ---- Output --------------------------------------------------------------
@@ -381,7 +414,9 @@ void Connection::AfterOutput() {
   }
   if (close_after_flush_ && writer_.Idle() && !writer_.response_active()) {
     BeginLinger();
+    return;
   }
+  NoteOutput();
 }
 
 void Connection::OnWriterProgress() { AfterOutput(); }
@@ -390,6 +425,8 @@ void Connection::OnWriterProgress() { AfterOutput(); }
 // reach JS now, not whenever another callback of this Server happens to run.
 void Connection::OnWriteCallback(Writer* writer, int status) {
   Server::CallbackScope scope(server_);
+  // The kernel took bytes: the client is reading (send timeout restarts).
+  if (status == 0 && send_since_ != 0) send_since_ = uv_now(server_->loop());
   writer->AfterWrite(status);
 }
 
@@ -440,8 +477,8 @@ void Connection::CloseGracefully() {
 
 // RFC 9112 section 9.6: close the write side first and keep reading (and
 // discarding) until the client closes too, so that a reset caused by
-// unread input cannot destroy the response in the client's buffers. The
-// Server's linger timer bounds how long this may take.
+// unread input cannot destroy the response in the client's buffers. A
+// deadline kLingerMs away bounds how long this may take.
 void Connection::BeginLinger() {
   if (state_ != State::kOpen) return;
   state_ = State::kLingering;
@@ -454,7 +491,7 @@ void Connection::BeginLinger() {
     return;
   }
   linger_since_ = uv_now(server_->loop());
-  server_->StartLinger();
+  ArmTimer();
   reading_ = false;
   if (uv_read_start(stream(), Server::AllocCb, Server::ReadCb) == 0) {
     reading_ = true;
@@ -471,7 +508,7 @@ void Connection::OnShutdownCb(uv_shutdown_t* req, int status) {
 
 void Connection::CloseNow() {
   if (state_ == State::kFree || state_ == State::kClosing) return;
-  if (state_ == State::kLingering) server_->StopLinger();
+  server_->wheel().Remove(&deadline_);
   if (writer_.file_active() && announced_) {
     // JS keeps its fd open until FileDone: tell it the job is over.
     server_->sink().Small(kEvFileDone, id(), UV_ECANCELED);
@@ -495,6 +532,95 @@ void Connection::OnClosed() {
   dirty_ = false;
   pending_ = 0;
   generation_ = (generation_ + 1) & 0x7ff;
+}
+
+// ---- Timeouts --------------------------------------------------------------
+
+uint64_t Connection::ReceiveDeadline() const {
+  if (parse_done_ || paused_ || errored_) return kNoDeadline;
+  const Timeouts& t = server_->timeouts();
+  if (parser_.in_message()) {
+    uint64_t d = kNoDeadline;
+    if (t.request_ms != 0) d = message_start_ + t.request_ms;
+    if (!parser_.in_body() && t.headers_ms != 0 &&
+        head_clock_ + t.headers_ms < d) {
+      d = head_clock_ + t.headers_ms;
+    }
+    return d;
+  }
+  // A request is with the application, or its response is on the way.
+  if (pending_ != 0 || writer_.response_active() || !writer_.Idle()) {
+    return kNoDeadline;
+  }
+  const uint64_t ms = kept_alive_ ? t.keep_alive_ms : t.headers_ms;
+  return ms == 0 ? kNoDeadline : idle_since_ + ms;
+}
+
+uint64_t Connection::SendDeadline() const {
+  const uint64_t ms = server_->timeouts().send_ms;
+  if (send_since_ == 0 || ms == 0) return kNoDeadline;
+  return send_since_ + ms;
+}
+
+void Connection::ArmTimer() {
+  uint64_t d = kNoDeadline;
+  if (state_ == State::kOpen) {
+    d = ReceiveDeadline();
+    const uint64_t send = SendDeadline();
+    if (send < d) d = send;
+  } else if (state_ == State::kLingering) {
+    d = linger_since_ + kLingerMs;
+  }
+  server_->wheel().Set(&deadline_, d);
+}
+
+void Connection::NoteOutput() {
+  if (writer_.Idle()) {
+    if (send_since_ != 0) {
+      // The last queued byte left: idle time starts now, not when JS ended
+      // the response (a slow reader must not eat its keep-alive time).
+      send_since_ = 0;
+      idle_since_ = uv_now(server_->loop());
+    }
+  } else if (send_since_ == 0) {
+    send_since_ = uv_now(server_->loop());
+  }
+  ArmTimer();
+}
+
+void Connection::OnDeadlineCb(DeadlineNode* node, uint64_t now) {
+  static_cast<Connection*>(node->owner)->OnDeadline(now);
+}
+
+// A deadline passed (or an earlier one that has since moved: then this
+// only files the current one).
+void Connection::OnDeadline(uint64_t now) {
+  if (state_ == State::kLingering) {
+    if (now >= linger_since_ + kLingerMs) {
+      CloseNow();
+    } else {
+      ArmTimer();
+    }
+    return;
+  }
+  if (state_ != State::kOpen) return;
+  if (SendDeadline() <= now) {
+    // The client stopped reading: nothing more can reach it. Cut; JS gets
+    // Close, which ends the response (the body's close() is called).
+    CloseNow();
+    return;
+  }
+  if (ReceiveDeadline() <= now) {
+    if (!parser_.in_message()) {
+      // Idle: nothing was received, so nothing is owed (RFC 9112 9.5).
+      CloseNow();
+      return;
+    }
+    // RFC 9110 section 15.5.9: 408, in request order, where a response
+    // can still be sent; a request whose response has begun is cut.
+    OnParseError(HttpError::kRequestTimeout);
+  }
+  ArmTimer();
 }
 
 }  // namespace tsgi

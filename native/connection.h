@@ -8,6 +8,7 @@
 
 #include "errors.h"
 #include "parser.h"
+#include "timers.h"
 #include "uv.h"
 #include "writer.h"
 
@@ -85,6 +86,9 @@ class Connection final : public ParserDelegate, public WriterOwner {
   // Called from the handle's close callback.
   void OnClosed();
 
+  // DeadlineWheel::ExpireFn for the Server's wheel: `node` is deadline_.
+  static void OnDeadlineCb(DeadlineNode* node, uint64_t now);
+
  private:
   static void OnCloseCb(uv_handle_t* handle);
   static void OnShutdownCb(uv_shutdown_t* req, int status);
@@ -102,6 +106,25 @@ class Connection final : public ParserDelegate, public WriterOwner {
   void OnParseError(HttpError error);
   void OnPeerEnd();
   void SendPendingError();
+
+  // ---- Timeouts (timers.h) ----
+  // The deadline of what the connection is waiting for from the client
+  // (RFC 9112 section 9.5), or kNoDeadline:
+  // - a partial head: headersTimeout from head_clock_, and requestTimeout
+  //   from message_start_ (408);
+  // - a body: requestTimeout from message_start_ (408);
+  // - nothing pending: keepAliveTimeout from idle_since_ once a response
+  //   was sent, else headersTimeout from accept (closed without a word).
+  // None while JS has paused reading (the wait is ours, not the client's).
+  uint64_t ReceiveDeadline() const;
+  // sendTimeout after output was queued or last progressed (then cut).
+  uint64_t SendDeadline() const;
+  // Files deadline_ in the wheel. Called whenever a deadline may have come
+  // closer (a later one is found out when the old one passes).
+  void ArmTimer();
+  // Output was queued or written: tracks send_since_, then ArmTimer().
+  void NoteOutput();
+  void OnDeadline(uint64_t now);
 
   uv_tcp_t handle_;
   uv_shutdown_t shutdown_req_;
@@ -132,6 +155,19 @@ class Connection final : public ParserDelegate, public WriterOwner {
   // parser is already in the next request, which JS has not seen yet.
   bool body_incomplete_ = false;
   bool dirty_ = false;           // listed in Server's dirty list
+
+  // ---- Timeouts (timers.h) ----
+  // Linked in the Server's wheel while the socket is open or lingering;
+  // removed in CloseNow, before the slot can be reused.
+  DeadlineNode deadline_;
+  // Loop times (uv_now, milliseconds).
+  uint64_t idle_since_ = 0;     // accept, or the last response's end
+  uint64_t message_start_ = 0;  // first byte of the message being received
+  uint64_t head_clock_ = 0;     // where its headers timeout counts from
+  uint64_t send_since_ = 0;     // output queued since (or last progress);
+                                // 0: nothing queued
+  uint32_t messages_done_ = 0;  // messages completed on this socket
+  bool kept_alive_ = false;     // a response ended: idle is keep-alive idle
 };
 
 }  // namespace tsgi

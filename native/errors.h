@@ -18,6 +18,7 @@ enum class HttpError : uint8_t {
   kHeaderFieldsTooLarge, // 431: header section or header count over limits
   kNotImplemented,       // 501: unknown method, CONNECT, unknown coding
   kVersionNotSupported,  // 505: HTTP version other than 1.0 or 1.1
+  kRequestTimeout,       // 408: head or body not received in time (timers.h)
 };
 
 // A ready-made response: the status line, then (written by Writer) Date,
@@ -48,6 +49,7 @@ inline const ReadyResponse& ReadyResponseFor(HttpError error) {
       TSGI_READY(431, "Request Header Fields Too Large"),
       TSGI_READY(501, "Not Implemented"),
       TSGI_READY(505, "HTTP Version Not Supported"),
+      TSGI_READY(408, "Request Timeout"),
   };
   size_t index = static_cast<size_t>(error);
   if (index >= sizeof(kTable) / sizeof(kTable[0])) index = 0;

@@ -54,14 +54,15 @@ void FormatDate(time_t now, char* out, size_t* length) {
 }  // namespace
 
 Server::Server(napi_env env, uv_loop_t* loop, const Limits& limits,
-               bool reuse_port)
+               const Timeouts& timeouts, bool reuse_port)
     : env_(env),
       loop_(loop),
       limits_(limits),
+      timeouts_(timeouts),
       reuse_port_(reuse_port),
       read_buffer_(new char[kReadBufferSize]) {
   std::memset(&check_, 0, sizeof(check_));
-  std::memset(&linger_timer_, 0, sizeof(linger_timer_));
+  std::memset(&timer_, 0, sizeof(timer_));
   date_line_[0] = '\0';
 }
 
@@ -91,9 +92,10 @@ bool Server::Init(napi_value on_events, napi_value events, napi_value bytes,
   uv_check_init(loop_, &check_);
   check_.data = this;
   uv_unref(reinterpret_cast<uv_handle_t*>(&check_));
-  uv_timer_init(loop_, &linger_timer_);
-  linger_timer_.data = this;
-  uv_unref(reinterpret_cast<uv_handle_t*>(&linger_timer_));
+  uv_timer_init(loop_, &timer_);
+  timer_.data = this;
+  uv_unref(reinterpret_cast<uv_handle_t*>(&timer_));
+  wheel_.Attach(&timer_, OnTimerCb, DeadlineWheel::TickFor(timeouts_));
   aux_open_ = true;
   open_handles_ += 2;
   // Every handle must be closed before a worker's loop is: Node waits for
@@ -168,8 +170,9 @@ void Server::Teardown() {
 void Server::CloseAux() {
   if (!aux_open_) return;
   aux_open_ = false;
+  wheel_.Detach();
   uv_close(reinterpret_cast<uv_handle_t*>(&check_), OnAuxClosedCb);
-  uv_close(reinterpret_cast<uv_handle_t*>(&linger_timer_), OnAuxClosedCb);
+  uv_close(reinterpret_cast<uv_handle_t*>(&timer_), OnAuxClosedCb);
 }
 
 void Server::OnAuxClosedCb(uv_handle_t* handle) {
@@ -333,6 +336,12 @@ void Server::Close() {
   MaybeClosed();
 }
 
+void Server::CloseAll() {
+  if (tearing_down_) return;
+  Close();
+  for (auto& conn : slots_) conn->CloseNow();
+}
+
 void Server::MaybeClosed() {
   if (listener_ == nullptr && connection_count_ == 0) {
     if (closing_ && !closed_emitted_) {
@@ -391,31 +400,15 @@ void Server::OnCheckCb(uv_check_t* check) {
   CallbackScope scope(self);
 }
 
-// ---- Lingering closes and the Date cache ---------------------------------
+// ---- Timeouts and the Date cache -----------------------------------------
 
-void Server::StartLinger() {
-  if (++lingering_ == 1 && aux_open_) {
-    uv_timer_start(&linger_timer_, OnLingerTimerCb, kLingerMs / 2,
-                   kLingerMs / 2);
-  }
-}
-
-void Server::StopLinger() {
-  if (lingering_ > 0 && --lingering_ == 0 && aux_open_) {
-    uv_timer_stop(&linger_timer_);
-  }
-}
-
-void Server::OnLingerTimerCb(uv_timer_t* timer) {
+// The wheel's tick. What a passed deadline means is up to the connection
+// (Connection::OnDeadline); its events and output leave at the end of this
+// callback, like a read's.
+void Server::OnTimerCb(uv_timer_t* timer) {
   Server* self = static_cast<Server*>(timer->data);
   CallbackScope scope(self);
-  uint64_t now = uv_now(self->loop_);
-  for (auto& conn : self->slots_) {
-    if (conn->state() == Connection::State::kLingering &&
-        now - conn->linger_since() >= kLingerMs) {
-      conn->CloseNow();
-    }
-  }
+  self->wheel_.Advance(uv_now(self->loop_), Connection::OnDeadlineCb);
 }
 
 const char* Server::DateLine(size_t* length) {

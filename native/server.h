@@ -13,6 +13,7 @@
 #include "connection.h"
 #include "node_api.h"
 #include "parser.h"
+#include "timers.h"
 #include "uv.h"
 
 namespace tsgi {
@@ -36,7 +37,8 @@ constexpr uint64_t kLingerMs = 2000;
 // close callback.
 class Server {
  public:
-  Server(napi_env env, uv_loop_t* loop, const Limits& limits, bool reuse_port);
+  Server(napi_env env, uv_loop_t* loop, const Limits& limits,
+         const Timeouts& timeouts, bool reuse_port);
   ~Server();
   Server(const Server&) = delete;
   Server& operator=(const Server&) = delete;
@@ -52,6 +54,9 @@ class Server {
   // Binds and listens. Returns the bound port, or a libuv error (< 0).
   int Listen(const char* host, int port, int backlog);
   void Close();
+  // Close(), then cuts every connection still open (the graceful timeout
+  // ran out): buffered output is discarded, Close events follow.
+  void CloseAll();
   // Writes the output of every dirty connection.
   void FlushAll();
   // After a JS method call made events or output outside any libuv
@@ -69,8 +74,9 @@ class Server {
   bool closing() const { return closing_; }
   bool tearing_down() const { return tearing_down_; }
   void AddDirty(uint32_t slot) { dirty_.push_back(slot); }
-  void StartLinger();
-  void StopLinger();
+  // Every connection's deadline lives here (timers.h).
+  DeadlineWheel& wheel() { return wheel_; }
+  const Timeouts& timeouts() const { return timeouts_; }
   // "Date: ...\r\n", regenerated when the second changes (RFC 9110 6.6.1).
   const char* DateLine(size_t* length);
   void ConnectionClosed(Connection* conn);
@@ -100,7 +106,7 @@ class Server {
   static void OnListenerClosedCb(uv_handle_t* handle);
   static void OnAuxClosedCb(uv_handle_t* handle);
   static void OnCheckCb(uv_check_t* check);
-  static void OnLingerTimerCb(uv_timer_t* timer);
+  static void OnTimerCb(uv_timer_t* timer);
   static void CleanupHook(napi_async_cleanup_hook_handle handle, void* arg);
 
   void OnConnection(int status);
@@ -117,22 +123,25 @@ class Server {
   uv_loop_t* loop_;
   EventSink sink_;
   Limits limits_;
+  Timeouts timeouts_;
   bool reuse_port_;
 
   // Heap-allocated per listen() so that a failed bind can be closed
   // asynchronously while a new listen() goes on; freed in its close cb.
   uv_tcp_t* listener_ = nullptr;
   // Unreferenced helpers: check_ delivers events/output produced by JS
-  // outside our callbacks; linger_timer_ bounds lingering closes.
+  // outside our callbacks; timer_ is the tick of wheel_, which holds every
+  // connection deadline (timeouts, lingering closes). Both stay open until
+  // CloseAux; wheel_ is detached from timer_ before it is closed.
   uv_check_t check_;
-  uv_timer_t linger_timer_;
+  uv_timer_t timer_;
+  DeadlineWheel wheel_;
   bool aux_open_ = false;
 
   std::vector<std::unique_ptr<Connection>> slots_;
   std::vector<uint32_t> free_slots_;
   std::vector<uint32_t> dirty_;
   uint32_t connection_count_ = 0;
-  uint32_t lingering_ = 0;
   // Filled by libuv in AllocCb and fully consumed in the matching ReadCb.
   std::unique_ptr<char[]> read_buffer_;
 

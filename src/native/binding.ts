@@ -160,6 +160,11 @@ export interface NativeServer {
    * follows when everything is closed. */
   close(): void;
 
+  /** `close()`, then cuts every connection still open at once (the
+   * graceful timeout ran out): queued output is discarded, each gets its
+   * Close event, then Closed follows. */
+  closeAll(): void;
+
   /** Number of open connections. */
   readonly connections: number;
 }
@@ -179,6 +184,24 @@ export interface NativeServerOptions {
   maxHeaderSize?: number;
   maxHeaderCount?: number;
   maxBodySize?: number;
+  /** Timeouts, in milliseconds (fractions are rounded up); undefined keeps
+   * the default of DEFAULT_LIMITS, 0 disables one. C++ keeps them all in
+   * one timer per Server (native/timers.h); each fires within a quarter of
+   * the shortest timeout (10 ms to 1 s) after its deadline.
+   * - headersTimeoutMs: a request head must be complete this long after the
+   *   connection opened or the previous response ended (or, pipelined,
+   *   after its first byte): 408, then close.
+   * - requestTimeoutMs: a request (head and body) must be complete this
+   *   long after its first byte: 408 if its response has not begun, else
+   *   the connection is cut. Not counted while JS has paused reading.
+   * - keepAliveTimeoutMs: an idle connection that has had a response is
+   *   closed this long after it, without a response (RFC 9112 §9.5).
+   * - sendTimeoutMs: queued output that makes no progress this long (the
+   *   client stopped reading) cuts the connection. */
+  headersTimeoutMs?: number;
+  requestTimeoutMs?: number;
+  keepAliveTimeoutMs?: number;
+  sendTimeoutMs?: number;
 }
 
 export interface NativeBinding {

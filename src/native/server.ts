@@ -208,6 +208,7 @@ class NativeHttpServer {
   private inBatch = false;
   private flushQueued = false;
   private onClosed: (() => void) | null = null;
+  private readonly gracefulMs: number;
   private readonly flushTask = () => {
     this.flushQueued = false;
     this.native.flush();
@@ -222,6 +223,7 @@ class NativeHttpServer {
   ) {
     this.methods = binding.methods;
     this.knownKeys = binding.knownHeaders.map((name) => (name === null ? null : environKey(name)));
+    this.gracefulMs = limits.gracefulTimeout * 1000;
     // The addon needs the largest head to fit in half of the shared bytes.
     this.bytes = Buffer.alloc(Math.max(1 << 20, 4 * (limits.maxUrlSize + limits.maxHeaderSize))) as Latin1Buffer;
     this.native = new binding.Server({
@@ -232,6 +234,10 @@ class NativeHttpServer {
       maxHeaderSize: limits.maxHeaderSize,
       maxHeaderCount: limits.maxHeaderCount,
       maxBodySize: limits.maxBodySize,
+      headersTimeoutMs: limits.headersTimeout * 1000,
+      requestTimeoutMs: limits.requestTimeout * 1000,
+      keepAliveTimeoutMs: limits.keepAliveTimeout * 1000,
+      sendTimeoutMs: limits.sendTimeout * 1000,
     });
   }
 
@@ -244,16 +250,21 @@ class NativeHttpServer {
   }
 
   /**
-   * Stops accepting and waits for every connection to close. Once the
+   * Stops accepting and waits for every connection to close, at most the
+   * graceful timeout: then the connections still open are cut (their
+   * bodies' close() runs on the Close events) and Closed follows. Once the
    * listener is closed, a connection whose application awaits something
    * that holds no handle (a bare promise) would not keep the loop alive:
-   * a ref'd timer does, until the Closed event.
+   * the ref'd timer does, until the Closed event.
    */
   close(): Promise<void> {
     return new Promise((resolve) => {
-      const keepAlive = setInterval(() => {}, 1 << 30);
+      const timer =
+        this.gracefulMs > 0
+          ? setTimeout(() => this.native.closeAll(), this.gracefulMs)
+          : setInterval(() => {}, 1 << 30);
       this.onClosed = () => {
-        clearInterval(keepAlive);
+        clearTimeout(timer);
         resolve();
       };
       this.native.close();

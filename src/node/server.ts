@@ -20,6 +20,46 @@ export interface NodeServerOptions {
 }
 
 const kHighChar = /[\x80-\xff]/;
+const kSendWatch = Symbol('tsgi.sendWatch');
+
+/**
+ * The send timeout, which node:http lacks: while a socket has output
+ * queued, a check every quarter of `ms` (10 ms to 1 s) looks at the bytes
+ * the kernel has taken (`bytesWritten - writableLength`); when they have
+ * not grown for `ms`, the client stopped reading and the socket is
+ * destroyed (the response's 'close' ends the body, as on the native
+ * server). At most one check per socket, and only while output is queued:
+ * nothing per request on the fast path.
+ */
+function watchSend(socket: Socket | null, ms: number): void {
+  if (ms <= 0 || socket === null || socket.destroyed || socket.writableLength === 0) return;
+  const s = socket as Socket & { [kSendWatch]?: NodeJS.Timeout };
+  if (s[kSendWatch] !== undefined) return;
+  const taken = () => socket.bytesWritten - socket.writableLength;
+  let last = taken();
+  let since = Date.now();
+  const timer = setInterval(
+    () => {
+      if (socket.destroyed || socket.writableLength === 0) {
+        clearInterval(timer);
+        s[kSendWatch] = undefined;
+        return;
+      }
+      const now = taken();
+      if (now !== last) {
+        last = now;
+        since = Date.now();
+      } else if (Date.now() - since >= ms) {
+        clearInterval(timer);
+        s[kSendWatch] = undefined;
+        socket.destroy();
+      }
+    },
+    Math.min(1000, Math.max(10, ms / 4)),
+  );
+  timer.unref();
+  s[kSendWatch] = timer;
+}
 
 /** A response on a node:http ServerResponse. */
 class NodeSink implements Sink {
@@ -32,6 +72,7 @@ class NodeSink implements Sink {
   constructor(
     private readonly res: ServerResponse,
     private readonly closing: () => boolean,
+    private readonly sendMs: number,
   ) {
     res.on('drain', () => this.wake());
     res.on('close', () => {
@@ -74,6 +115,7 @@ class NodeSink implements Sink {
       if (body === null) res.end();
       else res.end(body);
       this.checkShort();
+      watchSend(res.socket, this.sendMs);
       return true;
     }
     if (body === null) return true;
@@ -112,13 +154,16 @@ class NodeSink implements Sink {
       }
       this.written += size;
     }
-    return this.res.write(chunk);
+    if (this.res.write(chunk)) return true;
+    watchSend(this.res.socket, this.sendMs);
+    return false;
   }
 
   end(): void {
     if (this.gone || this.res.destroyed) return;
     this.res.end();
     this.checkShort();
+    watchSend(this.res.socket, this.sendMs);
   }
 
   abort(): void {
@@ -194,16 +239,36 @@ export function startNodeServer(app: Application, options: NodeServerOptions): P
     res.once('finish', () => {
       if (closing) socket.destroySoon();
     });
-    runApplication(app, environ, new NodeSink(res, isClosing), options.errors);
+    runApplication(app, environ, new NodeSink(res, isClosing, limits.sendTimeout * 1000), options.errors);
   };
 
+  const limits = options.limits;
+  const ms = (seconds: number) => Math.ceil(seconds * 1000);
+  const requestMs = ms(limits.requestTimeout);
+  // node:http refuses a headers timeout above the request timeout; the
+  // request timeout bounds the head anyway.
+  const headersMs = requestMs > 0 && limits.headersTimeout > 0 ? Math.min(ms(limits.headersTimeout), requestMs) : ms(limits.headersTimeout);
+  const shortest = Math.min(...[headersMs, requestMs].filter((t) => t > 0), 4000);
   const server = createServer(
     {
       // The limits node:http has; see README, "Limits and security".
-      maxHeaderSize: options.limits.maxHeaderSize,
-      keepAliveTimeout: options.limits.keepAliveTimeout * 1000,
-      headersTimeout: options.limits.headersTimeout * 1000,
-      requestTimeout: options.limits.requestTimeout * 1000,
+      maxHeaderSize: limits.maxHeaderSize,
+      // Timeouts as on the native server (a fresh connection that sends
+      // nothing is bound by headersTimeout and closed without a word, see
+      // 'clientError'), with differences node:http does not let us remove:
+      // - keepAliveTimeout: node:http waits one second more than asked
+      //   (HTTP_SERVER_KEEP_ALIVE_TIMEOUT_BUFFER) before it closes an idle
+      //   connection.
+      // - headersTimeout counts from a head's first byte, also on a
+      //   keep-alive connection (the native server counts from the end of
+      //   the previous response, which keepAliveTimeout bounds anyway).
+      // - headers and request timeouts are checked every
+      //   connectionsCheckingInterval: a quarter of the shortest, like the
+      //   native server's tick (10 ms to 1 s).
+      keepAliveTimeout: ms(limits.keepAliveTimeout),
+      headersTimeout: headersMs,
+      requestTimeout: requestMs,
+      connectionsCheckingInterval: Math.min(1000, Math.max(10, Math.floor(shortest / 4))),
     },
     (req, res) => handle(req, res, false),
   );
@@ -212,8 +277,20 @@ export function startNodeServer(app: Application, options: NodeServerOptions): P
   (server as { httpAllowHalfOpen?: boolean }).httpAllowHalfOpen = true;
   server.on('checkContinue', (req: IncomingMessage, res: ServerResponse) => handle(req, res, true));
   server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
-    if (!socket.writable || err.code === 'ECONNRESET') {
+    const inFlight = (socket as Socket & { _httpMessage?: ServerResponse | null })._httpMessage;
+    if (!socket.writable || err.code === 'ECONNRESET' || inFlight?.headersSent) {
+      // Nothing can be said: a response is already on the wire.
       socket.destroy();
+      return;
+    }
+    if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT') {
+      // A connection that never sent a byte is owed nothing (RFC 9112
+      // §9.5); a partial request gets 408 (RFC 9110 §15.5.9).
+      if (socket.bytesRead === 0) {
+        socket.destroy();
+        return;
+      }
+      socket.end(`HTTP/1.1 408 Request Timeout\r\nContent-Length: 0\r\nConnection: close\r\n\r\n`);
       return;
     }
     const status = err.code === 'HPE_HEADER_OVERFLOW' ? '431 Request Header Fields Too Large' : '400 Bad Request';
@@ -240,7 +317,15 @@ export function startNodeServer(app: Application, options: NodeServerOptions): P
         close() {
           closed ??= new Promise<void>((done) => {
             closing = true;
-            server.close(() => done());
+            // Requests in flight get gracefulTimeout; then every
+            // connection still open is cut (their responses' 'close' ends
+            // the bodies) and server.close() calls back.
+            const gracefulMs = ms(limits.gracefulTimeout);
+            const timer = gracefulMs > 0 ? setTimeout(() => server.closeAllConnections(), gracefulMs) : undefined;
+            server.close(() => {
+              clearTimeout(timer);
+              done();
+            });
             server.closeIdleConnections();
           });
           return closed;

@@ -1,0 +1,81 @@
+// cli.ts: runs `node bin/tsgi.js serve ...` as a child process for tests
+// that need the real command (flags, signals, exit codes): fixtures are
+// written to a temporary directory, children are killed after each test.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = fileURLToPath(new URL('../..', import.meta.url));
+const bin = join(root, 'bin', 'tsgi.js');
+
+export interface CliExit {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stderr: string;
+}
+
+export interface CliServer {
+  child: ChildProcess;
+  port: number;
+  kind: string;
+  /** Resolves when the process has exited. */
+  exit: Promise<CliExit>;
+}
+
+const children = new Set<ChildProcess>();
+
+/** Throws unless `tsc` has built dist/ (the command runs from there). */
+export function requireBuild(): void {
+  if (!existsSync(join(root, 'dist', 'cli', 'main.js'))) {
+    throw new Error('dist/cli/main.js is missing: build with `npx tsc -p tsconfig.json` (npm test does)');
+  }
+}
+
+/** Writes `files` (name -> source) to a new temporary directory. */
+export function writeFixtures(files: Record<string, string>): { dir: string; remove: () => void } {
+  const dir = mkdtempSync(join(tmpdir(), 'tsgi-hardening-'));
+  for (const [name, source] of Object.entries(files)) writeFileSync(join(dir, name), source);
+  return { dir, remove: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+/** Starts `tsgi serve <args>` in `cwd` and resolves once it listens. */
+export async function startCli(args: string[], cwd: string): Promise<CliServer> {
+  const child = spawn(process.execPath, [bin, 'serve', ...args], { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+  children.add(child);
+  let stdout = '';
+  let stderr = '';
+  child.stdout!.setEncoding('utf8').on('data', (s: string) => (stdout += s));
+  child.stderr!.setEncoding('utf8').on('data', (s: string) => (stderr += s));
+  const exit = new Promise<CliExit>((resolve) => {
+    child.on('close', (code, signal) => {
+      children.delete(child);
+      resolve({ code, signal, stderr });
+    });
+  });
+  const line = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`no listening line within 10 s; stderr: ${stderr}`)), 10_000);
+    const check = () => {
+      const nl = stdout.indexOf('\n');
+      if (nl >= 0) {
+        clearTimeout(timer);
+        resolve(stdout.slice(0, nl));
+      }
+    };
+    child.stdout!.on('data', check);
+    void exit.then((e) => {
+      clearTimeout(timer);
+      reject(new Error(`tsgi exited with ${e.code} before listening; stderr: ${e.stderr}`));
+    });
+  });
+  const m = /^listening on http:\/\/127\.0\.0\.1:(\d+) \((native|node)\)$/.exec(line);
+  if (!m) throw new Error(`unexpected listening line ${JSON.stringify(line)}`);
+  return { child, port: Number(m[1]), kind: m[2]!, exit };
+}
+
+/** Kills every child still running (after each test). */
+export function killAllCli(): void {
+  for (const child of children) child.kill('SIGKILL');
+  children.clear();
+}
