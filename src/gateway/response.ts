@@ -34,6 +34,10 @@ export interface Sink {
   readonly sendFile: ((fd: number, offset: number, length: number) => Promise<void>) | null;
   /** True once the client has gone away. */
   readonly gone: boolean;
+  /** Set by the driver while it awaits the application; the sink calls it
+   * (once) when the client goes away, so that a body stuck in an await
+   * that never settles is still closed. */
+  onGone: (() => void) | null;
 }
 
 // RFC 9110 §5.1 field-name = token; §5.5 field values: no CR, LF or NUL, and
@@ -365,6 +369,15 @@ async function pump(
   isAsync: boolean,
 ): Promise<void> {
   let finished = false;
+  let abandoned = false;
+  // The client left while the body was awaited: end the iterator and
+  // close the body now; the pending next() may never settle.
+  r.sink.onGone = () => {
+    if (finished || abandoned) return;
+    abandoned = true;
+    void callReturn(r, it);
+    r.closeBody(body);
+  };
   try {
     let held: Chunk | null = null;
     for (;;) {
@@ -397,8 +410,12 @@ async function pump(
     finished = true;
     r.fail(err);
   } finally {
-    if (!finished) await callReturn(r, it);
-    r.closeBody(body);
+    r.sink.onGone = null;
+    if (!abandoned) {
+      abandoned = true;
+      if (!finished) await callReturn(r, it);
+      r.closeBody(body);
+    }
   }
 }
 

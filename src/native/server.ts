@@ -67,6 +67,7 @@ class Connection implements Sink {
   private running = false;
   private waiters: (() => void)[] | null = null;
   private fileDone: (() => void) | null = null;
+  onGone: (() => void) | null = null;
 
   constructor(
     readonly server: NativeHttpServer,
@@ -193,6 +194,9 @@ class Connection implements Sink {
     this.queue = null;
     this.wake();
     this.fileSent(-1);
+    const onGone = this.onGone;
+    this.onGone = null;
+    onGone?.();
   }
 }
 

@@ -64,6 +64,7 @@ function watchSend(socket: Socket | null, ms: number): void {
 /** A response on a node:http ServerResponse. */
 class NodeSink implements Sink {
   gone = false;
+  onGone: (() => void) | null = null;
   private declared = -1;
   private written = 0;
   private waiters: (() => void)[] = [];
@@ -78,6 +79,9 @@ class NodeSink implements Sink {
     res.on('close', () => {
       if (!res.writableFinished) this.gone = true;
       this.wake();
+      const onGone = this.onGone;
+      this.onGone = null;
+      if (this.gone) onGone?.();
     });
   }
 

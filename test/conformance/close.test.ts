@@ -209,4 +209,32 @@ forEachServer((kind) => {
     await expectExactly(() => returns, 1, 'return()');
     await expectExactly(() => closes, 1, 'close()');
   });
+
+  it('calls close() and return() of a body stuck in an await that never settles when the client resets', async () => {
+    let returns = 0;
+    let closes = 0;
+    let nexts = 0;
+    const { port } = await start(kind, (_env, startResponse) => {
+      startResponse('200 OK', [['Content-Type', 'text/plain']]);
+      const iterator: AsyncIterator<Chunk> = {
+        next() {
+          nexts++;
+          // The first chunk, then an await that never settles.
+          return nexts === 1 ? Promise.resolve({ done: false, value: 'first' }) : new Promise(() => {});
+        },
+        return() {
+          returns++;
+          return Promise.resolve({ done: true, value: undefined });
+        },
+      };
+      return { [Symbol.asyncIterator]: () => iterator, close: () => void closes++ };
+    });
+    const client = await RawClient.connect(port);
+    await client.send(buildRequest('GET', '/'), 'GET');
+    await until(() => client.text().includes('first'), 5_000);
+    expect(nexts).toBe(2);
+    client.socket.resetAndDestroy();
+    await expectExactly(() => closes, 1, 'close()');
+    await expectExactly(() => returns, 1, 'return()');
+  });
 });
