@@ -1,14 +1,61 @@
-// byte_buffer.h: ByteBuffer, a growable byte array whose capacity is kept
-// across uses, so per-connection storage (request heads, corked output)
-// costs memory per connection and no allocation per request.
+// byte_buffer.h: ByteBuffer, a growable byte array, and BufferPool, where
+// buffers put their blocks while their connection is idle. A busy
+// connection takes a block from its Server's pool and gives it back when
+// its bytes are written: memory per loop and per busy connection, none per
+// idle connection, and no allocation per request once the pool is warm.
 #ifndef TSGI_BYTE_BUFFER_H_
 #define TSGI_BYTE_BUFFER_H_
 
 #include <cstddef>
 #include <cstdlib>
 #include <cstring>
+#include <vector>
 
 namespace tsgi {
+
+// Blocks of idle buffers, for reuse by busy ones. One per Server, used on
+// its loop thread only. Owns the blocks it holds until Take() hands one
+// out or the destructor frees them.
+class BufferPool {
+ public:
+  // Blocks above kMaxBlock go back to the allocator (one huge response must
+  // not pin memory); at most kMaxBlocks are kept.
+  static constexpr size_t kMaxBlock = 64 * 1024;
+  static constexpr size_t kMaxBlocks = 1024;
+
+  BufferPool() = default;
+  ~BufferPool() {
+    for (const Block& b : blocks_) std::free(b.data);
+  }
+  BufferPool(const BufferPool&) = delete;
+  BufferPool& operator=(const BufferPool&) = delete;
+
+  // Hands out the most recently returned block (warm in the cache), if any.
+  bool Take(char** data, size_t* capacity) {
+    if (blocks_.empty()) return false;
+    *data = blocks_.back().data;
+    *capacity = blocks_.back().capacity;
+    blocks_.pop_back();
+    return true;
+  }
+  // Takes ownership of `data`.
+  void Put(char* data, size_t capacity) {
+    if (capacity > kMaxBlock || blocks_.size() >= kMaxBlocks) {
+      std::free(data);
+      return;
+    }
+    if (blocks_.capacity() == 0) blocks_.reserve(64);
+    blocks_.push_back(Block{data, capacity});
+  }
+  size_t size() const { return blocks_.size(); }
+
+ private:
+  struct Block {
+    char* data;
+    size_t capacity;
+  };
+  std::vector<Block> blocks_;
+};
 
 // Owns one malloc'd block for its whole life (until the destructor or
 // Release()). Pointers returned by data()/Reserve() stay valid until the
@@ -17,6 +64,23 @@ class ByteBuffer {
  public:
   ByteBuffer() = default;
   ~ByteBuffer() { std::free(data_); }
+
+  // Where this buffer takes its block from and gives it back to (nullptr:
+  // the allocator only). The pool must outlive the buffer's use of it.
+  void set_pool(BufferPool* pool) { pool_ = pool; }
+
+  // Gives the block to the pool (or the allocator) when the buffer is
+  // empty: an idle connection then holds no memory here.
+  void ReturnBlock() {
+    if (size_ != 0 || data_ == nullptr) return;
+    if (pool_ != nullptr) {
+      pool_->Put(data_, capacity_);
+    } else {
+      std::free(data_);
+    }
+    data_ = nullptr;
+    capacity_ = 0;
+  }
   ByteBuffer(const ByteBuffer&) = delete;
   ByteBuffer& operator=(const ByteBuffer&) = delete;
 
@@ -78,6 +142,7 @@ class ByteBuffer {
     size_ = capacity_ = 0;
   }
 
+  // Swaps contents and blocks; each buffer keeps its own pool.
   void Swap(ByteBuffer& other) {
     char* d = data_;
     size_t s = size_, c = capacity_;
@@ -93,6 +158,10 @@ class ByteBuffer {
   bool Grow(size_t n) {
     size_t want = size_ + n;
     if (want < size_) return false;  // overflow
+    if (data_ == nullptr && pool_ != nullptr &&
+        pool_->Take(&data_, &capacity_) && capacity_ >= want) {
+      return true;
+    }
     size_t cap = capacity_ != 0 ? capacity_ : 512;
     while (cap < want) {
       if (cap > (static_cast<size_t>(-1) >> 1)) return false;
@@ -108,6 +177,7 @@ class ByteBuffer {
   char* data_ = nullptr;
   size_t size_ = 0;
   size_t capacity_ = 0;
+  BufferPool* pool_ = nullptr;
 };
 
 }  // namespace tsgi

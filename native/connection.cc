@@ -52,7 +52,7 @@ int Connection::Accept(uv_stream_t* listener, uint32_t generation) {
   }
   uv_tcp_nodelay(&handle_, 1);
   parser_.Reset(this, &server_->limits());
-  writer_.Reset(stream());
+  writer_.Reset(stream(), &server_->buffer_pool());
 
   // Addresses for the Open record (CGI REMOTE_ADDR, REMOTE_PORT and
   // SERVER_PORT on the JS side).

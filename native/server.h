@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "bridge.h"
+#include "byte_buffer.h"
 #include "connection.h"
 #include "node_api.h"
 #include "parser.h"
@@ -70,6 +71,8 @@ class Server {
   // For Connection.
   EventSink& sink() { return sink_; }
   const Limits& limits() const { return limits_; }
+  // Output blocks of idle connections (see BufferPool).
+  BufferPool& buffer_pool() { return buffer_pool_; }
   uv_loop_t* loop() const { return loop_; }
   bool closing() const { return closing_; }
   bool tearing_down() const { return tearing_down_; }
@@ -123,6 +126,7 @@ class Server {
   uv_loop_t* loop_;
   EventSink sink_;
   Limits limits_;
+  BufferPool buffer_pool_;
   Timeouts timeouts_;
   bool reuse_port_;
 

@@ -17,7 +17,6 @@ namespace {
 
 #define LITERAL(s) s, sizeof(s) - 1
 
-constexpr size_t kKeepCapacity = 1024 * 1024;
 
 bool IsBodyless(int status) {
   // RFC 9110 section 6.4.1: 1xx, 204 and 304 responses never have content.
@@ -32,12 +31,14 @@ size_t BytesText::EncodeTo(char* dst, size_t room) {
   return n;
 }
 
-void Writer::Reset(uv_stream_t* stream) {
+void Writer::Reset(uv_stream_t* stream, BufferPool* pool) {
   stream_ = stream;
+  cork_.set_pool(pool);
+  inflight_.set_pool(pool);
   cork_.Clear();
-  cork_.ShrinkIfAbove(kKeepCapacity);
+  cork_.ReturnBlock();
   inflight_.Clear();
-  inflight_.ShrinkIfAbove(kKeepCapacity);
+  inflight_.ReturnBlock();
   inflight_len_ = 0;
   write_req_.data = this;
   writing_ = false;
@@ -209,7 +210,7 @@ int Writer::Flush() {
   size_t done = static_cast<size_t>(r);
   if (done == cork_.size()) {
     cork_.Clear();
-    cork_.ShrinkIfAbove(kKeepCapacity);
+    cork_.ReturnBlock();
     return 0;
   }
   // Hand the rest to libuv: the cork buffer becomes the in-flight buffer
@@ -240,7 +241,7 @@ void Writer::AfterWrite(int status) {
   writing_ = false;
   inflight_len_ = 0;
   inflight_.Clear();
-  inflight_.ShrinkIfAbove(kKeepCapacity);
+  inflight_.ReturnBlock();
   if (status < 0) {
     owner_->OnWriterError(status);
     return;

@@ -88,7 +88,10 @@ class Writer {
 
   // Binds to the stream of a newly accepted connection; forgets the state
   // of the previous connection of the slot but keeps buffer capacity.
-  void Reset(uv_stream_t* stream);
+  // Starts a new connection on `stream`. The cork and in-flight buffers take
+  // their blocks from `pool` (the Server's) and give them back whenever
+  // they are empty, so an idle connection holds none.
+  void Reset(uv_stream_t* stream, BufferPool* pool);
 
   // Response framing. All append to the cork buffer; nothing is written to
   // the socket before Flush(). Each returns false when memory runs out.
