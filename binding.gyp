@@ -20,6 +20,7 @@
         'native/connection.cc',
         'native/parser.cc',
         'native/server.cc',
+        'native/strict.cc',
         'native/writer.cc',
         '<!@(node scripts/find-llhttp.cjs sources)',
       ],
