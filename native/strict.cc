@@ -102,11 +102,18 @@ StrictScanner::Event StrictScanner::Fail(HttpError error) {
   return Event::kError;
 }
 
+// Invariant: field_bytes_ <= max_header_size (a byte that would break it
+// is refused before it is counted).
+size_t StrictScanner::FieldRoom() const {
+  return limits_->max_header_size - field_bytes_;
+}
+
 // Counts `n` bytes against the field-section budget (RFC 9112 section 5,
 // the 431 of RFC 6585 section 5); trailers have a budget of their own.
 bool StrictScanner::CountFieldByte(size_t n) {
+  if (n > FieldRoom()) return false;
   field_bytes_ += static_cast<uint32_t>(n);
-  return field_bytes_ <= limits_->max_header_size;
+  return true;
 }
 
 StrictScanner::Event StrictScanner::Scan(const char* data, size_t length,
@@ -176,8 +183,11 @@ StrictScanner::Event StrictScanner::Scan(const char* data, size_t length,
         if (method_len_ == 7 && __builtin_memcmp(method_, "CONNECT", 7) == 0) {
           TSGI_FAIL(HttpError::kNotImplemented);
         }
-        method_is_options_ =
-            method_len_ == 7 && __builtin_memcmp(method_, "OPTIONS", 7) == 0;
+        // "*" is the target of OPTIONS, and of PRI in the HTTP/2 preface
+        // (refused with 505 at its version).
+        asterisk_ok_ =
+            (method_len_ == 7 && __builtin_memcmp(method_, "OPTIONS", 7) == 0) ||
+            (method_len_ == 3 && __builtin_memcmp(method_, "PRI", 3) == 0);
         state_ = State::kTargetStart;
         p++;
         break;
@@ -188,7 +198,7 @@ StrictScanner::Event StrictScanner::Scan(const char* data, size_t length,
         if (limits.max_url_size == 0) TSGI_FAIL(HttpError::kUriTooLong);
         if (c == '/') {
           state_ = State::kTarget;
-        } else if (c == '*' && method_is_options_) {
+        } else if (c == '*' && asterisk_ok_) {
           state_ = State::kTargetAsterisk;
         } else if (IsAlpha(c)) {
           state_ = State::kTargetScheme;
@@ -304,11 +314,13 @@ StrictScanner::Event StrictScanner::Scan(const char* data, size_t length,
             }
           }
         }
-        name_len_ += static_cast<uint32_t>(run);
-        if (!CountFieldByte(run)) {
-          p = q;
+        if (run > FieldRoom()) {
+          // Stop exactly at the budget, whatever the size of this read.
+          p += FieldRoom();
           TSGI_FAIL(HttpError::kHeaderFieldsTooLarge);
         }
+        name_len_ += static_cast<uint32_t>(run);
+        CountFieldByte(run);
         p = q;
         if (p == end) break;
         // No whitespace between name and colon (section 5.1).
@@ -329,10 +341,11 @@ StrictScanner::Event StrictScanner::Scan(const char* data, size_t length,
         const unsigned char* q = p;
         while (q < end && Is(*q, kValue)) q++;
         const size_t run = static_cast<size_t>(q - p);
-        if (!CountFieldByte(run)) {
-          p = q;
+        if (run > FieldRoom()) {
+          p += FieldRoom();
           TSGI_FAIL(HttpError::kHeaderFieldsTooLarge);
         }
+        CountFieldByte(run);
         p = q;
         if (p == end) break;
         // CTL, NUL, DEL or a bare LF in a value (RFC 9110 section 5.5).

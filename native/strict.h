@@ -73,7 +73,7 @@ class StrictScanner {
     kTargetStart,
     kTargetScheme,     // absolute-form: scheme before ':'
     kTarget,
-    kTargetAsterisk,   // "*" seen (OPTIONS only)
+    kTargetAsterisk,   // "*" seen (OPTIONS, or PRI of the HTTP/2 preface)
     kVersion,          // inside the literal "HTTP/"
     kVersionMajor,
     kVersionDot,
@@ -102,6 +102,7 @@ class StrictScanner {
 
   Event Fail(HttpError error);
   bool CountFieldByte(size_t n);
+  size_t FieldRoom() const;
 
   const Limits* limits_ = nullptr;
   Phase phase_ = Phase::kHead;
@@ -113,7 +114,7 @@ class StrictScanner {
   uint8_t version_major_ = 0;
   uint8_t version_minor_ = 0;
   uint8_t method_len_ = 0;
-  bool method_is_options_ = false;
+  bool asterisk_ok_ = false;    // OPTIONS or PRI
   uint32_t empty_lines_ = 0;
   uint32_t target_len_ = 0;
   uint32_t field_bytes_ = 0;     // bytes of the current field section
