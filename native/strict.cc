@@ -363,6 +363,7 @@ StrictScanner::Event StrictScanner::Scan(const char* data, size_t length,
         break;
       case State::kSectionLf:
         if (c != '\n') TSGI_FAIL(HttpError::kBadRequest);
+        if (!CountFieldByte(1)) TSGI_FAIL(HttpError::kHeaderFieldsTooLarge);
         p++;
         state_ = State::kStart;
         empty_lines_ = 0;

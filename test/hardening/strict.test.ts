@@ -5,48 +5,11 @@
 // server closes the socket, and neither the bad request nor anything after
 // it reaches the application.
 import { expect, it } from 'vitest';
-import type { Application, Environ, StartResponse } from '../../src/index.js';
-import { buildRequest, connectionHas, RawClient, sleep } from '../helpers/http.js';
+import { buildRequest, connectionHas, RawClient } from '../helpers/http.js';
+import { after, before, expectRefused, recorder, type Case } from '../helpers/refusal.js';
 import { forEachServer, start } from '../helpers/servers.js';
 
-const REASONS: Record<number, string> = {
-  400: 'Bad Request',
-  417: 'Expectation Failed',
-  501: 'Not Implemented',
-  505: 'HTTP Version Not Supported',
-};
-
-/** An app that records the paths it was called for and answers
- * "ok <path>", after reading the whole request body. */
-function recorder(): { app: Application; paths: string[]; bodyErrors: number } {
-  const state = { paths: [] as string[], bodyErrors: 0, app: undefined as unknown as Application };
-  state.app = async (environ: Environ, startResponse: StartResponse) => {
-    state.paths.push(environ.PATH_INFO);
-    try {
-      for await (const _ of environ['tsgi.input']) {
-        // drain
-      }
-    } catch {
-      state.bodyErrors++;
-      throw new Error('body read failed');
-    }
-    startResponse('200 OK', [['Content-Type', 'text/plain']]);
-    return [`ok ${environ.PATH_INFO}`];
-  };
-  return state;
-}
-
-const before = buildRequest('GET', '/before');
-const after = buildRequest('GET', '/after');
 const H = 'Host: 127.0.0.1\r\n';
-
-interface Case {
-  name: string;
-  bytes: string | Buffer;
-  status: number;
-  /** Why node:http cannot meet this rule (the case is skipped for 'node'). */
-  nodeSkip?: string;
-}
 
 const NODE_LENIENT_TARGET = 'node:http accepts non-ASCII bytes and fragments in the target';
 const NODE_NO_HOST = 'node:http does not check Host (missing, duplicate or malformed)';
@@ -138,32 +101,12 @@ const BODY_CASES: Case[] = [
   { name: 'obs-fold in the trailers', bytes: 'POST /bad HTTP/1.1\r\n' + H + 'Transfer-Encoding: chunked\r\n\r\n1\r\nx\r\n0\r\nX: y\r\n z\r\n\r\n', status: 400 },
 ];
 
-/** Sends `before`, the bad bytes and `after` in one write; checks the exact
- * refusal. Returns the recorder for further checks. */
-async function expectRefused(port: number, rec: ReturnType<typeof recorder>, c: Case): Promise<void> {
-  const client = await RawClient.connect(port);
-  await client.send(Buffer.concat([before, Buffer.from(c.bytes as string, 'latin1'), after].map((b) =>
-    Buffer.isBuffer(b) ? b : Buffer.from(b, 'latin1'))), 'GET', 'GET', 'GET');
-  const responses = await client.responses(2, 5000);
-  expect(await client.waitClose(5000), 'the server closes the connection').toBe(true);
-  expect(responses.length, `responses: ${JSON.stringify(client.text().slice(0, 400))}`).toBe(2);
-  const [first, refusal] = responses;
-  expect(first!.statusLine).toBe('HTTP/1.1 200 OK');
-  expect(first!.complete, 'the valid request before the bad one is answered in full').toBe(true);
-  expect(first!.body.toString()).toBe('ok /before');
-  expect(refusal!.statusLine).toBe(`HTTP/1.1 ${c.status} ${REASONS[c.status]}`);
-  expect(connectionHas(refusal!, 'close'), 'Connection: close').toBe(true);
-  expect(client.parser.responses.length, 'nothing after the refusal').toBe(2);
-  await sleep(20);
-  expect(rec.paths, 'nothing after the bad request reaches the application').not.toContain('/after');
-}
-
 forEachServer((kind) => {
   for (const c of HEAD_CASES) {
     it.skipIf(kind === 'node' && c.nodeSkip !== undefined)(`refuses ${c.name} with ${c.status}`, async () => {
       const rec = recorder();
       const { port } = await start(kind, rec.app);
-      await expectRefused(port, rec, c);
+      await expectRefused(port, rec, c.bytes, c.status);
       expect(rec.paths, 'the application saw only the valid request').toEqual(['/before']);
     });
   }
@@ -176,7 +119,7 @@ forEachServer((kind) => {
     it.skipIf(kind === 'node')(`refuses ${c.name} with ${c.status}`, async () => {
       const rec = recorder();
       const { port } = await start(kind, rec.app);
-      await expectRefused(port, rec, c);
+      await expectRefused(port, rec, c.bytes, c.status);
       // The bad request's head was valid: if the application was called
       // for it, its body read failed; it never answered it.
       expect(rec.paths[0]).toBe('/before');
