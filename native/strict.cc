@@ -82,6 +82,46 @@ inline int HexValue(unsigned char c) {
 
 constexpr char kHttpLiteral[] = "HTTP/";
 
+// Eight bytes at a time for the long runs (targets and field values): a
+// word is skipped whole when none of its bytes can end or break the run;
+// otherwise the byte loop decides. Exact (no false negatives) for n <= 128.
+constexpr uint64_t kOnes = ~uint64_t{0} / 255;
+constexpr uint64_t kHighs = kOnes * 128;
+inline uint64_t HasLess(uint64_t x, unsigned n) {
+  return (x - kOnes * n) & ~x & kHighs;
+}
+inline uint64_t HasByte(uint64_t x, unsigned char b) {
+  return HasLess(x ^ (kOnes * b), 1);
+}
+inline uint64_t Load8(const unsigned char* p) {
+  uint64_t x;
+  __builtin_memcpy(&x, p, sizeof(x));
+  return x;
+}
+// Skips words of field-vchar / SP / obs-text (HTAB goes the slow way).
+inline const unsigned char* SkipValueWords(const unsigned char* p,
+                                           const unsigned char* end) {
+  while (end - p >= 8) {
+    const uint64_t x = Load8(p);
+    if ((HasLess(x, 0x20) | HasByte(x, 0x7f)) != 0) break;
+    p += 8;
+  }
+  return p;
+}
+// Skips words of VCHAR other than '#'.
+inline const unsigned char* SkipTargetWords(const unsigned char* p,
+                                            const unsigned char* end) {
+  while (end - p >= 8) {
+    const uint64_t x = Load8(p);
+    if ((HasLess(x, 0x21) | HasByte(x, 0x7f) | HasByte(x, '#') |
+         (x & kHighs)) != 0) {
+      break;
+    }
+    p += 8;
+  }
+  return p;
+}
+
 }  // namespace
 
 void StrictScanner::Reset(const Limits* limits) {
@@ -168,16 +208,19 @@ StrictScanner::Event StrictScanner::Scan(const char* data, size_t length,
         state_ = State::kStart;
         p++;
         break;
-      case State::kMethod:
-        if (Is(c, kTchar)) {
-          if (method_len_ >= kMaxMethodLength) {
-            TSGI_FAIL(HttpError::kNotImplemented);
-          }
-          method_[method_len_++] = static_cast<char>(c);
-          p++;
-          break;
+      case State::kMethod: {
+        const unsigned char* q = p;
+        while (q < end && Is(*q, kTchar)) q++;
+        const size_t run = static_cast<size_t>(q - p);
+        if (run > kMaxMethodLength - method_len_) {
+          p += kMaxMethodLength - method_len_;
+          TSGI_FAIL(HttpError::kNotImplemented);
         }
-        if (c != ' ') TSGI_FAIL(HttpError::kBadRequest);
+        __builtin_memcpy(method_ + method_len_, p, run);
+        method_len_ = static_cast<uint8_t>(method_len_ + run);
+        p = q;
+        if (p == end) break;
+        if (*p != ' ') TSGI_FAIL(HttpError::kBadRequest);
         // Methods are case-sensitive (RFC 9110 section 9.1). CONNECT asks
         // for a tunnel, which a gateway to applications does not offer.
         if (method_len_ == 7 && __builtin_memcmp(method_, "CONNECT", 7) == 0) {
@@ -191,6 +234,7 @@ StrictScanner::Event StrictScanner::Scan(const char* data, size_t length,
         state_ = State::kTargetStart;
         p++;
         break;
+      }
       case State::kTargetStart:
         // RFC 9112 section 3.2: origin-form, absolute-form or (OPTIONS
         // only) asterisk-form; authority-form belongs to CONNECT.
@@ -219,7 +263,7 @@ StrictScanner::Event StrictScanner::Scan(const char* data, size_t length,
         p++;
         break;
       case State::kTarget: {
-        const unsigned char* q = p;
+        const unsigned char* q = SkipTargetWords(p, end);
         while (q < end && Is(*q, kTarget)) q++;
         const size_t run = static_cast<size_t>(q - p);
         if (run > limits.max_url_size - target_len_) {
@@ -241,6 +285,16 @@ StrictScanner::Event StrictScanner::Scan(const char* data, size_t length,
         p++;
         break;
       case State::kVersion:
+        // The common case in one step: "HTTP/1.1" or "HTTP/1.0" and CRLF.
+        if (literal_pos_ == 0 && end - p >= 10 &&
+            __builtin_memcmp(p, "HTTP/1.", 7) == 0 &&
+            (p[7] == '1' || p[7] == '0') && p[8] == '\r' && p[9] == '\n') {
+          version_major_ = 1;
+          version_minor_ = static_cast<uint8_t>(p[7] - '0');
+          state_ = State::kFieldStart;
+          p += 10;
+          break;
+        }
         // HTTP-name is case-sensitive (RFC 9112 section 2.3).
         if (c != static_cast<unsigned char>(kHttpLiteral[literal_pos_])) {
           TSGI_FAIL(HttpError::kBadRequest);
@@ -338,7 +392,7 @@ StrictScanner::Event StrictScanner::Scan(const char* data, size_t length,
         break;
       }
       case State::kFieldValue: {
-        const unsigned char* q = p;
+        const unsigned char* q = SkipValueWords(p, end);
         while (q < end && Is(*q, kValue)) q++;
         const size_t run = static_cast<size_t>(q - p);
         if (run > FieldRoom()) {
