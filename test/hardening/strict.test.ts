@@ -4,7 +4,12 @@
 // the bad one gets the exact ready-made status with Connection: close, the
 // server closes the socket, and neither the bad request nor anything after
 // it reaches the application.
-import { expect, it } from 'vitest';
+import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { loadBinding } from '../../src/native/binding.js';
 import { buildRequest, connectionHas, RawClient } from '../helpers/http.js';
 import { after, before, expectRefused, recorder, type Case } from '../helpers/refusal.js';
 import { forEachServer, start } from '../helpers/servers.js';
@@ -205,5 +210,24 @@ forEachServer((kind) => {
     expect(connectionHas(responses[1]!, 'close')).toBe(true);
     expect(await client.waitClose(5000)).toBe(true);
     expect(rec.paths).toEqual(['/before']);
+  });
+});
+
+describe('llhttp version', () => {
+  const binding = loadBinding();
+  // The version the addon reports (and `tsgi --version` prints) is the one
+  // of the llhttp.h it was built against.
+  it.skipIf(binding instanceof Error)('is the version of the llhttp the addon was built against', () => {
+    const root = fileURLToPath(new URL('../..', import.meta.url));
+    const include = execFileSync(process.execPath, [join(root, 'scripts', 'find-llhttp.cjs'), 'include'], {
+      cwd: root,
+      encoding: 'utf8',
+    }).trim();
+    const header = readFileSync(join(include, 'llhttp.h'), 'utf8');
+    const part = (name: string) => /#define LLHTTP_VERSION_(?:MAJOR|MINOR|PATCH) (\d+)/.exec(
+      header.slice(header.indexOf(`LLHTTP_VERSION_${name}`) - 8),
+    )![1];
+    const expected = `${part('MAJOR')}.${part('MINOR')}.${part('PATCH')}`;
+    expect((binding as { llhttpVersion: string }).llhttpVersion).toBe(expected);
   });
 });
