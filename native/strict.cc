@@ -709,9 +709,10 @@ HttpError CheckHead(bool http10, const char* bytes, const HeaderSpan* spans,
         break;
       case 6:  // Expect
         if (!EqualsLower(name, 6, "expect")) break;
-        // RFC 9110 section 10.1.1: 100-continue is the only expectation.
+        // RFC 9110 section 10.1.1: 100-continue is the only expectation,
+        // and one in an HTTP/1.0 request is ignored.
         if (EqualsLower(value, value_len, "100-continue")) {
-          facts->expect_continue = true;
+          facts->expect_continue = !http10;
         } else {
           expectation = HttpError::kExpectationFailed;
         }

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { loadBinding } from '../../src/native/binding.js';
-import { buildRequest, connectionHas, RawClient } from '../helpers/http.js';
+import { buildRequest, connectionHas, RawClient, sleep } from '../helpers/http.js';
 import { after, before, expectRefused, recorder, type Case } from '../helpers/refusal.js';
 import { forEachServer, start } from '../helpers/servers.js';
 
@@ -192,6 +192,22 @@ forEachServer((kind) => {
     const responses = await client.responses(ok.length, 5000);
     expect(responses.map((r) => r.status)).toEqual(ok.map(() => 200));
     expect(rec.paths).toEqual(['/leading-empty-line', rec.paths[1], '/absolute', '/ipv6', '/empty-host', '/tabs', '/chunked-ext', '/expect', '/no-host-10']);
+    client.destroy();
+  });
+
+  it('sends no 100 Continue to an HTTP/1.0 client (RFC 9110 section 10.1.1)', async () => {
+    const rec = recorder();
+    const { port } = await start(kind, rec.app);
+    const client = await RawClient.connect(port);
+    await client.send('PUT /old HTTP/1.0\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\n', 'PUT');
+    // The application is reading the body now: an HTTP/1.1 client would
+    // get its 100 Continue here.
+    await sleep(150);
+    expect(client.text()).toBe('');
+    await client.send('hi');
+    const res = await client.next();
+    expect(res.body.toString()).toBe('ok /old');
+    expect(client.parser.all.map((r) => r.status)).toEqual([200]);
     client.destroy();
   });
 
