@@ -14,7 +14,8 @@ enum class HttpError : uint8_t {
   kNone = 0,
   kBadRequest,           // 400: malformed request line, header or chunk,
                          // ambiguous framing, missing or bad Host
-  kContentTooLarge,      // 413: body longer than maxBodySize
+  kContentTooLarge,      // 413: body longer than maxBodySize, or chunk
+                         // extensions over their bound
   kUriTooLong,           // 414: request target longer than maxUrlSize
   kHeaderFieldsTooLarge, // 431: header section or header count over limits
   kNotImplemented,       // 501: unknown method, CONNECT, a transfer
