@@ -21,6 +21,7 @@
         'native/parser.cc',
         'native/server.cc',
         'native/timers.cc',
+        'native/strict.cc',
         'native/writer.cc',
         '<!@(node scripts/find-llhttp.cjs sources)',
       ],

@@ -229,6 +229,14 @@ void Connection::OnParseError(HttpError error) {
       pending_error_ = error;
       pending_ = 0;
       SendPendingError();
+    } else if (pending_ > 1) {
+      // Strict parsing: earlier pipelined requests are still being
+      // answered and keep their responses. The bad request leaves the
+      // count; when its turn comes, the ready-made response is sent
+      // instead and its id is dead for JS (Gone), as above.
+      pending_--;
+      body_incomplete_ = false;
+      pending_error_ = error;
     } else {
       CloseNow();
     }

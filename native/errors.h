@@ -12,13 +12,17 @@ namespace tsgi {
 
 enum class HttpError : uint8_t {
   kNone = 0,
-  kBadRequest,           // 400: malformed request line, header or chunk
-  kContentTooLarge,      // 413: body longer than maxBodySize
+  kBadRequest,           // 400: malformed request line, header or chunk,
+                         // ambiguous framing, missing or bad Host
+  kContentTooLarge,      // 413: body longer than maxBodySize, or chunk
+                         // extensions over their bound
   kUriTooLong,           // 414: request target longer than maxUrlSize
   kHeaderFieldsTooLarge, // 431: header section or header count over limits
-  kNotImplemented,       // 501: unknown method, CONNECT, unknown coding
+  kNotImplemented,       // 501: unknown method, CONNECT, a transfer
+                         // coding other than chunked before chunked
   kVersionNotSupported,  // 505: HTTP version other than 1.0 or 1.1
   kRequestTimeout,       // 408: head or body not received in time (timers.h)
+  kExpectationFailed,    // 417: an Expect other than 100-continue
 };
 
 // A ready-made response: the status line, then (written by Writer) Date,
@@ -50,6 +54,7 @@ inline const ReadyResponse& ReadyResponseFor(HttpError error) {
       TSGI_READY(501, "Not Implemented"),
       TSGI_READY(505, "HTTP Version Not Supported"),
       TSGI_READY(408, "Request Timeout"),
+      TSGI_READY(417, "Expectation Failed"),
   };
   size_t index = static_cast<size_t>(error);
   if (index >= sizeof(kTable) / sizeof(kTable[0])) index = 0;

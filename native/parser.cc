@@ -1,25 +1,11 @@
-// parser.cc: Parser, llhttp callbacks that collect request heads into fixed
-// header slots and enforce the size limits (RFC 9112 sections 2-7).
+// parser.cc: Parser, the StrictScanner and llhttp in lockstep over each
+// read, and the llhttp callbacks that collect request heads into fixed
+// header slots (RFC 9112 sections 2-7).
 #include "parser.h"
 
 #include <cstring>
 
 namespace tsgi {
-
-namespace {
-
-bool EqualsIgnoreCase(const char* a, size_t a_len, const char* lower) {
-  size_t n = std::strlen(lower);
-  if (a_len != n) return false;
-  for (size_t i = 0; i < n; i++) {
-    char c = a[i];
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-    if (c != lower[i]) return false;
-  }
-  return true;
-}
-
-}  // namespace
 
 // The settings are built once (thread-safe static initialisation) and never
 // written afterwards; llhttp only reads them, so one table serves every
@@ -33,7 +19,6 @@ const llhttp_settings_t* Parser::Settings() {
     s.on_header_field = OnHeaderFieldCb;
     s.on_header_field_complete = OnHeaderFieldCompleteCb;
     s.on_header_value = OnHeaderValueCb;
-    s.on_header_value_complete = OnHeaderValueCompleteCb;
     s.on_headers_complete = OnHeadersCompleteCb;
     s.on_body = OnBodyCb;
     s.on_message_complete = OnMessageCompleteCb;
@@ -45,11 +30,14 @@ const llhttp_settings_t* Parser::Settings() {
 void Parser::Reset(ParserDelegate* delegate, const Limits* limits) {
   delegate_ = delegate;
   limits_ = limits;
-  // No lenient flags: llhttp's strict defaults reject request smuggling
-  // shapes (RFC 9112 section 6.3, 11.2).
+  // No lenient flags: llhttp's strict defaults, with the StrictScanner in
+  // front for what this llhttp release still accepts (strict.h).
   llhttp_init(&llhttp_, HTTP_REQUEST,
               const_cast<llhttp_settings_t*>(Settings()));
   llhttp_.data = this;
+  scanner_.Reset(limits);
+  begun_ = 0;
+  completed_ = 0;
   if (headers_.size() != limits->max_header_count) {
     headers_.resize(limits->max_header_count);
   }
@@ -57,20 +45,61 @@ void Parser::Reset(ParserDelegate* delegate, const Limits* limits) {
   head_.ShrinkIfAbove(64 * 1024);
   header_count_ = 0;
   url_len_ = 0;
-  field_bytes_ = 0;
   body_bytes_ = 0;
   in_field_ = false;
   in_message_ = false;
   in_head_ = false;
   in_body_ = false;
-  expect_continue_ = false;
   stopped_ = false;
   error_ = HttpError::kNone;
 }
 
+// Each read is cut into segments at the scanner's events, and llhttp gets
+// exactly the bytes the scanner accepted, one segment at a time:
+//   - a head reaches llhttp only after the scanner accepted all of it, so a
+//     head that breaks a rule never reaches the delegate;
+//   - a message's last segment ends at its last byte, so llhttp's
+//     on_message_complete falls at the end of a segment, and what follows
+//     (after Connection: close, say) is not even scanned;
+//   - after the scanner's kError, llhttp gets the bytes before the
+//     offending one (never a complete head), then the error is reported.
+// Invariants checked here and in the callbacks (400 if broken): llhttp
+// begins, heads and completes the same messages as the scanner, with the
+// same framing.
 Parser::Result Parser::Execute(const char* data, size_t length) {
   if (stopped_) return Result::kStopped;
   if (error_ != HttpError::kNone) return Result::kError;
+  while (length > 0) {
+    size_t n = 0;
+    const StrictScanner::Event event = scanner_.Scan(data, length, &n);
+    if (event == StrictScanner::Event::kError) {
+      // llhttp gets the accepted bytes in front of the offending one, as
+      // it would have had they arrived in an earlier read: an error of its
+      // own there comes first, whatever the segmentation.
+      const Result r = Feed(data, n);
+      if (r != Result::kOk) return r;
+      error_ = scanner_.error();
+      return Result::kError;
+    }
+    const Result r = Feed(data, n);
+    if (r != Result::kOk) return r;
+    // llhttp must have finished exactly the messages the scanner finished.
+    if (event == StrictScanner::Event::kHeadEnd && in_head_) {
+      Fail(HttpError::kBadRequest);
+      return Result::kError;
+    }
+    if (completed_ != scanner_.messages_completed()) {
+      Fail(HttpError::kBadRequest);
+      return Result::kError;
+    }
+    data += n;
+    length -= n;
+  }
+  return Result::kOk;
+}
+
+Parser::Result Parser::Feed(const char* data, size_t length) {
+  if (length == 0) return Result::kOk;
   llhttp_errno_t err = llhttp_execute(&llhttp_, data, length);
   if (err == HPE_OK) return Result::kOk;
   if (error_ != HttpError::kNone) return Result::kError;
@@ -84,9 +113,6 @@ HttpError Parser::MapErrno(llhttp_errno_t err) const {
     case HPE_INVALID_METHOD:
       // llhttp knows every registered method; anything else is one this
       // server does not implement (RFC 9110 section 9.1).
-      return HttpError::kNotImplemented;
-    case HPE_INVALID_TRANSFER_ENCODING:
-      // A transfer coding other than a final "chunked" (RFC 9112 6.1).
       return HttpError::kNotImplemented;
     case HPE_PAUSED_UPGRADE:
       return HttpError::kNotImplemented;
@@ -109,19 +135,25 @@ bool Parser::AppendHead(const char* at, size_t length) {
 
 int Parser::OnMessageBeginCb(llhttp_t* p) {
   Parser* self = From(p);
+  // llhttp sees only bytes the scanner accepted: a message llhttp begins
+  // is one the scanner began.
+  if (++self->begun_ != self->scanner_.messages_started()) {
+    return self->Fail(HttpError::kBadRequest);
+  }
   self->head_.Clear();
   self->header_count_ = 0;
   self->url_len_ = 0;
-  self->field_bytes_ = 0;
   self->body_bytes_ = 0;
   self->in_field_ = false;
   self->in_message_ = true;
   self->in_head_ = true;
   self->in_body_ = false;
-  self->expect_continue_ = false;
   return 0;
 }
 
+// The scanner enforces the limits before llhttp sees a byte (414, 431);
+// the checks below only guard this parser's own storage, so that a
+// disagreement between the two can never overflow a slot.
 int Parser::OnUrlCb(llhttp_t* p, const char* at, size_t length) {
   Parser* self = From(p);
   self->url_len_ += static_cast<uint32_t>(length);
@@ -137,33 +169,22 @@ int Parser::OnUrlCb(llhttp_t* p, const char* at, size_t length) {
 
 int Parser::OnHeaderFieldCb(llhttp_t* p, const char* at, size_t length) {
   Parser* self = From(p);
-  const Limits& limits = *self->limits_;
-  if (length > limits.max_header_size) {
-    return self->Fail(HttpError::kHeaderFieldsTooLarge);
-  }
+  // Trailer fields never reach the application: the scanner checked them.
+  if (!self->in_head_) return 0;
   if (!self->in_field_) {
     // First piece of a new field line (RFC 9112 section 5).
-    if (self->in_head_ && self->header_count_ >= limits.max_header_count) {
+    if (self->header_count_ >= self->limits_->max_header_count) {
       return self->Fail(HttpError::kHeaderFieldsTooLarge);
     }
-    self->field_bytes_ += 4;  // ": " and CRLF
     self->in_field_ = true;
-    if (self->in_head_) {
-      HeaderSpan& span = self->headers_[self->header_count_++];
-      span.name_off = static_cast<uint32_t>(self->head_.size());
-      span.name_len = 0;
-      span.value_off = span.name_off;
-      span.value_len = 0;
-    }
+    HeaderSpan& span = self->headers_[self->header_count_++];
+    span.name_off = static_cast<uint32_t>(self->head_.size());
+    span.name_len = 0;
+    span.value_off = span.name_off;
+    span.value_len = 0;
   }
-  self->field_bytes_ += static_cast<uint32_t>(length);
-  if (self->field_bytes_ > limits.max_header_size) {
-    return self->Fail(HttpError::kHeaderFieldsTooLarge);
-  }
-  // Trailer fields (after the body) are counted against the limit but not
-  // kept: they never reach the application.
-  if (!self->in_head_) return 0;
-  if (!self->AppendHead(at, length)) {
+  if (length > self->limits_->max_header_size ||
+      !self->AppendHead(at, length)) {
     return self->Fail(HttpError::kHeaderFieldsTooLarge);
   }
   self->headers_[self->header_count_ - 1].name_len +=
@@ -184,41 +205,13 @@ int Parser::OnHeaderFieldCompleteCb(llhttp_t* p) {
 
 int Parser::OnHeaderValueCb(llhttp_t* p, const char* at, size_t length) {
   Parser* self = From(p);
-  const Limits& limits = *self->limits_;
-  if (length > limits.max_header_size) {
-    return self->Fail(HttpError::kHeaderFieldsTooLarge);
-  }
-  self->field_bytes_ += static_cast<uint32_t>(length);
-  if (self->field_bytes_ > limits.max_header_size) {
-    return self->Fail(HttpError::kHeaderFieldsTooLarge);
-  }
   if (!self->in_head_ || self->header_count_ == 0) return 0;
-  if (!self->AppendHead(at, length)) {
+  if (length > self->limits_->max_header_size ||
+      !self->AppendHead(at, length)) {
     return self->Fail(HttpError::kHeaderFieldsTooLarge);
   }
   self->headers_[self->header_count_ - 1].value_len +=
       static_cast<uint32_t>(length);
-  return 0;
-}
-
-int Parser::OnHeaderValueCompleteCb(llhttp_t* p) {
-  Parser* self = From(p);
-  if (!self->in_head_ || self->header_count_ == 0) return 0;
-  HeaderSpan& span = self->headers_[self->header_count_ - 1];
-  const char* base = self->head_.data();
-  // RFC 9110 section 5.5: OWS around a field value is not part of it.
-  // llhttp drops the leading OWS but keeps the trailing.
-  while (span.value_len > 0) {
-    const char c = base[span.value_off + span.value_len - 1];
-    if (c != ' ' && c != '\t') break;
-    span.value_len--;
-  }
-  // RFC 9110 section 10.1.1: the only defined expectation is 100-continue.
-  if (EqualsIgnoreCase(base + span.name_off, span.name_len, "expect") &&
-      EqualsIgnoreCase(base + span.value_off, span.value_len,
-                       "100-continue")) {
-    self->expect_continue_ = true;
-  }
   return 0;
 }
 
@@ -228,24 +221,40 @@ int Parser::OnHeadersCompleteCb(llhttp_t* p) {
   self->in_head_ = false;
   self->in_field_ = false;
 
-  // RFC 9112 section 2.3: this server speaks HTTP/1.0 and HTTP/1.1.
+  // The scanner refused other versions and CONNECT already; llhttp agrees
+  // or the message is refused.
   if (p->http_major != 1 || p->http_minor > 1) {
     return self->Fail(HttpError::kVersionNotSupported);
   }
-  // CONNECT turns the connection into a tunnel (RFC 9110 section 9.3.6);
-  // a gateway to applications does not offer that.
   if (p->method == HTTP_CONNECT) {
     return self->Fail(HttpError::kNotImplemented);
   }
+  // llhttp drops a value's leading whitespace but keeps the trailing: OWS
+  // is not part of a field value (RFC 9110 section 5.5).
+  const char* bytes = self->head_.data();
+  for (uint32_t i = 0; i < self->header_count_; i++) {
+    HeaderSpan& span = self->headers_[i];
+    while (span.value_len > 0) {
+      const char c = bytes[span.value_off + span.value_len - 1];
+      if (c != ' ' && c != '\t') break;
+      span.value_len--;
+    }
+  }
+  const bool http10 = p->http_minor == 0;
+  HeadFacts facts;
+  const HttpError semantic =
+      CheckHead(http10, self->head_.data(), self->headers_.data(),
+                self->header_count_, &facts);
+  if (semantic != HttpError::kNone) return self->Fail(semantic);
+  // Both parsers must frame the body alike (RFC 9112 section 6.3): a
+  // difference is exactly what request smuggling exploits.
   const uint16_t f = p->flags;
   const bool chunked = (f & F_CHUNKED) != 0;
-  // Transfer-Encoding whose final coding is not chunked: llhttp would
-  // reject it right after this callback; answer before the head is
-  // handed to the application.
-  if ((f & F_TRANSFER_ENCODING) != 0 && !chunked) {
-    return self->Fail(HttpError::kNotImplemented);
-  }
   const bool has_length = (f & F_CONTENT_LENGTH) != 0;
+  if (chunked != facts.chunked || has_length != facts.has_length ||
+      (has_length && p->content_length != facts.content_length)) {
+    return self->Fail(HttpError::kBadRequest);
+  }
   if (!chunked && has_length && p->content_length > limits.max_body_size) {
     return self->Fail(HttpError::kContentTooLarge);
   }
@@ -253,13 +262,14 @@ int Parser::OnHeadersCompleteCb(llhttp_t* p) {
   // informational (RFC 9110 section 7.8), and the request is an ordinary
   // one. Clearing the flag here keeps llhttp parsing this connection.
   p->upgrade = 0;
+  self->scanner_.BeginBody(chunked, has_length ? facts.content_length : 0);
 
   int32_t flags = 0;
-  if (p->http_minor == 0) flags |= kRfHttp10;
+  if (http10) flags |= kRfHttp10;
   if (llhttp_should_keep_alive(p)) flags |= kRfKeepAlive;
   if (chunked || (has_length && p->content_length > 0)) flags |= kRfHasBody;
   if (chunked) flags |= kRfChunked;
-  if (self->expect_continue_) flags |= kRfExpectContinue;
+  if (facts.expect_continue) flags |= kRfExpectContinue;
   if (p->method == HTTP_HEAD) flags |= kRfHead;
 
   self->in_body_ = true;
@@ -272,8 +282,6 @@ int Parser::OnHeadersCompleteCb(llhttp_t* p) {
   head.url_len = self->url_len_;
   head.headers = self->headers_.data();
   head.header_count = self->header_count_;
-  // Trailer fields get a budget of their own.
-  self->field_bytes_ = 0;
   if (self->delegate_->OnHead(head) != 0) {
     self->stopped_ = true;
     return -1;
@@ -296,6 +304,11 @@ int Parser::OnBodyCb(llhttp_t* p, const char* at, size_t length) {
 
 int Parser::OnMessageCompleteCb(llhttp_t* p) {
   Parser* self = From(p);
+  // The scanner has already seen this message's last byte (Execute feeds
+  // llhttp only what the scanner accepted).
+  if (++self->completed_ != self->scanner_.messages_completed()) {
+    return self->Fail(HttpError::kBadRequest);
+  }
   self->in_message_ = false;
   self->in_body_ = false;
   const bool keep_alive = llhttp_should_keep_alive(p) != 0;

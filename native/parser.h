@@ -12,6 +12,7 @@
 #include "byte_buffer.h"
 #include "errors.h"
 #include "llhttp.h"
+#include "strict.h"
 
 namespace tsgi {
 
@@ -23,21 +24,6 @@ enum RequestFlags : int32_t {
   kRfChunked = 1 << 3,
   kRfExpectContinue = 1 << 4,
   kRfHead = 1 << 5,
-};
-
-struct Limits {
-  uint32_t max_url_size = 8 * 1024;
-  uint32_t max_header_size = 16 * 1024;
-  uint32_t max_header_count = 100;
-  uint64_t max_body_size = 16 * 1024 * 1024;
-};
-
-// Offsets into ParsedHead::bytes.
-struct HeaderSpan {
-  uint32_t name_off;
-  uint32_t name_len;
-  uint32_t value_off;
-  uint32_t value_len;
 };
 
 // A complete request head. Everything points into the Parser's storage and
@@ -98,7 +84,6 @@ class Parser {
   static int OnHeaderFieldCb(llhttp_t* p, const char* at, size_t length);
   static int OnHeaderFieldCompleteCb(llhttp_t* p);
   static int OnHeaderValueCb(llhttp_t* p, const char* at, size_t length);
-  static int OnHeaderValueCompleteCb(llhttp_t* p);
   static int OnHeadersCompleteCb(llhttp_t* p);
   static int OnBodyCb(llhttp_t* p, const char* at, size_t length);
   static int OnMessageCompleteCb(llhttp_t* p);
@@ -107,10 +92,12 @@ class Parser {
   static Parser* From(llhttp_t* p) { return static_cast<Parser*>(p->data); }
 
   int Fail(HttpError error);
+  Result Feed(const char* data, size_t length);
   bool AppendHead(const char* at, size_t length);
   HttpError MapErrno(llhttp_errno_t err) const;
 
   llhttp_t llhttp_;
+  StrictScanner scanner_;
   ParserDelegate* delegate_ = nullptr;
   const Limits* limits_ = nullptr;
 
@@ -120,13 +107,13 @@ class Parser {
   std::vector<HeaderSpan> headers_;  // sized max_header_count once
   uint32_t header_count_ = 0;
   uint32_t url_len_ = 0;
-  uint32_t field_bytes_ = 0;  // names + values + 4 per line, for 431
+  uint32_t begun_ = 0;       // messages llhttp began and completed, to
+  uint32_t completed_ = 0;   // compare with the scanner's counts
   uint64_t body_bytes_ = 0;
   bool in_field_ = false;     // the last piece was part of a header name
   bool in_message_ = false;
   bool in_head_ = false;
   bool in_body_ = false;
-  bool expect_continue_ = false;
   bool stopped_ = false;      // a delegate callback returned non-zero
   HttpError error_ = HttpError::kNone;
 };

@@ -186,6 +186,77 @@ function flatHeaders(req: IncomingMessage): string[] {
   return req.rawHeaders;
 }
 
+// ---- Strict parsing on node:http ------------------------------------------
+// node:http (llhttp 9) is strict about line endings and field syntax; the
+// rules below are those it leaves to the server (see the skipped cases in
+// test/hardening/strict.test.ts for what it cannot meet). A refused request
+// gets a ready-made response with Connection: close after every earlier
+// response on its connection, and nothing after it reaches the application.
+
+const REASONS: Record<number, string> = {
+  400: 'Bad Request',
+  408: 'Request Timeout',
+  413: 'Content Too Large',
+  414: 'URI Too Long',
+  417: 'Expectation Failed',
+  431: 'Request Header Fields Too Large',
+  501: 'Not Implemented',
+  505: 'HTTP Version Not Supported',
+};
+
+function readyResponse(code: number): string {
+  const reason = REASONS[code] ?? 'Bad Request';
+  return (
+    `HTTP/1.1 ${code} ${reason}\r\nDate: ${new Date().toUTCString()}\r\nContent-Type: text/plain\r\n` +
+    `Content-Length: ${reason.length + 1}\r\nConnection: close\r\n\r\n${reason}\n`
+  );
+}
+
+/** Per-socket bookkeeping: responses not yet finished, whether one of them
+ * closes the connection, and a refusal waiting for them. */
+interface SocketState {
+  outstanding: number;
+  closes: boolean;
+  refused: boolean;
+  pending: number;
+}
+
+// Host = uri-host [ ":" port ] (RFC 9110 section 7.2, RFC 3986 section 3.2.2).
+const HOST = /^(?:\[[0-9A-Za-z:.!$&'()*+,;=_~-]+\]|[0-9A-Za-z._~%!$&'()*+,;=-]*)(?::[0-9]*)?$/;
+const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+
+/** The status a request head deserves beyond what node:http checks, or 0. */
+function checkHead(req: IncomingMessage, limits: Limits): number {
+  if (req.httpVersionMajor !== 1 || req.httpVersionMinor > 1) return 505;
+  if ((req.url ?? '').length > limits.maxUrlSize) return 414;
+  const raw = req.rawHeaders;
+  if (raw.length / 2 > limits.maxHeaderCount) return 431;
+  let hosts = 0;
+  const codings: string[] = [];
+  let te = false;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]!.toLowerCase();
+    const value = raw[i + 1]!;
+    if (name === 'host') {
+      hosts++;
+      if (!HOST.test(value)) return 400;
+    } else if (name === 'transfer-encoding') {
+      te = true;
+      for (const c of value.split(',')) codings.push(c.trim().toLowerCase());
+    }
+  }
+  if (hosts > 1 || (req.httpVersionMinor === 1 && hosts === 0)) return 400;
+  if (te) {
+    if (req.httpVersionMinor === 0) return 400;
+    if (codings.some((c) => !TOKEN.test(c))) return 400;
+    if (codings[codings.length - 1] !== 'chunked' || codings.indexOf('chunked') !== codings.length - 1) return 400;
+    if (codings.length > 1) return 501;
+  }
+  const cl = req.headers['content-length'];
+  if (cl !== undefined && Number(cl) > limits.maxBodySize) return 413;
+  return 0;
+}
+
 /** Starts the reference server. */
 export function startNodeServer(app: Application, options: NodeServerOptions): Promise<Server> {
   let closing = false;
@@ -198,8 +269,63 @@ export function startNodeServer(app: Application, options: NodeServerOptions): P
     fileWrapper,
   };
 
+  const sockets = new WeakMap<Socket, SocketState>();
+  const stateOf = (socket: Socket): SocketState => {
+    let st = sockets.get(socket);
+    if (!st) {
+      st = { outstanding: 0, closes: false, refused: false, pending: 0 };
+      sockets.set(socket, st);
+    }
+    return st;
+  };
+  /** Sends the ready-made response once every earlier one has finished;
+   * nothing when an earlier response closes the connection anyway. */
+  const refuseSocket = (socket: Socket, code: number) => {
+    const st = stateOf(socket);
+    if (st.refused) return;
+    st.refused = true;
+    st.pending = code;
+    if (st.outstanding === 0) flushRefusal(socket, st);
+  };
+  const flushRefusal = (socket: Socket, st: SocketState) => {
+    const code = st.pending;
+    st.pending = 0;
+    if (code === 0) return;
+    if (st.closes || !socket.writable) {
+      socket.destroySoon();
+      return;
+    }
+    socket.end(readyResponse(code));
+  };
+  /** Refuses a request node:http parsed, through its own response. */
+  const refuseRequest = (req: IncomingMessage, res: ServerResponse, code: number) => {
+    const st = stateOf(req.socket);
+    st.refused = true;
+    const reason = REASONS[code] ?? 'Bad Request';
+    res.writeHead(code, reason, {
+      'Content-Type': 'text/plain',
+      'Content-Length': String(reason.length + 1),
+      Connection: 'close',
+    });
+    res.end(`${reason}\n`);
+  };
+
   const handle = (req: IncomingMessage, res: ServerResponse, expectContinue: boolean) => {
     const socket = req.socket;
+    const st = stateOf(socket);
+    // Nothing after a refused request reaches the application.
+    if (st.refused) return;
+    const refusal = checkHead(req, options.limits);
+    if (refusal !== 0) {
+      refuseRequest(req, res, refusal);
+      return;
+    }
+    st.outstanding++;
+    if (!res.shouldKeepAlive) st.closes = true;
+    res.once('close', () => {
+      st.outstanding--;
+      if (st.outstanding === 0 && st.pending !== 0) flushRefusal(socket, st);
+    });
     const hasBody =
       req.headers['content-length'] !== undefined
         ? req.headers['content-length'] !== '0'
@@ -217,7 +343,20 @@ export function startNodeServer(app: Application, options: NodeServerOptions): P
         pause: () => req.pause(),
         resume: () => req.resume(),
       });
-      req.on('data', (chunk: Buffer) => body.push(chunk));
+      // A chunked body that grows past maxBodySize (a declared one was
+      // refused above): 413 if the response has not started, else a cut.
+      let received = 0;
+      req.on('data', (chunk: Buffer) => {
+        received += chunk.length;
+        if (received > options.limits.maxBodySize) {
+          body.fail(new Error(`tsgi: the request body is larger than maxBodySize (${options.limits.maxBodySize} bytes)`));
+          st.refused = true;
+          if (res.headersSent || !socket.writable) socket.destroy();
+          else socket.end(readyResponse(413));
+          return;
+        }
+        body.push(chunk);
+      });
       req.on('end', () => body.end());
       req.on('close', () => {
         if (!req.complete) body.fail(new Error('tsgi: the client closed the connection before the body was complete'));
@@ -280,7 +419,8 @@ export function startNodeServer(app: Application, options: NodeServerOptions): P
   // its responses, as on the native server; node:http would drop them.
   (server as { httpAllowHalfOpen?: boolean }).httpAllowHalfOpen = true;
   server.on('checkContinue', (req: IncomingMessage, res: ServerResponse) => handle(req, res, true));
-  server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
+  server.maxHeadersCount = options.limits.maxHeaderCount + 1;
+  server.on('clientError', (err: NodeJS.ErrnoException & { rawPacket?: Buffer }, socket: Socket) => {
     const inFlight = (socket as Socket & { _httpMessage?: ServerResponse | null })._httpMessage;
     if (!socket.writable || err.code === 'ECONNRESET' || inFlight?.headersSent) {
       // Nothing can be said: a response is already on the wire.
@@ -292,13 +432,41 @@ export function startNodeServer(app: Application, options: NodeServerOptions): P
       // §9.5); a partial request gets 408 (RFC 9110 §15.5.9).
       if (socket.bytesRead === 0) {
         socket.destroy();
-        return;
+      } else {
+        // Not after the responses in flight, as other refusals: the one in
+        // flight is this request's own, waiting for the body that stalled.
+        stateOf(socket).refused = true;
+        socket.end(readyResponse(408));
       }
-      socket.end(`HTTP/1.1 408 Request Timeout\r\nContent-Length: 0\r\nConnection: close\r\n\r\n`);
       return;
     }
-    const status = err.code === 'HPE_HEADER_OVERFLOW' ? '431 Request Header Fields Too Large' : '400 Bad Request';
-    socket.end(`HTTP/1.1 ${status}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n`);
+    let code = 400;
+    if (err.code === 'HPE_HEADER_OVERFLOW') code = 431;
+    else if (err.code === 'HPE_PAUSED_H2_UPGRADE') code = 505;
+    else if (err.code === 'HPE_CHUNK_EXTENSIONS_OVERFLOW') code = 413;
+    else if (err.code === 'HPE_INVALID_VERSION' || err.code === 'HPE_INVALID_METHOD') {
+      const packet = err.rawPacket?.toString('latin1') ?? '';
+      const at = Math.min((err as { bytesParsed?: number }).bytesParsed ?? 0, packet.length);
+      if (err.code === 'HPE_INVALID_METHOD') {
+        // An unknown method is a token; a TLS handshake, say, is not.
+        if (/^[!#$%&'*+.^_`|~0-9A-Za-z-]$/.test(packet.charAt(at))) code = 501;
+      } else {
+        // A well-formed version other than 1.0 or 1.1 is 505; junk is 400.
+        const start = packet.lastIndexOf('\n', at) + 1;
+        const end = packet.indexOf('\r\n', start);
+        const line = end < 0 ? '' : packet.slice(start, end);
+        if (/^\S+ \S+ HTTP\/\d\.\d$/.test(line)) code = 505;
+      }
+    }
+    // The responses to earlier pipelined requests go first.
+    refuseSocket(socket, code);
+  });
+  // CONNECT asks for a tunnel, which a gateway does not offer.
+  server.on('connect', (_req: IncomingMessage, socket: Socket) => refuseSocket(socket, 501));
+  // RFC 9110 section 10.1.1: only 100-continue is known.
+  server.on('checkExpectation', (req: IncomingMessage, res: ServerResponse) => {
+    if (stateOf(req.socket).refused) return;
+    refuseRequest(req, res, 417);
   });
 
   return new Promise((resolve, reject) => {

@@ -1,0 +1,253 @@
+// parser_fuzzer.cc: libFuzzer harness for the native parsing layer (Parser =
+// StrictScanner + llhttp, native/parser.h), built without Node-API by
+// scripts/fuzz.mjs. Besides "no crash" (ASan, UBSan) it checks invariants:
+//   - every span of a head lies inside the head's bytes; URL, names and
+//     values are well-formed (no CR, LF, NUL or other CTL; names are
+//     tokens; the target has no SP, fragment or non-ASCII byte);
+//   - limits hold: target length, header count, body size;
+//   - events come in order (head, body*, complete), a Content-Length body
+//     has exactly its declared length, nothing is reported after an error
+//     or a stop, and an error names a ready-made response;
+//   - the same bytes cut into other pieces give the same events, bodies
+//     and outcome (the parser keeps no pointer into a read).
+//
+// Input: byte 0 picks the limits and the cutting, the rest is the stream
+// of one connection.
+#include <cstddef>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+
+#include "parser.h"
+
+namespace {
+
+using tsgi::HttpError;
+using tsgi::Limits;
+using tsgi::ParsedHead;
+using tsgi::Parser;
+
+[[noreturn]] void Violation(const char* what) {
+  std::fprintf(stderr, "invariant violated: %s\n", what);
+  std::abort();
+}
+
+#define CHECK(cond)                          \
+  do {                                       \
+    if (!(cond)) Violation(#cond);           \
+  } while (0)
+
+bool IsTchar(unsigned char c) {
+  if ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') ||
+      (c >= 'A' && c <= 'Z')) {
+    return true;
+  }
+  return c != 0 && std::strchr("!#$%&'*+-.^_`|~", c) != nullptr;
+}
+
+bool EqualsLower(const char* s, uint32_t n, const char* lower) {
+  if (std::strlen(lower) != n) return false;
+  for (uint32_t i = 0; i < n; i++) {
+    char c = s[i];
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+    if (c != lower[i]) return false;
+  }
+  return true;
+}
+
+// FNV-1a, for comparing event streams.
+void Mix(uint64_t* h, const void* data, size_t n) {
+  const unsigned char* p = static_cast<const unsigned char*>(data);
+  for (size_t i = 0; i < n; i++) {
+    *h ^= p[i];
+    *h *= 1099511628211ull;
+  }
+}
+
+class Recorder final : public tsgi::ParserDelegate {
+ public:
+  void Reset(const Limits* limits) {
+    limits_ = limits;
+    events_ = 14695981039346656037ull;
+    body_ = 14695981039346656037ull;
+    in_message_ = false;
+    finished_ = false;
+    heads_ = 0;
+    completes_ = 0;
+  }
+
+  int OnHead(const ParsedHead& head) override {
+    CHECK(!finished_);
+    CHECK(!in_message_);
+    CHECK(head.bytes != nullptr || head.size == 0);
+    CHECK(head.url_off <= head.size && head.url_len <= head.size - head.url_off);
+    CHECK(head.url_len > 0 && head.url_len <= limits_->max_url_size);
+    CHECK(head.header_count <= limits_->max_header_count);
+    for (uint32_t i = 0; i < head.url_len; i++) {
+      const unsigned char c = head.bytes[head.url_off + i];
+      CHECK(c > 0x20 && c < 0x7f && c != '#');
+    }
+    chunked_ = (head.flags & tsgi::kRfChunked) != 0;
+    has_length_ = false;
+    length_ = 0;
+    for (uint32_t h = 0; h < head.header_count; h++) {
+      const tsgi::HeaderSpan& s = head.headers[h];
+      CHECK(s.name_off <= head.size && s.name_len <= head.size - s.name_off);
+      CHECK(s.value_off <= head.size &&
+            s.value_len <= head.size - s.value_off);
+      CHECK(s.name_len > 0);
+      for (uint32_t i = 0; i < s.name_len; i++) {
+        CHECK(IsTchar(head.bytes[s.name_off + i]));
+      }
+      for (uint32_t i = 0; i < s.value_len; i++) {
+        const unsigned char c = head.bytes[s.value_off + i];
+        CHECK(c == '\t' || (c >= 0x20 && c != 0x7f));
+      }
+      const char* name = head.bytes + s.name_off;
+      if (EqualsLower(name, s.name_len, "content-length")) {
+        CHECK(!has_length_);  // duplicates were refused
+        has_length_ = true;
+        for (uint32_t i = 0; i < s.value_len; i++) {
+          const char c = head.bytes[s.value_off + i];
+          if (c == ' ' || c == '\t') break;
+          CHECK(c >= '0' && c <= '9');
+          length_ = length_ * 10 + static_cast<uint64_t>(c - '0');
+        }
+      }
+    }
+    CHECK(!(chunked_ && has_length_));
+    if (has_length_) CHECK(length_ <= limits_->max_body_size);
+    CHECK(((head.flags & tsgi::kRfHasBody) != 0) ==
+          (chunked_ || (has_length_ && length_ > 0)));
+    in_message_ = true;
+    body_seen_ = 0;
+    heads_++;
+    Mix(&events_, "H", 1);
+    Mix(&events_, &head.method, sizeof(head.method));
+    Mix(&events_, &head.flags, sizeof(head.flags));
+    Mix(&events_, head.bytes, head.size);
+    Mix(&events_, &head.header_count, sizeof(head.header_count));
+    return 0;
+  }
+
+  int OnBody(const char* at, size_t length) override {
+    CHECK(!finished_);
+    CHECK(in_message_);
+    CHECK(length > 0);
+    body_seen_ += length;
+    CHECK(body_seen_ <= limits_->max_body_size);
+    if (!chunked_) CHECK(body_seen_ <= length_);
+    Mix(&body_, at, length);
+    return 0;
+  }
+
+  int OnMessageComplete(bool keep_alive) override {
+    CHECK(!finished_);
+    CHECK(in_message_);
+    if (!chunked_) CHECK(body_seen_ == length_);
+    in_message_ = false;
+    completes_++;
+    Mix(&events_, "C", 1);
+    Mix(&events_, &keep_alive, sizeof(keep_alive));
+    Mix(&events_, &body_seen_, sizeof(body_seen_));
+    // Like Connection: nothing is parsed after a closing request.
+    return keep_alive ? 0 : 1;
+  }
+
+  void Finish() { finished_ = true; }
+
+  uint64_t events_ = 0;
+  uint64_t body_ = 0;
+  uint32_t heads_ = 0;
+  uint32_t completes_ = 0;
+
+ private:
+  const Limits* limits_ = nullptr;
+  bool in_message_ = false;
+  bool finished_ = false;
+  bool chunked_ = false;
+  bool has_length_ = false;
+  uint64_t length_ = 0;
+  uint64_t body_seen_ = 0;
+};
+
+struct Outcome {
+  Parser::Result result;
+  HttpError error;
+};
+
+// Feeds `data` in pieces whose sizes come from `cut` (0: all at once).
+Outcome Run(Parser* parser, Recorder* rec, const Limits* limits,
+            const uint8_t* data, size_t size, uint32_t cut) {
+  rec->Reset(limits);
+  parser->Reset(rec, limits);
+  Parser::Result result = Parser::Result::kOk;
+  size_t pos = 0;
+  uint32_t state = cut * 2654435761u + 1;
+  while (pos < size) {
+    size_t n = size - pos;
+    if (cut != 0) {
+      state = state * 1103515245u + 12345u;
+      n = 1 + (state >> 16) % 23;
+      if (n > size - pos) n = size - pos;
+    }
+    result = parser->Execute(reinterpret_cast<const char*>(data) + pos, n);
+    pos += n;
+    if (result != Parser::Result::kOk) break;
+  }
+  if (result != Parser::Result::kOk) {
+    // Nothing more is reported once the parser stopped or failed.
+    rec->Finish();
+    const Parser::Result again = parser->Execute("GET / HTTP/1.1\r\n\r\n", 18);
+    CHECK(again == result);
+  }
+  if (result == Parser::Result::kError) {
+    const HttpError e = parser->error();
+    CHECK(e != HttpError::kNone);
+    CHECK(static_cast<int>(e) <=
+          static_cast<int>(HttpError::kExpectationFailed));
+    const tsgi::ReadyResponse& ready = tsgi::ReadyResponseFor(e);
+    CHECK(ready.code >= 400 && ready.code <= 505);
+  } else {
+    CHECK(parser->error() == HttpError::kNone);
+  }
+  CHECK(rec->completes_ <= rec->heads_ && rec->heads_ <= rec->completes_ + 1);
+  return Outcome{result, parser->error()};
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  if (size < 1) return 0;
+  const uint8_t config = data[0];
+  data++;
+  size--;
+
+  static const Limits kDefault;
+  static const Limits kSmall = [] {
+    Limits l;
+    l.max_url_size = 24;
+    l.max_header_size = 96;
+    l.max_header_count = 4;
+    l.max_body_size = 64;
+    return l;
+  }();
+  const Limits* limits = (config & 1) != 0 ? &kSmall : &kDefault;
+
+  static Parser whole;
+  static Parser pieces;
+  static Recorder whole_rec;
+  static Recorder pieces_rec;
+  const Outcome a = Run(&whole, &whole_rec, limits, data, size, 0);
+  const Outcome b = Run(&pieces, &pieces_rec, limits, data, size,
+                        static_cast<uint32_t>(config >> 1) + 1);
+  // Segmentation must not change what the application sees.
+  CHECK(a.result == b.result);
+  CHECK(a.error == b.error);
+  CHECK(whole_rec.heads_ == pieces_rec.heads_);
+  CHECK(whole_rec.completes_ == pieces_rec.completes_);
+  CHECK(whole_rec.events_ == pieces_rec.events_);
+  CHECK(whole_rec.body_ == pieces_rec.body_);
+  return 0;
+}

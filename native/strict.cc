@@ -1,0 +1,763 @@
+// strict.cc: StrictScanner (the byte rules of RFC 9112 over request heads,
+// chunk lines and trailers, with the size limits) and CheckHead (the
+// framing, Host and Expect rules over a complete head).
+#include "strict.h"
+
+namespace tsgi {
+
+namespace {
+
+// Byte classes, one bit each, in one 256-entry table.
+constexpr uint8_t kTchar = 1 << 0;   // RFC 9110 section 5.6.2 token
+constexpr uint8_t kTarget = 1 << 1;  // VCHAR except '#' (no fragment)
+constexpr uint8_t kValue = 1 << 2;   // field-vchar / SP / HTAB / obs-text
+constexpr uint8_t kQdtext = 1 << 3;  // RFC 9110 section 5.6.4
+constexpr uint8_t kHex = 1 << 4;
+constexpr uint8_t kScheme = 1 << 5;  // RFC 3986 section 3.1, after the first
+constexpr uint8_t kHost = 1 << 6;    // reg-name and IPv4: unreserved,
+                                     // pct-encoded, sub-delims
+
+struct ByteTable {
+  uint8_t bits[256];
+};
+
+constexpr bool IsAlpha(int c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+}
+constexpr bool IsDigit(int c) { return c >= '0' && c <= '9'; }
+
+constexpr bool IsIn(int c, const char* set) {
+  for (; *set != '\0'; set++) {
+    if (c == static_cast<unsigned char>(*set)) return true;
+  }
+  return false;
+}
+
+constexpr ByteTable MakeTable() {
+  ByteTable t{};
+  for (int c = 0; c < 256; c++) {
+    uint8_t b = 0;
+    const bool alnum = IsAlpha(c) || IsDigit(c);
+    if (alnum || IsIn(c, "!#$%&'*+-.^_`|~")) b |= kTchar;
+    if (c > 0x20 && c < 0x7f && c != '#') b |= kTarget;
+    if (c == '\t' || (c >= 0x20 && c != 0x7f)) b |= kValue;
+    if (c == '\t' || c == ' ' || c == 0x21 || (c >= 0x23 && c <= 0x5b) ||
+        (c >= 0x5d && c <= 0x7e) || c >= 0x80) {
+      b |= kQdtext;
+    }
+    if (IsDigit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F')) {
+      b |= kHex;
+    }
+    if (alnum || c == '+' || c == '-' || c == '.') b |= kScheme;
+    if (alnum || IsIn(c, "-._~%!$&'()*+,;=")) b |= kHost;
+    t.bits[c] = b;
+  }
+  return t;
+}
+
+constexpr ByteTable kTable = MakeTable();
+
+inline bool Is(unsigned char c, uint8_t cls) {
+  return (kTable.bits[c] & cls) != 0;
+}
+
+inline char Lower(char c) {
+  return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
+}
+
+// `s[0, n)` equals the lower-case literal `lower`, ignoring ASCII case.
+template <size_t N>
+bool EqualsLower(const char* s, size_t n, const char (&lower)[N]) {
+  if (n != N - 1) return false;
+  for (size_t i = 0; i < n; i++) {
+    if (Lower(s[i]) != lower[i]) return false;
+  }
+  return true;
+}
+
+inline int HexValue(unsigned char c) {
+  if (c <= '9') return c - '0';
+  return (c | 0x20) - 'a' + 10;
+}
+
+constexpr char kHttpLiteral[] = "HTTP/";
+
+// Eight bytes at a time for the long runs (targets and field values): a
+// word is skipped whole when none of its bytes can end or break the run;
+// otherwise the byte loop decides. Exact (no false negatives) for n <= 128.
+constexpr uint64_t kOnes = ~uint64_t{0} / 255;
+constexpr uint64_t kHighs = kOnes * 128;
+inline uint64_t HasLess(uint64_t x, unsigned n) {
+  return (x - kOnes * n) & ~x & kHighs;
+}
+inline uint64_t HasByte(uint64_t x, unsigned char b) {
+  return HasLess(x ^ (kOnes * b), 1);
+}
+inline uint64_t Load8(const unsigned char* p) {
+  uint64_t x;
+  __builtin_memcpy(&x, p, sizeof(x));
+  return x;
+}
+// Skips words of field-vchar / SP / obs-text (HTAB goes the slow way).
+inline const unsigned char* SkipValueWords(const unsigned char* p,
+                                           const unsigned char* end) {
+  while (end - p >= 8) {
+    const uint64_t x = Load8(p);
+    if ((HasLess(x, 0x20) | HasByte(x, 0x7f)) != 0) break;
+    p += 8;
+  }
+  return p;
+}
+// Skips words of VCHAR other than '#'.
+inline const unsigned char* SkipTargetWords(const unsigned char* p,
+                                            const unsigned char* end) {
+  while (end - p >= 8) {
+    const uint64_t x = Load8(p);
+    if ((HasLess(x, 0x21) | HasByte(x, 0x7f) | HasByte(x, '#') |
+         (x & kHighs)) != 0) {
+      break;
+    }
+    p += 8;
+  }
+  return p;
+}
+
+}  // namespace
+
+void StrictScanner::Reset(const Limits* limits) {
+  limits_ = limits;
+  phase_ = Phase::kHead;
+  state_ = State::kStart;
+  trailers_ = false;
+  trailer_forbidden_ = false;
+  error_ = HttpError::kNone;
+  empty_lines_ = 0;
+  started_ = 0;
+  completed_ = 0;
+}
+
+StrictScanner::Event StrictScanner::Fail(HttpError error) {
+  error_ = error;
+  phase_ = Phase::kError;
+  return Event::kError;
+}
+
+// Invariant: field_bytes_ <= max_header_size (a byte that would break it
+// is refused before it is counted).
+size_t StrictScanner::FieldRoom() const {
+  return limits_->max_header_size - field_bytes_;
+}
+
+// Counts `n` bytes against the field-section budget (RFC 9112 section 5,
+// the 431 of RFC 6585 section 5); trailers have a budget of their own.
+bool StrictScanner::CountFieldByte(size_t n) {
+  if (n > FieldRoom()) return false;
+  field_bytes_ += static_cast<uint32_t>(n);
+  return true;
+}
+
+StrictScanner::Event StrictScanner::Scan(const char* data, size_t length,
+                                         size_t* consumed) {
+  const unsigned char* const begin =
+      reinterpret_cast<const unsigned char*>(data);
+  const unsigned char* const end = begin + length;
+  const unsigned char* p = begin;
+  const Limits& limits = *limits_;
+  Event event = Event::kNeedMore;
+
+  // Every `return` below sets *consumed to the bytes accepted so far: an
+  // offending byte is never counted as consumed.
+#define TSGI_FAIL(err)                                  \
+  do {                                                  \
+    *consumed = static_cast<size_t>(p - begin);         \
+    return Fail(err);                                   \
+  } while (0)
+
+  if (phase_ == Phase::kError || phase_ == Phase::kAwaitBody) {
+    // kAwaitBody: the caller skipped BeginBody(); refuse rather than guess.
+    *consumed = 0;
+    if (phase_ == Phase::kAwaitBody) return Fail(HttpError::kBadRequest);
+    return Event::kError;
+  }
+
+  while (p < end) {
+    const unsigned char c = *p;
+    switch (state_) {
+      // ---- Request line (RFC 9112 section 3) ---------------------------
+      case State::kStart:
+        if (c == '\r') {
+          if (++empty_lines_ > kMaxLeadingEmptyLines) {
+            TSGI_FAIL(HttpError::kBadRequest);
+          }
+          state_ = State::kStartLf;
+          p++;
+          break;
+        }
+        if (!Is(c, kTchar)) TSGI_FAIL(HttpError::kBadRequest);
+        started_++;
+        method_len_ = 0;
+        target_len_ = 0;
+        literal_pos_ = 0;
+        field_bytes_ = 0;
+        field_count_ = 0;
+        trailers_ = false;
+        state_ = State::kMethod;
+        break;  // the byte is taken by kMethod
+      case State::kStartLf:
+        if (c != '\n') TSGI_FAIL(HttpError::kBadRequest);  // bare CR
+        state_ = State::kStart;
+        p++;
+        break;
+      case State::kMethod: {
+        const unsigned char* q = p;
+        while (q < end && Is(*q, kTchar)) q++;
+        const size_t run = static_cast<size_t>(q - p);
+        if (run > kMaxMethodLength - method_len_) {
+          p += kMaxMethodLength - method_len_;
+          TSGI_FAIL(HttpError::kNotImplemented);
+        }
+        __builtin_memcpy(method_ + method_len_, p, run);
+        method_len_ = static_cast<uint8_t>(method_len_ + run);
+        p = q;
+        if (p == end) break;
+        if (*p != ' ') TSGI_FAIL(HttpError::kBadRequest);
+        // Methods are case-sensitive (RFC 9110 section 9.1). CONNECT asks
+        // for a tunnel, which a gateway to applications does not offer.
+        if (method_len_ == 7 && __builtin_memcmp(method_, "CONNECT", 7) == 0) {
+          TSGI_FAIL(HttpError::kNotImplemented);
+        }
+        // "*" is the target of OPTIONS, and of PRI in the HTTP/2 preface
+        // (refused with 505 at its version).
+        asterisk_ok_ =
+            (method_len_ == 7 && __builtin_memcmp(method_, "OPTIONS", 7) == 0) ||
+            (method_len_ == 3 && __builtin_memcmp(method_, "PRI", 3) == 0);
+        state_ = State::kTargetStart;
+        p++;
+        break;
+      }
+      case State::kTargetStart:
+        // RFC 9112 section 3.2: origin-form, absolute-form or (OPTIONS
+        // only) asterisk-form; authority-form belongs to CONNECT.
+        target_len_ = 1;
+        if (limits.max_url_size == 0) TSGI_FAIL(HttpError::kUriTooLong);
+        if (c == '/') {
+          state_ = State::kTarget;
+        } else if (c == '*' && asterisk_ok_) {
+          state_ = State::kTargetAsterisk;
+        } else if (IsAlpha(c)) {
+          state_ = State::kTargetScheme;
+        } else {
+          TSGI_FAIL(HttpError::kBadRequest);
+        }
+        p++;
+        break;
+      case State::kTargetScheme:
+        if (c == ':') {
+          state_ = State::kTarget;
+        } else if (!Is(c, kScheme)) {
+          TSGI_FAIL(HttpError::kBadRequest);
+        }
+        if (++target_len_ > limits.max_url_size) {
+          TSGI_FAIL(HttpError::kUriTooLong);
+        }
+        p++;
+        break;
+      case State::kTarget: {
+        const unsigned char* q = SkipTargetWords(p, end);
+        while (q < end && Is(*q, kTarget)) q++;
+        const size_t run = static_cast<size_t>(q - p);
+        if (run > limits.max_url_size - target_len_) {
+          p += limits.max_url_size - target_len_;
+          TSGI_FAIL(HttpError::kUriTooLong);
+        }
+        target_len_ += static_cast<uint32_t>(run);
+        p = q;
+        if (p == end) break;
+        // A fragment, SP inside, CTL, or non-ASCII: not a request-target.
+        if (*p != ' ') TSGI_FAIL(HttpError::kBadRequest);
+        state_ = State::kVersion;
+        p++;
+        break;
+      }
+      case State::kTargetAsterisk:
+        if (c != ' ') TSGI_FAIL(HttpError::kBadRequest);
+        state_ = State::kVersion;
+        p++;
+        break;
+      case State::kVersion:
+        // The common case in one step: "HTTP/1.1" or "HTTP/1.0" and CRLF.
+        if (literal_pos_ == 0 && end - p >= 10 &&
+            __builtin_memcmp(p, "HTTP/1.", 7) == 0 &&
+            (p[7] == '1' || p[7] == '0') && p[8] == '\r' && p[9] == '\n') {
+          version_major_ = 1;
+          version_minor_ = static_cast<uint8_t>(p[7] - '0');
+          state_ = State::kFieldStart;
+          p += 10;
+          break;
+        }
+        // HTTP-name is case-sensitive (RFC 9112 section 2.3).
+        if (c != static_cast<unsigned char>(kHttpLiteral[literal_pos_])) {
+          TSGI_FAIL(HttpError::kBadRequest);
+        }
+        if (++literal_pos_ == sizeof(kHttpLiteral) - 1) {
+          state_ = State::kVersionMajor;
+        }
+        p++;
+        break;
+      case State::kVersionMajor:
+        if (!IsDigit(c)) TSGI_FAIL(HttpError::kBadRequest);
+        version_major_ = static_cast<uint8_t>(c - '0');
+        state_ = State::kVersionDot;
+        p++;
+        break;
+      case State::kVersionDot:
+        if (c != '.') TSGI_FAIL(HttpError::kBadRequest);
+        state_ = State::kVersionMinor;
+        p++;
+        break;
+      case State::kVersionMinor:
+        if (!IsDigit(c)) TSGI_FAIL(HttpError::kBadRequest);
+        version_minor_ = static_cast<uint8_t>(c - '0');
+        state_ = State::kRequestLineCr;
+        p++;
+        break;
+      case State::kRequestLineCr:
+        if (c != '\r') TSGI_FAIL(HttpError::kBadRequest);
+        // Only now is the version known to be well-formed. This server
+        // speaks HTTP/1.0 and HTTP/1.1 (RFC 9110 section 15.6.6); the
+        // HTTP/2 preface "PRI * HTTP/2.0" ends here too.
+        if (version_major_ != 1 || version_minor_ > 1) {
+          TSGI_FAIL(HttpError::kVersionNotSupported);
+        }
+        state_ = State::kRequestLineLf;
+        p++;
+        break;
+      case State::kRequestLineLf:
+        if (c != '\n') TSGI_FAIL(HttpError::kBadRequest);  // bare CR
+        state_ = State::kFieldStart;
+        p++;
+        break;
+
+      // ---- Field lines (RFC 9112 section 5), head and trailers ----------
+      case State::kFieldStart:
+        if (c == '\r') {
+          if (!CountFieldByte(1)) TSGI_FAIL(HttpError::kHeaderFieldsTooLarge);
+          state_ = State::kSectionLf;
+          p++;
+          break;
+        }
+        // SP or HTAB here is obs-fold (section 5.2) or whitespace after the
+        // start line (section 2.2); ':' an empty name: all rejected.
+        if (!Is(c, kTchar)) TSGI_FAIL(HttpError::kBadRequest);
+        if (field_count_ >= limits.max_header_count) {
+          TSGI_FAIL(HttpError::kHeaderFieldsTooLarge);
+        }
+        field_count_++;
+        name_len_ = 0;
+        trailer_forbidden_ = false;
+        state_ = State::kFieldName;
+        break;
+      case State::kFieldName: {
+        const unsigned char* q = p;
+        while (q < end && Is(*q, kTchar)) q++;
+        const size_t run = static_cast<size_t>(q - p);
+        if (trailers_) {
+          for (size_t i = 0; i < run; i++) {
+            if (name_len_ + i < sizeof(trailer_name_)) {
+              trailer_name_[name_len_ + i] = Lower(static_cast<char>(p[i]));
+            }
+          }
+        }
+        if (run > FieldRoom()) {
+          // Stop exactly at the budget, whatever the size of this read.
+          p += FieldRoom();
+          TSGI_FAIL(HttpError::kHeaderFieldsTooLarge);
+        }
+        name_len_ += static_cast<uint32_t>(run);
+        CountFieldByte(run);
+        p = q;
+        if (p == end) break;
+        // No whitespace between name and colon (section 5.1).
+        if (*p != ':') TSGI_FAIL(HttpError::kBadRequest);
+        if (trailers_ && name_len_ <= sizeof(trailer_name_)) {
+          // Framing fields cannot be trailers (RFC 9110 section 6.5.1).
+          if (EqualsLower(trailer_name_, name_len_, "content-length") ||
+              EqualsLower(trailer_name_, name_len_, "transfer-encoding")) {
+            TSGI_FAIL(HttpError::kBadRequest);
+          }
+        }
+        if (!CountFieldByte(1)) TSGI_FAIL(HttpError::kHeaderFieldsTooLarge);
+        state_ = State::kFieldValue;
+        p++;
+        break;
+      }
+      case State::kFieldValue: {
+        const unsigned char* q = SkipValueWords(p, end);
+        while (q < end && Is(*q, kValue)) q++;
+        const size_t run = static_cast<size_t>(q - p);
+        if (run > FieldRoom()) {
+          p += FieldRoom();
+          TSGI_FAIL(HttpError::kHeaderFieldsTooLarge);
+        }
+        CountFieldByte(run);
+        p = q;
+        if (p == end) break;
+        // CTL, NUL, DEL or a bare LF in a value (RFC 9110 section 5.5).
+        if (*p != '\r') TSGI_FAIL(HttpError::kBadRequest);
+        if (!CountFieldByte(1)) TSGI_FAIL(HttpError::kHeaderFieldsTooLarge);
+        state_ = State::kFieldLf;
+        p++;
+        break;
+      }
+      case State::kFieldLf:
+        if (c != '\n') TSGI_FAIL(HttpError::kBadRequest);  // bare CR
+        if (!CountFieldByte(1)) TSGI_FAIL(HttpError::kHeaderFieldsTooLarge);
+        state_ = State::kFieldStart;
+        p++;
+        break;
+      case State::kSectionLf:
+        if (c != '\n') TSGI_FAIL(HttpError::kBadRequest);
+        if (!CountFieldByte(1)) TSGI_FAIL(HttpError::kHeaderFieldsTooLarge);
+        p++;
+        state_ = State::kStart;
+        empty_lines_ = 0;
+        if (trailers_) {
+          trailers_ = false;
+          phase_ = Phase::kHead;
+          completed_++;
+          event = Event::kMessageEnd;
+        } else {
+          phase_ = Phase::kAwaitBody;
+          event = Event::kHeadEnd;
+        }
+        *consumed = static_cast<size_t>(p - begin);
+        return event;
+
+      // ---- Content-Length body (RFC 9112 section 6.2) -------------------
+      case State::kBodyLength: {
+        const size_t avail = static_cast<size_t>(end - p);
+        if (remaining_ > avail) {
+          remaining_ -= avail;
+          p = end;
+          break;
+        }
+        p += remaining_;
+        remaining_ = 0;
+        phase_ = Phase::kHead;
+        state_ = State::kStart;
+        completed_++;
+        *consumed = static_cast<size_t>(p - begin);
+        return Event::kMessageEnd;
+      }
+
+      // ---- Chunked body (RFC 9112 section 7.1) --------------------------
+      case State::kChunkSize:
+        if (Is(c, kHex)) {
+          // 16 hex digits fill 64 bits; a longer size overflows.
+          if ((chunk_size_ >> 60) != 0) TSGI_FAIL(HttpError::kBadRequest);
+          chunk_size_ = (chunk_size_ << 4) | static_cast<uint64_t>(HexValue(c));
+          chunk_digits_++;
+          p++;
+          break;
+        }
+        if (chunk_digits_ == 0) TSGI_FAIL(HttpError::kBadRequest);
+        if (c == ';') {
+          state_ = State::kChunkExtName;
+        } else if (c == '\r') {
+          state_ = State::kChunkSizeLf;
+        } else {
+          // Whitespace, "0x", a bare LF: not a chunk-size line.
+          TSGI_FAIL(HttpError::kBadRequest);
+        }
+        p++;
+        break;
+      // chunk-ext = *( ";" ext-name [ "=" ext-val ] ), with no whitespace
+      // (the BWS of the grammar is refused). Bounded per message.
+      case State::kChunkExtName:
+      case State::kChunkExtNameMore:
+      case State::kChunkExtValueStart:
+      case State::kChunkExtToken:
+      case State::kChunkExtQuoted:
+      case State::kChunkExtQuotedPair:
+      case State::kChunkExtAfterQuoted: {
+        if (++ext_bytes_ > limits.max_header_size) {
+          TSGI_FAIL(HttpError::kContentTooLarge);
+        }
+        bool ok = true;
+        switch (state_) {
+          case State::kChunkExtName:
+            ok = Is(c, kTchar);
+            state_ = State::kChunkExtNameMore;
+            break;
+          case State::kChunkExtNameMore:
+            if (c == '=') {
+              state_ = State::kChunkExtValueStart;
+            } else if (c == ';') {
+              state_ = State::kChunkExtName;
+            } else if (c == '\r') {
+              state_ = State::kChunkSizeLf;
+            } else {
+              ok = Is(c, kTchar);
+            }
+            break;
+          case State::kChunkExtValueStart:
+            if (c == '"') {
+              state_ = State::kChunkExtQuoted;
+            } else {
+              ok = Is(c, kTchar);
+              state_ = State::kChunkExtToken;
+            }
+            break;
+          case State::kChunkExtToken:
+            if (c == ';') {
+              state_ = State::kChunkExtName;
+            } else if (c == '\r') {
+              state_ = State::kChunkSizeLf;
+            } else {
+              ok = Is(c, kTchar);
+            }
+            break;
+          case State::kChunkExtQuoted:
+            if (c == '"') {
+              state_ = State::kChunkExtAfterQuoted;
+            } else if (c == '\\') {
+              state_ = State::kChunkExtQuotedPair;
+            } else {
+              ok = Is(c, kQdtext);
+            }
+            break;
+          case State::kChunkExtQuotedPair:
+            // quoted-pair = "\" ( HTAB / SP / VCHAR / obs-text )
+            ok = c == '\t' || (c >= 0x20 && c != 0x7f);
+            state_ = State::kChunkExtQuoted;
+            break;
+          default:  // kChunkExtAfterQuoted
+            if (c == ';') {
+              state_ = State::kChunkExtName;
+            } else if (c == '\r') {
+              state_ = State::kChunkSizeLf;
+            } else {
+              ok = false;
+            }
+            break;
+        }
+        if (!ok) TSGI_FAIL(HttpError::kBadRequest);
+        p++;
+        break;
+      }
+      case State::kChunkSizeLf:
+        if (c != '\n') TSGI_FAIL(HttpError::kBadRequest);  // bare CR
+        if (chunk_size_ == 0) {
+          // last-chunk: a trailer section follows, with its own budget.
+          trailers_ = true;
+          field_bytes_ = 0;
+          field_count_ = 0;
+          state_ = State::kFieldStart;
+          p++;
+          break;
+        }
+        // 413 before a byte of the chunk is read (RFC 9110 section 15.5.14).
+        if (chunk_size_ > limits.max_body_size - body_total_) {
+          TSGI_FAIL(HttpError::kContentTooLarge);
+        }
+        body_total_ += chunk_size_;
+        remaining_ = chunk_size_;
+        state_ = State::kChunkData;
+        p++;
+        break;
+      case State::kChunkData: {
+        const size_t avail = static_cast<size_t>(end - p);
+        if (remaining_ > avail) {
+          remaining_ -= avail;
+          p = end;
+          break;
+        }
+        p += remaining_;
+        remaining_ = 0;
+        state_ = State::kChunkDataCr;
+        break;
+      }
+      case State::kChunkDataCr:
+        // Chunk data is followed by exactly CRLF: anything else means the
+        // sender and this server disagree on the chunk's length.
+        if (c != '\r') TSGI_FAIL(HttpError::kBadRequest);
+        state_ = State::kChunkDataLf;
+        p++;
+        break;
+      case State::kChunkDataLf:
+        if (c != '\n') TSGI_FAIL(HttpError::kBadRequest);
+        chunk_size_ = 0;
+        chunk_digits_ = 0;
+        state_ = State::kChunkSize;
+        p++;
+        break;
+    }
+  }
+#undef TSGI_FAIL
+  *consumed = length;
+  return Event::kNeedMore;
+}
+
+void StrictScanner::BeginBody(bool chunked, uint64_t content_length) {
+  if (phase_ != Phase::kAwaitBody) return;
+  body_total_ = 0;
+  ext_bytes_ = 0;
+  if (chunked) {
+    phase_ = Phase::kBody;
+    chunk_size_ = 0;
+    chunk_digits_ = 0;
+    state_ = State::kChunkSize;
+  } else if (content_length > 0) {
+    phase_ = Phase::kBody;
+    remaining_ = content_length;
+    state_ = State::kBodyLength;
+  } else {
+    phase_ = Phase::kHead;
+    state_ = State::kStart;
+    completed_++;
+  }
+}
+
+// ---- CheckHead --------------------------------------------------------------
+
+namespace {
+
+// Trailing OWS is part of llhttp's value span; it is not part of the value
+// (RFC 9110 section 5.5).
+uint32_t TrimmedLength(const char* value, uint32_t len) {
+  while (len > 0 && (value[len - 1] == ' ' || value[len - 1] == '\t')) len--;
+  return len;
+}
+
+// Transfer-Encoding = #transfer-coding, here a plain token list (no
+// parameters: none of the codings this server knows takes one). Collects
+// the codings of one field line into the running state; false when the
+// value is not such a list.
+struct CodingState {
+  uint32_t codings = 0;
+  bool last_chunked = false;
+  bool chunked_before_last = false;
+  bool unknown = false;
+};
+
+bool ScanCodings(const char* v, uint32_t len, CodingState* st) {
+  uint32_t i = 0;
+  for (;;) {
+    uint32_t start = i;
+    while (i < len && Is(static_cast<unsigned char>(v[i]), kTchar)) i++;
+    if (i == start) return false;  // an empty element or a bad byte
+    if (st->last_chunked) st->chunked_before_last = true;
+    st->last_chunked = EqualsLower(v + start, i - start, "chunked");
+    if (!st->last_chunked) st->unknown = true;
+    st->codings++;
+    while (i < len && (v[i] == ' ' || v[i] == '\t')) i++;
+    if (i == len) return true;
+    if (v[i] != ',') return false;
+    i++;
+    while (i < len && (v[i] == ' ' || v[i] == '\t')) i++;
+  }
+}
+
+// Host = uri-host [ ":" port ] (RFC 9110 section 7.2, RFC 3986 3.2.2). An
+// empty value is allowed (a target without authority).
+bool ValidHost(const char* v, uint32_t len) {
+  uint32_t i = 0;
+  if (len > 0 && v[0] == '[') {
+    // IP-literal: hex digits, ':' and '.' (IPv6, IPv4 tail), or IPvFuture
+    // ("v" ...), which shares the sub-delims with reg-name.
+    i = 1;
+    while (i < len && v[i] != ']') {
+      const unsigned char c = static_cast<unsigned char>(v[i]);
+      if (!(Is(c, kHost) || c == ':') || c == '%') return false;
+      i++;
+    }
+    if (i == len || i == 1) return false;
+    i++;
+  } else {
+    while (i < len && Is(static_cast<unsigned char>(v[i]), kHost)) i++;
+  }
+  if (i == len) return true;
+  if (v[i] != ':') return false;
+  for (i++; i < len; i++) {
+    if (!IsDigit(v[i])) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+HttpError CheckHead(bool http10, const char* bytes, const HeaderSpan* spans,
+                    uint32_t count, HeadFacts* facts) {
+  *facts = HeadFacts();
+  uint32_t hosts = 0;
+  uint32_t lengths = 0;
+  bool has_te = false;
+  CodingState codings;
+  HttpError expectation = HttpError::kNone;
+  for (uint32_t i = 0; i < count; i++) {
+    const HeaderSpan& s = spans[i];
+    const char* name = bytes + s.name_off;
+    const char* value = bytes + s.value_off;
+    const uint32_t value_len = TrimmedLength(value, s.value_len);
+    // Dispatch on length first: most fields match none of these.
+    switch (s.name_len) {
+      case 4:  // Host
+        if (!EqualsLower(name, 4, "host")) break;
+        if (++hosts > 1 || !ValidHost(value, value_len)) {
+          return HttpError::kBadRequest;
+        }
+        break;
+      case 6:  // Expect
+        if (!EqualsLower(name, 6, "expect")) break;
+        // RFC 9110 section 10.1.1: 100-continue is the only expectation,
+        // and one in an HTTP/1.0 request is ignored.
+        if (EqualsLower(value, value_len, "100-continue")) {
+          facts->expect_continue = !http10;
+        } else {
+          expectation = HttpError::kExpectationFailed;
+        }
+        break;
+      case 14: {  // Content-Length
+        if (!EqualsLower(name, 14, "content-length")) break;
+        // One field, 1*DIGIT: a list, even of equal values, is refused
+        // (RFC 9112 section 6.3, item 5).
+        if (++lengths > 1 || value_len == 0) return HttpError::kBadRequest;
+        uint64_t n = 0;
+        for (uint32_t j = 0; j < value_len; j++) {
+          const char c = value[j];
+          if (!IsDigit(c)) return HttpError::kBadRequest;
+          if (n > (UINT64_MAX - 9) / 10) return HttpError::kBadRequest;
+          n = n * 10 + static_cast<uint64_t>(c - '0');
+        }
+        facts->has_length = true;
+        facts->content_length = n;
+        break;
+      }
+      case 17:  // Transfer-Encoding
+        if (!EqualsLower(name, 17, "transfer-encoding")) break;
+        has_te = true;
+        if (!ScanCodings(value, value_len, &codings)) {
+          return HttpError::kBadRequest;
+        }
+        break;
+      default:
+        break;
+    }
+  }
+  if (!http10 && hosts != 1) return HttpError::kBadRequest;  // section 3.2
+  if (has_te) {
+    // RFC 9112 section 6.1: no Transfer-Encoding in HTTP/1.0, never with
+    // Content-Length (smuggling), chunked exactly once and last (6.3).
+    if (http10 || lengths > 0) return HttpError::kBadRequest;
+    if (!codings.last_chunked || codings.chunked_before_last) {
+      return HttpError::kBadRequest;
+    }
+    // A coding before chunked that this server cannot decode (6.1: 501).
+    if (codings.unknown) return HttpError::kNotImplemented;
+    facts->chunked = true;
+  }
+  if (expectation != HttpError::kNone) return expectation;
+  return HttpError::kNone;
+}
+
+}  // namespace tsgi
