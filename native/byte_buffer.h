@@ -21,7 +21,7 @@ class BufferPool {
   // Blocks above kMaxBlock go back to the allocator (one huge response must
   // not pin memory); at most kMaxBlocks are kept.
   static constexpr size_t kMaxBlock = 64 * 1024;
-  static constexpr size_t kMaxBlocks = 1024;
+  static constexpr size_t kMaxBlocks = 256;
 
   BufferPool() = default;
   ~BufferPool() {

@@ -51,7 +51,7 @@ int Connection::Accept(uv_stream_t* listener, uint32_t generation) {
     return r;
   }
   uv_tcp_nodelay(&handle_, 1);
-  parser_.Reset(this, &server_->limits());
+  parser_.Reset(this, &server_->limits(), &server_->buffer_pool());
   writer_.Reset(stream(), &server_->buffer_pool());
 
   // Addresses for the Open record (CGI REMOTE_ADDR, REMOTE_PORT and

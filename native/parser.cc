@@ -27,7 +27,16 @@ const llhttp_settings_t* Parser::Settings() {
   return &settings;
 }
 
-void Parser::Reset(ParserDelegate* delegate, const Limits* limits) {
+void Parser::ReleaseHead() {
+  head_.Clear();
+  head_.ReturnBlock();
+  spans_.Clear();
+  spans_.ReturnBlock();
+  header_count_ = 0;
+}
+
+void Parser::Reset(ParserDelegate* delegate, const Limits* limits,
+                   BufferPool* pool) {
   delegate_ = delegate;
   limits_ = limits;
   // No lenient flags: llhttp's strict defaults, with the StrictScanner in
@@ -38,11 +47,9 @@ void Parser::Reset(ParserDelegate* delegate, const Limits* limits) {
   scanner_.Reset(limits);
   begun_ = 0;
   completed_ = 0;
-  if (headers_.size() != limits->max_header_count) {
-    headers_.resize(limits->max_header_count);
-  }
-  head_.Clear();
-  head_.ShrinkIfAbove(64 * 1024);
+  head_.set_pool(pool);
+  spans_.set_pool(pool);
+  ReleaseHead();
   header_count_ = 0;
   url_len_ = 0;
   body_bytes_ = 0;
@@ -141,6 +148,7 @@ int Parser::OnMessageBeginCb(llhttp_t* p) {
     return self->Fail(HttpError::kBadRequest);
   }
   self->head_.Clear();
+  self->spans_.Clear();
   self->header_count_ = 0;
   self->url_len_ = 0;
   self->body_bytes_ = 0;
@@ -177,7 +185,13 @@ int Parser::OnHeaderFieldCb(llhttp_t* p, const char* at, size_t length) {
       return self->Fail(HttpError::kHeaderFieldsTooLarge);
     }
     self->in_field_ = true;
-    HeaderSpan& span = self->headers_[self->header_count_++];
+    // Blocks from malloc (or the pool, which holds malloc'd blocks) are
+    // aligned for HeaderSpan.
+    if (self->spans_.Reserve(sizeof(HeaderSpan)) == nullptr) {
+      return self->Fail(HttpError::kHeaderFieldsTooLarge);
+    }
+    self->spans_.Commit(sizeof(HeaderSpan));
+    HeaderSpan& span = self->spans()[self->header_count_++];
     span.name_off = static_cast<uint32_t>(self->head_.size());
     span.name_len = 0;
     span.value_off = span.name_off;
@@ -187,7 +201,7 @@ int Parser::OnHeaderFieldCb(llhttp_t* p, const char* at, size_t length) {
       !self->AppendHead(at, length)) {
     return self->Fail(HttpError::kHeaderFieldsTooLarge);
   }
-  self->headers_[self->header_count_ - 1].name_len +=
+  self->spans()[self->header_count_ - 1].name_len +=
       static_cast<uint32_t>(length);
   return 0;
 }
@@ -196,7 +210,7 @@ int Parser::OnHeaderFieldCompleteCb(llhttp_t* p) {
   Parser* self = From(p);
   self->in_field_ = false;
   if (self->in_head_ && self->header_count_ > 0) {
-    HeaderSpan& span = self->headers_[self->header_count_ - 1];
+    HeaderSpan& span = self->spans()[self->header_count_ - 1];
     span.value_off = static_cast<uint32_t>(self->head_.size());
     span.value_len = 0;
   }
@@ -210,7 +224,7 @@ int Parser::OnHeaderValueCb(llhttp_t* p, const char* at, size_t length) {
       !self->AppendHead(at, length)) {
     return self->Fail(HttpError::kHeaderFieldsTooLarge);
   }
-  self->headers_[self->header_count_ - 1].value_len +=
+  self->spans()[self->header_count_ - 1].value_len +=
       static_cast<uint32_t>(length);
   return 0;
 }
@@ -233,7 +247,7 @@ int Parser::OnHeadersCompleteCb(llhttp_t* p) {
   // is not part of a field value (RFC 9110 section 5.5).
   const char* bytes = self->head_.data();
   for (uint32_t i = 0; i < self->header_count_; i++) {
-    HeaderSpan& span = self->headers_[i];
+    HeaderSpan& span = self->spans()[i];
     while (span.value_len > 0) {
       const char c = bytes[span.value_off + span.value_len - 1];
       if (c != ' ' && c != '\t') break;
@@ -243,7 +257,7 @@ int Parser::OnHeadersCompleteCb(llhttp_t* p) {
   const bool http10 = p->http_minor == 0;
   HeadFacts facts;
   const HttpError semantic =
-      CheckHead(http10, self->head_.data(), self->headers_.data(),
+      CheckHead(http10, self->head_.data(), self->spans(),
                 self->header_count_, &facts);
   if (semantic != HttpError::kNone) return self->Fail(semantic);
   // Both parsers must frame the body alike (RFC 9112 section 6.3): a
@@ -280,9 +294,12 @@ int Parser::OnHeadersCompleteCb(llhttp_t* p) {
   head.size = static_cast<uint32_t>(self->head_.size());
   head.url_off = 0;
   head.url_len = self->url_len_;
-  head.headers = self->headers_.data();
+  head.headers = self->spans();
   head.header_count = self->header_count_;
-  if (self->delegate_->OnHead(head) != 0) {
+  const int stop = self->delegate_->OnHead(head);
+  // The delegate has copied what it keeps.
+  self->ReleaseHead();
+  if (stop != 0) {
     self->stopped_ = true;
     return -1;
   }

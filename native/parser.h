@@ -61,9 +61,12 @@ class Parser {
   Parser(const Parser&) = delete;
   Parser& operator=(const Parser&) = delete;
 
-  // Starts a new connection. `limits` must outlive the parser's use;
-  // the storage capacity of a previous connection is kept.
-  void Reset(ParserDelegate* delegate, const Limits* limits);
+  // Starts a new connection. `limits` (and `pool`, if any) must outlive
+  // the parser's use. The head bytes and header spans take their blocks
+  // from `pool` when a head begins and give them back once the delegate has
+  // taken the head (OnHead): a connection between requests holds neither.
+  void Reset(ParserDelegate* delegate, const Limits* limits,
+             BufferPool* pool = nullptr);
 
   // Parses `length` bytes. Callbacks run synchronously; nothing of `data`
   // is referenced after Execute returns (partial heads are copied into the
@@ -94,6 +97,8 @@ class Parser {
   int Fail(HttpError error);
   Result Feed(const char* data, size_t length);
   bool AppendHead(const char* at, size_t length);
+  // Empties the head and spans and gives their blocks back.
+  void ReleaseHead();
   HttpError MapErrno(llhttp_errno_t err) const;
 
   llhttp_t llhttp_;
@@ -104,7 +109,9 @@ class Parser {
   // The current head: URL, then each name and value, back to back. The
   // capacity lives as long as the connection slot.
   ByteBuffer head_;
-  std::vector<HeaderSpan> headers_;  // sized max_header_count once
+  // HeaderSpan records of the head being parsed, header_count_ of them.
+  ByteBuffer spans_;
+  HeaderSpan* spans() { return reinterpret_cast<HeaderSpan*>(spans_.data()); }
   uint32_t header_count_ = 0;
   uint32_t url_len_ = 0;
   uint32_t begun_ = 0;       // messages llhttp began and completed, to
