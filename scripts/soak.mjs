@@ -488,9 +488,14 @@ if (args.valgrind) {
   leak.summary = summary ? summary[0].replace(/==\d+== /g, '') : '(no leak summary: did the server exit cleanly?)';
   const errors = /ERROR SUMMARY: (\d+) errors/.exec(log);
   leak.errorSummary = errors ? Number(errors[1]) : NaN;
+  // An access error is tsgi's when it happens in tsgi.node (its first
+  // frame), not when tsgi.node is merely further down the stack: V8's
+  // conservative stack scan reads uninitialised stack words during a GC
+  // that a callback from tsgi happened to trigger.
   leak.invalidInTsgi = log
     .split(/\n==\d+== \n/)
-    .filter((r) => /Invalid (read|write)|uninitialised|Conditional jump/.test(r) && /tsgi\.node/.test(r)).length;
+    .filter((r) => /Invalid (read|write|free)|uninitialised|Conditional jump|Mismatched/.test(r))
+    .filter((r) => /==\d+==\s+at 0x[0-9A-F]+: [^\n]*tsgi\.node/.test(r)).length;
 }
 
 const checks = {
