@@ -267,6 +267,15 @@ void Server::OnConnectionCb(uv_stream_t* listener, int status) {
   self->OnConnection(status);
 }
 
+// Out of descriptors (EMFILE/ENFILE), libuv sheds load itself: it closes
+// the loop's reserve descriptor, accepts and closes every pending
+// connection, reopens the reserve, and calls us with nothing (the listener
+// waits for the next connection, no CPU is spent; test/hardening/
+// overload.test.ts measures it). Only when that reserve is gone (another
+// thread took the descriptor) does an error status reach us, and libuv
+// then retries accept() in the same callback until one succeeds or the
+// listener closes: a busy loop this server does not break (README,
+// Reliability). Either way there is nothing to accept here.
 void Server::OnConnection(int status) {
   if (status < 0 || closing_ || tearing_down_ || listener_ == nullptr) return;
   uint32_t slot;

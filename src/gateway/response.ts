@@ -260,9 +260,9 @@ class Response {
 
   /** Calls the body's close() once, logging what it throws or rejects. */
   closeBody(body: ResponseBody | null | undefined): void {
-    const close = body == null ? undefined : (body as { close?: unknown }).close;
-    if (typeof close !== 'function') return;
     try {
+      const close = body == null ? undefined : (body as { close?: unknown }).close;
+      if (typeof close !== 'function') return;
       const result: unknown = close.call(body);
       if (isThenable(result)) {
         result.then(undefined, (err: unknown) => logError(this.errors, 'error in the body\'s close()', err));
@@ -287,15 +287,17 @@ export function runApplication(app: Application, environ: Environ, sink: Sink, e
   let result: ResponseBody | Promise<ResponseBody>;
   try {
     result = app(environ, r.startResponse);
+    // A thenable's `then` is application code too: a getter or a then()
+    // that throws is the application's failure.
+    if (isThenable(result)) {
+      (result as Promise<ResponseBody>).then(
+        (body) => handleBody(r, body),
+        (err: unknown) => r.fail(err),
+      );
+      return;
+    }
   } catch (err) {
     r.fail(err);
-    return;
-  }
-  if (isThenable(result)) {
-    (result as Promise<ResponseBody>).then(
-      (body) => handleBody(r, body),
-      (err: unknown) => r.fail(err),
-    );
     return;
   }
   handleBody(r, result);
@@ -310,6 +312,19 @@ function handleBody(r: Response, body: ResponseBody): void {
     r.closeBody(body);
     return;
   }
+  try {
+    startBody(r, body);
+  } catch (err) {
+    // Looking the iterator up, or making it, ran application code that
+    // threw (a getter, a proxy, an iterator factory): nothing was sent.
+    r.fail(err);
+    r.closeBody(body);
+  }
+}
+
+/** Picks the way `body` is sent; throws only what application code threw
+ * while the iterator was looked up or made. */
+function startBody(r: Response, body: ResponseBody): void {
   if (Array.isArray(body)) {
     sendArray(r, body);
     return;
