@@ -168,7 +168,10 @@ forEachServer((kind) => {
         accepted += block.length;
       } else {
         accepted += block.length;
-        await Promise.race([new Promise((r) => s.once('drain', r)), sleep(100)]);
+        // Wait for drain, at most 100 ms; never leave the listener behind.
+        let onDrain: () => void = () => {};
+        await Promise.race([new Promise<void>((r) => s.once('drain', (onDrain = r))), sleep(100)]);
+        s.off('drain', onDrain);
       }
       if (Date.now() - lastSample > 100) {
         lastSample = Date.now();
