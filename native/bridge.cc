@@ -777,26 +777,12 @@ napi_value ConnVoid(napi_env env, napi_callback_info info) {
   return Undefined(env);
 }
 
-napi_value Flush(napi_env env, napi_callback_info info) {
+// Methods taking no argument and returning undefined.
+template <void (Server::*Method)()>
+napi_value ServerVoid(napi_env env, napi_callback_info info) {
   Server* server = Unpack(env, info, 0, nullptr);
   if (server == nullptr) return nullptr;
-  server->FlushAll();
-  server->AfterApiCall();
-  return Undefined(env);
-}
-
-napi_value Close(napi_env env, napi_callback_info info) {
-  Server* server = Unpack(env, info, 0, nullptr);
-  if (server == nullptr) return nullptr;
-  server->Close();
-  server->AfterApiCall();
-  return Undefined(env);
-}
-
-napi_value CloseAll(napi_env env, napi_callback_info info) {
-  Server* server = Unpack(env, info, 0, nullptr);
-  if (server == nullptr) return nullptr;
-  server->CloseAll();
+  (server->*Method)();
   server->AfterApiCall();
   return Undefined(env);
 }
@@ -830,10 +816,12 @@ napi_status DefineServerClass(napi_env env, napi_value exports) {
        nullptr, kMethod, nullptr},
       {"resume", nullptr, ConnVoid<&Connection::Resume>, nullptr, nullptr,
        nullptr, kMethod, nullptr},
-      {"flush", nullptr, Flush, nullptr, nullptr, nullptr, kMethod, nullptr},
-      {"close", nullptr, Close, nullptr, nullptr, nullptr, kMethod, nullptr},
-      {"closeAll", nullptr, CloseAll, nullptr, nullptr, nullptr, kMethod,
-       nullptr},
+      {"flush", nullptr, ServerVoid<&Server::FlushAll>, nullptr, nullptr,
+       nullptr, kMethod, nullptr},
+      {"close", nullptr, ServerVoid<&Server::Close>, nullptr, nullptr,
+       nullptr, kMethod, nullptr},
+      {"closeAll", nullptr, ServerVoid<&Server::CloseAll>, nullptr, nullptr,
+       nullptr, kMethod, nullptr},
       {"connections", nullptr, nullptr, GetConnections, nullptr, nullptr,
        napi_configurable, nullptr},
   };

@@ -1,8 +1,8 @@
-// common.mjs: what every benchmark server answers, in one place, so that the
-// tsgi app (bench/apps/tsgi-app.mjs), the node:http server
-// (bench/servers/node-http.mjs) and the uWebSockets.js server
-// (bench/servers/uws.mjs) run the same application logic and send the same
-// bodies. The nginx config in bench/run.mjs mirrors these by hand.
+// common.mjs: what every benchmark server answers, and how it is started,
+// in one place, so that the tsgi app (bench/apps/tsgi-app.mjs), the
+// node:http server (bench/servers/node-http.mjs) and the uWebSockets.js
+// server (bench/servers/uws.mjs) run the same application logic and send the
+// same bodies. The nginx config in bench/run.mjs mirrors these by hand.
 //
 // Routes (exact paths; anything else is 404):
 //   GET  /          "Hello, World!\n"                         (hello)
@@ -57,4 +57,30 @@ export function browserBody(path, query, userAgent, acceptLanguage, cookie) {
   const q = param(query, 'q', '&');
   const session = param(cookie, 'session', ';');
   return `path=${path} q=${q} session=${session}\nlang=${acceptLanguage}\nua=${userAgent}\n`;
+}
+
+/**
+ * The `--bind HOST:PORT` of a benchmark server, and its other flags:
+ * `flags` maps a flag to whether it takes a value. Exits 2 with one line
+ * naming the problem on anything else.
+ */
+export function serverArgs(name, argv, flags = {}) {
+  const values = { bind: '127.0.0.1:0' };
+  const fail = (message) => {
+    process.stderr.write(`${name}: ${message}\n`);
+    process.exit(2);
+  };
+  for (let i = 0; i < argv.length; i++) {
+    const [flag, inline] = argv[i].split(/=(.*)/s);
+    const key = flag.replace(/^--/, '');
+    const takesValue = key === 'bind' || flags[key] === true;
+    if (!flag.startsWith('--') || (key !== 'bind' && !(key in flags))) fail(`unknown argument ${argv[i]}`);
+    if (!takesValue) values[key] = true;
+    else if (inline !== undefined) values[key] = inline;
+    else if (i + 1 < argv.length) values[key] = argv[++i];
+    else fail(`${flag} wants a value`);
+  }
+  const m = /^(.*):(\d+)$/.exec(values.bind);
+  if (!m) fail(`--bind wants HOST:PORT, got ${values.bind}`);
+  return { ...values, host: m[1].replace(/^\[(.*)\]$/, '$1'), port: Number(m[2]) };
 }

@@ -19,27 +19,12 @@ import {
   STREAM_CHUNKS,
   TEXT,
   browserBody,
+  serverArgs,
 } from '../apps/common.mjs';
 
-const args = process.argv.slice(2);
-let bind = '127.0.0.1:0';
-let keepAlive = 5;
-for (let i = 0; i < args.length; i++) {
-  if (args[i] === '--bind' && i + 1 < args.length) bind = args[++i];
-  else if (args[i].startsWith('--bind=')) bind = args[i].slice('--bind='.length);
-  else if (args[i] === '--keep-alive-timeout' && i + 1 < args.length) keepAlive = Number(args[++i]);
-  else {
-    process.stderr.write(`node-http.mjs: unknown argument ${args[i]}\n`);
-    process.exit(2);
-  }
-}
-const m = /^(.*):(\d+)$/.exec(bind);
-if (!m) {
-  process.stderr.write(`node-http.mjs: --bind wants HOST:PORT, got ${bind}\n`);
-  process.exit(2);
-}
-const host = m[1].replace(/^\[(.*)\]$/, '$1');
-const port = Number(m[2]);
+const args = serverArgs('node-http.mjs', process.argv.slice(2), { 'keep-alive-timeout': true });
+const { host, port } = args;
+const keepAlive = args['keep-alive-timeout'] === undefined ? 5 : Number(args['keep-alive-timeout']);
 
 const NOT_FOUND = Buffer.from('Not Found\n');
 

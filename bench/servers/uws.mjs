@@ -25,27 +25,10 @@ import {
   STREAM_CHUNKS,
   TEXT,
   browserBody,
+  serverArgs,
 } from '../apps/common.mjs';
 
-const args = process.argv.slice(2);
-let bind = '127.0.0.1:0';
-let probe = false;
-for (let i = 0; i < args.length; i++) {
-  if (args[i] === '--bind' && i + 1 < args.length) bind = args[++i];
-  else if (args[i].startsWith('--bind=')) bind = args[i].slice('--bind='.length);
-  else if (args[i] === '--probe') probe = true;
-  else {
-    process.stderr.write(`uws.mjs: unknown argument ${args[i]}\n`);
-    process.exit(2);
-  }
-}
-const m = /^(.*):(\d+)$/.exec(bind);
-if (!m) {
-  process.stderr.write(`uws.mjs: --bind wants HOST:PORT, got ${bind}\n`);
-  process.exit(2);
-}
-const host = m[1].replace(/^\[(.*)\]$/, '$1');
-const port = Number(m[2]);
+const { host, port, probe = false } = serverArgs('uws.mjs', process.argv.slice(2), { probe: false });
 
 let uWS;
 const require = createRequire(import.meta.url);
@@ -178,7 +161,7 @@ const app = uWS
 let listenSocket = null;
 app.listen(host, port, (token) => {
   if (!token) {
-    process.stderr.write(`uws.mjs: cannot listen on ${bind}\n`);
+    process.stderr.write(`uws.mjs: cannot listen on ${host}:${port}\n`);
     process.exit(1);
   }
   listenSocket = token;

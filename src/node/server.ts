@@ -325,6 +325,8 @@ export function startNodeServer(app: Application, options: NodeServerOptions): P
     res.once('close', () => {
       st.outstanding--;
       if (st.outstanding === 0 && st.pending !== 0) flushRefusal(socket, st);
+      // A keep-alive connection whose response ends while closing closes then.
+      else if (closing) socket.destroySoon();
     });
     const hasBody =
       req.headers['content-length'] !== undefined
@@ -378,10 +380,6 @@ export function startNodeServer(app: Application, options: NodeServerOptions): P
       String(socket.remotePort ?? 0),
       input,
     );
-    // A keep-alive connection whose response ends while closing closes then.
-    res.once('finish', () => {
-      if (closing) socket.destroySoon();
-    });
     runApplication(app, environ, new NodeSink(res, isClosing, limits.sendTimeout * 1000), options.errors);
   };
 
