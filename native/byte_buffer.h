@@ -47,7 +47,6 @@ class BufferPool {
     if (blocks_.capacity() == 0) blocks_.reserve(64);
     blocks_.push_back(Block{data, capacity});
   }
-  size_t size() const { return blocks_.size(); }
 
  private:
   struct Block {
@@ -57,9 +56,10 @@ class BufferPool {
   std::vector<Block> blocks_;
 };
 
-// Owns one malloc'd block for its whole life (until the destructor or
-// Release()). Pointers returned by data()/Reserve() stay valid until the
-// next call that may grow, consume, prepend, swap or release.
+// Owns at most one malloc'd block: from the Reserve() that allocates it or
+// takes it from the pool, until ReturnBlock() gives it back (or the
+// destructor frees it). Pointers returned by data()/Reserve() stay valid
+// until the next call that may grow, consume, prepend, swap or return it.
 class ByteBuffer {
  public:
   ByteBuffer() = default;
@@ -129,17 +129,6 @@ class ByteBuffer {
   void Clear() { size_ = 0; }
   void Truncate(size_t n) {
     if (n < size_) size_ = n;
-  }
-
-  // Returns the block to the allocator when it has grown past `limit`
-  // (one huge response must not pin memory for the connection's life).
-  void ShrinkIfAbove(size_t limit) {
-    if (size_ == 0 && capacity_ > limit) Release();
-  }
-  void Release() {
-    std::free(data_);
-    data_ = nullptr;
-    size_ = capacity_ = 0;
   }
 
   // Swaps contents and blocks; each buffer keeps its own pool.
