@@ -5,6 +5,7 @@
 import { STATUS_CODES } from 'node:http';
 import type { Application, Chunk, Environ, Header, ResponseBody, StartResponse } from '../types.js';
 import { LazyRequest } from './fetch-request.js';
+import { installLightResponse, lightParts, NativeResponse } from './fetch-response.js';
 
 /** A fetch-style handler: Hono's `app.fetch`, itty-router, srvx... The
  * environ is passed as the second argument (Hono's `c.env`). */
@@ -16,6 +17,10 @@ export interface FromFetchHandlerOptions {
    * `X-Forwarded-Host` (their first element). Only behind a proxy that
    * sets them (default false: `tsgi.url_scheme` and Host). */
   trustProxy?: boolean;
+  /** Replace `globalThis.Response` with tsgi's LightResponse, which builds
+   * no stream for a string or byte body (default true, as
+   * @hono/node-server does; `instanceof Response` still holds). */
+  lightResponse?: boolean;
 }
 
 /**
@@ -26,7 +31,7 @@ export interface FromFetchHandlerOptions {
  */
 const kResponseState: symbol | null = (() => {
   try {
-    const probe = new Response('probe');
+    const probe = new NativeResponse('probe');
     for (const sym of Object.getOwnPropertySymbols(probe)) {
       const state = (probe as unknown as Record<symbol, { body?: { source?: unknown } }>)[sym];
       if (state?.body?.source === 'probe') return sym;
@@ -55,13 +60,12 @@ function bodyInHand(res: Response): Chunk | null | undefined {
 // "200 OK" per code, for responses without a statusText.
 const statusLines = new Map<number, string>();
 
-function statusLine(res: Response): string {
-  const text = res.statusText;
-  if (text !== '') return `${res.status} ${text}`;
-  let line = statusLines.get(res.status);
+function statusLine(status: number, text: string): string {
+  if (text !== '') return `${status} ${text}`;
+  let line = statusLines.get(status);
   if (line === undefined) {
-    line = `${res.status} ${STATUS_CODES[res.status] ?? 'Unknown'}`;
-    if (statusLines.size < 1000) statusLines.set(res.status, line);
+    line = `${status} ${STATUS_CODES[status] ?? 'Unknown'}`;
+    if (statusLines.size < 1000) statusLines.set(status, line);
   }
   return line;
 }
@@ -86,7 +90,7 @@ function describe(value: unknown): string {
 }
 
 function checkResponse(res: unknown): asserts res is Response {
-  if (!(res instanceof Response)) {
+  if (!(res instanceof NativeResponse)) {
     throw new TypeError(`fromFetchHandler: the handler must return a Response, got ${describe(res)}`);
   }
 }
@@ -133,11 +137,23 @@ class FetchBody implements AsyncIterator<Chunk> {
   private begin(res: Response): void {
     checkResponse(res);
     this.response = res;
+    const light = lightParts(res);
+    if (light !== null) {
+      const bodiless = light.status === 204 || light.status === 304 || this.request.method === 'HEAD';
+      const chunk = bodiless ? null : light.body;
+      if (chunk !== null && !light.headers.some((h) => h[0].toLowerCase() === 'content-length')) {
+        light.headers.push(['content-length', String(typeof chunk === 'string' ? Buffer.byteLength(chunk) : chunk.byteLength)]);
+      }
+      this.startResponse(statusLine(light.status, light.statusText), light.headers);
+      this.chunk = chunk;
+      this.state = State.InHand;
+      return;
+    }
     const headers = headerPairs(res.headers);
     const chunk = bodyInHand(res);
     const bodiless = res.status === 204 || res.status === 304 || this.request.method === 'HEAD';
     if (chunk === undefined && !bodiless) {
-      this.startResponse(statusLine(res), headers);
+      this.startResponse(statusLine(res.status, res.statusText), headers);
       this.reader = res.body!.getReader();
       this.state = State.Streaming;
       return;
@@ -145,7 +161,7 @@ class FetchBody implements AsyncIterator<Chunk> {
     if (chunk !== null && chunk !== undefined && !bodiless && !res.headers.has('content-length')) {
       headers.push(['content-length', String(typeof chunk === 'string' ? Buffer.byteLength(chunk) : chunk.byteLength)]);
     }
-    this.startResponse(statusLine(res), headers);
+    this.startResponse(statusLine(res.status, res.statusText), headers);
     if (chunk === undefined) void res.body?.cancel().catch(() => {});
     this.chunk = bodiless || chunk === undefined ? null : chunk;
     this.state = State.InHand;
@@ -220,6 +236,7 @@ export function fromFetchHandler(handler: FetchHandler, options: FromFetchHandle
     throw new TypeError(`fromFetchHandler: the handler must be a function, got ${describe(handler)}`);
   }
   const trustProxy = options.trustProxy ?? false;
+  if (options.lightResponse ?? true) installLightResponse();
   return (environ, startResponse): ResponseBody => {
     const request = new LazyRequest(environ, trustProxy);
     const res = handler(request as unknown as Request, environ);
@@ -228,13 +245,19 @@ export function fromFetchHandler(handler: FetchHandler, options: FromFetchHandle
     }
     // Answered at once: a body in hand goes out as a one-chunk array, which
     // the server sends with its head in one write.
+    const light = lightParts(res);
+    if (light !== null) {
+      startResponse(statusLine(light.status, light.statusText), light.headers);
+      const body = light.body;
+      return body === null || light.status === 204 || light.status === 304 || request.method === 'HEAD' ? [] : [body];
+    }
     checkResponse(res);
     const chunk = bodyInHand(res);
     if (chunk === undefined && res.status !== 204 && res.status !== 304 && request.method !== 'HEAD') {
       return new FetchBody(request, startResponse, null, res) as unknown as ResponseBody;
     }
     const headers = headerPairs(res.headers);
-    startResponse(statusLine(res), headers);
+    startResponse(statusLine(res.status, res.statusText), headers);
     if (chunk === undefined) void res.body?.cancel().catch(() => {});
     return chunk === null || chunk === undefined ? [] : [chunk];
   };
