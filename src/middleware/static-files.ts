@@ -81,9 +81,9 @@ function parseRange(header: string, size: number): [number, number] | 'unsatisfi
     return [Math.max(0, size - suffix), size - 1];
   }
   const start = Number(first);
-  const end = last === '' ? size - 1 : Number(last);
-  if (end < start) return null;
+  if (last !== '' && Number(last) < start) return null;
   if (start >= size) return 'unsatisfiable';
+  const end = last === '' ? size - 1 : Number(last);
   return [start, Math.min(end, size - 1)];
 }
 
