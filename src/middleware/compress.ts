@@ -44,6 +44,13 @@ function defaultFilter(contentType: string): boolean {
  * The coding to apply for an Accept-Encoding value, or null: the highest
  * q-value above 0 among `offered` (`*` stands for any coding not named),
  * ties going to the first offered. No header means no compression.
+ *
+ * @example
+ * ```ts
+ * import { negotiate } from 'tsgi/middleware';
+ * negotiate('gzip;q=0.5, br', ['br', 'gzip']); // 'br'
+ * negotiate('identity', ['br', 'gzip']);       // null
+ * ```
  */
 export function negotiate(accept: string | undefined, offered: readonly Coding[]): Coding | null {
   if (accept === undefined || accept === '') return null;

@@ -15,7 +15,15 @@ export interface ErrorPageOptions {
 
 const kEscapes: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' };
 
-/** Escapes text for HTML element content and attribute values. */
+/**
+ * Escapes text for HTML element content and attribute values.
+ *
+ * @example
+ * ```ts
+ * import { escapeHtml } from 'tsgi/middleware';
+ * escapeHtml('<b title="x">&</b>'); // '&lt;b title=&quot;x&quot;&gt;&amp;&lt;/b&gt;'
+ * ```
+ */
 export function escapeHtml(text: string): string {
   return text.replace(/[&<>"']/g, (c) => kEscapes[c]!);
 }
