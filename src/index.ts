@@ -9,6 +9,7 @@ export type {
   FileWrapperOptions,
   Header,
   InputStream,
+  Middleware,
   ResponseBody,
   Server,
   ServeOptions,
@@ -19,3 +20,18 @@ export type {
 export { serve } from './serve.js';
 export { fileWrapper } from './gateway/file-wrapper.js';
 export { validate, ValidationError, type ValidateOptions } from './middleware/validate.js';
+export { fromFetchHandler, type FetchHandler, type FromFetchHandlerOptions } from './adapters/fetch-handler.js';
+export { toFetchHandler, type RemoteAddress, type ToFetchHandlerOptions, type TsgiFetchHandler } from './adapters/to-fetch-handler.js';
+export { toNodeListener, type NodeListener, type NodeListenerOptions } from './adapters/node-listener.js';
+export { runCgi, type CgiOptions } from './adapters/cgi.js';
+export {
+  compose,
+  compress,
+  errorPage,
+  staticFiles,
+  urlMap,
+  type Coding,
+  type CompressOptions,
+  type ErrorPageOptions,
+  type StaticFilesOptions,
+} from './middleware/index.js';

@@ -267,3 +267,18 @@ export interface Server {
    */
   close(): Promise<void>;
 }
+
+/**
+ * A middleware: takes an application, returns one that wraps it. It may
+ * change the environ on the way in and the status, headers or body on the
+ * way out.
+ *
+ * @example
+ * ```ts
+ * import type { Middleware } from 'tsgi';
+ * export const poweredBy: Middleware = (app) => (environ, startResponse) =>
+ *   app(environ, (status, headers, excInfo) =>
+ *     startResponse(status, [...headers, ['X-Powered-By', 'tsgi']], excInfo));
+ * ```
+ */
+export type Middleware = (app: Application) => Application;

@@ -1,6 +1,7 @@
 // main.ts: the `tsgi` command.
 //
 //   tsgi serve MODULE[:EXPORT] [--bind HOST:PORT] [--server native|node]
+//   tsgi cgi MODULE[:EXPORT]          (src/cli/cgi.ts)
 //   tsgi --version
 //
 // Exit codes: 0 after a clean shutdown (SIGTERM/SIGINT) or --help/--version,
@@ -13,6 +14,7 @@ import { pathToFileURL } from 'node:url';
 import { Command, CommanderError } from 'commander';
 import { loadBinding } from '../native/binding.js';
 import { serve } from '../serve.js';
+import { registerCgi } from './cgi.js';
 import type { Application, ServeOptions, Server, ServerKind } from '../types.js';
 
 const DEFAULT_BIND = '127.0.0.1:8000';
@@ -264,6 +266,7 @@ function buildProgram(): Command {
   serveCommand.action(async (target: string, opts: { bind: string; server?: string } & Record<string, string | undefined>) => {
     await runServe(target, opts);
   });
+  registerCgi(program, (target) => loadApplication(target));
   return program;
 }
 

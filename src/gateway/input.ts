@@ -99,21 +99,67 @@ export class Input implements InputStream {
     }
   }
 
-  async read(): Promise<Uint8Array> {
-    const parts: Uint8Array[] = [];
-    let size = 0;
-    for await (const chunk of this) {
-      parts.push(chunk);
-      size += chunk.length;
+  read(): Promise<Uint8Array> {
+    return readAll(this);
+  }
+}
+
+/** Reads a body to its end into one buffer. */
+async function readAll(body: AsyncIterable<Uint8Array>): Promise<Uint8Array> {
+  const parts: Uint8Array[] = [];
+  let size = 0;
+  for await (const chunk of body) {
+    parts.push(chunk);
+    size += chunk.length;
+  }
+  if (parts.length === 1) return parts[0]!;
+  const out = new Uint8Array(size);
+  let at = 0;
+  for (const part of parts) {
+    out.set(part, at);
+    at += part.length;
+  }
+  return out;
+}
+
+/**
+ * A body read on demand from an async iterable that is not a socket: a
+ * fetch Request's body stream, a CGI script's stdin. Each chunk the
+ * application asks for is one read of the source, so backpressure is the
+ * source's own. With `limit` >= 0, at most that many bytes are read (CGI's
+ * CONTENT_LENGTH); a source that ends earlier is an error.
+ */
+export class PullInput implements InputStream {
+  private iterated = false;
+
+  constructor(
+    private readonly source: AsyncIterable<Uint8Array>,
+    private readonly limit = -1,
+  ) {}
+
+  async *[Symbol.asyncIterator](): AsyncIterator<Uint8Array> {
+    if (this.iterated) throw new Error('tsgi.input can be read only once');
+    this.iterated = true;
+    let left = this.limit;
+    if (left === 0) return;
+    for await (const chunk of this.source) {
+      if (chunk.length === 0) continue;
+      if (left < 0) {
+        yield chunk;
+        continue;
+      }
+      if (chunk.length >= left) {
+        yield chunk.length === left ? chunk : chunk.subarray(0, left);
+        return;
+      }
+      left -= chunk.length;
+      yield chunk;
     }
-    if (parts.length === 1) return parts[0]!;
-    const out = new Uint8Array(size);
-    let at = 0;
-    for (const part of parts) {
-      out.set(part, at);
-      at += part.length;
-    }
-    return out;
+    if (left > 0) throw new Error(`tsgi: the request body ended ${left} bytes before its Content-Length`);
+  }
+
+  read(): Promise<Uint8Array> {
+    return readAll(this);
   }
 }
 

@@ -2,10 +2,11 @@
 // server; node:http does parsing and framing, the shared gateway does the rest.
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
-import type { Application, Chunk, ErrorStream, Header, Limits, Server } from '../types.js';
+import type { Application, ErrorStream, Limits, Server } from '../types.js';
 import { makeEnviron, type EnvironBase } from '../gateway/environ.js';
 import { emptyInput, Input } from '../gateway/input.js';
-import { runApplication, type Sink } from '../gateway/response.js';
+import { runApplication } from '../gateway/response.js';
+import { NodeSink } from './sink.js';
 import { fileWrapper } from '../gateway/file-wrapper.js';
 
 /** Options the reference server understands (a subset of ServeOptions). */
@@ -17,169 +18,6 @@ export interface NodeServerOptions {
   multiprocess: boolean;
   /** Limits and timeouts, defaults filled in. */
   limits: Limits;
-}
-
-const kHighChar = /[\x80-\xff]/;
-const kSendWatch = Symbol('tsgi.sendWatch');
-
-/**
- * The send timeout, which node:http lacks: while a socket has output
- * queued, a check every quarter of `ms` (10 ms to 1 s) looks at the bytes
- * the kernel has taken (`bytesWritten - writableLength`); when they have
- * not grown for `ms`, the client stopped reading and the socket is
- * destroyed (the response's 'close' ends the body, as on the native
- * server). At most one check per socket, and only while output is queued:
- * nothing per request on the fast path.
- */
-function watchSend(socket: Socket | null, ms: number): void {
-  if (ms <= 0 || socket === null || socket.destroyed || socket.writableLength === 0) return;
-  const s = socket as Socket & { [kSendWatch]?: NodeJS.Timeout };
-  if (s[kSendWatch] !== undefined) return;
-  const taken = () => socket.bytesWritten - socket.writableLength;
-  let last = taken();
-  let since = Date.now();
-  const timer = setInterval(
-    () => {
-      if (socket.destroyed || socket.writableLength === 0) {
-        clearInterval(timer);
-        s[kSendWatch] = undefined;
-        return;
-      }
-      const now = taken();
-      if (now !== last) {
-        last = now;
-        since = Date.now();
-      } else if (Date.now() - since >= ms) {
-        clearInterval(timer);
-        s[kSendWatch] = undefined;
-        socket.destroy();
-      }
-    },
-    Math.min(1000, Math.max(10, ms / 4)),
-  );
-  timer.unref();
-  s[kSendWatch] = timer;
-}
-
-/** A response on a node:http ServerResponse. */
-class NodeSink implements Sink {
-  gone = false;
-  onGone: (() => void) | null = null;
-  private declared = -1;
-  private written = 0;
-  private waiters: (() => void)[] = [];
-  readonly sendFile = null;
-
-  constructor(
-    private readonly res: ServerResponse,
-    private readonly closing: () => boolean,
-    private readonly sendMs: number,
-  ) {
-    res.on('drain', () => this.wake());
-    res.on('close', () => {
-      if (!res.writableFinished) this.gone = true;
-      this.wake();
-      const onGone = this.onGone;
-      this.onGone = null;
-      if (this.gone) onGone?.();
-    });
-  }
-
-  private wake(): void {
-    const waiters = this.waiters;
-    this.waiters = [];
-    for (const w of waiters) w();
-  }
-
-  start(status: string, code: number, headers: Header[], contentLength: number, body: Chunk | null, last: boolean, close: boolean): boolean {
-    const res = this.res;
-    if (this.gone || res.destroyed) return true;
-    const flat: string[] = [];
-    let high = kHighChar.test(status);
-    for (const [name, value] of headers) {
-      flat.push(name, value);
-      if (!high && kHighChar.test(value)) high = true;
-    }
-    // node:http sends the head in the encoding of the first string chunk
-    // (UTF-8); header strings are latin1 on the wire (PEP 3333), which it
-    // does only when the first chunk is bytes.
-    if (high && typeof body === 'string') body = Buffer.from(body);
-    // The whole body in hand: its size is the Content-Length (as native).
-    if (contentLength < 0 && last && code !== 204 && code !== 304) {
-      contentLength = body === null ? 0 : typeof body === 'string' ? Buffer.byteLength(body) : body.byteLength;
-    }
-    if (contentLength >= 0) {
-      flat.push('Content-Length', String(contentLength));
-      this.declared = contentLength;
-    }
-    if (close || this.closing()) flat.push('Connection', 'close');
-    res.writeHead(code, status.slice(4), flat);
-    if (last) {
-      this.count(body);
-      if (body === null) res.end();
-      else res.end(body);
-      this.checkShort();
-      watchSend(res.socket, this.sendMs);
-      return true;
-    }
-    if (body === null) return true;
-    return this.write(body);
-  }
-
-  private count(chunk: Chunk | null): void {
-    if (chunk !== null) this.written += typeof chunk === 'string' ? Buffer.byteLength(chunk) : chunk.byteLength;
-  }
-
-  /** A body shorter than its Content-Length: cut, so the client knows. */
-  private checkShort(): void {
-    if (this.declared >= 0 && this.written < this.declared && !this.isBodiless()) {
-      this.res.socket?.destroySoon();
-    }
-  }
-
-  private isBodiless(): boolean {
-    const code = this.res.statusCode;
-    return code === 204 || code === 304 || this.res.req.method === 'HEAD';
-  }
-
-  write(chunk: Chunk): boolean {
-    if (this.gone || this.res.destroyed) return true;
-    if (this.declared >= 0) {
-      const size = typeof chunk === 'string' ? Buffer.byteLength(chunk) : chunk.byteLength;
-      if (this.written + size > this.declared) {
-        // More than declared: send what fits, then end the connection.
-        const room = this.declared - this.written;
-        const bytes = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
-        this.written = this.declared;
-        this.res.end(bytes.subarray(0, room));
-        this.res.socket?.destroySoon();
-        this.gone = true;
-        return true;
-      }
-      this.written += size;
-    }
-    if (this.res.write(chunk)) return true;
-    watchSend(this.res.socket, this.sendMs);
-    return false;
-  }
-
-  end(): void {
-    if (this.gone || this.res.destroyed) return;
-    this.res.end();
-    this.checkShort();
-    watchSend(this.res.socket, this.sendMs);
-  }
-
-  abort(): void {
-    this.gone = true;
-    this.res.destroy();
-    this.wake();
-  }
-
-  drain(): Promise<void> {
-    if (this.gone || !this.res.writableNeedDrain) return Promise.resolve();
-    return new Promise((resolve) => this.waiters.push(resolve));
-  }
 }
 
 function flatHeaders(req: IncomingMessage): string[] {
