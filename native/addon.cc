@@ -1,6 +1,7 @@
 // addon.cc: module initialisation: exports the Server class, llhttp's
 // method names (indexed by llhttp's method number), the known header names
-// (indexed by their id in Head records) and the llhttp version.
+// (indexed by their id in Head records), the llhttp version and the
+// Node-API version the addon was compiled for.
 // Node-API addons are loaded once per environment, so a worker thread gets
 // its own exports and nothing here is shared between threads.
 #include <napi.h>
@@ -34,6 +35,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("llhttpVersion",
               Napi::String::New(env, TSGI_STR(LLHTTP_VERSION_MAJOR) "." TSGI_STR(
                                          LLHTTP_VERSION_MINOR) "." TSGI_STR(LLHTTP_VERSION_PATCH)));
+  exports.Set("napiVersion", Napi::Number::New(env, NAPI_VERSION));
   return exports;
 }
 

@@ -8,7 +8,8 @@
 //                                              (one per line; none when a
 //                                              shared library is linked)
 //   node scripts/find-llhttp.cjs libraries  -> linker flags (or nothing)
-//   node scripts/find-llhttp.cjs describe   -> human-readable summary
+//   node scripts/find-llhttp.cjs describe   -> human-readable summary: which
+//                                              llhttp, its version, where
 //
 // Search order:
 //   1. $LLHTTP_DIR: any llhttp release tree (include/llhttp.h and
@@ -109,6 +110,39 @@ function find() {
   return fromDebianSources() || fromSystemLibrary() || { error: 'llhttp was not found.' };
 }
 
+/** Points build/llhttp-src at the directory holding `sources` and returns
+ * the sources through that link. */
+function linkSources(sources) {
+  if (sources.length === 0) return sources;
+  const dir = path.dirname(sources[0]);
+  const link = path.join(process.cwd(), 'build', 'llhttp-src');
+  fs.mkdirSync(path.dirname(link), { recursive: true });
+  let current = null;
+  try {
+    current = fs.readlinkSync(link);
+  } catch {
+    // no link yet
+  }
+  if (current !== dir) {
+    fs.rmSync(link, { force: true, recursive: true });
+    fs.symlinkSync(dir, link);
+  }
+  return sources.map((f) => path.join(link, path.relative(dir, f)));
+}
+
+/** `8.1.0`, from the LLHTTP_VERSION_* macros of llhttp.h. */
+function version(include) {
+  let text = '';
+  try {
+    text = fs.readFileSync(path.join(include, 'llhttp.h'), 'utf8');
+  } catch {
+    return 'of unknown version';
+  }
+  const part = (name) => (new RegExp(`#define LLHTTP_VERSION_${name} (\\d+)`).exec(text) || [])[1];
+  const parts = [part('MAJOR'), part('MINOR'), part('PATCH')];
+  return parts.every(Boolean) ? parts.join('.') : 'of unknown version';
+}
+
 function main() {
   const what = process.argv[2] || 'describe';
   const found = find();
@@ -127,10 +161,15 @@ function main() {
       process.stdout.write(found.include + '\n');
       break;
     case 'sources': {
-      // gyp's make generator mis-handles absolute source paths (object
-      // files land outside the build tree): print them relative to the
+      // gyp's make generator puts each object at the path of its source
+      // relative to binding.gyp, `..` and all, under the object directory:
+      // an absolute path, or a relative one that climbs far enough, lands
+      // the object outside build/ (and lets two builds of different
+      // architectures overwrite each other's). So the sources are reached
+      // through a link inside build/ (build output, like the objects; the
+      // sources themselves are not copied), and printed relative to the
       // directory gyp runs this from, the one holding binding.gyp.
-      const rel = found.sources.map((f) => path.relative(process.cwd(), f));
+      const rel = linkSources(found.sources).map((f) => path.relative(process.cwd(), f));
       process.stdout.write(rel.join('\n') + (rel.length ? '\n' : ''));
       break;
     }
@@ -138,7 +177,7 @@ function main() {
       process.stdout.write(found.libraries.join('\n') + (found.libraries.length ? '\n' : ''));
       break;
     case 'describe':
-      process.stdout.write(`${found.kind}: include ${found.include}\n`);
+      process.stdout.write(`${found.kind} ${version(found.include)}: include ${found.include}\n`);
       break;
     default:
       process.stderr.write(`find-llhttp: unknown request "${what}"\n`);

@@ -1,13 +1,16 @@
 // serve.ts: `serve()`, the one entry point that starts either server.
 import { DEFAULT_LIMITS, type Application, type Limits, type Server, type ServeOptions } from './types.js';
 import { stderrStream } from './gateway/errors.js';
-import { loadBinding } from './native/binding.js';
+import { loadNative, NativeUnavailableError, warnNoNative } from './native/loader.js';
 import { startNativeServer } from './native/server.js';
 import { startNodeServer } from './node/server.js';
 
 /**
  * Serves a TSGI application. Uses the native server unless `server: 'node'`
- * is asked for or the addon cannot load (then the reference server).
+ * is asked for or the addon cannot load: then the reference server, after
+ * one `TSGI_NO_NATIVE` warning naming the platform and the shipped binaries.
+ * With `server: 'native'`, a missing addon is a `NativeUnavailableError`
+ * (code `TSGI_NO_NATIVE`) that says how to build it.
  *
  * @example
  * ```ts
@@ -44,15 +47,13 @@ export async function serve(app: Application, options: ServeOptions = {}): Promi
     multiprocess: options.multiprocess ?? false,
     limits: resolveLimits(options),
   };
-  const binding = options.server === 'node' ? null : loadBinding();
-  if (binding instanceof Error) {
-    if (options.server === 'native') {
-      throw new Error(`serve: the native server is not available (${binding.message.split('\n')[0]})`);
-    }
-    return startNodeServer(app, common);
-  }
-  if (binding === null) return startNodeServer(app, common);
-  return startNativeServer(binding, app, common);
+  if (options.server === 'node') return startNodeServer(app, common);
+  const native = loadNative();
+  if (native.ok) return startNativeServer(native.binding, app, common);
+  // No binary fits this platform, or it did not load (native/loader.ts).
+  if (options.server === 'native') throw new NativeUnavailableError(native);
+  warnNoNative(native);
+  return startNodeServer(app, common);
 }
 
 const kSizeKeys = ['maxUrlSize', 'maxHeaderSize', 'maxHeaderCount', 'maxBodySize'] as const;

@@ -9,14 +9,14 @@ import { createServer, type Server as NetServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { loadBinding } from '../src/native/binding.js';
+import { loadNative, unavailableMessage } from '../src/native/loader.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const bin = join(root, 'bin', 'tsgi.js');
 const examples = join(root, 'examples');
 const version = (JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { version: string }).version;
-const binding = loadBinding();
-const nativeMissing = binding instanceof Error;
+const native = loadNative();
+const nativeMissing = !native.ok;
 const TIMEOUT = 15_000;
 
 let fixtures: string;
@@ -154,9 +154,12 @@ function expectOneLine(stderr: string, text: string | RegExp): void {
 }
 
 describe('tsgi --version', () => {
-  const expected = `tsgi ${version} (${nativeMissing ? 'llhttp: native addon not loaded' : `llhttp ${binding.llhttpVersion}`})\n`;
+  const node = `Node.js ${process.version} provides ${process.versions.napi}`;
+  const expected = native.ok
+    ? `tsgi ${version}\nNode-API ${native.binding.napiVersion} (${node})\nllhttp ${native.binding.llhttpVersion}\nbinary ${native.path} (${native.source})\n`
+    : `tsgi ${version}\nNode-API none (${node})\nllhttp none\nbinary none: ${unavailableMessage(native)}\n`;
   for (const flag of ['--version', '-V']) {
-    it(`prints the package and llhttp versions for ${flag}`, { timeout: TIMEOUT }, async () => {
+    it(`prints the tsgi, Node-API and llhttp versions and the binary's path for ${flag}`, { timeout: TIMEOUT }, async () => {
       const result = await run([flag]);
       expect(result).toEqual({ code: 0, signal: null, stdout: expected, stderr: '' });
     });

@@ -1,21 +1,28 @@
 // main.ts: the `tsgi` command.
 //
 //   tsgi serve MODULE[:EXPORT] [--bind HOST:PORT] [--server native|node]
-//   tsgi cgi MODULE[:EXPORT]          (src/cli/cgi.ts)
-//   tsgi --version
+//   tsgi cgi MODULE[:EXPORT]  (cgi.ts)
+//   tsgi build      (build.ts)
+//   tsgi doctor     (doctor.ts)
+//   tsgi --version  (version.ts)
 //
 // Exit codes: 0 after a clean shutdown (SIGTERM/SIGINT) or --help/--version,
-// 1 for runtime failures (the server cannot listen), 2 for usage errors (bad
+// 1 for runtime failures (the server cannot listen, the native server asked
+// for is not available, a build failed; `tsgi doctor` when the native server
+// is not available), 2 for usage errors (bad
 // flags, a module that cannot be found or imported, a missing export). Every
 // failure is one line on stderr that starts with `tsgi: `.
-import { readFileSync, statSync } from 'node:fs';
+import { statSync } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { Command, CommanderError } from 'commander';
-import { loadBinding } from '../native/binding.js';
+import { NativeUnavailableError } from '../native/loader.js';
 import { serve } from '../serve.js';
 import { registerCgi } from './cgi.js';
 import type { Application, ServeOptions, Server, ServerKind } from '../types.js';
+import { runBuild } from './build.js';
+import { runDoctor } from './doctor.js';
+import { versionText } from './version.js';
 
 const DEFAULT_BIND = '127.0.0.1:8000';
 const EXPORT_NAME = /^[A-Za-z_$][\w$]*$/;
@@ -28,20 +35,6 @@ class RuntimeError extends Error {}
 
 /** Thrown (and caught in main) after --version printed its line. */
 class Done extends Error {}
-
-function packageVersion(): string {
-  const url = new URL('../../package.json', import.meta.url);
-  const pkg = JSON.parse(readFileSync(url, 'utf8')) as { version?: unknown };
-  return typeof pkg.version === 'string' ? pkg.version : 'unknown';
-}
-
-/** `tsgi 0.1.0 (llhttp 8.1.0)`, or the same without the addon. */
-function versionLine(): string {
-  const binding = loadBinding();
-  const llhttp =
-    binding instanceof Error ? 'llhttp: native addon not loaded' : `llhttp ${binding.llhttpVersion}`;
-  return `tsgi ${packageVersion()} (${llhttp})`;
-}
 
 /** The first line of an error's message. */
 function firstLine(err: unknown): string {
@@ -231,6 +224,7 @@ async function runServe(target: string, opts: { bind: string; server?: string } 
   try {
     server = await serve(app, options);
   } catch (err) {
+    if (err instanceof NativeUnavailableError) throw new RuntimeError(err.message);
     throw new RuntimeError(`cannot serve on ${opts.bind}: ${firstLine(err)}`);
   }
   handleSignals(server);
@@ -241,7 +235,7 @@ function buildProgram(): Command {
   const program = new Command('tsgi');
   program
     .description('Run TSGI applications: WSGI (PEP 3333) for TypeScript.')
-    .option('-V, --version', 'print the tsgi and llhttp versions')
+    .option('-V, --version', "print tsgi's, Node-API's and llhttp's versions and the native binary's path")
     .exitOverride()
     .configureOutput({
       // Commander's errors (`error: unknown option '--x'`, with a
@@ -249,7 +243,7 @@ function buildProgram(): Command {
       outputError: (str, write) => write(`tsgi: ${str.trim().split('\n').map((s) => s.trim()).join(' ')}\n`),
     })
     .on('option:version', () => {
-      process.stdout.write(`${versionLine()}\n`);
+      process.stdout.write(versionText());
       throw new Done();
     });
 
@@ -267,6 +261,16 @@ function buildProgram(): Command {
     await runServe(target, opts);
   });
   registerCgi(program, (target) => loadApplication(target));
+  program
+    .command('build')
+    .description('compile the native addon from source (needs llhttp, python3, make and a C++ compiler)')
+    .action(() => runBuild());
+  program
+    .command('doctor')
+    .description('say whether the native server can run here, and why')
+    .action(() => {
+      process.exitCode = runDoctor();
+    });
   return program;
 }
 

@@ -1,5 +1,5 @@
-// binding.ts: the contract between the C++ addon (native/) and TypeScript,
-// and the loader that finds the compiled addon with node-gyp-build.
+// binding.ts: the contract between the C++ addon (native/) and TypeScript.
+// loader.ts finds and loads the addon.
 //
 // Shape of the crossing (DESIGN.md, "hot path budget"):
 // - C++ -> JS: one call of `onEvents(count)` per libuv callback that produced
@@ -12,10 +12,6 @@
 // - JS -> C++: one method call per response step, with primitives only.
 // - Connection ids are int32 handles `slot | (generation << 20)`; a call with
 //   a stale id (the connection has closed) does nothing and returns kGone.
-import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-
 /** Event record types: the first word of each record. */
 export enum Ev {
   /** [1, conn, addrOff, addrLen, remotePort, localPort] — a connection was
@@ -213,21 +209,7 @@ export interface NativeBinding {
   knownHeaders: (string | null)[];
   /** `"8.1.0"`: the llhttp the addon was built against. */
   llhttpVersion: string;
-}
-
-let cached: NativeBinding | Error | undefined;
-
-/** Loads the addon (prebuilds/ first, then build/Release), once per
- * thread. Returns the Error instead of throwing when it cannot load. */
-export function loadBinding(): NativeBinding | Error {
-  if (cached !== undefined) return cached;
-  try {
-    const require = createRequire(import.meta.url);
-    const load = require('node-gyp-build') as (dir: string) => NativeBinding;
-    const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
-    cached = load(root);
-  } catch (err) {
-    cached = err instanceof Error ? err : new Error(String(err));
-  }
-  return cached;
+  /** The Node-API version the addon was compiled for (NAPI_VERSION in
+   * binding.gyp): the oldest Node-API a Node must provide to load it. */
+  napiVersion: number;
 }

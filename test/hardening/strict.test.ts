@@ -9,7 +9,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { loadBinding } from '../../src/native/binding.js';
+import { loadBinding } from '../../src/native/loader.js';
 import { buildRequest, connectionHas, RawClient, sleep } from '../helpers/http.js';
 import { after, before, expectRefused, recorder, type Case } from '../helpers/refusal.js';
 import { forEachServer, start } from '../helpers/servers.js';

@@ -3,7 +3,7 @@
 // the error stream captured so tests can assert on logged stack traces).
 import { afterEach, describe, it } from 'vitest';
 import { serve, validate } from '../../src/index.js';
-import { loadBinding } from '../../src/native/binding.js';
+import { loadBinding } from '../../src/native/loader.js';
 import type { Application, ErrorStream, Server, ServeOptions, ServerKind } from '../../src/types.js';
 import { destroyAllClients } from './http.js';
 
