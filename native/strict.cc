@@ -3,6 +3,8 @@
 // framing, Host and Expect rules over a complete head).
 #include "strict.h"
 
+#include "http_rules.h"
+
 namespace tsgi {
 
 namespace {
@@ -38,9 +40,9 @@ constexpr ByteTable MakeTable() {
   for (int c = 0; c < 256; c++) {
     uint8_t b = 0;
     const bool alnum = IsAlpha(c) || IsDigit(c);
-    if (alnum || IsIn(c, "!#$%&'*+-.^_`|~")) b |= kTchar;
+    if (IsTokenChar(static_cast<unsigned char>(c))) b |= kTchar;
     if (c > 0x20 && c < 0x7f && c != '#') b |= kTarget;
-    if (c == '\t' || (c >= 0x20 && c != 0x7f)) b |= kValue;
+    if (IsFieldChar(static_cast<unsigned char>(c))) b |= kValue;
     if (c == '\t' || c == ' ' || c == 0x21 || (c >= 0x23 && c <= 0x5b) ||
         (c >= 0x5d && c <= 0x7e) || c >= 0x80) {
       b |= kQdtext;
