@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadBinding } from '../src/native/binding.js';
+import { formatDefault, SETTINGS } from '../src/settings.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const bin = join(root, 'bin', 'tsgi.js');
@@ -354,6 +355,12 @@ describe('tsgi usage errors exit 2 with one line on stderr', () => {
     expect(exit.code).toBe(0);
     expect(exit.stdout).toMatch(/^Usage: tsgi serve \[options\] <module>/);
     expect(exit.stdout).toContain('--bind <host:port>');
+    // Every flag of the settings table, with the table's default.
+    const help = exit.stdout.replace(/\s+/g, ' ');
+    for (const s of SETTINGS.filter((x) => x.flag !== null)) {
+      expect(help).toContain(s.flag!);
+      expect(help).toContain(`(default ${formatDefault(s)})`);
+    }
     expect(exit.stderr).toBe('');
   });
 });

@@ -7,15 +7,10 @@ import { expect } from 'vitest';
 import type { Application, Environ, StartResponse } from '../../src/index.js';
 import { buildRequest, connectionHas, RawClient, sleep } from './http.js';
 
-export const REASONS: Record<number, string> = {
-  400: 'Bad Request',
-  413: 'Content Too Large',
-  414: 'URI Too Long',
-  417: 'Expectation Failed',
-  431: 'Request Header Fields Too Large',
-  501: 'Not Implemented',
-  505: 'HTTP Version Not Supported',
-};
+// The reason phrases of the servers' own table; refusals.test.ts checks
+// the whole bytes of every refusal against literals.
+export { REASONS } from '../../src/gateway/http-rules.js';
+import { REASONS } from '../../src/gateway/http-rules.js';
 
 export interface Case {
   name: string;
