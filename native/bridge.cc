@@ -380,12 +380,14 @@ napi_value Int32(napi_env env, int32_t value) {
   return v;
 }
 
+// An argument of a method has the wrong type or value: the caller (JS
+// inside this package) has a bug.
 void ThrowType(napi_env env, const char* message) {
-  napi_throw_type_error(env, nullptr, message);
+  napi_throw_type_error(env, kInvalidArgCode, message);
 }
 
 void ThrowRange(napi_env env, const char* message) {
-  napi_throw_range_error(env, nullptr, message);
+  napi_throw_range_error(env, kInvalidArgCode, message);
 }
 
 // Unpacks `this` and up to `count` arguments (missing ones are undefined).
@@ -469,7 +471,7 @@ napi_value Result(napi_env env, Server* server, int result,
                   const char* misuse) {
   server->AfterApiCall();
   if (result == kWrMisuse) {
-    napi_throw_error(env, nullptr, misuse);
+    napi_throw_error(env, kMisuseCode, misuse);
     return nullptr;
   }
   if (result == kWrInvalidStatus || result == kWrInvalidHeaders) {
@@ -688,7 +690,7 @@ napi_value New(napi_env env, napi_callback_info info) {
 
   uv_loop_t* loop = nullptr;
   if (napi_get_uv_event_loop(env, &loop) != napi_ok || loop == nullptr) {
-    napi_throw_error(env, nullptr, "no event loop");
+    napi_throw_error(env, kMisuseCode, "no event loop");
     return nullptr;
   }
   Server* server = new Server(env, loop, std::move(config));

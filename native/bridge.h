@@ -175,6 +175,11 @@ constexpr char kMissingOptionCode[] = "ERR_TSGI_MISSING_OPTION";
 // The `code` of the TypeError respond() throws for a status or header
 // block that is not a valid HTTP head.
 constexpr char kInvalidHeadCode[] = "ERR_TSGI_INVALID_HEAD";
+// The `code` of an argument of the wrong type or value, and of a call that
+// does not fit the state of the connection (respond() with no request to
+// answer, write() with no response in progress).
+constexpr char kInvalidArgCode[] = "ERR_TSGI_INVALID_ARG";
+constexpr char kMisuseCode[] = "ERR_TSGI_MISUSE";
 
 }  // namespace tsgi
 

@@ -127,8 +127,8 @@ export interface NativeServer {
   /**
    * Starts the response to the oldest unanswered request of `conn`.
    * - `reqFlags`: the request's `flags` word from its Head record.
-   * - `status`: `"200 OK"` (validated by JS; C++ reads the 3-digit code).
-   * - `headers`: validated header lines, each `Name: value\r\n`, or `""`.
+   * - `status`: `"200 OK"`: a final code (200-599), SP, a reason phrase.
+   * - `headers`: header lines, each `Name: value\r\n`, or `""`.
    *   Never contains Content-Length, Transfer-Encoding, Connection or Date:
    *   C++ writes those (Date cached once a second).
    * - `contentLength`: the body size if known (>= 0), else -1. If -1 and
@@ -137,8 +137,13 @@ export interface NativeServer {
    * - `body`: first body bytes, or null. Strings are written as UTF-8.
    * - `last`: true if `body` is the whole body (the response ends here).
    * - `rflags`: `Wf` bits.
-   * No body bytes are written for HEAD requests and 1xx/204/304 statuses;
-   * Content-Length is still written for HEAD when known.
+   * No body bytes are written for HEAD requests and bodiless statuses
+   * (bodilessStatus in src/gateway/http-rules.ts); Content-Length is still
+   * written for HEAD when known.
+   * C++ checks the status and every header line as it encodes them and
+   * throws a TypeError with code ERR_TSGI_INVALID_HEAD (nothing written)
+   * for a byte HTTP forbids there. Misuse (no request to answer) throws
+   * with code ERR_TSGI_MISUSE, a bad argument with ERR_TSGI_INVALID_ARG.
    */
   respond(
     conn: number,

@@ -5,7 +5,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import net from 'node:net';
 import type { Application, Chunk } from '../../src/index.js';
-import { buildRequest, connectionHas, deferred, RawClient, sleep, until, within } from '../helpers/http.js';
+import { buildRequest, connectionHas, deferred, RawClient, refused, sleep, until, within } from '../helpers/http.js';
 import { forEachServer, SERVERS, start } from '../helpers/servers.js';
 import { killAllCli, requireBuild, startCli, writeFixtures } from '../helpers/cli.js';
 
@@ -60,7 +60,10 @@ forEachServer((kind) => {
     const closed = server.close().then(() => {
       resolved = true;
     });
-    await sleep(100);
+    // close() has stopped accepting (an event that takes a round trip of
+    // the loop), and still waits for the request in flight, whose
+    // application holds it for 400 ms.
+    expect(await refused(port), 'no longer accepting').toBe(true);
     expect(resolved, 'close() waits for the request in flight').toBe(false);
     const res = await client.next();
     expect(res.status).toBe(200);
