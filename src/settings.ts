@@ -22,9 +22,8 @@ export type SettingType =
   /** One of `choices`. */
   | 'choice';
 
-export interface Setting {
-  /** The `serve()` option, and the key in a config file. */
-  readonly key: string;
+/** A row of the table: a setting without the names derived from its key. */
+interface Row {
   readonly type: SettingType;
   /** `undefined`: none (`server`: the native one when the addon loads). */
   readonly default: number | string | boolean | undefined;
@@ -35,15 +34,23 @@ export interface Setting {
   readonly choices?: readonly string[];
   /** What it is, and what happens beyond it: one line, no default. */
   readonly help: string;
-  /** The `tsgi serve` flag, or null when the CLI sets it another way
-   * (host and port: `--bind`). */
-  readonly flag: string | null;
+  /** Omitted: the flag is derived from the key (`--max-url-size`); null:
+   * none, the CLI sets it another way (host and port: `--bind`). */
+  readonly flag?: null;
   /** A one-letter alias of the flag. */
   readonly short?: string;
-  /** The environment variable (read from issue 9 on). */
-  readonly env: string;
   /** A limit or timeout the servers enforce (part of `Limits`). */
   readonly limit?: true;
+}
+
+/** One setting, with its names. */
+export interface Setting extends Omit<Row, 'flag'> {
+  /** The `serve()` option, and the key in a config file. */
+  readonly key: string;
+  /** The `tsgi serve` flag, or null. */
+  readonly flag: string | null;
+  /** The environment variable (read from issue 9 on). */
+  readonly env: string;
 }
 
 const KiB = 1024;
@@ -58,20 +65,6 @@ function envName(key: string): string {
 /** `maxUrlSize` -> `--max-url-size`. */
 function flagName(key: string): string {
   return `--${key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
-}
-
-/** A row of the table: a Setting without the names derived from its key. */
-interface Row {
-  readonly type: SettingType;
-  readonly default: number | string | boolean | undefined;
-  readonly min?: number;
-  readonly max?: number;
-  readonly choices?: readonly string[];
-  readonly help: string;
-  /** Omitted: derived from the key (`--max-url-size`); null: none. */
-  readonly flag?: null;
-  readonly short?: string;
-  readonly limit?: true;
 }
 
 /** The table, by key. Its order is the order of --help and of the docs. */
