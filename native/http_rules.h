@@ -60,6 +60,33 @@ constexpr bool IsFieldChar(unsigned char c) {
   return (rules_internal::kClasses.bits[c] & rules_internal::kField) != 0;
 }
 
+// Eight bytes at a time for long runs of field characters: a word is
+// skipped whole when none of its bytes can end or break the run; the byte
+// loop decides otherwise. Exact (no false negatives) for n <= 128.
+constexpr uint64_t kOnes = ~uint64_t{0} / 255;
+constexpr uint64_t kHighs = kOnes * 128;
+inline uint64_t HasLess(uint64_t x, unsigned n) {
+  return (x - kOnes * n) & ~x & kHighs;
+}
+inline uint64_t HasByte(uint64_t x, unsigned char b) {
+  return HasLess(x ^ (kOnes * b), 1);
+}
+inline uint64_t Load8(const unsigned char* p) {
+  uint64_t x;
+  __builtin_memcpy(&x, p, sizeof(x));
+  return x;
+}
+// Skips words of field characters but HTAB (which goes the slow way).
+inline const unsigned char* SkipValueWords(const unsigned char* p,
+                                           const unsigned char* end) {
+  while (end - p >= 8) {
+    const uint64_t x = Load8(p);
+    if ((HasLess(x, 0x20) | HasByte(x, 0x7f)) != 0) break;
+    p += 8;
+  }
+  return p;
+}
+
 // The final statuses a response may have (RFC 9110 section 15; 1xx are
 // interim, and only the server sends one: 100 Continue).
 constexpr int kMinStatus = 200;
@@ -97,7 +124,7 @@ inline bool IsValidHeaderBlock(const char* block, size_t length) {
     const unsigned char* name = p;
     while (p != end && IsTokenChar(*p)) p++;
     if (p == name || p == end || *p != ':') return false;
-    p++;
+    p = SkipValueWords(p + 1, end);
     while (p != end && IsFieldChar(*p)) p++;
     if (end - p < 2 || p[0] != '\r' || p[1] != '\n') return false;
     p += 2;
