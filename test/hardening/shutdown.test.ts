@@ -3,7 +3,6 @@
 // `Connection: close`, cuts what is still open after gracefulTimeout and
 // then resolves; SIGTERM on the CLI does the same and exits 0.
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import net from 'node:net';
 import type { Application, Chunk } from '../../src/index.js';
 import { buildRequest, connectionHas, deferred, RawClient, refused, sleep, until, within } from '../helpers/http.js';
 import { forEachServer, SERVERS, start } from '../helpers/servers.js';
@@ -13,18 +12,6 @@ const hello: Application = (_env, startResponse) => {
   startResponse('200 OK', [['Content-Type', 'text/plain']]);
   return ['hello\n'];
 };
-
-/** Resolves true if a new connection to `port` is refused. */
-function refused(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = net.connect({ host: '127.0.0.1', port });
-    socket.once('connect', () => {
-      socket.destroy();
-      resolve(false);
-    });
-    socket.once('error', () => resolve(true));
-  });
-}
 
 forEachServer((kind) => {
   it('closes an idle keep-alive connection at once on close()', async () => {
