@@ -1,19 +1,103 @@
 // addon.cc: module initialisation: exports the Server class, llhttp's
 // method names (indexed by llhttp's method number), the known header names
-// (indexed by their id in Head records), the llhttp version and the
-// Node-API version the addon was compiled for.
+// (indexed by their id in Head records), the llhttp version, the Node-API
+// version the addon was compiled for, and `contract`: the enums, record
+// layout, id layout, array minimums and HTTP rules that
+// src/native/binding.ts checks when the addon loads (ARCHITECTURE.md, "The
+// C++/TS contract"). Each is built from the C++ definition itself, so a new
+// value reaches the check without another edit here.
 // Node-API addons are loaded once per environment, so a worker thread gets
 // its own exports and nothing here is shared between threads.
 #include <napi.h>
 
+#include <string>
+
 #include "bridge.h"
+#include "connection.h"
+#include "errors.h"
+#include "http_rules.h"
 #include "known_headers.h"
 #include "llhttp.h"
+#include "parser.h"
 
 namespace {
 
 #define TSGI_STR2(x) #x
 #define TSGI_STR(x) TSGI_STR2(x)
+
+// A string of the bytes 0..255 for which `in(byte)` holds, one character
+// per byte (latin1).
+template <typename Predicate>
+Napi::Value ByteSet(Napi::Env env, Predicate in) {
+  std::string bytes;
+  for (int c = 0; c < 256; c++) {
+    if (in(static_cast<unsigned char>(c))) bytes.push_back(static_cast<char>(c));
+  }
+  napi_value value;
+  napi_create_string_latin1(env, bytes.data(), bytes.size(), &value);
+  return Napi::Value(env, value);
+}
+
+Napi::Object HttpRules(Napi::Env env) {
+  Napi::Object rules = Napi::Object::New(env);
+  rules.Set("tokenChars", ByteSet(env, tsgi::IsTokenChar));
+  rules.Set("fieldChars", ByteSet(env, tsgi::IsFieldChar));
+  Napi::Array bodiless = Napi::Array::New(env);
+  uint32_t n = 0;
+  for (int status = 100; status <= 599; status++) {
+    if (tsgi::IsBodylessStatus(status)) bodiless.Set(n++, status);
+  }
+  rules.Set("bodilessStatuses", bodiless);
+  rules.Set("minStatus", tsgi::kMinStatus);
+  rules.Set("maxStatus", tsgi::kMaxStatus);
+  return rules;
+}
+
+Napi::Object Contract(Napi::Env env) {
+  Napi::Object contract = Napi::Object::New(env);
+  Napi::Object events = Napi::Object::New(env);
+  Napi::Object words = Napi::Object::New(env);
+#define TSGI_EVENT(name, js, value, size)       \
+  events.Set(#js, static_cast<int32_t>(value)); \
+  words.Set(#js, static_cast<uint32_t>(size));
+  TSGI_EVENT_TYPES(TSGI_EVENT)
+#undef TSGI_EVENT
+  contract.Set("events", events);
+  contract.Set("eventWords", words);
+  contract.Set("headWordsPerHeader",
+               static_cast<uint32_t>(tsgi::kHeadWordsPerHeader));
+
+#define TSGI_ENTRY(name, js, value) object.Set(#js, static_cast<int32_t>(value));
+  {
+    Napi::Object object = Napi::Object::New(env);
+    TSGI_REQUEST_FLAGS(TSGI_ENTRY)
+    contract.Set("requestFlags", object);
+  }
+  {
+    Napi::Object object = Napi::Object::New(env);
+    TSGI_RESPONSE_FLAGS(TSGI_ENTRY)
+    contract.Set("responseFlags", object);
+  }
+  {
+    Napi::Object object = Napi::Object::New(env);
+    TSGI_WRITE_RESULTS(TSGI_ENTRY)
+    contract.Set("writeResults", object);
+  }
+#undef TSGI_ENTRY
+  {
+    Napi::Object object = Napi::Object::New(env);
+#define TSGI_ERROR(name, value, js) object.Set(#js, static_cast<int32_t>(value));
+    TSGI_HTTP_ERRORS(TSGI_ERROR)
+#undef TSGI_ERROR
+    contract.Set("httpErrors", object);
+  }
+  contract.Set("slotBits", tsgi::kSlotBits);
+  contract.Set("generationBits", tsgi::kGenerationBits);
+  contract.Set("minEventWords", static_cast<uint32_t>(tsgi::kMinEventWords));
+  contract.Set("minBytes", static_cast<uint32_t>(tsgi::kMinBytes));
+  contract.Set("httpRules", HttpRules(env));
+  return contract;
+}
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   if (tsgi::DefineServerClass(env, exports) != napi_ok) return exports;
@@ -36,6 +120,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
               Napi::String::New(env, TSGI_STR(LLHTTP_VERSION_MAJOR) "." TSGI_STR(
                                          LLHTTP_VERSION_MINOR) "." TSGI_STR(LLHTTP_VERSION_PATCH)));
   exports.Set("napiVersion", Napi::Number::New(env, NAPI_VERSION));
+  exports.Set("contract", Contract(env));
   return exports;
 }
 

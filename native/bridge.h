@@ -14,35 +14,85 @@
 
 namespace tsgi {
 
-// Event record types (Ev in src/native/binding.ts) and their sizes.
+// The enums below are half of the contract with src/native/binding.ts (Ev,
+// Wr, Wf there): addon.cc exports them from these lists, and binding.ts
+// checks at load that both sides agree (ARCHITECTURE.md, "The C++/TS
+// contract"). A new value is one line here and one in binding.ts.
+
+// Event record types: V(enumerator, name in Ev, value, words of the
+// record; a Head record has kHeadWordsPerHeader more per header).
+#define TSGI_EVENT_TYPES(V)    \
+  V(kEvOpen, Open, 1, 6)       \
+  V(kEvHead, Head, 2, 7)       \
+  V(kEvBody, Body, 3, 4)       \
+  V(kEvBodyEnd, BodyEnd, 4, 2) \
+  V(kEvDrain, Drain, 5, 2)     \
+  V(kEvClose, Close, 6, 2)     \
+  V(kEvFileDone, FileDone, 7, 3) \
+  V(kEvClosed, Closed, 8, 1)
+
 enum EventType : int32_t {
-  kEvOpen = 1,
-  kEvHead = 2,
-  kEvBody = 3,
-  kEvBodyEnd = 4,
-  kEvDrain = 5,
-  kEvClose = 6,
-  kEvFileDone = 7,
-  kEvClosed = 8,
+#define TSGI_ENUM(name, js, value, words) name = value,
+  TSGI_EVENT_TYPES(TSGI_ENUM)
+#undef TSGI_ENUM
 };
 
-// Return codes of the writing methods (Wr in binding.ts), plus kMisuse,
-// which bridge.cc turns into a thrown Error.
+constexpr size_t kHeadWordsPerHeader = 4;
+
+// Words of a record of `type` (a Head record's fixed part).
+constexpr size_t EventWords(EventType type) {
+  switch (type) {
+#define TSGI_CASE(name, js, value, words) \
+  case name:                              \
+    return words;
+    TSGI_EVENT_TYPES(TSGI_CASE)
+#undef TSGI_CASE
+  }
+  return 0;
+}
+
+// Return codes of the writing methods: V(enumerator, name in Wr, value).
+#define TSGI_WRITE_RESULTS(V) \
+  V(kWrOk, Ok, 0)             \
+  V(kWrFull, Full, 1)         \
+  V(kWrGone, Gone, -1)
+
 enum WriteResult : int32_t {
-  kWrOk = 0,
-  kWrFull = 1,
-  kWrGone = -1,
+#define TSGI_ENUM(name, js, value) name = value,
+  TSGI_WRITE_RESULTS(TSGI_ENUM)
+#undef TSGI_ENUM
+  // Never returned to JS: bridge.cc throws an Error instead (misuse of
+  // the API, or a status or header block the Writer refuses).
   kWrMisuse = -2,
+  kWrInvalidStatus = -3,
+  kWrInvalidHeaders = -4,
 };
 
-// Response flags (Wf in binding.ts).
+// Response flags, the `rflags` argument of respond(): V(enumerator, name in
+// Wf, value).
+#define TSGI_RESPONSE_FLAGS(V) V(kWfClose, Close, 1 << 0)
+
 enum ResponseFlags : int32_t {
-  kWfClose = 1 << 0,
+#define TSGI_ENUM(name, js, value) name = value,
+  TSGI_RESPONSE_FLAGS(TSGI_ENUM)
+#undef TSGI_ENUM
 };
 
-// Minimum sizes of the shared arrays (binding.ts: NativeServerOptions).
+// Minimum sizes of the shared arrays (JS sizes them from the limits).
 constexpr size_t kMinEventWords = 16 * 1024;
 constexpr size_t kMinBytes = 256 * 1024;
+
+// What is wrong with the options of the JS Server constructor; bridge.cc
+// throws it as a TypeError or RangeError with a `code`.
+struct OptionError {
+  enum class Kind : uint8_t { kNone, kType, kRange };
+  Kind kind = Kind::kNone;
+  const char* message = nullptr;
+  void Set(Kind k, const char* m) {
+    kind = k;
+    message = m;
+  }
+};
 
 // Owns the batch of event records of one Server. The arrays belong to JS
 // (kept alive by references held here until Destroy); their memory is
@@ -54,10 +104,10 @@ class EventSink {
   EventSink(const EventSink&) = delete;
   EventSink& operator=(const EventSink&) = delete;
 
-  // Takes references to the callback and arrays; `error` gets a message for
-  // a TypeError/RangeError when they are unusable. Returns false then.
+  // Takes references to the callback and arrays; `error` says what is
+  // wrong when they are unusable. Returns false then.
   bool Init(napi_env env, napi_value on_events, napi_value events,
-            napi_value bytes, const char** error);
+            napi_value bytes, OptionError* error);
   // Drops the references (on the JS thread, from the finalizer).
   void Destroy();
   // The environment is going away: never call JS again; batches are
@@ -117,6 +167,19 @@ class EventSink {
 
 // Defines the `Server` class on `exports`.
 napi_status DefineServerClass(napi_env env, napi_value exports);
+
+// The `code` of the errors the Server constructor throws for its options
+// (src/native/binding.ts: NativeOptionError).
+constexpr char kInvalidOptionCode[] = "ERR_TSGI_INVALID_OPTION";
+constexpr char kMissingOptionCode[] = "ERR_TSGI_MISSING_OPTION";
+// The `code` of the TypeError respond() throws for a status or header
+// block that is not a valid HTTP head.
+constexpr char kInvalidHeadCode[] = "ERR_TSGI_INVALID_HEAD";
+// The `code` of an argument of the wrong type or value, and of a call that
+// does not fit the state of the connection (respond() with no request to
+// answer, write() with no response in progress).
+constexpr char kInvalidArgCode[] = "ERR_TSGI_INVALID_ARG";
+constexpr char kMisuseCode[] = "ERR_TSGI_MISUSE";
 
 }  // namespace tsgi
 

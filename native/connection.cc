@@ -84,7 +84,7 @@ int Connection::Accept(uv_stream_t* listener, uint32_t generation) {
   }
   size_t addr_len = std::strlen(addr);
   EventSink& sink = server_->sink();
-  sink.EnsureRoom(6, addr_len);
+  sink.EnsureRoom(EventWords(kEvOpen), addr_len);
   sink.Open(id(), addr, addr_len, remote_port, local_port);
   announced_ = true;
   if (state_ == State::kOpen) {
@@ -173,7 +173,9 @@ void Connection::OnRead(ssize_t nread, const uv_buf_t* buf) {
 int Connection::OnHead(const ParsedHead& head) {
   if (state_ != State::kOpen || errored_ || parse_done_) return 1;
   EventSink& sink = server_->sink();
-  sink.EnsureRoom(7 + 4 * static_cast<size_t>(head.header_count), head.size);
+  sink.EnsureRoom(EventWords(kEvHead) +
+                      kHeadWordsPerHeader * size_t{head.header_count},
+                  head.size);
   // EnsureRoom may have run JS, which may have closed this connection.
   if (state_ != State::kOpen || errored_ || parse_done_) return 1;
   sink.Head(id(), head);
@@ -190,7 +192,7 @@ int Connection::OnBody(const char* at, size_t length) {
     if (state_ != State::kOpen || errored_ || parse_done_) return 1;
     size_t room = sink.BodyRoom();
     if (room == 0) {
-      sink.EnsureRoom(4, length < 4096 ? length : 4096);
+      sink.EnsureRoom(EventWords(kEvBody), length < 4096 ? length : 4096);
       continue;
     }
     size_t n = length < room ? length : room;
@@ -206,7 +208,7 @@ int Connection::OnMessageComplete(bool keep_alive) {
   if (state_ != State::kOpen || errored_ || parse_done_) return 1;
   body_incomplete_ = false;
   EventSink& sink = server_->sink();
-  sink.EnsureRoom(2, 0);
+  sink.EnsureRoom(EventWords(kEvBodyEnd), 0);
   if (state_ != State::kOpen || errored_ || parse_done_) return 1;
   sink.Small(kEvBodyEnd, id());
   continue_state_ = kContinueNone;
@@ -251,7 +253,7 @@ void Connection::OnParseError(HttpError error) {
 void Connection::SendPendingError() {
   size_t date_len = 0;
   const char* date = server_->DateLine(&date_len);
-  const ReadyResponse& ready = ReadyResponseFor(pending_error_);
+  const ReadyResponse& ready = server_->Ready(pending_error_);
   pending_error_ = HttpError::kNone;
   if (!writer_.AppendReady(ready, date, date_len)) {
     CloseNow();
@@ -306,9 +308,16 @@ int Connection::Respond(int32_t req_flags, int status, Text& status_text,
   if (pending_ == 1) continue_state_ = kContinueNone;
   size_t date_len = 0;
   const char* date = server_->DateLine(&date_len);
-  if (!writer_.Respond(status_text, headers, date, date_len, start, body)) {
-    CloseNow();
-    return kWrGone;
+  switch (writer_.Respond(status_text, headers, date, date_len, start, body)) {
+    case RespondResult::kOk:
+      break;
+    case RespondResult::kInvalidStatus:
+      return kWrInvalidStatus;  // nothing written: JS may answer again
+    case RespondResult::kInvalidHeaders:
+      return kWrInvalidHeaders;
+    case RespondResult::kNoMemory:
+      CloseNow();
+      return kWrGone;
   }
   MarkDirty();
   if (last) return End();
@@ -539,7 +548,7 @@ void Connection::OnClosed() {
   announced_ = false;
   dirty_ = false;
   pending_ = 0;
-  generation_ = (generation_ + 1) & 0x7ff;
+  generation_ = (generation_ + 1) & kGenerationMask;
 }
 
 // ---- Timeouts --------------------------------------------------------------

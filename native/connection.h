@@ -16,6 +16,16 @@ namespace tsgi {
 
 class Server;
 
+// A connection's id, as JS sees it: `slot | generation << kSlotBits`, a
+// positive int32; the generation changes each time the slot is reused, so
+// a stale id finds nothing (Server::Lookup). Part of the contract with
+// src/native/binding.ts, exported by addon.cc and checked at load.
+constexpr uint32_t kSlotBits = 20;
+constexpr uint32_t kGenerationBits = 11;
+constexpr uint32_t kMaxSlots = 1u << kSlotBits;
+constexpr uint32_t kGenerationMask = (1u << kGenerationBits) - 1;
+static_assert(kSlotBits + kGenerationBits <= 31, "ids are positive int32");
+
 // Lives in a slot of its Server's slab for the Server's whole life and is
 // reused by successive sockets. A socket's lifetime: Accept() ... CloseNow()
 // -> uv_close -> OnClosed (Close event, slot freed). Between uv_close and its
@@ -41,7 +51,7 @@ class Connection final : public ParserDelegate, public WriterOwner {
   int Accept(uv_stream_t* listener, uint32_t generation);
 
   int32_t id() const {
-    return static_cast<int32_t>(slot_ | (generation_ << 20));
+    return static_cast<int32_t>(slot_ | (generation_ << kSlotBits));
   }
   uint32_t generation() const { return generation_; }
   uint32_t slot() const { return slot_; }

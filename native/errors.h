@@ -1,7 +1,10 @@
-// errors.h: parse errors and the ready-made responses the server sends for
-// them (RFC 9112 section 2.2 and RFC 9110 section 15). Each response closes
-// the connection: after a malformed message the framing of anything that
-// follows it cannot be trusted.
+// errors.h: why a request is refused (HttpError), and the ready-made
+// response that answers it. The responses are not written here: JS builds
+// them from the table of refusals (src/gateway/refusals.ts), which also maps
+// each HttpError to its status, and hands the bytes to each Server when it
+// is constructed (ARCHITECTURE.md, "Ready-made refusals"). Each closes the
+// connection: after a malformed message the framing of anything that
+// follows it cannot be trusted (RFC 9112 section 2.2).
 #ifndef TSGI_ERRORS_H_
 #define TSGI_ERRORS_H_
 
@@ -10,58 +13,61 @@
 
 namespace tsgi {
 
+// V(enumerator, value, name exported to JS). The names are the keys of
+// NATIVE_REFUSALS in src/gateway/refusals.ts; the values index the
+// `refusals` option of the JS Server constructor.
+#define TSGI_HTTP_ERRORS(V)                                                  \
+  V(kNone, 0, none)                                                          \
+  /* malformed request line, header or chunk, ambiguous framing, missing */  \
+  /* or bad Host */                                                          \
+  V(kBadRequest, 1, badRequest)                                              \
+  /* body longer than maxBodySize, or chunk extensions over their bound */   \
+  V(kContentTooLarge, 2, contentTooLarge)                                    \
+  /* request target longer than maxUrlSize */                                \
+  V(kUriTooLong, 3, uriTooLong)                                              \
+  /* header section or header count over the limits */                       \
+  V(kHeaderFieldsTooLarge, 4, headerFieldsTooLarge)                          \
+  /* unknown method, CONNECT, a transfer coding other than chunked */        \
+  V(kNotImplemented, 5, notImplemented)                                      \
+  /* an HTTP version other than 1.0 or 1.1 */                                \
+  V(kVersionNotSupported, 6, versionNotSupported)                            \
+  /* head or body not received in time (timers.h) */                         \
+  V(kRequestTimeout, 7, requestTimeout)                                      \
+  /* an Expect other than 100-continue */                                    \
+  V(kExpectationFailed, 8, expectationFailed)
+
 enum class HttpError : uint8_t {
-  kNone = 0,
-  kBadRequest,           // 400: malformed request line, header or chunk,
-                         // ambiguous framing, missing or bad Host
-  kContentTooLarge,      // 413: body longer than maxBodySize, or chunk
-                         // extensions over their bound
-  kUriTooLong,           // 414: request target longer than maxUrlSize
-  kHeaderFieldsTooLarge, // 431: header section or header count over limits
-  kNotImplemented,       // 501: unknown method, CONNECT, a transfer
-                         // coding other than chunked before chunked
-  kVersionNotSupported,  // 505: HTTP version other than 1.0 or 1.1
-  kRequestTimeout,       // 408: head or body not received in time (timers.h)
-  kExpectationFailed,    // 417: an Expect other than 100-continue
+#define TSGI_ENUM(name, value, js) name = value,
+  TSGI_HTTP_ERRORS(TSGI_ENUM)
+#undef TSGI_ENUM
 };
 
-// A ready-made response: the status line, then (written by Writer) Date,
-// Content-Type, Content-Length, Connection: close, and `body`.
-struct ReadyResponse {
-  int code;
-  const char* status_line;  // "HTTP/1.1 400 Bad Request\r\n"
-  size_t status_line_len;
-  const char* body;  // short text/plain explanation
-  size_t body_len;
-};
+#define TSGI_COUNT(name, value, js) +1
+constexpr size_t kHttpErrorCount = 0 TSGI_HTTP_ERRORS(TSGI_COUNT);
+#undef TSGI_COUNT
 
-#define TSGI_READY(code, reason)                                         \
-  {                                                                      \
-    code, "HTTP/1.1 " #code " " reason "\r\n",                           \
-        sizeof("HTTP/1.1 " #code " " reason "\r\n") - 1, reason "\n",     \
-        sizeof(reason "\n") - 1                                          \
+// The values are 0, 1, 2... in order: they index tables of responses.
+constexpr bool HttpErrorsAreDense() {
+#define TSGI_VALUE(name, value, js) value,
+  constexpr int kValues[] = {TSGI_HTTP_ERRORS(TSGI_VALUE)};
+#undef TSGI_VALUE
+  for (size_t i = 0; i < kHttpErrorCount; i++) {
+    if (kValues[i] != static_cast<int>(i)) return false;
   }
-
-inline const ReadyResponse& ReadyResponseFor(HttpError error) {
-  // Indexed by HttpError; kNone maps to 400 so a caller bug still yields a
-  // well-formed response.
-  static constexpr ReadyResponse kTable[] = {
-      TSGI_READY(400, "Bad Request"),
-      TSGI_READY(400, "Bad Request"),
-      TSGI_READY(413, "Content Too Large"),
-      TSGI_READY(414, "URI Too Long"),
-      TSGI_READY(431, "Request Header Fields Too Large"),
-      TSGI_READY(501, "Not Implemented"),
-      TSGI_READY(505, "HTTP Version Not Supported"),
-      TSGI_READY(408, "Request Timeout"),
-      TSGI_READY(417, "Expectation Failed"),
-  };
-  size_t index = static_cast<size_t>(error);
-  if (index >= sizeof(kTable) / sizeof(kTable[0])) index = 0;
-  return kTable[index];
+  return true;
 }
+static_assert(HttpErrorsAreDense(), "HttpError values must be 0, 1, 2...");
 
-#undef TSGI_READY
+// A ready-made response, split around the Date line the Server inserts:
+// `head` is the status line with its CRLF, `tail` the other header lines,
+// the empty line and the body. The bytes belong to the Server that received
+// them (Server::ready_), which outlives every use.
+struct ReadyResponse {
+  const char* head;
+  size_t head_len;
+  const char* tail;
+  size_t tail_len;
+};
 
 }  // namespace tsgi
 

@@ -1,7 +1,8 @@
 // known_headers.h: the request header names that cross to JS as small
-// integer ids instead of strings (DESIGN.md, hot path point 3). The table
-// is the single source: addon.cc exports it as `knownHeaders`, and JS maps
-// each id to its environ key once, at load. Free of Node-API.
+// integer ids instead of strings (ARCHITECTURE.md, "The path of a request",
+// step 4). The table is the single source: addon.cc exports it as
+// `knownHeaders`, and JS maps each id to its environ key once, at load.
+// Free of Node-API.
 #ifndef TSGI_NATIVE_KNOWN_HEADERS_H_
 #define TSGI_NATIVE_KNOWN_HEADERS_H_
 

@@ -16,14 +16,21 @@
 
 namespace tsgi {
 
-// Request flags of a Head record (Rf in src/native/binding.ts).
+// Request flags of a Head record: V(enumerator, name in Rf of
+// src/native/binding.ts, value). Exported by addon.cc and checked by
+// binding.ts at load (ARCHITECTURE.md, "The C++/TS contract").
+#define TSGI_REQUEST_FLAGS(V)                    \
+  V(kRfHttp10, Http10, 1 << 0)                   \
+  V(kRfKeepAlive, KeepAlive, 1 << 1)             \
+  V(kRfHasBody, HasBody, 1 << 2)                 \
+  V(kRfChunked, Chunked, 1 << 3)                 \
+  V(kRfExpectContinue, ExpectContinue, 1 << 4)   \
+  V(kRfHead, Head, 1 << 5)
+
 enum RequestFlags : int32_t {
-  kRfHttp10 = 1 << 0,
-  kRfKeepAlive = 1 << 1,
-  kRfHasBody = 1 << 2,
-  kRfChunked = 1 << 3,
-  kRfExpectContinue = 1 << 4,
-  kRfHead = 1 << 5,
+#define TSGI_ENUM(name, js, value) name = value,
+  TSGI_REQUEST_FLAGS(TSGI_ENUM)
+#undef TSGI_ENUM
 };
 
 // A complete request head. Everything points into the Parser's storage and

@@ -12,8 +12,6 @@ namespace tsgi {
 
 namespace {
 
-constexpr int kDefaultBacklog = 511;
-
 void FormatDate(time_t now, char* out, size_t* length) {
   static constexpr char kDays[7][4] = {"Sun", "Mon", "Tue", "Wed",
                                        "Thu", "Fri", "Sat"};
@@ -53,14 +51,16 @@ void FormatDate(time_t now, char* out, size_t* length) {
 
 }  // namespace
 
-Server::Server(napi_env env, uv_loop_t* loop, const Limits& limits,
-               const Timeouts& timeouts, bool reuse_port)
+Server::Server(napi_env env, uv_loop_t* loop,
+               std::unique_ptr<ServerConfig> config)
     : env_(env),
       loop_(loop),
-      limits_(limits),
-      timeouts_(timeouts),
-      reuse_port_(reuse_port),
+      config_(std::move(config)),
       read_buffer_(new char[kReadBufferSize]) {
+  for (size_t i = 0; i < kHttpErrorCount; i++) {
+    ready_[i] = {config_->ready_head[i].data(), config_->ready_head[i].size(),
+                 config_->ready_tail[i].data(), config_->ready_tail[i].size()};
+  }
   std::memset(&check_, 0, sizeof(check_));
   std::memset(&timer_, 0, sizeof(timer_));
   date_line_[0] = '\0';
@@ -74,18 +74,22 @@ Server::~Server() {
 }
 
 bool Server::Init(napi_value on_events, napi_value events, napi_value bytes,
-                  const char** error) {
+                  OptionError* error) {
   if (!sink_.Init(env_, on_events, events, bytes, error)) return false;
   // A whole head (URL + header section) and its Head record must fit in
-  // one batch, with room to spare.
-  if (uint64_t{limits_.max_url_size} + limits_.max_header_size +
-              4 * uint64_t{limits_.max_header_count} >
+  // one batch, with room to spare: JS sizes the arrays from the limits.
+  const Limits& limits = config_->limits;
+  if (uint64_t{limits.max_url_size} + limits.max_header_size +
+              4 * uint64_t{limits.max_header_count} >
           sink_.byte_capacity() / 2 ||
-      7 + 4 * uint64_t{limits_.max_header_count} >
+      EventWords(kEvHead) +
+              kHeadWordsPerHeader * uint64_t{limits.max_header_count} >
           sink_.event_capacity() / 2) {
-    *error =
-        "maxUrlSize + maxHeaderSize (or maxHeaderCount) is too large for "
-        "the shared arrays";
+    error->Set(OptionError::Kind::kRange,
+               "the shared arrays are too small for maxUrlSize + "
+               "maxHeaderSize (or for maxHeaderCount): options.bytes needs "
+               "twice their sum, options.events twice the words of the "
+               "largest Head record");
     sink_.Destroy();
     return false;
   }
@@ -95,7 +99,7 @@ bool Server::Init(napi_value on_events, napi_value events, napi_value bytes,
   uv_timer_init(loop_, &timer_);
   timer_.data = this;
   uv_unref(reinterpret_cast<uv_handle_t*>(&timer_));
-  wheel_.Attach(&timer_, OnTimerCb, DeadlineWheel::TickFor(timeouts_));
+  wheel_.Attach(&timer_, OnTimerCb, config_->tick_ms);
   aux_open_ = true;
   open_handles_ += 2;
   // Every handle must be closed before a worker's loop is: Node waits for
@@ -215,7 +219,7 @@ int Server::Listen(const char* host, int port, int backlog) {
   handle->data = this;
   open_handles_++;
 #ifdef SO_REUSEPORT
-  if (reuse_port_) {
+  if (config_->reuse_port) {
     // One listener per worker thread on the same port; the kernel spreads
     // connections (libuv has no flag for this, so set it before bind).
     uv_os_fd_t fd;
@@ -228,8 +232,8 @@ int Server::Listen(const char* host, int port, int backlog) {
 #endif
   if (r == 0) r = uv_tcp_bind(handle, reinterpret_cast<sockaddr*>(&ss), 0);
   if (r == 0) {
-    r = uv_listen(reinterpret_cast<uv_stream_t*>(handle),
-                  backlog > 0 ? backlog : kDefaultBacklog, OnConnectionCb);
+    r = uv_listen(reinterpret_cast<uv_stream_t*>(handle), backlog,
+                  OnConnectionCb);
   }
   if (r != 0) {
     uv_close(reinterpret_cast<uv_handle_t*>(handle), OnListenerClosedCb);

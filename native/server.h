@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <ctime>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "bridge.h"
@@ -20,10 +21,21 @@
 namespace tsgi {
 
 constexpr size_t kReadBufferSize = 64 * 1024;
-constexpr uint32_t kSlotBits = 20;
-constexpr uint32_t kMaxSlots = 1u << kSlotBits;
-constexpr uint32_t kGenerationMask = 0x7ff;  // keeps ids positive int32
 constexpr uint64_t kLingerMs = 2000;
+
+// What a Server runs with, all of it from JS: bridge.cc reads it from the
+// constructor's options, and src/settings.ts is where the defaults and
+// ranges are (C++ keeps none of its own).
+struct ServerConfig {
+  Limits limits;
+  Timeouts timeouts;
+  uint64_t tick_ms;  // the deadline wheel's tick
+  bool reuse_port;
+  // The ready-made response for each HttpError, split around its Date
+  // line (errors.h).
+  std::string ready_head[kHttpErrorCount];
+  std::string ready_tail[kHttpErrorCount];
+};
 
 // All state is per instance, and an instance belongs to the environment
 // (thread) that created it: nothing here is shared between threads.
@@ -38,8 +50,7 @@ constexpr uint64_t kLingerMs = 2000;
 // close callback.
 class Server {
  public:
-  Server(napi_env env, uv_loop_t* loop, const Limits& limits,
-         const Timeouts& timeouts, bool reuse_port);
+  Server(napi_env env, uv_loop_t* loop, std::unique_ptr<ServerConfig> config);
   ~Server();
   Server(const Server&) = delete;
   Server& operator=(const Server&) = delete;
@@ -47,7 +58,7 @@ class Server {
   // Second construction step. On failure nothing is left open and the
   // caller deletes the object; on success only Finalize may free it.
   bool Init(napi_value on_events, napi_value events, napi_value bytes,
-            const char** error);
+            OptionError* error);
   void SetWrapper(napi_ref wrapper) { wrapper_ = wrapper; }
   // napi_wrap finalizer.
   static void Finalize(napi_env env, void* data, void* hint);
@@ -70,7 +81,13 @@ class Server {
 
   // For Connection.
   EventSink& sink() { return sink_; }
-  const Limits& limits() const { return limits_; }
+  const Limits& limits() const { return config_->limits; }
+  // The ready-made response for `error` (kNone answers as kBadRequest).
+  const ReadyResponse& Ready(HttpError error) const {
+    return error == HttpError::kNone
+               ? ready_[static_cast<size_t>(HttpError::kBadRequest)]
+               : ready_[static_cast<size_t>(error)];
+  }
   // Output blocks of idle connections (see BufferPool).
   BufferPool& buffer_pool() { return buffer_pool_; }
   uv_loop_t* loop() const { return loop_; }
@@ -79,7 +96,7 @@ class Server {
   void AddDirty(uint32_t slot) { dirty_.push_back(slot); }
   // Every connection's deadline lives here (timers.h).
   DeadlineWheel& wheel() { return wheel_; }
-  const Timeouts& timeouts() const { return timeouts_; }
+  const Timeouts& timeouts() const { return config_->timeouts; }
   // "Date: ...\r\n", regenerated when the second changes (RFC 9110 6.6.1).
   const char* DateLine(size_t* length);
   void ConnectionClosed(Connection* conn);
@@ -125,10 +142,10 @@ class Server {
   napi_env env_;
   uv_loop_t* loop_;
   EventSink sink_;
-  Limits limits_;
+  // Owned for the Server's life; limits() and Ready() point into it.
+  const std::unique_ptr<ServerConfig> config_;
+  ReadyResponse ready_[kHttpErrorCount];
   BufferPool buffer_pool_;
-  Timeouts timeouts_;
-  bool reuse_port_;
 
   // Heap-allocated per listen() so that a failed bind can be closed
   // asynchronously while a new listen() goes on; freed in its close cb.

@@ -3,6 +3,8 @@
 // framing, Host and Expect rules over a complete head).
 #include "strict.h"
 
+#include "http_rules.h"
+
 namespace tsgi {
 
 namespace {
@@ -38,9 +40,9 @@ constexpr ByteTable MakeTable() {
   for (int c = 0; c < 256; c++) {
     uint8_t b = 0;
     const bool alnum = IsAlpha(c) || IsDigit(c);
-    if (alnum || IsIn(c, "!#$%&'*+-.^_`|~")) b |= kTchar;
+    if (IsTokenChar(static_cast<unsigned char>(c))) b |= kTchar;
     if (c > 0x20 && c < 0x7f && c != '#') b |= kTarget;
-    if (c == '\t' || (c >= 0x20 && c != 0x7f)) b |= kValue;
+    if (IsFieldChar(static_cast<unsigned char>(c))) b |= kValue;
     if (c == '\t' || c == ' ' || c == 0x21 || (c >= 0x23 && c <= 0x5b) ||
         (c >= 0x5d && c <= 0x7e) || c >= 0x80) {
       b |= kQdtext;
@@ -82,32 +84,8 @@ inline int HexValue(unsigned char c) {
 
 constexpr char kHttpLiteral[] = "HTTP/";
 
-// Eight bytes at a time for the long runs (targets and field values): a
-// word is skipped whole when none of its bytes can end or break the run;
-// otherwise the byte loop decides. Exact (no false negatives) for n <= 128.
-constexpr uint64_t kOnes = ~uint64_t{0} / 255;
-constexpr uint64_t kHighs = kOnes * 128;
-inline uint64_t HasLess(uint64_t x, unsigned n) {
-  return (x - kOnes * n) & ~x & kHighs;
-}
-inline uint64_t HasByte(uint64_t x, unsigned char b) {
-  return HasLess(x ^ (kOnes * b), 1);
-}
-inline uint64_t Load8(const unsigned char* p) {
-  uint64_t x;
-  __builtin_memcpy(&x, p, sizeof(x));
-  return x;
-}
-// Skips words of field-vchar / SP / obs-text (HTAB goes the slow way).
-inline const unsigned char* SkipValueWords(const unsigned char* p,
-                                           const unsigned char* end) {
-  while (end - p >= 8) {
-    const uint64_t x = Load8(p);
-    if ((HasLess(x, 0x20) | HasByte(x, 0x7f)) != 0) break;
-    p += 8;
-  }
-  return p;
-}
+// Eight bytes at a time for the long runs: field values (SkipValueWords,
+// http_rules.h) and targets.
 // Skips words of VCHAR other than '#'.
 inline const unsigned char* SkipTargetWords(const unsigned char* p,
                                             const unsigned char* end) {

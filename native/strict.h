@@ -21,11 +21,13 @@
 
 namespace tsgi {
 
+// The request limits of a Server. Every value comes from JS
+// (src/settings.ts has the defaults and ranges; C++ keeps none).
 struct Limits {
-  uint32_t max_url_size = 8 * 1024;
-  uint32_t max_header_size = 16 * 1024;
-  uint32_t max_header_count = 100;
-  uint64_t max_body_size = 16 * 1024 * 1024;
+  uint32_t max_url_size;
+  uint32_t max_header_size;
+  uint32_t max_header_count;
+  uint64_t max_body_size;
 };
 
 // Longest method token accepted; every method llhttp knows is shorter.

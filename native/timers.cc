@@ -4,35 +4,15 @@
 
 namespace tsgi {
 
-namespace {
-
-constexpr uint64_t kMinTickMs = 10;
-constexpr uint64_t kMaxTickMs = 1000;
-
-}  // namespace
-
 DeadlineWheel::DeadlineWheel() {
   for (DeadlineNode& head : buckets_) head.prev = head.next = &head;
-}
-
-uint64_t DeadlineWheel::TickFor(const Timeouts& timeouts) {
-  uint64_t shortest = kNoDeadline;
-  const uint64_t all[] = {timeouts.headers_ms, timeouts.request_ms,
-                          timeouts.keep_alive_ms, timeouts.send_ms};
-  for (uint64_t ms : all) {
-    if (ms != 0 && ms < shortest) shortest = ms;
-  }
-  uint64_t tick = shortest == kNoDeadline ? kMaxTickMs : shortest / 4;
-  if (tick < kMinTickMs) tick = kMinTickMs;
-  if (tick > kMaxTickMs) tick = kMaxTickMs;
-  return tick;
 }
 
 void DeadlineWheel::Attach(uv_timer_t* timer, uv_timer_cb callback,
                            uint64_t tick_ms) {
   timer_ = timer;
   callback_ = callback;
-  tick_ms_ = tick_ms == 0 ? kMaxTickMs : tick_ms;
+  tick_ms_ = tick_ms != 0 ? tick_ms : 1;
   current_ = Now() / tick_ms_;
 }
 

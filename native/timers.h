@@ -13,12 +13,13 @@ namespace tsgi {
 // Loop time in milliseconds (uv_now), or "never".
 constexpr uint64_t kNoDeadline = UINT64_MAX;
 
-// The timeouts of a Server, in milliseconds; 0 disables one.
+// The timeouts of a Server, in milliseconds; 0 disables one. Every value
+// comes from JS (src/settings.ts has the defaults).
 struct Timeouts {
-  uint64_t headers_ms = 60 * 1000;     // a request head must be complete
-  uint64_t request_ms = 300 * 1000;    // the whole request (head + body)
-  uint64_t keep_alive_ms = 5 * 1000;   // idle between requests
-  uint64_t send_ms = 60 * 1000;        // queued output without progress
+  uint64_t headers_ms;     // a request head must be complete
+  uint64_t request_ms;     // the whole request (head + body)
+  uint64_t keep_alive_ms;  // idle between requests
+  uint64_t send_ms;        // queued output without progress
 };
 
 // One per Connection, embedded in it: linking it allocates nothing. While
@@ -55,7 +56,9 @@ class DeadlineWheel {
   DeadlineWheel& operator=(const DeadlineWheel&) = delete;
 
   // `timer` is initialised and owned by the caller, who keeps it open until
-  // Detach(); its callback must call Advance(uv_now(loop)).
+  // Detach(); its callback must call Advance(uv_now(loop)). `tick_ms` >= 1
+  // comes from JS (timerTickMs in src/settings.ts: a quarter of the
+  // shortest timeout, 10 ms to 1 s).
   void Attach(uv_timer_t* timer, uv_timer_cb callback, uint64_t tick_ms);
   // Stops and forgets the timer (before the caller closes it). Nodes stay
   // linked but nothing fires any more.
@@ -74,10 +77,6 @@ class DeadlineWheel {
   uint64_t tick_ms() const { return tick_ms_; }
   uint32_t size() const { return count_; }
 
-  // A tick for these timeouts: a quarter of the shortest one, from 10 ms
-  // to 1 s (RFC-level timeouts are seconds; tests use fractions).
-  static uint64_t TickFor(const Timeouts& timeouts);
-
  private:
   static constexpr uint32_t kBuckets = 256;  // a power of two
 
@@ -88,7 +87,7 @@ class DeadlineWheel {
   DeadlineNode buckets_[kBuckets];  // sentinels of circular lists
   uv_timer_t* timer_ = nullptr;
   uv_timer_cb callback_ = nullptr;
-  uint64_t tick_ms_ = 1000;
+  uint64_t tick_ms_ = 1;
   uint64_t current_ = 0;  // the last tick number visited
   uint32_t count_ = 0;    // linked nodes
   bool running_ = false;

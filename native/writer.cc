@@ -7,6 +7,8 @@
 
 #include <cstring>
 
+#include "http_rules.h"
+
 #ifdef __linux__
 #include <sys/sendfile.h>
 #endif
@@ -16,12 +18,6 @@ namespace tsgi {
 namespace {
 
 #define LITERAL(s) s, sizeof(s) - 1
-
-
-bool IsBodyless(int status) {
-  // RFC 9110 section 6.4.1: 1xx, 204 and 304 responses never have content.
-  return status < 200 || status == 204 || status == 304;
-}
 
 }  // namespace
 
@@ -83,10 +79,10 @@ bool Writer::AppendRaw(const char* data, size_t length) {
   return cork_.Append(data, length);
 }
 
-bool Writer::Respond(Text& status, Text* headers, const char* date_line,
-                     size_t date_len, const ResponseStart& start,
-                     Text* body) {
-  const bool bodyless = IsBodyless(start.status);
+RespondResult Writer::Respond(Text& status, Text* headers,
+                              const char* date_line, size_t date_len,
+                              const ResponseStart& start, Text* body) {
+  const bool bodyless = IsBodylessStatus(start.status);
   no_body_ = bodyless || start.head_request;
   int64_t length = start.content_length;
   chunked_ = false;
@@ -105,10 +101,26 @@ bool Writer::Respond(Text& status, Text* headers, const char* date_line,
   surplus_ = false;
   closes_ = start.close || close_delimited_;
 
-  // Status line (RFC 9112 section 4).
-  bool ok = cork_.Append(LITERAL("HTTP/1.1 ")) && AppendText(status, nullptr) &&
-            cork_.Append(LITERAL("\r\n"));
-  if (ok && headers != nullptr) ok = AppendText(*headers, nullptr);
+  // Status line (RFC 9112 section 4), then the caller's header lines; each
+  // is checked where it was encoded, so what is checked is what is sent.
+  const size_t begin = cork_.size();
+  if (!cork_.Append(LITERAL("HTTP/1.1 "))) return RespondResult::kNoMemory;
+  size_t at = cork_.size();
+  size_t n = 0;
+  if (!AppendText(status, &n)) return RespondResult::kNoMemory;
+  if (!IsValidStatusText(cork_.data() + at, n)) {
+    cork_.Truncate(begin);
+    return RespondResult::kInvalidStatus;
+  }
+  bool ok = cork_.Append(LITERAL("\r\n"));
+  if (ok && headers != nullptr) {
+    at = cork_.size();
+    ok = AppendText(*headers, &n);
+    if (ok && !IsValidHeaderBlock(cork_.data() + at, n)) {
+      cork_.Truncate(begin);
+      return RespondResult::kInvalidHeaders;
+    }
+  }
   if (ok) ok = cork_.Append(date_line, date_len);
   if (ok && !bodyless && length >= 0) {
     // Also for HEAD: the length a GET would have (RFC 9110 section 8.6).
@@ -124,10 +136,10 @@ bool Writer::Respond(Text& status, Text* headers, const char* date_line,
     ok = cork_.Append(LITERAL("Connection: keep-alive\r\n"));
   }
   if (ok) ok = cork_.Append(LITERAL("\r\n"));
-  if (!ok) return false;
+  if (!ok) return RespondResult::kNoMemory;
   active_ = true;
-  if (body != nullptr) return WriteBody(*body);
-  return true;
+  if (body != nullptr && !WriteBody(*body)) return RespondResult::kNoMemory;
+  return RespondResult::kOk;
 }
 
 bool Writer::WriteBody(Text& chunk) {
@@ -186,13 +198,9 @@ bool Writer::EndResponse() {
 
 bool Writer::AppendReady(const ReadyResponse& ready, const char* date_line,
                          size_t date_len) {
-  return cork_.Append(ready.status_line, ready.status_line_len) &&
+  return cork_.Append(ready.head, ready.head_len) &&
          cork_.Append(date_line, date_len) &&
-         cork_.Append(LITERAL("Content-Type: text/plain; charset=utf-8\r\n"
-                              "Content-Length: ")) &&
-         AppendDecimal(ready.body_len) &&
-         cork_.Append(LITERAL("\r\nConnection: close\r\n\r\n")) &&
-         cork_.Append(ready.body, ready.body_len);
+         cork_.Append(ready.tail, ready.tail_len);
 }
 
 void Writer::Discard() {

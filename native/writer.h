@@ -72,6 +72,18 @@ class WriterOwner {
   ~WriterOwner() = default;
 };
 
+// What Writer::Respond did.
+enum class RespondResult : uint8_t {
+  kOk,
+  kNoMemory,
+  // The status is not "NNN reason" with a final code and field characters
+  // (http_rules.h): nothing was written.
+  kInvalidStatus,
+  // The header block is not a list of `token ":" *field-char CRLF` lines:
+  // nothing was written.
+  kInvalidHeaders,
+};
+
 struct ResponseStart {
   int status;              // 3-digit code
   bool http10;             // the request was HTTP/1.0
@@ -94,9 +106,13 @@ class Writer {
   void Reset(uv_stream_t* stream, BufferPool* pool);
 
   // Response framing. All append to the cork buffer; nothing is written to
-  // the socket before Flush(). Each returns false when memory runs out.
-  bool Respond(Text& status, Text* headers, const char* date_line,
-               size_t date_len, const ResponseStart& start, Text* body);
+  // the socket before Flush(). The others return false when memory runs
+  // out. Respond checks the bytes of `status` and `headers` as they land in
+  // the cork buffer, whatever the caller checked: a CR, LF, NUL or other
+  // byte HTTP forbids in a head is refused (and the response not begun).
+  RespondResult Respond(Text& status, Text* headers, const char* date_line,
+                        size_t date_len, const ResponseStart& start,
+                        Text* body);
   // Appends a body chunk; bytes beyond the declared Content-Length are
   // dropped (surplus() becomes true).
   bool WriteBody(Text& chunk);

@@ -25,10 +25,14 @@ export type ResponseBody = (Iterable<Chunk> | AsyncIterable<Chunk>) & {
  */
 export type WriteFunction = (chunk: Chunk) => void;
 
-/** One response header: `[name, value]`. Names are tokens (RFC 9110 §5.1);
- * values contain no CR, LF or NUL. Hop-by-hop headers (Connection,
- * Keep-Alive, Transfer-Encoding, Upgrade, TE, Trailer, Proxy-*) belong to the
- * server and must not be set by applications. */
+/** One response header: `[name, value]`. Names are tokens (RFC 9110
+ * §5.6.2); values are latin1 text without controls other than HTAB (no CR,
+ * LF or NUL) and nothing above U+00FF. Framing, hop-by-hop and Date headers
+ * belong to the server: `Content-Length` is read and honoured,
+ * `Connection: close` closes the connection after the response, the others
+ * are dropped (`validate()` refuses them). The list, with the reason for
+ * each, is `OWNED_HEADERS` in src/gateway/http-rules.ts and the README's
+ * "startResponse". */
 export type Header = [name: string, value: string];
 
 /**
@@ -190,65 +194,62 @@ export type Application = (
 /** Which server runs an application. */
 export type ServerKind = 'native' | 'node';
 
-/** Options of `serve()`. */
+/** Options of `serve()`: `errors`, and the settings of src/settings.ts
+ * (the block below is written from that table by `npm run docs`). */
 export interface ServeOptions {
-  /** Address to bind (default `"127.0.0.1"`). */
-  host?: string;
-  /** Port (default 8000; `0` takes a free port). */
-  port?: number;
-  /** `"native"` (default when the addon loads) or `"node"`. */
-  server?: ServerKind;
   /** Where `tsgi.errors` and the server's own errors go (default stderr). */
   errors?: ErrorStream;
-  /** `tsgi.multiprocess` (default false). */
-  multiprocess?: boolean;
-  /** Listen backlog (default 511). */
+  // settings:begin (written by `npm run docs` from src/settings.ts)
+  /** Address to listen on (IPv6 without brackets). Default "127.0.0.1"; a
+   * string. */
+  host?: string;
+  /** Port to listen on; 0 takes a free one. Default 8000; a whole number from
+   * 0 to 65535. */
+  port?: number;
+  /** Which server runs the application: native, or node (the reference
+   * server). Default native, when the addon loads; "native" or "node". Flag
+   * `--server`. */
+  server?: ServerKind;
+  /** Connections the kernel queues before they are accepted. Default 511; a
+   * whole number from 1 to 2147483647. */
   backlog?: number;
-
-  // Limits (RFC 9112 §2.3, §3; RFC 9110 §15.5.14, §15.5.15, RFC 6585 §5).
-  // Each is answered with a ready-made response and the connection closed.
-
-  /** Longest request target, in bytes (default 8 KiB): 414 beyond it. */
+  /** The value of tsgi.multiprocess: other processes serve the same
+   * application. Default false; true or false. */
+  multiprocess?: boolean;
+  /** Longest request target, in bytes: 414 beyond it. Default 8 KiB; a whole
+   * number of bytes from 1 to 64 MiB. Flag `--max-url-size`. */
   maxUrlSize?: number;
-  /** Largest header section, in bytes (default 16 KiB): 431 beyond it. */
+  /** Largest header section (names, values, line ends), in bytes: 431 beyond
+   * it. Default 16 KiB; a whole number of bytes from 1 to 64 MiB. Flag
+   * `--max-header-size`. */
   maxHeaderSize?: number;
-  /** Most header fields in one request (default 100): 431 beyond it. */
+  /** Most header fields in one request: 431 beyond it. Default 100; a whole
+   * number from 1 to 65536. Flag `--max-header-count`. */
   maxHeaderCount?: number;
-  /** Largest request body, in bytes (default 16 MiB): 413 when declared
-   * larger by Content-Length, or when a chunked body grows past it. */
+  /** Largest request body, declared or chunked, in bytes: 413 beyond it.
+   * Default 16 MiB; a whole number of bytes from 1 to 2^53 - 1. Flag
+   * `--max-body-size`. */
   maxBodySize?: number;
-
-  // Timeouts, in seconds (fractions allowed; 0 disables one).
-
-  /** Time to receive a complete request head (default 60; slowloris): 408. */
+  /** Time to receive a complete request head (slowloris): 408. Default 60 s;
+   * a number of seconds from 0 to 86400. Flag `--headers-timeout`. */
   headersTimeout?: number;
-  /** Time to receive a complete request, body included (default 300): 408. */
+  /** Time to receive a complete request, body included: 408. Default 300 s; a
+   * number of seconds from 0 to 86400. Flag `--request-timeout`. */
   requestTimeout?: number;
-  /** How long an idle keep-alive connection stays open (default 5). */
+  /** How long an idle keep-alive connection stays open: closed silently.
+   * Default 5 s; a number of seconds from 0 to 86400. Flag
+   * `--keep-alive-timeout`. */
   keepAliveTimeout?: number;
-  /** How long a response may wait for a client that does not read
-   * (default 60): the connection is cut. */
+  /** How long a response may wait for a client that does not read: the
+   * connection is cut. Default 60 s; a number of seconds from 0 to 86400.
+   * Flag `--send-timeout`. */
   sendTimeout?: number;
-  /** How long `close()` waits for requests in flight before cutting their
-   * connections (default 30). */
+  /** How long close() (and SIGTERM) waits for requests in flight: their
+   * connections are cut. Default 30 s; a number of seconds from 0 to 86400.
+   * Flag `--graceful-timeout`. */
   gracefulTimeout?: number;
+  // settings:end
 }
-
-/** The defaults of the limits and timeouts of `ServeOptions`. */
-export const DEFAULT_LIMITS = Object.freeze({
-  maxUrlSize: 8 * 1024,
-  maxHeaderSize: 16 * 1024,
-  maxHeaderCount: 100,
-  maxBodySize: 16 * 1024 * 1024,
-  headersTimeout: 60,
-  requestTimeout: 300,
-  keepAliveTimeout: 5,
-  sendTimeout: 60,
-  gracefulTimeout: 30,
-} as const);
-
-/** The limits and timeouts a server runs with, defaults filled in. */
-export type Limits = { -readonly [K in keyof typeof DEFAULT_LIMITS]: number };
 
 /** A running server, as returned by `serve()`. */
 export interface Server {

@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadNative, unavailableMessage } from '../src/native/loader.js';
+import { formatDefault, SETTINGS } from '../src/settings.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const bin = join(root, 'bin', 'tsgi.js');
@@ -315,7 +316,7 @@ describe('tsgi usage errors exit 2 with one line on stderr', () => {
     ['a --bind with a bad port', ['serve', 'examples/hello.mjs', '--bind', '127.0.0.1:http'], 'tsgi: error: option \'--bind\' must be HOST:PORT (IPv6 as [HOST]:PORT), got "127.0.0.1:http"'],
     ['a --bind port above 65535', ['serve', 'examples/hello.mjs', '--bind', '127.0.0.1:65536'], 'tsgi: error: option \'--bind\' port must be 0-65535, got "65536"'],
     ['an unbracketed IPv6 --bind', ['serve', 'examples/hello.mjs', '--bind', '::1:80'], 'tsgi: error: option \'--bind\' must be HOST:PORT (IPv6 as [HOST]:PORT), got "::1:80"'],
-    ['an invalid --server', ['serve', 'examples/hello.mjs', '--server', 'x'], 'tsgi: error: option \'--server\' must be native or node, got "x"'],
+    ['an invalid --server', ['serve', 'examples/hello.mjs', '--server', 'x'], 'tsgi: error: option \'--server\' must be "native" or "node", got "x"'],
     ['a missing module file', ['serve', 'nope.mjs'], 'tsgi: cannot find module file "nope.mjs"'],
     ['a directory as module', ['serve', 'examples'], 'tsgi: module "examples" is not a file'],
     ['a missing export', ['serve', 'examples/hello.mjs:foo'], 'tsgi: "examples/hello.mjs" has no export "foo"'],
@@ -357,6 +358,12 @@ describe('tsgi usage errors exit 2 with one line on stderr', () => {
     expect(exit.code).toBe(0);
     expect(exit.stdout).toMatch(/^Usage: tsgi serve \[options\] <module>/);
     expect(exit.stdout).toContain('--bind <host:port>');
+    // Every flag of the settings table, with the table's default.
+    const help = exit.stdout.replace(/\s+/g, ' ');
+    for (const s of SETTINGS.filter((x) => x.flag !== null)) {
+      expect(help).toContain(s.flag!);
+      expect(help).toContain(`(default ${formatDefault(s)})`);
+    }
     expect(exit.stderr).toBe('');
   });
 });

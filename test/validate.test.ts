@@ -258,8 +258,11 @@ describe('validate: startResponse checks', () => {
   const statuses: [unknown, string][] = [
     ['200', 'tsgi.validate: status must be "NNN Reason", got "200"'],
     ['OK 200', 'tsgi.validate: status must be "NNN Reason", got "OK 200"'],
-    ['099 Low', 'tsgi.validate: status must be "NNN Reason", got "099 Low"'],
-    ['600 High', 'tsgi.validate: status code must be between 100 and 599, got "600 High"'],
+    ['099 Low', 'tsgi.validate: status code must be between 200 and 599 (1xx are interim responses, sent by the server), got "099 Low"'],
+    ['600 High', 'tsgi.validate: status code must be between 200 and 599 (1xx are interim responses, sent by the server), got "600 High"'],
+    // The driver refuses an interim status as the response's status: so does validate().
+    ['103 Early Hints', 'tsgi.validate: status code must be between 200 and 599 (1xx are interim responses, sent by the server), got "103 Early Hints"'],
+    ['20 OK', 'tsgi.validate: status must be "NNN Reason", got "20 OK"'],
     ['200 OK\r\nX: y', 'tsgi.validate: status must not contain control or non-latin1 characters (found U+000D), got "200 OK\\r\\nX: y"'],
     [200, 'tsgi.validate: status must be a string, got 200'],
   ];
@@ -291,14 +294,41 @@ describe('validate: startResponse checks', () => {
     });
   }
 
-  for (const name of ['Connection', 'keep-alive', 'Proxy-Authenticate', 'Proxy-Authorization', 'TE', 'Trailer', 'Transfer-Encoding', 'UPGRADE']) {
-    it(`rejects the hop-by-hop header ${name}`, () => {
+  // The headers the server would drop (src/gateway/http-rules.ts): an
+  // application that sets one expects something that will not happen.
+  const dropped: [string, string][] = [
+    ['keep-alive', 'hop-by-hop, RFC 9110 §7.6.1: persistence is the server\'s'],
+    ['Proxy-Connection', 'hop-by-hop, RFC 9110 §7.6.1'],
+    ['TE', 'hop-by-hop, RFC 9110 §10.1.4: a request field'],
+    ['Trailer', 'RFC 9110 §6.6.2: the server sends no trailer section'],
+    ['Transfer-Encoding', 'framing, RFC 9112 §6.1: the server chooses chunked or a length'],
+    ['UPGRADE', 'hop-by-hop, RFC 9110 §7.8: the server does not switch protocols'],
+    ['Date', 'RFC 9110 §6.6.1: the server writes one Date per response from its clock'],
+  ];
+  for (const [name, why] of dropped) {
+    it(`rejects the header ${name}, which the server owns`, () => {
       rejects(
         () => call(ok([['X-Ok', '1'], [name, 'x']])),
-        `tsgi.validate: headers[1] must not be the hop-by-hop header "${name}" (the server owns it)`,
+        `tsgi.validate: headers[1] must not be "${name}": the server owns it (${why})`,
       );
     });
   }
+
+  it('rejects a Connection header other than "close"', () => {
+    rejects(
+      () => call(ok([['Connection', 'keep-alive']])),
+      'tsgi.validate: headers[0] (Connection) may only be "close": the server owns the rest (hop-by-hop, RFC 9110 §7.6.1: only "close" is honoured), got "keep-alive"',
+    );
+  });
+
+  it('accepts what the server honours or passes on: Connection: close, Content-Length, Proxy-Authenticate', async () => {
+    const headers: Header[] = [
+      ['Connection', 'Close'],
+      ['Content-Length', '2'],
+      ['Proxy-Authenticate', 'Basic realm="proxy"'],
+    ];
+    expect(await drain(call(ok(headers, '407 Proxy Authentication Required')))).toEqual(['hi']);
+  });
 
   it('rejects a second startResponse without excInfo', () => {
     const start = makeStart();
@@ -420,7 +450,7 @@ describe('validate: body checks', () => {
     );
   });
 
-  for (const status of ['204 No Content', '304 Not Modified', '103 Early Hints']) {
+  for (const status of ['204 No Content', '304 Not Modified']) {
     it(`rejects a non-empty body chunk in a ${status.slice(0, 3)} response`, async () => {
       const code = status.slice(0, 3);
       await expect(

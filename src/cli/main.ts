@@ -19,12 +19,13 @@ import { Command, CommanderError } from 'commander';
 import { NativeUnavailableError } from '../native/loader.js';
 import { serve } from '../serve.js';
 import { registerCgi } from './cgi.js';
-import type { Application, ServeOptions, Server, ServerKind } from '../types.js';
+import { formatDefault, setting, SETTINGS, settingProblem, type Setting } from '../settings.js';
+import type { Application, ServeOptions, Server } from '../types.js';
 import { runBuild } from './build.js';
 import { runDoctor } from './doctor.js';
 import { versionText } from './version.js';
 
-const DEFAULT_BIND = '127.0.0.1:8000';
+const DEFAULT_BIND = `${setting('host').default}:${setting('port').default}`;
 const EXPORT_NAME = /^[A-Za-z_$][\w$]*$/;
 
 /** A mistake in how the command was called: exit code 2. */
@@ -60,48 +61,48 @@ function parseBind(bind: string): { host: string; port: number } {
 
 const kSizeUnits: Record<string, number> = { '': 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3 };
 
-/** `16M`, `8k`, `1048576`: a size in bytes with an optional binary unit. */
+/** `16M`, `8k`, `1048576`: a whole number with an optional binary unit. */
 export function parseSize(flag: string, value: string): number {
   const m = /^(\d+)\s*([kmg]?)(?:i?b)?$/i.exec(value.trim());
   const bytes = m ? Number(m[1]) * kSizeUnits[m[2]!.toLowerCase()]! : NaN;
-  if (!Number.isSafeInteger(bytes) || bytes < 1) {
-    throw new UsageError(`error: option '${flag}' must be a positive size in bytes (e.g. 16384, 16k, 16M), got ${JSON.stringify(value)}`);
+  if (!Number.isSafeInteger(bytes)) {
+    throw new UsageError(`error: option '${flag}' must be a whole number, with k, M or G for sizes (e.g. 16384, 16k, 16M), got ${JSON.stringify(value)}`);
   }
   return bytes;
 }
 
-/** `30`, `0.5`: a number of seconds, 0 to disable. */
+/** `30`, `0.5`: a number of seconds. */
 export function parseSeconds(flag: string, value: string): number {
   const seconds = /^\d+(?:\.\d+)?$/.test(value.trim()) ? Number(value) : NaN;
-  if (!Number.isFinite(seconds) || seconds > 86_400) {
-    throw new UsageError(`error: option '${flag}' must be a number of seconds from 0 to 86400, got ${JSON.stringify(value)}`);
+  if (!Number.isFinite(seconds)) {
+    throw new UsageError(`error: option '${flag}' must be a number of seconds (e.g. 30, 0.5), got ${JSON.stringify(value)}`);
   }
   return seconds;
 }
 
-/** The limit and timeout flags of `tsgi serve`: flag, option key, parser. */
-const kLimitFlags = [
-  ['--max-url-size', 'maxUrlSize', 'size', 'longest request target in bytes (default 8k): 414 beyond'],
-  ['--max-header-size', 'maxHeaderSize', 'size', 'largest header section in bytes (default 16k): 431 beyond'],
-  ['--max-header-count', 'maxHeaderCount', 'size', 'most header fields in a request (default 100): 431 beyond'],
-  ['--max-body-size', 'maxBodySize', 'size', 'largest request body in bytes (default 16M): 413 beyond'],
-  ['--headers-timeout', 'headersTimeout', 'seconds', 'seconds to receive a request head (default 60): 408'],
-  ['--request-timeout', 'requestTimeout', 'seconds', 'seconds to receive a whole request (default 300): 408'],
-  ['--keep-alive-timeout', 'keepAliveTimeout', 'seconds', 'seconds an idle keep-alive connection stays open (default 5)'],
-  ['--send-timeout', 'sendTimeout', 'seconds', 'seconds a response may wait for a client that does not read (default 60)'],
-  ['--graceful-timeout', 'gracefulTimeout', 'seconds', 'seconds SIGTERM waits for requests in flight (default 30)'],
-] as const;
+/** The settings that are flags of `tsgi serve` (src/settings.ts). */
+const kFlagSettings = SETTINGS.filter((s) => s.flag !== null);
+
+/** The placeholder of a flag's value in --help. */
+function valueName(s: Setting): string {
+  if (s.type === 'size') return 'bytes';
+  if (s.type === 'seconds') return 'seconds';
+  if (s.type === 'choice') return s.choices!.join('|');
+  return 'n';
+}
+
+/** Parses a flag's value and checks it against the table. */
+function parseFlag(s: Setting, value: string): ServeOptions[keyof ServeOptions] {
+  const flag = s.flag!;
+  const parsed = s.type === 'seconds' ? parseSeconds(flag, value) : s.type === 'choice' ? value : parseSize(flag, value);
+  const problem = settingProblem(s, parsed);
+  if (problem !== null) throw new UsageError(`error: option '${flag}' ${problem}, got ${JSON.stringify(value)}`);
+  return parsed as ServeOptions[keyof ServeOptions];
+}
 
 /** Commander's camel-cased option name for a flag: `--max-url-size` -> `maxUrlSize`. */
 function optionName(flag: string): string {
   return flag.slice(2).replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
-}
-
-function parseServer(value: string): ServerKind {
-  if (value !== 'native' && value !== 'node') {
-    throw new UsageError(`error: option '--server' must be native or node, got ${JSON.stringify(value)}`);
-  }
-  return value;
 }
 
 /** Splits `MODULE[:EXPORT]`. A colon followed by something that is not an
@@ -212,17 +213,15 @@ function handleSignals(server: Server): void {
 
 async function runServe(target: string, opts: { bind: string; server?: string } & Record<string, string | undefined>): Promise<void> {
   const { host, port } = parseBind(opts.bind);
-  const options: ServeOptions = { host, port };
-  for (const [flag, key, kind] of kLimitFlags) {
-    const value = opts[optionName(flag)];
-    if (value === undefined) continue;
-    options[key] = kind === 'size' ? parseSize(flag, value) : parseSeconds(flag, value);
+  const options: Record<string, unknown> = { host, port };
+  for (const s of kFlagSettings) {
+    const value = opts[optionName(s.flag!)];
+    if (value !== undefined) options[s.key] = parseFlag(s, value);
   }
-  if (opts.server !== undefined) options.server = parseServer(opts.server);
   const app = await loadApplication(target);
   let server: Server;
   try {
-    server = await serve(app, options);
+    server = await serve(app, options as ServeOptions);
   } catch (err) {
     if (err instanceof NativeUnavailableError) throw new RuntimeError(err.message);
     throw new RuntimeError(`cannot serve on ${opts.bind}: ${firstLine(err)}`);
@@ -251,11 +250,11 @@ function buildProgram(): Command {
     .command('serve')
     .description('serve an application over HTTP')
     .argument('<module>', 'MODULE[:EXPORT]: an ES or CommonJS module file; EXPORT defaults to the default export, then "app", then "application"')
-    .option('-b, --bind <host:port>', 'address to listen on ([HOST]:PORT for IPv6; port 0 picks a free one)', DEFAULT_BIND)
-    .option('-s, --server <kind>', 'native or node (default: native, when the addon loads)');
+    .option('-b, --bind <host:port>', 'address to listen on ([HOST]:PORT for IPv6; port 0 picks a free one)', DEFAULT_BIND);
   const serveCommand = program.commands.find((c) => c.name() === 'serve')!;
-  for (const [flag, , kind, help] of kLimitFlags) {
-    serveCommand.option(`${flag} <${kind === 'size' ? 'bytes' : 'seconds'}>`, help);
+  for (const s of kFlagSettings) {
+    const flags = `${s.short ? `${s.short}, ` : ''}${s.flag} <${valueName(s)}>`;
+    serveCommand.option(flags, `${s.help} (default ${formatDefault(s)})`);
   }
   serveCommand.action(async (target: string, opts: { bind: string; server?: string } & Record<string, string | undefined>) => {
     await runServe(target, opts);

@@ -4,6 +4,19 @@
 import type { Application, Chunk, Environ, ErrorStream, Header, ResponseBody, WriteFunction } from '../types.js';
 import { logError } from './errors.js';
 import { FileBody } from './file-wrapper.js';
+import {
+  badFieldChar,
+  bodiless,
+  fieldValueProblem,
+  HeaderRole,
+  headerRole,
+  isToken,
+  listTokens,
+  parseContentLength,
+  statusCode,
+  statusProblem,
+} from './http-rules.js';
+import { SERVER_ERROR } from './refusals.js';
 
 /**
  * Where a response goes. Exactly one of `start(..., last=true)`, `end()` or
@@ -40,92 +53,34 @@ export interface Sink {
   onGone: (() => void) | null;
 }
 
-// RFC 9110 §5.1 field-name = token; §5.5 field values: no CR, LF or NUL, and
-// (as node:http) no other controls but HTAB and nothing above latin1.
-const kToken = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
-// RFC 9112 §4: status-line = HTTP-version SP status-code SP [ reason-phrase ]
-const kStatus = /^[1-5]\d\d [\t\x20-\x7e\x80-\xff]*$/;
-
-/** What the server does with a response header, by name. */
-const enum Role {
-  Keep = 0,
-  ContentLength = 1,
-  Connection = 2,
-  /** Framing and Date belong to the server (RFC 9112 §6): dropped. */
-  Drop = 3,
-}
-
 // Validated status strings and header names, so that the common response
 // (the same literals every time) is checked once. Bounded: an application
 // that makes a new status or name per request is checked every time.
 const kCacheMax = 1024;
 const statusCodes = new Map<string, number>();
-const headerRoles = new Map<string, Role>();
+const headerRoles = new Map<string, HeaderRole>();
 
-function statusCode(status: unknown): number {
-  if (typeof status === 'string') {
-    const cached = statusCodes.get(status);
-    if (cached !== undefined) return cached;
-    if (kStatus.test(status)) {
-      const code =
-        (status.charCodeAt(0) - 48) * 100 + (status.charCodeAt(1) - 48) * 10 + (status.charCodeAt(2) - 48);
-      if (code < 200) throw new TypeError(`tsgi: ${code} is an interim status and cannot be a response's status`);
-      if (statusCodes.size < kCacheMax) statusCodes.set(status, code);
-      return code;
-    }
-  }
-  throw new TypeError(`tsgi: status must be "NNN Reason" with a code from 100 to 599, got ${describe(status)}`);
+function checkStatus(status: unknown): number {
+  if (typeof status !== 'string') throw new TypeError(`tsgi: status must be a string, got ${describe(status)}`);
+  const cached = statusCodes.get(status);
+  if (cached !== undefined) return cached;
+  const problem = statusProblem(status);
+  if (problem !== null) throw new TypeError(`tsgi: status ${problem}, got ${describe(status)}`);
+  const code = statusCode(status);
+  if (statusCodes.size < kCacheMax) statusCodes.set(status, code);
+  return code;
 }
 
-function headerRole(name: string): Role {
+function checkName(name: string): HeaderRole {
   const cached = headerRoles.get(name);
   if (cached !== undefined) return cached;
-  if (!kToken.test(name)) throw new TypeError(`tsgi: invalid header name ${JSON.stringify(name)}`);
-  let role = Role.Keep;
-  switch (name.toLowerCase()) {
-    case 'content-length':
-      role = Role.ContentLength;
-      break;
-    case 'connection':
-      role = Role.Connection;
-      break;
-    case 'transfer-encoding':
-    case 'keep-alive':
-    case 'date':
-      role = Role.Drop;
-      break;
-  }
+  if (!isToken(name)) throw new TypeError(`tsgi: header name must be a token (RFC 9110 §5.6.2), got ${JSON.stringify(name)}`);
+  const role = headerRole(name);
   if (headerRoles.size < kCacheMax) headerRoles.set(name, role);
   return role;
 }
 
-/** True when every character of a field value may be sent: HTAB, visible
- * ASCII, SP, and obs-text (U+0080..U+00FF, sent as one byte each). */
-function validValue(value: string): boolean {
-  for (let i = 0; i < value.length; i++) {
-    const c = value.charCodeAt(i);
-    if (c < 0x20 ? c !== 0x09 : c === 0x7f || c > 0xff) return false;
-  }
-  return true;
-}
-
-/** A Content-Length value: 1 to 15 decimal digits, OWS around; else -1. */
-function parseLength(value: string): number {
-  let i = 0;
-  let end = value.length;
-  while (i < end && (value.charCodeAt(i) === 0x20 || value.charCodeAt(i) === 0x09)) i++;
-  while (end > i && (value.charCodeAt(end - 1) === 0x20 || value.charCodeAt(end - 1) === 0x09)) end--;
-  if (end === i || end - i > 15) return -1;
-  let n = 0;
-  for (let k = i; k < end; k++) {
-    const d = value.charCodeAt(k) - 48;
-    if (d < 0 || d > 9) return -1;
-    n = n * 10 + d;
-  }
-  return n;
-}
-
-const kServerError: Header[] = [['Content-Type', 'text/plain; charset=utf-8']];
+const kServerError = SERVER_ERROR.headers as Header[];
 
 function describe(value: unknown): string {
   if (value === null) return 'null';
@@ -187,7 +142,7 @@ class Response {
   }
 
   private setStatus(status: unknown, headers: unknown): void {
-    const code = statusCode(status);
+    const code = checkStatus(status);
     if (!Array.isArray(headers)) throw new TypeError(`tsgi: headers must be an array of [name, value] pairs, got ${describe(headers)}`);
     const kept: Header[] = [];
     let contentLength = -1;
@@ -199,17 +154,17 @@ class Response {
       }
       const name: string = pair[0];
       const value: string = pair[1];
-      const role = headerRole(name);
-      if (!validValue(value)) {
-        throw new TypeError(`tsgi: header ${name} has a forbidden character (CR, LF, NUL or other control) in its value`);
+      const role = checkName(name);
+      if (badFieldChar(value) >= 0) {
+        throw new TypeError(`tsgi: header ${name} value ${fieldValueProblem(value)}`);
       }
-      if (role === Role.Keep) {
+      if (role === HeaderRole.Keep) {
         kept.push(pair as Header);
-      } else if (role === Role.ContentLength) {
-        contentLength = parseLength(value);
+      } else if (role === HeaderRole.ContentLength) {
+        contentLength = parseContentLength(value);
         if (contentLength < 0) throw new TypeError(`tsgi: Content-Length must be decimal digits, got ${JSON.stringify(value)}`);
-      } else if (role === Role.Connection) {
-        if (/(?:^|,)\s*close\s*(?:,|$)/i.test(value)) close = true;
+      } else if (role === HeaderRole.Connection) {
+        if (listTokens(value).includes('close')) close = true;
       }
     }
     this.status = status as string;
@@ -223,8 +178,11 @@ class Response {
   emit(chunk: Chunk): boolean {
     if (!this.sent) {
       if (this.status === null) throw new Error('tsgi: the application returned a body without calling startResponse()');
+      // Marked sent once the sink took the head: a sink that refuses it
+      // (throws) leaves the response unsent, and fail() sends a 500.
+      const more = this.sink.start(this.status, this.code, this.headers, this.contentLength, chunk, false, this.close);
       this.sent = true;
-      return this.sink.start(this.status, this.code, this.headers, this.contentLength, chunk, false, this.close);
+      return more;
     }
     return this.sink.write(chunk);
   }
@@ -234,9 +192,9 @@ class Response {
     if (this.done) return;
     if (!this.sent) {
       if (this.status === null) throw new Error('tsgi: the application returned a body without calling startResponse()');
+      this.sink.start(this.status, this.code, this.headers, this.contentLength, chunk, true, this.close);
       this.sent = true;
       this.done = true;
-      this.sink.start(this.status, this.code, this.headers, this.contentLength, chunk, true, this.close);
       return;
     }
     this.done = true;
@@ -252,7 +210,7 @@ class Response {
     this.done = true;
     if (!this.sent) {
       this.sent = true;
-      this.sink.start('500 Internal Server Error', 500, kServerError, -1, 'Internal Server Error\n', true, false);
+      this.sink.start(SERVER_ERROR.status, SERVER_ERROR.code, kServerError, -1, SERVER_ERROR.body, true, false);
     } else {
       this.sink.abort();
     }
@@ -271,11 +229,6 @@ class Response {
       logError(this.errors, 'error in the body\'s close()', err);
     }
   }
-}
-
-/** True when the response to this request carries no body bytes. */
-function bodiless(r: Response): boolean {
-  return r.code === 204 || r.code === 304 || r.environ.REQUEST_METHOD === 'HEAD';
 }
 
 /**
@@ -464,11 +417,11 @@ async function sendFile(r: Response, file: FileBody): Promise<void> {
   try {
     if (r.status === null) throw new Error('tsgi: the application returned a body without calling startResponse()');
     r.contentLength = file.length;
-    if (file.length === 0 || bodiless(r)) {
+    if (file.length === 0 || bodiless(r.code, r.environ.REQUEST_METHOD)) {
       r.finish(null);
     } else {
-      r.sent = true;
       r.sink.start(r.status, r.code, r.headers, r.contentLength, null, false, r.close);
+      r.sent = true;
       await r.sink.sendFile(file.fd, file.offset, file.length);
       if (!r.sink.gone && !r.done) {
         r.done = true;

@@ -15,6 +15,16 @@ import type {
   WriteFunction,
 } from '../types.js';
 import { FileBody } from '../gateway/file-wrapper.js';
+import {
+  bodilessStatus,
+  fieldValueProblem,
+  HeaderRole,
+  isToken,
+  listTokens,
+  OWNED_HEADERS,
+  parseContentLength,
+  statusProblem,
+} from '../gateway/http-rules.js';
 
 const PREFIX = 'tsgi.validate: ';
 
@@ -66,24 +76,6 @@ const REQUIRED_STRINGS = [
 
 const BOOLEAN_KEYS = ['tsgi.multithread', 'tsgi.multiprocess', 'tsgi.run_once'] as const;
 
-/** Hop-by-hop headers (RFC 9110 §7.6.1) plus the other framing headers the
- * server owns; lower case. */
-const HOP_BY_HOP = new Set([
-  'connection',
-  'keep-alive',
-  'proxy-authenticate',
-  'proxy-authorization',
-  'te',
-  'trailer',
-  'transfer-encoding',
-  'upgrade',
-]);
-
-/** RFC 9110 §5.6.2 token. */
-const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
-/** Control characters other than HTAB, and anything beyond latin1. */
-const BAD_TEXT = /[\x00-\x08\x0a-\x1f\x7f]|[^\x00-\xff]/;
-const STATUS = /^[1-9]\d\d .*$/s;
 const DIGITS = /^\d+$/;
 
 /** Describes a value for an error message: strings quoted, objects by kind. */
@@ -101,12 +93,6 @@ function show(value: unknown): string {
   }
   if (typeof value === 'bigint') return `${value}n`;
   return String(value);
-}
-
-function describeChar(text: string): string {
-  const m = BAD_TEXT.exec(text);
-  const code = m ? m[0].codePointAt(0)! : 0;
-  return `U+${code.toString(16).toUpperCase().padStart(4, '0')}`;
 }
 
 function isObject(value: unknown): value is Record<PropertyKey, unknown> {
@@ -134,7 +120,7 @@ function checkEnviron(environ: unknown): asserts environ is Environ {
     }
   }
   const method = env.REQUEST_METHOD as string;
-  if (!TOKEN.test(method)) {
+  if (!isToken(method)) {
     throw new ValidationError(`environ.REQUEST_METHOD must be a token, got ${show(method)}`);
   }
   for (const key of ['SCRIPT_NAME', 'PATH_INFO'] as const) {
@@ -215,23 +201,16 @@ function checkEnviron(environ: unknown): asserts environ is Environ {
   }
 }
 
-/** Checks the arguments of one startResponse call; returns the status code. */
+/** Checks the arguments of one startResponse call against the rules of
+ * src/gateway/http-rules.ts; returns the status code. Headers the server
+ * owns are refused unless the server honours them (Content-Length, and
+ * Connection: close): the driver would drop them silently. */
 function checkStartResponse(status: unknown, headers: unknown): number {
   if (typeof status !== 'string') {
     throw new ValidationError(`status must be a string, got ${show(status)}`);
   }
-  if (!STATUS.test(status)) {
-    throw new ValidationError(`status must be "NNN Reason", got ${show(status)}`);
-  }
-  if (BAD_TEXT.test(status)) {
-    throw new ValidationError(
-      `status must not contain control or non-latin1 characters (found ${describeChar(status)}), got ${show(status)}`,
-    );
-  }
-  const code = Number(status.slice(0, 3));
-  if (code > 599) {
-    throw new ValidationError(`status code must be between 100 and 599, got ${show(status)}`);
-  }
+  const problem = statusProblem(status);
+  if (problem !== null) throw new ValidationError(`status ${problem}, got ${show(status)}`);
   if (!Array.isArray(headers)) {
     throw new ValidationError(`headers must be an array of [name, value] pairs, got ${show(headers)}`);
   }
@@ -246,7 +225,7 @@ function checkStartResponse(status: unknown, headers: unknown): number {
     if (typeof value !== 'string') {
       throw new ValidationError(`headers[${i}] (${name}) value must be a string, got ${show(value)}`);
     }
-    if (!TOKEN.test(name)) {
+    if (!isToken(name)) {
       throw new ValidationError(`headers[${i}] name must be a token (RFC 9110), got ${show(name)}`);
     }
     const lower = name.toLowerCase();
@@ -255,21 +234,24 @@ function checkStartResponse(status: unknown, headers: unknown): number {
         `headers[${i}] must not be a Status header (the status is the first argument of startResponse)`,
       );
     }
-    if (HOP_BY_HOP.has(lower)) {
-      throw new ValidationError(
-        `headers[${i}] must not be the hop-by-hop header ${show(name)} (the server owns it)`,
-      );
+    const owned = OWNED_HEADERS.get(lower);
+    if (owned?.role === HeaderRole.Drop) {
+      throw new ValidationError(`headers[${i}] must not be ${show(name)}: the server owns it (${owned.why})`);
     }
-    if (BAD_TEXT.test(value)) {
-      throw new ValidationError(
-        `headers[${i}] (${name}) value must not contain control or non-latin1 characters (found ${describeChar(value)}), got ${show(value)}`,
-      );
+    const bad = fieldValueProblem(value);
+    if (bad !== null) {
+      throw new ValidationError(`headers[${i}] (${name}) value ${bad}, got ${show(value)}`);
     }
-    if (lower === 'content-length' && !DIGITS.test(value)) {
+    if (owned?.role === HeaderRole.ContentLength && parseContentLength(value) < 0) {
       throw new ValidationError(`headers[${i}] (Content-Length) must be decimal digits, got ${show(value)}`);
     }
+    if (owned?.role === HeaderRole.Connection && listTokens(value).some((t) => t !== 'close')) {
+      throw new ValidationError(
+        `headers[${i}] (Connection) may only be "close": the server owns the rest (${owned.why}), got ${show(value)}`,
+      );
+    }
   });
-  return code;
+  return Number(status.slice(0, 3));
 }
 
 /** What one request's wrapper knows about the response so far. */
@@ -284,15 +266,11 @@ interface ResponseState {
   errors: ErrorStream;
 }
 
-function bodyless(code: number): boolean {
-  return code < 200 || code === 204 || code === 304;
-}
-
 function checkBodyChunk(state: ResponseState, chunk: unknown, where: string): void {
   if (!isChunk(chunk)) {
     throw new ValidationError(`${where} must be a string or Uint8Array, got ${show(chunk)}`);
   }
-  if (chunk.length > 0 && bodyless(state.code)) {
+  if (chunk.length > 0 && bodilessStatus(state.code)) {
     throw new ValidationError(
       `a ${state.code} response must have no body, but ${where} is ${show(chunk)}`,
     );
@@ -471,7 +449,7 @@ function wrapArray(body: unknown[], state: ResponseState, trackClose: boolean): 
 
 function wrapFile(body: FileBody, state: ResponseState, trackClose: boolean): ResponseBody {
   if (state.code === 0) throw new ValidationError('startResponse must be called before the first body chunk is produced');
-  if (bodyless(state.code)) {
+  if (bodilessStatus(state.code)) {
     throw new ValidationError(`a ${state.code} response must have no body, but the application returned a file`);
   }
   const original = FileBody.prototype.close;

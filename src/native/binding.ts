@@ -1,7 +1,9 @@
-// binding.ts: the contract between the C++ addon (native/) and TypeScript.
+// binding.ts: the contract between the C++ addon (native/) and TypeScript,
+// and checkContract(), which compares it with what the addon exports.
 // loader.ts finds and loads the addon.
 //
-// Shape of the crossing (DESIGN.md, "hot path budget"):
+// Shape of the crossing (ARCHITECTURE.md, "The path of a request" and "The
+// C++/TS contract"):
 // - C++ -> JS: one call of `onEvents(count)` per libuv callback that produced
 //   anything (a read, a write completion, a close). The events are records
 //   in the shared `events` Int32Array; their strings and body bytes are in
@@ -10,8 +12,15 @@
 //   contents are valid only during the `onEvents` call: JS copies what it
 //   keeps.
 // - JS -> C++: one method call per response step, with primitives only.
-// - Connection ids are int32 handles `slot | (generation << 20)`; a call with
-//   a stale id (the connection has closed) does nothing and returns kGone.
+// - Connection ids are int32 handles `slot | (generation << SLOT_BITS)`; a
+//   call with a stale id (the connection has closed) does nothing and
+//   returns Wr.Gone.
+// Every enum and number here is also defined in C++ (native/bridge.h,
+// parser.h, errors.h, connection.h, http_rules.h); the addon exports its
+// values as `contract`, and checkContract() refuses an addon that disagrees.
+import { bodilessStatus, isFieldChar, MAX_STATUS, MIN_STATUS, TOKEN } from '../gateway/http-rules.js';
+import { NATIVE_REFUSALS } from '../gateway/refusals.js';
+
 /** Event record types: the first word of each record. */
 export enum Ev {
   /** [1, conn, addrOff, addrLen, remotePort, localPort] — a connection was
@@ -45,8 +54,29 @@ export enum Ev {
   Closed = 8,
 }
 
-/** Number of int32 words of each record type (Head: 7 + 4 × nHeaders). */
-export const EV_SIZE = [0, 6, 7, 4, 2, 2, 2, 3, 1] as const;
+/** Number of int32 words of each record type, by type (a Head record has
+ * HEAD_WORDS_PER_HEADER more per header). */
+export const EV_SIZE: Readonly<Record<Ev, number>> = Object.freeze({
+  [Ev.Open]: 6,
+  [Ev.Head]: 7,
+  [Ev.Body]: 4,
+  [Ev.BodyEnd]: 2,
+  [Ev.Drain]: 2,
+  [Ev.Close]: 2,
+  [Ev.FileDone]: 3,
+  [Ev.Closed]: 1,
+});
+export const HEAD_WORDS_PER_HEADER = 4;
+
+/** Connection ids: the slot in the low SLOT_BITS bits, a generation above
+ * (GENERATION_BITS of them; the id stays a positive int32). */
+export const SLOT_BITS = 20;
+export const GENERATION_BITS = 11;
+export const SLOT_MASK = (1 << SLOT_BITS) - 1;
+
+/** The least the shared arrays may hold (NativeServerOptions). */
+export const MIN_EVENT_WORDS = 16 * 1024;
+export const MIN_BYTES = 256 * 1024;
 
 /** Request flags (the `flags` word of a Head record). JS passes the same
  * word back to `respond()`, so C++ keeps no per-request state. */
@@ -94,8 +124,8 @@ export interface NativeServer {
   /**
    * Starts the response to the oldest unanswered request of `conn`.
    * - `reqFlags`: the request's `flags` word from its Head record.
-   * - `status`: `"200 OK"` (validated by JS; C++ reads the 3-digit code).
-   * - `headers`: validated header lines, each `Name: value\r\n`, or `""`.
+   * - `status`: `"200 OK"`: a final code (200-599), SP, a reason phrase.
+   * - `headers`: header lines, each `Name: value\r\n`, or `""`.
    *   Never contains Content-Length, Transfer-Encoding, Connection or Date:
    *   C++ writes those (Date cached once a second).
    * - `contentLength`: the body size if known (>= 0), else -1. If -1 and
@@ -104,8 +134,13 @@ export interface NativeServer {
    * - `body`: first body bytes, or null. Strings are written as UTF-8.
    * - `last`: true if `body` is the whole body (the response ends here).
    * - `rflags`: `Wf` bits.
-   * No body bytes are written for HEAD requests and 1xx/204/304 statuses;
-   * Content-Length is still written for HEAD when known.
+   * No body bytes are written for HEAD requests and bodiless statuses
+   * (bodilessStatus in src/gateway/http-rules.ts); Content-Length is still
+   * written for HEAD when known.
+   * C++ checks the status and every header line as it encodes them and
+   * throws a TypeError with code ERR_TSGI_INVALID_HEAD (nothing written)
+   * for a byte HTTP forbids there. Misuse (no request to answer) throws
+   * with code ERR_TSGI_MISUSE, a bad argument with ERR_TSGI_INVALID_ARG.
    */
   respond(
     conn: number,
@@ -165,25 +200,37 @@ export interface NativeServer {
   readonly connections: number;
 }
 
+/** Options of the native Server. Every limit, timeout and the tick are
+ * required: C++ keeps no defaults (src/settings.ts has them). A missing one
+ * throws a TypeError with code ERR_TSGI_MISSING_OPTION, a bad one a
+ * TypeError or RangeError with code ERR_TSGI_INVALID_OPTION. */
 export interface NativeServerOptions {
   /** Receives the events; called with the number of int32 words used. */
   onEvents: (words: number) => void;
-  /** Shared event records (JS allocates; at least 16 Ki words). */
+  /** Shared event records (JS allocates; at least MIN_EVENT_WORDS, and
+   * twice the words of the largest Head record). */
   events: Int32Array;
-  /** Shared bytes for strings and body data (at least 256 KiB). */
+  /** Shared bytes for strings and body data (at least MIN_BYTES, and
+   * twice maxUrlSize + maxHeaderSize + 4 × maxHeaderCount). */
   bytes: Uint8Array;
   /** Sets SO_REUSEPORT before bind, so that several threads (each with its
-   * own loop and Server) can listen on one port (DESIGN.md, point 8). */
+   * own loop and Server) can listen on one port (ARCHITECTURE.md,
+   * "State per environment"). */
   reusePort?: boolean;
-  /** Limits, in bytes/counts; 0 means the default. */
-  maxUrlSize?: number;
-  maxHeaderSize?: number;
-  maxHeaderCount?: number;
-  maxBodySize?: number;
-  /** Timeouts, in milliseconds (fractions are rounded up); undefined keeps
-   * the default of DEFAULT_LIMITS, 0 disables one. C++ keeps them all in
-   * one timer per Server (native/timers.h); each fires within a quarter of
-   * the shortest timeout (10 ms to 1 s) after its deadline.
+  /** Limits, in bytes/counts. */
+  maxUrlSize: number;
+  maxHeaderSize: number;
+  maxHeaderCount: number;
+  maxBodySize: number;
+  /** The ready-made response of each parse error, indexed by the values
+   * of `contract.httpErrors`: the status line (`head`) and what follows
+   * the Date line (`tail`), as latin1 (src/gateway/refusals.ts). */
+  refusals: { head: string; tail: string }[];
+  /** How often the deadline wheel ticks, in ms (timerTickMs of
+   * src/settings.ts): each timeout fires within a tick of its deadline. */
+  tickMs: number;
+  /** Timeouts, in milliseconds (fractions are rounded up), 0 disables one.
+   * C++ keeps them all in one timer per Server (native/timers.h).
    * - headersTimeoutMs: a request head must be complete this long after the
    *   connection opened or the previous response ended (or, pipelined,
    *   after its first byte): 408, then close.
@@ -194,10 +241,35 @@ export interface NativeServerOptions {
    *   closed this long after it, without a response (RFC 9112 §9.5).
    * - sendTimeoutMs: queued output that makes no progress this long (the
    *   client stopped reading) cuts the connection. */
-  headersTimeoutMs?: number;
-  requestTimeoutMs?: number;
-  keepAliveTimeoutMs?: number;
-  sendTimeoutMs?: number;
+  headersTimeoutMs: number;
+  requestTimeoutMs: number;
+  keepAliveTimeoutMs: number;
+  sendTimeoutMs: number;
+}
+
+/** What the addon says about its half of the contract (addon.cc). */
+export interface NativeContract {
+  events: Record<string, number>;
+  eventWords: Record<string, number>;
+  headWordsPerHeader: number;
+  requestFlags: Record<string, number>;
+  responseFlags: Record<string, number>;
+  writeResults: Record<string, number>;
+  httpErrors: Record<string, number>;
+  slotBits: number;
+  generationBits: number;
+  minEventWords: number;
+  minBytes: number;
+  httpRules: {
+    /** Every byte C++ takes for a token character, as latin1. */
+    tokenChars: string;
+    /** Every byte C++ takes for a field-value character, as latin1. */
+    fieldChars: string;
+    /** Every status from 100 to 599 C++ sends without a body. */
+    bodilessStatuses: number[];
+    minStatus: number;
+    maxStatus: number;
+  };
 }
 
 export interface NativeBinding {
@@ -212,4 +284,66 @@ export interface NativeBinding {
   /** The Node-API version the addon was compiled for (NAPI_VERSION in
    * binding.gyp): the oldest Node-API a Node must provide to load it. */
   napiVersion: number;
+  /** The C++ half of the contract, checked by checkContract(). */
+  contract: NativeContract;
+}
+
+/** The name -> value pairs of a TypeScript numeric enum. */
+function entries(e: object): Record<string, number> {
+  return Object.fromEntries(Object.entries(e).filter(([, v]) => typeof v === 'number')) as Record<string, number>;
+}
+
+/** The bytes 0..255 that `test` takes, as latin1. */
+function byteSet(test: (c: number) => boolean): string {
+  let out = '';
+  for (let c = 0; c < 256; c++) if (test(c)) out += String.fromCharCode(c);
+  return out;
+}
+
+/**
+ * Checks that the addon agrees with this file on every enum, record size,
+ * id layout and array minimum, and with src/gateway/http-rules.ts and
+ * refusals.ts on the HTTP rules it applies itself. Throws an Error naming
+ * every constant that differs (an addon built from other sources).
+ */
+export function checkContract(binding: Pick<NativeBinding, 'contract'>): void {
+  const c = binding.contract;
+  if (typeof c !== 'object' || c === null) {
+    throw new Error('tsgi: the native addon exports no contract: it was built from older sources (rebuild it)');
+  }
+  const problems: string[] = [];
+  const same = (name: string, native: unknown, ts: unknown) => {
+    if (native !== ts) problems.push(`${name} is ${JSON.stringify(native)} in C++ but ${JSON.stringify(ts)} in TypeScript`);
+  };
+  const sameEnum = (what: string, native: Record<string, number> | undefined, ts: Record<string, number>) => {
+    const n = native ?? {};
+    for (const key of new Set([...Object.keys(n), ...Object.keys(ts)])) same(`${what}.${key}`, n[key], ts[key]);
+  };
+  const words = Object.fromEntries(Object.entries(entries(Ev)).map(([name, v]) => [name, EV_SIZE[v as Ev]]));
+  sameEnum('Ev', c.events, entries(Ev));
+  sameEnum('EV_SIZE', c.eventWords, words);
+  same('HEAD_WORDS_PER_HEADER', c.headWordsPerHeader, HEAD_WORDS_PER_HEADER);
+  sameEnum('Rf', c.requestFlags, entries(Rf));
+  sameEnum('Wf', c.responseFlags, entries(Wf));
+  sameEnum('Wr', c.writeResults, entries(Wr));
+  const httpErrors = c.httpErrors ?? {};
+  for (const name of new Set([...Object.keys(httpErrors), ...Object.keys(NATIVE_REFUSALS)])) {
+    if (!(name in httpErrors)) problems.push(`NATIVE_REFUSALS.${name} is not a parse error of the addon (httpErrors)`);
+    else if (!(name in NATIVE_REFUSALS)) problems.push(`the parse error httpErrors.${name} has no refusal in NATIVE_REFUSALS`);
+  }
+  same('SLOT_BITS', c.slotBits, SLOT_BITS);
+  same('GENERATION_BITS', c.generationBits, GENERATION_BITS);
+  same('MIN_EVENT_WORDS', c.minEventWords, MIN_EVENT_WORDS);
+  same('MIN_BYTES', c.minBytes, MIN_BYTES);
+  const rules = c.httpRules ?? ({} as NativeContract['httpRules']);
+  same('http-rules TOKEN', rules.tokenChars, byteSet((b) => TOKEN.test(String.fromCharCode(b))));
+  same('http-rules isFieldChar', rules.fieldChars, byteSet(isFieldChar));
+  const bodiless: number[] = [];
+  for (let code = 100; code <= 599; code++) if (bodilessStatus(code)) bodiless.push(code);
+  same('http-rules bodilessStatus', JSON.stringify(rules.bodilessStatuses), JSON.stringify(bodiless));
+  same('http-rules MIN_STATUS', rules.minStatus, MIN_STATUS);
+  same('http-rules MAX_STATUS', rules.maxStatus, MAX_STATUS);
+  if (problems.length > 0) {
+    throw new Error(`tsgi: the native addon does not match src/native/binding.ts: ${problems.join('; ')} (rebuild the addon)`);
+  }
 }

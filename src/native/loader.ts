@@ -18,7 +18,7 @@ import { existsSync, readdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join, relative, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { NativeBinding } from './binding.js';
+import { checkContract, type NativeBinding } from './binding.js';
 
 /** The package's root: the directory holding package.json, binding.gyp,
  * build/ and prebuilds/. */
@@ -159,10 +159,13 @@ function attempt(): NativeLoad {
   } catch (err) {
     return { ok: false, reason: `${shortPath(path)} failed to load: ${firstLine(err)}`, path, error: toError(err), platform };
   }
-  // The binding contract (ARCHITECTURE.md, "The binding contract") is
-  // checked here, the one place every binary passes through: call
-  // checkContract(binding) from ./binding.js and turn a mismatch into
-  // { ok: false, reason: `${shortPath(path)} does not match this tsgi: …` }.
+  // The binding contract (ARCHITECTURE.md, "The C++/TS contract") is
+  // checked here, the one place every binary passes through.
+  try {
+    checkContract(binding);
+  } catch (err) {
+    return { ok: false, reason: `${shortPath(path)} does not match this tsgi: ${firstLine(err)}`, path, error: toError(err), platform };
+  }
   return { ok: true, binding, path, source, platform };
 }
 

@@ -1,12 +1,26 @@
 // server.ts: the native server's TypeScript half: decodes the event records
 // the addon writes, builds environs, runs the application one request at a
 // time per connection, and hands responses back to C++ as primitives.
-import type { Application, Chunk, Environ, ErrorStream, Header, Limits, Server } from '../types.js';
+import type { Application, Chunk, Environ, ErrorStream, Header, Server } from '../types.js';
+import { timerTickMs, type Limits } from '../settings.js';
 import { addHeader, createEnviron, environKey, finishEnviron, type EnvironBase } from '../gateway/environ.js';
 import { emptyInput, Input, type InputHooks } from '../gateway/input.js';
+import { NATIVE_REFUSALS, refusalParts } from '../gateway/refusals.js';
 import { runApplication, type Sink } from '../gateway/response.js';
 import { fileWrapper } from '../gateway/file-wrapper.js';
-import { Ev, Rf, Wf, Wr, type NativeBinding, type NativeServer } from './binding.js';
+import {
+  EV_SIZE,
+  Ev,
+  HEAD_WORDS_PER_HEADER,
+  MIN_BYTES,
+  MIN_EVENT_WORDS,
+  Rf,
+  SLOT_MASK,
+  Wf,
+  Wr,
+  type NativeBinding,
+  type NativeServer,
+} from './binding.js';
 
 export interface NativeServerStartOptions {
   host: string;
@@ -18,7 +32,15 @@ export interface NativeServerStartOptions {
   limits: Limits;
 }
 
-const kSlotMask = (1 << 20) - 1;
+// Record sizes (binding.ts), read once.
+const kOpenWords = EV_SIZE[Ev.Open];
+const kHeadWords = EV_SIZE[Ev.Head];
+const kBodyWords = EV_SIZE[Ev.Body];
+const kBodyEndWords = EV_SIZE[Ev.BodyEnd];
+const kDrainWords = EV_SIZE[Ev.Drain];
+const kCloseWords = EV_SIZE[Ev.Close];
+const kFileDoneWords = EV_SIZE[Ev.FileDone];
+const kClosedWords = EV_SIZE[Ev.Closed];
 // Requests queued behind an unfinished response before reading pauses.
 const kMaxQueued = 32;
 const kPauseBody = 1;
@@ -203,7 +225,7 @@ class Connection implements Sink {
 /** The JS half of one native server. */
 class NativeHttpServer {
   readonly native: NativeServer;
-  readonly events = new Int32Array(1 << 16);
+  readonly events: Int32Array;
   readonly bytes: Latin1Buffer;
   private readonly conns: (Connection | undefined)[] = [];
   private readonly methods: string[];
@@ -228,8 +250,23 @@ class NativeHttpServer {
     this.methods = binding.methods;
     this.knownKeys = binding.knownHeaders.map((name) => (name === null ? null : environKey(name)));
     this.gracefulMs = limits.gracefulTimeout * 1000;
-    // The addon needs the largest head to fit in half of the shared bytes.
-    this.bytes = Buffer.alloc(Math.max(1 << 20, 4 * (limits.maxUrlSize + limits.maxHeaderSize))) as Latin1Buffer;
+    // The addon needs the largest head (and its record) to fit in half of
+    // the shared arrays; the rest holds the other records of a batch.
+    const headWords = EV_SIZE[Ev.Head] + HEAD_WORDS_PER_HEADER * limits.maxHeaderCount;
+    const headBytes = limits.maxUrlSize + limits.maxHeaderSize + 4 * limits.maxHeaderCount;
+    this.events = new Int32Array(Math.max(4 * MIN_EVENT_WORDS, 2 * headWords + MIN_EVENT_WORDS));
+    this.bytes = Buffer.alloc(Math.max(4 * MIN_BYTES, 2 * headBytes + MIN_BYTES)) as Latin1Buffer;
+    // Each parse error's ready-made response, at the index of its value.
+    const refusals: { head: string; tail: string }[] = [];
+    for (const [name, value] of Object.entries(binding.contract.httpErrors)) {
+      refusals[value] = refusalParts(NATIVE_REFUSALS[name]!);
+    }
+    const timeoutsMs = {
+      headersTimeoutMs: limits.headersTimeout * 1000,
+      requestTimeoutMs: limits.requestTimeout * 1000,
+      keepAliveTimeoutMs: limits.keepAliveTimeout * 1000,
+      sendTimeoutMs: limits.sendTimeout * 1000,
+    };
     this.native = new binding.Server({
       onEvents: (words) => this.onEvents(words),
       events: this.events,
@@ -238,10 +275,9 @@ class NativeHttpServer {
       maxHeaderSize: limits.maxHeaderSize,
       maxHeaderCount: limits.maxHeaderCount,
       maxBodySize: limits.maxBodySize,
-      headersTimeoutMs: limits.headersTimeout * 1000,
-      requestTimeoutMs: limits.requestTimeout * 1000,
-      keepAliveTimeoutMs: limits.keepAliveTimeout * 1000,
-      sendTimeoutMs: limits.sendTimeout * 1000,
+      refusals,
+      tickMs: timerTickMs(Object.values(timeoutsMs)),
+      ...timeoutsMs,
     });
   }
 
@@ -287,55 +323,55 @@ class NativeHttpServer {
         switch (type) {
           case Ev.Head: {
             const n = ev[i + 6]!;
-            this.head(id, ev[i + 2]!, ev[i + 3]!, n, i + 7);
-            i += 7 + 4 * n;
+            this.head(id, ev[i + 2]!, ev[i + 3]!, n, i + kHeadWords);
+            i += kHeadWords + HEAD_WORDS_PER_HEADER * n;
             break;
           }
           case Ev.Body: {
             const off = ev[i + 2]!;
             const len = ev[i + 3]!;
-            const input = this.conns[id & kSlotMask]?.newest?.input;
+            const input = this.conns[id & SLOT_MASK]?.newest?.input;
             if (input) {
               const chunk = Buffer.allocUnsafe(len);
               bytes.copy(chunk, 0, off, off + len);
               input.push(chunk);
             }
-            i += 4;
+            i += kBodyWords;
             break;
           }
           case Ev.BodyEnd:
-            this.conns[id & kSlotMask]?.newest?.input?.end();
-            i += 2;
+            this.conns[id & SLOT_MASK]?.newest?.input?.end();
+            i += kBodyEndWords;
             break;
           case Ev.Open: {
             const off = ev[i + 2]!;
             const addr = bytes.latin1Slice(off, off + ev[i + 3]!);
-            this.conns[id & kSlotMask] = new Connection(this, id, addr, String(ev[i + 4]!));
-            i += 6;
+            this.conns[id & SLOT_MASK] = new Connection(this, id, addr, String(ev[i + 4]!));
+            i += kOpenWords;
             break;
           }
           case Ev.Drain:
-            this.conns[id & kSlotMask]?.wake();
-            i += 2;
+            this.conns[id & SLOT_MASK]?.wake();
+            i += kDrainWords;
             break;
           case Ev.Close: {
-            const slot = id & kSlotMask;
+            const slot = id & SLOT_MASK;
             const conn = this.conns[slot];
             if (conn !== undefined && conn.id === id) {
               this.conns[slot] = undefined;
               conn.closed();
             }
-            i += 2;
+            i += kCloseWords;
             break;
           }
           case Ev.FileDone:
-            this.conns[id & kSlotMask]?.fileSent(ev[i + 2]!);
-            i += 3;
+            this.conns[id & SLOT_MASK]?.fileSent(ev[i + 2]!);
+            i += kFileDoneWords;
             break;
           case Ev.Closed:
             this.onClosed?.();
             this.onClosed = null;
-            i += 1;
+            i += kClosedWords;
             break;
           default:
             throw new Error(`tsgi: unknown native event ${type} at word ${i}`);
@@ -347,21 +383,21 @@ class NativeHttpServer {
   }
 
   /**
-   * A Head record at `ev[at - 7]`: builds the environ straight from the
+   * A Head record at `ev[at - kHeadWords]`: builds the environ straight from the
    * records. The URL, names and values of a head are contiguous in `bytes`,
    * so one latin1Slice makes one string of it and the pieces are substrings
    * (V8 makes long ones as slices, without copying); known header names
    * come as ids and make no string at all.
    */
   private head(id: number, method: number, flags: number, n: number, at: number): void {
-    const conn = this.conns[id & kSlotMask];
+    const conn = this.conns[id & SLOT_MASK];
     if (conn === undefined) return;
     const ev = this.events;
     const start = ev[at - 3]!;
     const urlLen = ev[at - 2]!;
     let end = start + urlLen;
     if (n > 0) {
-      const last = at + 4 * (n - 1);
+      const last = at + HEAD_WORDS_PER_HEADER * (n - 1);
       end = ev[last + 2]! + ev[last + 3]!;
     }
     const text = this.bytes.latin1Slice(start, end);
@@ -377,7 +413,7 @@ class NativeHttpServer {
       req.input ?? emptyInput,
     );
     const known = this.knownKeys;
-    for (let p = at, stop = at + 4 * n; p < stop; p += 4) {
+    for (let p = at, stop = at + HEAD_WORDS_PER_HEADER * n; p < stop; p += HEAD_WORDS_PER_HEADER) {
       const nameLen = ev[p + 1]!;
       let key: string | null;
       if (nameLen < 0) {

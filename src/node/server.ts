@@ -2,9 +2,12 @@
 // server; node:http does parsing and framing, the shared gateway does the rest.
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
-import type { Application, ErrorStream, Limits, Server } from '../types.js';
+import type { Application, ErrorStream, Server } from '../types.js';
+import { timerTickMs, type Limits } from '../settings.js';
 import { makeEnviron, type EnvironBase } from '../gateway/environ.js';
+import { bodiless, bodilessStatus, isToken, TOKEN } from '../gateway/http-rules.js';
 import { emptyInput, Input } from '../gateway/input.js';
+import { refusal, refusalBytes } from '../gateway/refusals.js';
 import { runApplication } from '../gateway/response.js';
 import { NodeSink } from './sink.js';
 import { fileWrapper } from '../gateway/file-wrapper.js';
@@ -31,24 +34,8 @@ function flatHeaders(req: IncomingMessage): string[] {
 // gets a ready-made response with Connection: close after every earlier
 // response on its connection, and nothing after it reaches the application.
 
-const REASONS: Record<number, string> = {
-  400: 'Bad Request',
-  408: 'Request Timeout',
-  413: 'Content Too Large',
-  414: 'URI Too Long',
-  417: 'Expectation Failed',
-  431: 'Request Header Fields Too Large',
-  501: 'Not Implemented',
-  505: 'HTTP Version Not Supported',
-};
-
-function readyResponse(code: number): string {
-  const reason = REASONS[code] ?? 'Bad Request';
-  return (
-    `HTTP/1.1 ${code} ${reason}\r\nDate: ${new Date().toUTCString()}\r\nContent-Type: text/plain\r\n` +
-    `Content-Length: ${reason.length + 1}\r\nConnection: close\r\n\r\n${reason}\n`
-  );
-}
+/** The ready-made response for `code` (src/gateway/refusals.ts). */
+const readyResponse = (code: number): string => refusalBytes(code);
 
 /** Per-socket bookkeeping: responses not yet finished, whether one of them
  * closes the connection, and a refusal waiting for them. */
@@ -61,7 +48,6 @@ interface SocketState {
 
 // Host = uri-host [ ":" port ] (RFC 9110 section 7.2, RFC 3986 section 3.2.2).
 const HOST = /^(?:\[[0-9A-Za-z:.!$&'()*+,;=_~-]+\]|[0-9A-Za-z._~%!$&'()*+,;=-]*)(?::[0-9]*)?$/;
-const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 
 /** The status a request head deserves beyond what node:http checks, or 0. */
 function checkHead(req: IncomingMessage, limits: Limits): number {
@@ -93,6 +79,19 @@ function checkHead(req: IncomingMessage, limits: Limits): number {
   const cl = req.headers['content-length'];
   if (cl !== undefined && Number(cl) > limits.maxBodySize) return 413;
   return 0;
+}
+
+// The bytes of a request line besides its target: the longest method the
+// native scanner accepts (32), two spaces, "HTTP/1.1" and CRLF, rounded up.
+const kRequestLineRoom = 64;
+
+/** The size of a header section as the native server counts it (names,
+ * colons, values, line ends, the final CRLF), from node:http's raw headers;
+ * whitespace around a value counts as the one space node:http leaves. */
+function headerSectionSize(raw: string[]): number {
+  let size = 2;
+  for (let i = 0; i < raw.length; i += 2) size += raw[i]!.length + raw[i + 1]!.length + 4;
+  return size;
 }
 
 /** Starts the reference server. */
@@ -139,13 +138,12 @@ export function startNodeServer(app: Application, options: NodeServerOptions): P
   const refuseRequest = (req: IncomingMessage, res: ServerResponse, code: number) => {
     const st = stateOf(req.socket);
     st.refused = true;
-    const reason = REASONS[code] ?? 'Bad Request';
-    res.writeHead(code, reason, {
-      'Content-Type': 'text/plain',
-      'Content-Length': String(reason.length + 1),
-      Connection: 'close',
-    });
-    res.end(`${reason}\n`);
+    // The same bytes as readyResponse(): Date first, then the table's
+    // headers in order, nothing added by node:http.
+    const r = refusal(code);
+    res.sendDate = false;
+    res.writeHead(r.code, r.status.slice(4), ['Date', new Date().toUTCString(), ...r.headers.flat()]);
+    res.end(r.body);
   };
 
   const handle = (req: IncomingMessage, res: ServerResponse, expectContinue: boolean) => {
@@ -153,7 +151,7 @@ export function startNodeServer(app: Application, options: NodeServerOptions): P
     const st = stateOf(socket);
     // Nothing after a refused request reaches the application.
     if (st.refused) return;
-    const refusal = checkHead(req, options.limits);
+    const refusal = headerSectionSize(req.rawHeaders) > options.limits.maxHeaderSize ? 431 : checkHead(req, options.limits);
     if (refusal !== 0) {
       refuseRequest(req, res, refusal);
       return;
@@ -227,11 +225,14 @@ export function startNodeServer(app: Application, options: NodeServerOptions): P
   // node:http refuses a headers timeout above the request timeout; the
   // request timeout bounds the head anyway.
   const headersMs = requestMs > 0 && limits.headersTimeout > 0 ? Math.min(ms(limits.headersTimeout), requestMs) : ms(limits.headersTimeout);
-  const shortest = Math.min(...[headersMs, requestMs].filter((t) => t > 0), 4000);
   const server = createServer(
     {
       // The limits node:http has; see README, "Limits and security".
-      maxHeaderSize: limits.maxHeaderSize,
+      // node:http counts the request line in its header limit: room for
+      // the longest allowed target, so that maxUrlSize is the limit of the
+      // target (414, checkHead) and maxHeaderSize that of the fields (431,
+      // headerSectionSize), as on the native server.
+      maxHeaderSize: limits.maxHeaderSize + limits.maxUrlSize + kRequestLineRoom,
       // Timeouts as on the native server (a fresh connection that sends
       // nothing is bound by headersTimeout and closed without a word, see
       // 'clientError'), with differences node:http does not let us remove:
@@ -247,7 +248,7 @@ export function startNodeServer(app: Application, options: NodeServerOptions): P
       keepAliveTimeout: ms(limits.keepAliveTimeout),
       headersTimeout: headersMs,
       requestTimeout: requestMs,
-      connectionsCheckingInterval: Math.min(1000, Math.max(10, Math.floor(shortest / 4))),
+      connectionsCheckingInterval: timerTickMs([headersMs, requestMs]),
     },
     (req, res) => handle(req, res, false),
   );
@@ -285,7 +286,7 @@ export function startNodeServer(app: Application, options: NodeServerOptions): P
       const at = Math.min((err as { bytesParsed?: number }).bytesParsed ?? 0, packet.length);
       if (err.code === 'HPE_INVALID_METHOD') {
         // An unknown method is a token; a TLS handshake, say, is not.
-        if (/^[!#$%&'*+.^_`|~0-9A-Za-z-]$/.test(packet.charAt(at))) code = 501;
+        if (isToken(packet.charAt(at))) code = 501;
       } else {
         // A well-formed version other than 1.0 or 1.1 is 505; junk is 400.
         const start = packet.lastIndexOf('\n', at) + 1;

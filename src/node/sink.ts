@@ -5,6 +5,8 @@ import type { ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Chunk, Header } from '../types.js';
 import type { Sink } from '../gateway/response.js';
+import { bodiless, bodilessStatus } from '../gateway/http-rules.js';
+import { timerTickMs } from '../settings.js';
 
 const kHighChar = /[\x80-\xff]/;
 const kSendWatch = Symbol('tsgi.sendWatch');
@@ -42,7 +44,7 @@ export function watchSend(socket: Socket | null, ms: number): void {
         socket.destroy();
       }
     },
-    Math.min(1000, Math.max(10, ms / 4)),
+    timerTickMs([ms]),
   );
   timer.unref();
   s[kSendWatch] = timer;
@@ -92,7 +94,7 @@ export class NodeSink implements Sink {
     // does only when the first chunk is bytes.
     if (high && typeof body === 'string') body = Buffer.from(body);
     // The whole body in hand: its size is the Content-Length (as native).
-    if (contentLength < 0 && last && code !== 204 && code !== 304) {
+    if (contentLength < 0 && last && !bodilessStatus(code)) {
       contentLength = body === null ? 0 : typeof body === 'string' ? Buffer.byteLength(body) : body.byteLength;
     }
     if (contentLength >= 0) {
@@ -125,8 +127,7 @@ export class NodeSink implements Sink {
   }
 
   private isBodiless(): boolean {
-    const code = this.res.statusCode;
-    return code === 204 || code === 304 || this.res.req.method === 'HEAD';
+    return bodiless(this.res.statusCode, this.res.req.method ?? 'GET');
   }
 
   write(chunk: Chunk): boolean {

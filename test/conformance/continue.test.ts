@@ -1,7 +1,7 @@
 // continue.test.ts: `Expect: 100-continue` — the interim response is sent
 // when the application starts reading tsgi.input, and never otherwise.
 import { expect, it } from 'vitest';
-import { deferred, RawClient, sleep } from '../helpers/http.js';
+import { barrier, deferred, RawClient, until } from '../helpers/http.js';
 import { forEachServer, start } from '../helpers/servers.js';
 
 const CONTINUE = 'HTTP/1.1 100 Continue\r\n\r\n';
@@ -11,6 +11,10 @@ forEachServer((kind) => {
     const go = deferred();
     let appCalled = false;
     const { port } = await start(kind, async (environ, startResponse) => {
+      if (environ.PATH_INFO === '/barrier') {
+        startResponse('200 OK', []);
+        return [];
+      }
       appCalled = true;
       await go.promise;
       const parts: Uint8Array[] = [];
@@ -25,18 +29,15 @@ forEachServer((kind) => {
         `Content-Length: ${body.length}\r\n\r\n`,
       'POST',
     );
-    expect(await (async () => {
-      for (let i = 0; i < 200 && !appCalled; i++) await sleep(10);
-      return appCalled;
-    })(), 'the app is called before the body arrives').toBe(true);
-    await sleep(250);
+    expect(await until(() => appCalled), 'the app is called before the body arrives').toBe(true);
+    await barrier(port);
     expect(client.received, 'nothing is sent before the app reads').toBe(0);
     go.resolve();
     await client.waitFor(() => client.received >= CONTINUE.length, 3000, '100 Continue');
     expect(client.text().startsWith(CONTINUE)).toBe(true);
     expect(client.parser.all[0]!.status).toBe(100);
     // The final response cannot come before the body.
-    await sleep(50);
+    await barrier(port);
     expect(client.parser.responses.length).toBe(0);
     await client.send(body);
     const res = await client.next();

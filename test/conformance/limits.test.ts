@@ -3,7 +3,7 @@
 // cut connection) without calling the application.
 import { expect, it } from 'vitest';
 import type { Application } from '../../src/index.js';
-import { buildRequest, deferred, get, RawClient, sleep } from '../helpers/http.js';
+import { buildRequest, deferred, get, RawClient, sleep, until } from '../helpers/http.js';
 import { closeServer, forEachServer, start } from '../helpers/servers.js';
 
 function counting(): { app: Application; calls: () => number } {
@@ -157,15 +157,20 @@ forEachServer((kind) => {
   it('cuts requests still in flight after gracefulTimeout when closing', async () => {
     const inApp = deferred();
     let closes = 0;
-    const { server, port } = await start(
+    let ended = false;
+    const { server, port, errors } = await start(
       kind,
       (_env, startResponse) => {
         startResponse('200 OK', [['Content-Type', 'text/plain']]);
         const g = (async function* () {
           inApp.resolve();
-          for (let i = 0; i < 1000; i++) {
-            yield `t${i}\n`;
-            await sleep(20);
+          try {
+            for (let i = 0; i < 1000; i++) {
+              yield `t${i}\n`;
+              await sleep(20);
+            }
+          } finally {
+            ended = true;
           }
         })();
         return Object.assign(g, { close: () => void closes++ });
@@ -180,7 +185,11 @@ forEachServer((kind) => {
     expect(Date.now() - t0).toBeLessThan(4000);
     expect(await client.waitClose(2000)).toBe(true);
     expect(client.parser.responses[0]?.complete).toBe(false);
-    await sleep(50);
+    // Settled: the generator has ended (its pending step returned and its
+    // finally ran) and the server is closed, so no second call can come.
+    expect(await until(() => ended && closes >= 1), 'the body ended and was closed').toBe(true);
+    await new Promise<void>((r) => setImmediate(r));
     expect(closes).toBe(1);
+    expect(errors.text(), 'no second close() refused by validate()').not.toMatch(/twice/);
   });
 });

@@ -1,26 +1,14 @@
 // server.test.ts: many concurrent connections, and server.close() —
 // idle keep-alive connections closed at once, requests in flight finished.
-import net from 'node:net';
 import { expect, it } from 'vitest';
 import type { Application } from '../../src/index.js';
-import { buildRequest, connectionHas, deferred, get, RawClient, sleep } from '../helpers/http.js';
+import { buildRequest, connectionHas, deferred, get, RawClient, refused, sleep } from '../helpers/http.js';
 import { closeServer, forEachServer, start } from '../helpers/servers.js';
 
 const echoPath: Application = (environ, startResponse) => {
   startResponse('200 OK', [['Content-Type', 'text/plain']]);
   return [`path=${environ.PATH_INFO}`];
 };
-
-function refused(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = net.connect({ host: '127.0.0.1', port });
-    s.once('connect', () => {
-      s.destroy();
-      resolve(false);
-    });
-    s.once('error', () => resolve(true));
-  });
-}
 
 forEachServer((kind) => {
   it('serves 200 concurrent connections', async () => {

@@ -2,7 +2,7 @@
 // buffered), headers wait for the first non-empty chunk, and a slow client
 // pauses the body iterator (response backpressure).
 import { expect, it } from 'vitest';
-import { buildRequest, deferred, header, RawClient, sleep } from '../helpers/http.js';
+import { barrier, buildRequest, deferred, header, RawClient, sleep, until } from '../helpers/http.js';
 import { forEachServer, start } from '../helpers/servers.js';
 
 const CHUNK = 64 * 1024;
@@ -57,7 +57,11 @@ forEachServer((kind) => {
 
   it('sends nothing until the first non-empty chunk', async () => {
     const go = deferred();
-    const { port } = await start(kind, (_env, startResponse) => {
+    const { port } = await start(kind, (env, startResponse) => {
+      if (env.PATH_INFO === '/barrier') {
+        startResponse('200 OK', []);
+        return [];
+      }
       startResponse('200 OK', [['Content-Type', 'text/plain'], ['X-Late', 'yes']]);
       return (async function* () {
         await go.promise;
@@ -67,7 +71,7 @@ forEachServer((kind) => {
     });
     const client = await RawClient.connect(port);
     await client.send(buildRequest('GET', '/'), 'GET');
-    await sleep(300);
+    await barrier(port);
     expect(client.received, 'bytes sent before the first non-empty chunk').toBe(0);
     go.resolve();
     const res = await client.next();
@@ -134,7 +138,12 @@ forEachServer((kind) => {
       const client = await RawClient.connect(port, { keepRaw: false });
       client.socket.pause();
       await client.send(buildRequest('GET', '/big'), 'GET');
-      await sleep(1000);
+      // A server that ignores backpressure pulls all the chunks as soon as
+      // it pulls the first (the generators never wait): one turn of the
+      // loop after the first shows it. One that waits for the socket stops
+      // where the kernel's buffers are full.
+      expect(await until(() => produced > 0), 'the generator started').toBe(true);
+      await new Promise<void>((r) => setImmediate(r));
       const whilePaused = produced;
       expect(whilePaused, 'the generator started').toBeGreaterThan(0);
       // Loopback kernel buffers hold about 4 MiB here (node:http itself

@@ -2,14 +2,13 @@
 // package (dist/, built by `npm test` before vitest): serve, answer,
 // close or be terminated, and several workers at once.
 import fs from 'node:fs';
-import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { expect, it } from 'vitest';
 import type { ServerKind } from '../../src/index.js';
-import { get, sleep } from '../helpers/http.js';
-import { forEachServer, SERVERS } from '../helpers/servers.js';
+import { buildRequest, get, RawClient, refused, sleep } from '../helpers/http.js';
+import { forEachServer, SERVERS, start } from '../helpers/servers.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, '..', '..');
@@ -69,17 +68,6 @@ function startWorker(kind: ServerKind): Promise<Running> {
   });
 }
 
-function refused(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = net.connect({ host: '127.0.0.1', port });
-    s.once('connect', () => {
-      s.destroy();
-      resolve(false);
-    });
-    s.once('error', () => resolve(true));
-  });
-}
-
 async function refusedWithin(port: number, ms: number): Promise<boolean> {
   const end = Date.now() + ms;
   while (Date.now() < end) {
@@ -121,16 +109,26 @@ forEachServer((kind) => {
     expect(code, 'the worker exits by itself after server.close()').toBe(0);
   });
 
-  it('starts and terminates workers repeatedly', async () => {
+  it('starts and terminates workers repeatedly while the main thread serves on', async () => {
     expectBuilt();
+    // A server of the same kind on the main thread, with one keep-alive
+    // connection that must outlive every worker's teardown.
+    const main = await start(kind, (environ, startResponse) => {
+      startResponse('200 OK', [['Content-Type', 'text/plain']]);
+      return [`main ${environ.PATH_INFO}`];
+    });
+    const client = await RawClient.connect(main.port);
     for (let i = 0; i < 4; i++) {
       const w = await startWorker(kind);
       expect((await get(w.port, '/again')).status).toBe(200);
-      await w.worker.terminate();
+      expect(await w.worker.terminate(), 'terminate() ends the worker (exit code 1)').toBe(1);
+      expect(await refusedWithin(w.port, 3000), "the worker's port is released").toBe(true);
+      await client.send(buildRequest('GET', `/main${i}`), 'GET');
+      expect((await client.next()).body.toString()).toBe(`main /main${i}`);
     }
-    // The main thread is unaffected.
-    await sleep(50);
-    expect(true).toBe(true);
+    expect(client.closed, "the main thread's connection survived every worker's teardown").toBe(false);
+    expect(main.errors.text(), 'nothing was logged on the main thread').toBe('');
+    client.destroy();
   });
 });
 

@@ -3,9 +3,8 @@
 // `Connection: close`, cuts what is still open after gracefulTimeout and
 // then resolves; SIGTERM on the CLI does the same and exits 0.
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import net from 'node:net';
 import type { Application, Chunk } from '../../src/index.js';
-import { buildRequest, connectionHas, deferred, RawClient, sleep, until, within } from '../helpers/http.js';
+import { buildRequest, connectionHas, deferred, RawClient, refused, sleep, until, within } from '../helpers/http.js';
 import { forEachServer, SERVERS, start } from '../helpers/servers.js';
 import { killAllCli, requireBuild, startCli, writeFixtures } from '../helpers/cli.js';
 
@@ -13,18 +12,6 @@ const hello: Application = (_env, startResponse) => {
   startResponse('200 OK', [['Content-Type', 'text/plain']]);
   return ['hello\n'];
 };
-
-/** Resolves true if a new connection to `port` is refused. */
-function refused(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = net.connect({ host: '127.0.0.1', port });
-    socket.once('connect', () => {
-      socket.destroy();
-      resolve(false);
-    });
-    socket.once('error', () => resolve(true));
-  });
-}
 
 forEachServer((kind) => {
   it('closes an idle keep-alive connection at once on close()', async () => {
@@ -60,7 +47,10 @@ forEachServer((kind) => {
     const closed = server.close().then(() => {
       resolved = true;
     });
-    await sleep(100);
+    // close() has stopped accepting (an event that takes a round trip of
+    // the loop), and still waits for the request in flight, whose
+    // application holds it for 400 ms.
+    expect(await refused(port), 'no longer accepting').toBe(true);
     expect(resolved, 'close() waits for the request in flight').toBe(false);
     const res = await client.next();
     expect(res.status).toBe(200);

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { loadBinding } from '../../src/native/loader.js';
-import { buildRequest, connectionHas, RawClient, sleep } from '../helpers/http.js';
+import { barrier, buildRequest, connectionHas, RawClient, until } from '../helpers/http.js';
 import { after, before, expectRefused, recorder, type Case } from '../helpers/refusal.js';
 import { forEachServer, start } from '../helpers/servers.js';
 
@@ -201,8 +201,9 @@ forEachServer((kind) => {
     const client = await RawClient.connect(port);
     await client.send('PUT /old HTTP/1.0\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\n', 'PUT');
     // The application is reading the body now: an HTTP/1.1 client would
-    // get its 100 Continue here.
-    await sleep(150);
+    // get its 100 Continue here, before a round trip on another connection.
+    expect(await until(() => rec.paths.includes('/old')), 'the application reads the body').toBe(true);
+    await barrier(port);
     expect(client.text()).toBe('');
     await client.send('hi');
     const res = await client.next();

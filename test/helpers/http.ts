@@ -541,7 +541,35 @@ export function dateProblems(res: HttpResponse): string[] {
   return [];
 }
 
+/** Pauses: for pacing a client or an application, never as proof that
+ * something did not happen (use an event, or `barrier`). */
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/**
+ * A round trip through the server on another connection: a GET of `path`
+ * answered in full, then one more turn of the event loop. Whatever the
+ * server was going to write for an earlier event (an interim response, a
+ * head sent too early) is on the wire before this resolves, since the
+ * server handles its events in order on one loop (and, in these tests, the
+ * same loop as the client). The way to show that something was *not* sent.
+ */
+export async function barrier(port: number, path = '/barrier'): Promise<void> {
+  const res = await get(port, path);
+  if (!res.complete) throw new Error(`barrier: the response to GET ${path} was not complete`);
+  await new Promise<void>((r) => setImmediate(r));
+}
+
+/** True when a connection to `port` is refused (nothing listens). */
+export function refused(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = net.connect({ host: '127.0.0.1', port });
+    s.once('connect', () => {
+      s.destroy();
+      resolve(false);
+    });
+    s.once('error', () => resolve(true));
+  });
+}
 
 /** Polls `pred` every 10 ms until it holds; false on timeout. */
 export async function until(pred: () => boolean, timeoutMs = 5_000): Promise<boolean> {

@@ -5,17 +5,12 @@
 // socket, and nothing after the bad request reaches the application.
 import { expect } from 'vitest';
 import type { Application, Environ, StartResponse } from '../../src/index.js';
-import { buildRequest, connectionHas, RawClient, sleep } from './http.js';
+import { buildRequest, connectionHas, RawClient, until } from './http.js';
 
-export const REASONS: Record<number, string> = {
-  400: 'Bad Request',
-  413: 'Content Too Large',
-  414: 'URI Too Long',
-  417: 'Expectation Failed',
-  431: 'Request Header Fields Too Large',
-  501: 'Not Implemented',
-  505: 'HTTP Version Not Supported',
-};
+// The reason phrases of the servers' own table; refusals.test.ts checks
+// the whole bytes of every refusal against literals.
+export { REASONS } from '../../src/gateway/http-rules.js';
+import { REASONS } from '../../src/gateway/http-rules.js';
 
 export interface Case {
   name: string;
@@ -31,14 +26,17 @@ export interface Recorder {
   paths: string[];
   /** Calls whose body read failed. */
   bodyErrors: number;
+  /** Calls still reading their body (it ends, or its read fails). */
+  inFlight: number;
 }
 
 /** An app that reads the whole request body, records the path and answers
  * "ok <path>". */
 export function recorder(): Recorder {
-  const state: Recorder = { paths: [], bodyErrors: 0, app: undefined as unknown as Application };
+  const state: Recorder = { paths: [], bodyErrors: 0, inFlight: 0, app: undefined as unknown as Application };
   state.app = async (environ: Environ, startResponse: StartResponse) => {
     state.paths.push(environ.PATH_INFO);
+    state.inFlight++;
     try {
       for await (const _ of environ['tsgi.input']) {
         // drain
@@ -46,6 +44,8 @@ export function recorder(): Recorder {
     } catch {
       state.bodyErrors++;
       throw new Error('body read failed');
+    } finally {
+      state.inFlight--;
     }
     startResponse('200 OK', [['Content-Type', 'text/plain']]);
     return [`ok ${environ.PATH_INFO}`];
@@ -62,6 +62,9 @@ export async function expectRefused(port: number, rec: Recorder, bad: string | B
   const badBytes = typeof bad === 'string' ? Buffer.from(bad, 'latin1') : bad;
   await client.send(Buffer.concat([before, badBytes, after]), 'GET', 'GET', 'GET');
   const responses = await client.responses(2, 5000);
+  // The event that ends the exchange: once the server has closed the
+  // connection it reads no more of it, and both servers hand what they
+  // parsed to the application in the callback that parsed it, before that.
   expect(await client.waitClose(5000), 'the server closes the connection').toBe(true);
   expect(responses.length, `responses: ${JSON.stringify(client.text().slice(0, 400))}`).toBe(2);
   const [first, refusal] = responses;
@@ -71,6 +74,8 @@ export async function expectRefused(port: number, rec: Recorder, bad: string | B
   expect(refusal!.statusLine).toBe(`HTTP/1.1 ${status} ${REASONS[status]}`);
   expect(connectionHas(refusal!, 'close'), 'Connection: close').toBe(true);
   expect(client.parser.responses.length, 'nothing after the refusal').toBe(2);
-  await sleep(20);
+  // And every call the application got has ended (a call on the bad
+  // request ends when its body read fails, as the server closes).
+  expect(await until(() => rec.inFlight === 0), 'every application call ended').toBe(true);
   expect(rec.paths, 'nothing after the bad request reaches the application').not.toContain('/after');
 }

@@ -1,0 +1,137 @@
+// http_rules.h: the HTTP rules the native code applies on its own: which
+// bytes are token characters and field-value characters, which statuses
+// have no content, and what a status line and a header block written to a
+// socket must look like. src/gateway/http-rules.ts is the source of these
+// rules; addon.cc exports what this file decides (tokenChars, fieldChars,
+// bodilessStatuses, the status range) and src/native/binding.ts compares it
+// with the TypeScript rules when the addon loads (ARCHITECTURE.md, "Where
+// each rule lives"). Free of Node-API, libuv and llhttp.
+#ifndef TSGI_HTTP_RULES_H_
+#define TSGI_HTTP_RULES_H_
+
+#include <cstddef>
+#include <cstdint>
+
+namespace tsgi {
+
+namespace rules_internal {
+
+constexpr bool TokenChar(unsigned char c) {
+  return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') ||
+         (c >= 'A' && c <= 'Z') || c == '!' || c == '#' || c == '$' ||
+         c == '%' || c == '&' || c == '\'' || c == '*' || c == '+' ||
+         c == '-' || c == '.' || c == '^' || c == '_' || c == '`' ||
+         c == '|' || c == '~';
+}
+
+constexpr bool FieldChar(unsigned char c) {
+  return c == '\t' || (c >= 0x20 && c != 0x7f);
+}
+
+constexpr uint8_t kToken = 1;
+constexpr uint8_t kField = 2;
+
+struct CharClasses {
+  uint8_t bits[256];
+};
+
+constexpr CharClasses MakeClasses() {
+  CharClasses t{};
+  for (int c = 0; c < 256; c++) {
+    const unsigned char b = static_cast<unsigned char>(c);
+    t.bits[c] = static_cast<uint8_t>((TokenChar(b) ? kToken : 0) |
+                                     (FieldChar(b) ? kField : 0));
+  }
+  return t;
+}
+
+inline constexpr CharClasses kClasses = MakeClasses();
+
+}  // namespace rules_internal
+
+// RFC 9110 section 5.6.2: tchar.
+constexpr bool IsTokenChar(unsigned char c) {
+  return (rules_internal::kClasses.bits[c] & rules_internal::kToken) != 0;
+}
+
+// RFC 9110 section 5.5 field-value bytes and RFC 9112 section 4 reason
+// phrase bytes: HTAB, SP, VCHAR, obs-text.
+constexpr bool IsFieldChar(unsigned char c) {
+  return (rules_internal::kClasses.bits[c] & rules_internal::kField) != 0;
+}
+
+// Eight bytes at a time for long runs of field characters: a word is
+// skipped whole when none of its bytes can end or break the run; the byte
+// loop decides otherwise. Exact (no false negatives) for n <= 128.
+constexpr uint64_t kOnes = ~uint64_t{0} / 255;
+constexpr uint64_t kHighs = kOnes * 128;
+inline uint64_t HasLess(uint64_t x, unsigned n) {
+  return (x - kOnes * n) & ~x & kHighs;
+}
+inline uint64_t HasByte(uint64_t x, unsigned char b) {
+  return HasLess(x ^ (kOnes * b), 1);
+}
+inline uint64_t Load8(const unsigned char* p) {
+  uint64_t x;
+  __builtin_memcpy(&x, p, sizeof(x));
+  return x;
+}
+// Skips words of field characters but HTAB (which goes the slow way).
+inline const unsigned char* SkipValueWords(const unsigned char* p,
+                                           const unsigned char* end) {
+  while (end - p >= 8) {
+    const uint64_t x = Load8(p);
+    if ((HasLess(x, 0x20) | HasByte(x, 0x7f)) != 0) break;
+    p += 8;
+  }
+  return p;
+}
+
+// The final statuses a response may have (RFC 9110 section 15; 1xx are
+// interim, and only the server sends one: 100 Continue).
+constexpr int kMinStatus = 200;
+constexpr int kMaxStatus = 599;
+
+// RFC 9110 section 6.4.1: 1xx, 204 and 304 responses have no content.
+constexpr bool IsBodylessStatus(int status) {
+  return status < 200 || status == 204 || status == 304;
+}
+
+// A status as JS passes it, "NNN reason" (RFC 9112 section 4 without the
+// HTTP-version): three digits of a code from kMinStatus to kMaxStatus, SP,
+// and a reason phrase of field characters (possibly empty).
+inline bool IsValidStatusText(const char* text, size_t length) {
+  if (length < 4 || text[3] != ' ') return false;
+  int code = 0;
+  for (size_t i = 0; i < 3; i++) {
+    if (text[i] < '0' || text[i] > '9') return false;
+    code = code * 10 + (text[i] - '0');
+  }
+  if (code < kMinStatus || code > kMaxStatus) return false;
+  for (size_t i = 4; i < length; i++) {
+    if (!IsFieldChar(static_cast<unsigned char>(text[i]))) return false;
+  }
+  return true;
+}
+
+// A header block as the Writer sends it: zero or more field lines
+// `token ":" *field-char CRLF` (RFC 9112 section 5). A CR, LF or NUL can
+// therefore only end a line, never sit inside a name or a value.
+inline bool IsValidHeaderBlock(const char* block, size_t length) {
+  const unsigned char* p = reinterpret_cast<const unsigned char*>(block);
+  const unsigned char* end = p + length;
+  while (p != end) {
+    const unsigned char* name = p;
+    while (p != end && IsTokenChar(*p)) p++;
+    if (p == name || p == end || *p != ':') return false;
+    p = SkipValueWords(p + 1, end);
+    while (p != end && IsFieldChar(*p)) p++;
+    if (end - p < 2 || p[0] != '\r' || p[1] != '\n') return false;
+    p += 2;
+  }
+  return true;
+}
+
+}  // namespace tsgi
+
+#endif  // TSGI_HTTP_RULES_H_

@@ -1,0 +1,242 @@
+// settings.ts: every setting of a tsgi server in one table: its type,
+// default, range and help, and the names it has as a `serve()` option (also
+// its config-file key), a `tsgi serve` flag and an environment variable.
+// serve()'s checks, the CLI's flags and --help, DEFAULT_LIMITS, the native
+// server's limits, the README's table of settings and the JSDoc of
+// ServeOptions are all derived from it (`npm run docs:settings` writes the
+// last two). ARCHITECTURE.md, "Where each rule lives".
+import type { ServeOptions } from './types.js';
+
+/** How a setting's value is written and checked. */
+export type SettingType =
+  /** Bytes: a whole number; on the command line with a k, M or G suffix. */
+  | 'size'
+  /** A whole number of things. */
+  | 'count'
+  /** Seconds, fractions allowed; 0 disables what it bounds. */
+  | 'seconds'
+  /** A whole number without a unit (a port, a backlog). */
+  | 'integer'
+  | 'string'
+  | 'boolean'
+  /** One of `choices`. */
+  | 'choice';
+
+/** A row of the table: a setting without the names derived from its key. */
+interface Row {
+  readonly type: SettingType;
+  /** `undefined`: none (`server`: the native one when the addon loads). */
+  readonly default: number | string | boolean | undefined;
+  /** Inclusive range of a number. */
+  readonly min?: number;
+  readonly max?: number;
+  /** The values of a 'choice'. */
+  readonly choices?: readonly string[];
+  /** What it is, and what happens beyond it: one line, no default. */
+  readonly help: string;
+  /** Omitted: the flag is derived from the key (`--max-url-size`); null:
+   * none, the CLI sets it another way (host and port: `--bind`). */
+  readonly flag?: null;
+  /** A one-letter alias of the flag. */
+  readonly short?: string;
+  /** A limit or timeout the servers enforce (part of `Limits`). */
+  readonly limit?: true;
+}
+
+/** One setting, with its names. */
+export interface Setting extends Omit<Row, 'flag'> {
+  /** The `serve()` option, and the key in a config file. */
+  readonly key: string;
+  /** The `tsgi serve` flag, or null. */
+  readonly flag: string | null;
+  /** The environment variable (read from issue 9 on). */
+  readonly env: string;
+}
+
+const KiB = 1024;
+const MiB = 1024 * KiB;
+const kDay = 86_400;
+
+/** `maxUrlSize` -> `TSGI_MAX_URL_SIZE`. */
+function envName(key: string): string {
+  return `TSGI_${key.replace(/[A-Z]/g, (c) => `_${c}`).toUpperCase()}`;
+}
+
+/** `maxUrlSize` -> `--max-url-size`. */
+function flagName(key: string): string {
+  return `--${key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
+}
+
+/** The table, by key. Its order is the order of --help and of the docs. */
+const TABLE = {
+  host: { type: 'string', default: '127.0.0.1', help: 'address to listen on (IPv6 without brackets)', flag: null },
+  port: { type: 'integer', default: 8000, min: 0, max: 65535, help: 'port to listen on; 0 takes a free one', flag: null },
+  server: { type: 'choice', choices: ['native', 'node'], default: undefined, short: '-s', help: 'which server runs the application: native, or node (the reference server)' },
+  backlog: { type: 'integer', default: 511, min: 1, max: 2 ** 31 - 1, help: 'connections the kernel queues before they are accepted', flag: null },
+  multiprocess: { type: 'boolean', default: false, help: 'the value of tsgi.multiprocess: other processes serve the same application', flag: null },
+  // Limits (RFC 9112 §2.3, §3; RFC 9110 §15.5.14, §15.5.15; RFC 6585 §5):
+  // each is answered with a ready-made response and the connection closed.
+  maxUrlSize: { type: 'size', default: 8 * KiB, min: 1, max: 64 * MiB, limit: true, help: 'longest request target, in bytes: 414 beyond it' },
+  maxHeaderSize: { type: 'size', default: 16 * KiB, min: 1, max: 64 * MiB, limit: true, help: 'largest header section (names, values, line ends), in bytes: 431 beyond it' },
+  maxHeaderCount: { type: 'count', default: 100, min: 1, max: 65_536, limit: true, help: 'most header fields in one request: 431 beyond it' },
+  maxBodySize: { type: 'size', default: 16 * MiB, min: 1, max: Number.MAX_SAFE_INTEGER, limit: true, help: 'largest request body, declared or chunked, in bytes: 413 beyond it' },
+  // Timeouts, in seconds (fractions allowed; 0 disables one).
+  headersTimeout: { type: 'seconds', default: 60, min: 0, max: kDay, limit: true, help: 'time to receive a complete request head (slowloris): 408' },
+  requestTimeout: { type: 'seconds', default: 300, min: 0, max: kDay, limit: true, help: 'time to receive a complete request, body included: 408' },
+  keepAliveTimeout: { type: 'seconds', default: 5, min: 0, max: kDay, limit: true, help: 'how long an idle keep-alive connection stays open: closed silently' },
+  sendTimeout: { type: 'seconds', default: 60, min: 0, max: kDay, limit: true, help: 'how long a response may wait for a client that does not read: the connection is cut' },
+  gracefulTimeout: { type: 'seconds', default: 30, min: 0, max: kDay, limit: true, help: 'how long close() (and SIGTERM) waits for requests in flight: their connections are cut' },
+} as const satisfies Record<string, Row>;
+
+type Table = typeof TABLE;
+
+/** Every setting, in table order. */
+export const SETTINGS: readonly Setting[] = Object.freeze(
+  Object.entries(TABLE).map(([key, r]: [string, Row]) =>
+    Object.freeze({ ...r, key, flag: r.flag === null ? null : flagName(key), env: envName(key) }),
+  ),
+);
+
+/** The keys of the settings. */
+export type SettingKey = keyof Table;
+
+/** The names of the limits and timeouts. */
+export type LimitKey = { [K in SettingKey]: Table[K] extends { limit: true } ? K : never }[SettingKey];
+
+/** The value type of each setting. */
+type ValueOf<R> = R extends { type: 'string' }
+  ? string
+  : R extends { type: 'boolean' }
+    ? boolean
+    : R extends { type: 'choice'; choices: readonly (infer C)[] }
+      ? C
+      : number;
+
+/** Every setting with its value, defaults filled in. */
+export type ResolvedSettings = {
+  [K in SettingKey]: ValueOf<Table[K]> | (Table[K]['default'] extends undefined ? undefined : never);
+};
+
+/** The limits and timeouts a server runs with, defaults filled in. */
+export type Limits = { [K in LimitKey]: number };
+
+/** The setting named `key`. */
+export function setting(key: SettingKey): Setting {
+  return SETTINGS.find((s) => s.key === key)!;
+}
+
+/** The defaults of the limits and timeouts. */
+export const DEFAULT_LIMITS: Readonly<Limits> = Object.freeze(
+  Object.fromEntries(SETTINGS.filter((s) => s.limit).map((s) => [s.key, s.default as number])) as Limits,
+);
+
+/** The default of a setting, as the README and --help show it. */
+export function formatDefault(s: Setting): string {
+  if (s.default === undefined) return s.key === 'server' ? 'native, when the addon loads' : 'none';
+  if (s.type === 'size') return formatSize(s.default as number);
+  if (s.type === 'seconds') return `${s.default} s`;
+  if (typeof s.default === 'string') return JSON.stringify(s.default);
+  return String(s.default);
+}
+
+/** `16384` -> `16 KiB`; sizes that are not a whole unit stay in bytes. */
+export function formatSize(bytes: number): string {
+  for (const [unit, size] of [['GiB', 1024 * MiB], ['MiB', MiB], ['KiB', KiB]] as const) {
+    if (bytes >= size && bytes % size === 0) return `${bytes / size} ${unit}`;
+  }
+  return `${bytes} bytes`;
+}
+
+/** What a valid value of `s` is, for error messages and the docs. */
+export function describeRange(s: Setting): string {
+  switch (s.type) {
+    case 'size':
+      return `a whole number of bytes from ${s.min} to ${s.max === Number.MAX_SAFE_INTEGER ? '2^53 - 1' : formatSize(s.max!)}`;
+    case 'count':
+    case 'integer':
+      return `a whole number from ${s.min} to ${s.max}`;
+    case 'seconds':
+      return `a number of seconds from ${s.min} to ${s.max}`;
+    case 'choice':
+      return s.choices!.map((c) => JSON.stringify(c)).join(' or ');
+    case 'boolean':
+      return 'true or false';
+    case 'string':
+      return 'a string';
+  }
+}
+
+/** Why `value` is not a valid value of `s`, or null. */
+export function settingProblem(s: Setting, value: unknown): string | null {
+  let ok: boolean;
+  switch (s.type) {
+    case 'size':
+    case 'count':
+    case 'integer':
+      ok = Number.isSafeInteger(value) && (value as number) >= s.min! && (value as number) <= s.max!;
+      break;
+    case 'seconds':
+      ok = typeof value === 'number' && Number.isFinite(value) && value >= s.min! && value <= s.max!;
+      break;
+    case 'choice':
+      ok = typeof value === 'string' && s.choices!.includes(value);
+      break;
+    case 'boolean':
+      ok = typeof value === 'boolean';
+      break;
+    case 'string':
+      ok = typeof value === 'string';
+      break;
+  }
+  return ok ? null : `must be ${describeRange(s)}`;
+}
+
+/** A problem with a value: a TypeError when it is of the wrong kind, a
+ * RangeError when it is out of range. Its message names `where`. */
+export function settingError(s: Setting, value: unknown, where: string): TypeError | RangeError {
+  const problem = settingProblem(s, value)!;
+  const shown = typeof value === 'string' ? JSON.stringify(value) : String(value);
+  const message = `${where}${s.key} ${problem}, got ${shown}`;
+  const numeric = s.type !== 'choice' && s.type !== 'boolean' && s.type !== 'string';
+  return numeric && typeof value === 'number' ? new RangeError(message) : new TypeError(message);
+}
+
+/** Fills in the defaults of `options` and checks every value given;
+ * throws a TypeError or RangeError whose message starts with `where`. */
+export function resolveSettings(options: Record<string, unknown>, where = 'serve: '): ResolvedSettings {
+  const out: Record<string, unknown> = {};
+  for (const s of SETTINGS) {
+    const value = options[s.key];
+    if (value === undefined) {
+      out[s.key] = s.default;
+      continue;
+    }
+    if (settingProblem(s, value) !== null) throw settingError(s, value, where);
+    out[s.key] = value;
+  }
+  return out as unknown as ResolvedSettings;
+}
+
+/** The limits and timeouts of resolved settings. */
+export function limitsOf(settings: ResolvedSettings): Limits {
+  return Object.fromEntries(SETTINGS.filter((s) => s.limit).map((s) => [s.key, settings[s.key as LimitKey]])) as Limits;
+}
+
+// ServeOptions (src/types.ts, whose settings block `npm run docs:settings`
+// writes from this table) has exactly these settings, with these types.
+type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
+const optionsMatchTable: Same<Required<Pick<ServeOptions, SettingKey>>, { [K in SettingKey]: ValueOf<Table[K]> }> = true;
+void optionsMatchTable;
+
+/**
+ * How often timeouts are checked: a quarter of the shortest enabled one,
+ * from 10 ms to 1 s, so that a timeout fires at most a quarter late (RFC
+ * level timeouts are seconds; tests use fractions). Both servers use it:
+ * the native server's deadline wheel ticks at this rate, the node server's
+ * connection checks and send watch too.
+ */
+export function timerTickMs(timeoutsMs: readonly number[]): number {
+  const enabled = timeoutsMs.filter((ms) => ms > 0);
+  const shortest = enabled.length === 0 ? Infinity : Math.min(...enabled);
+  return Math.min(1000, Math.max(10, Math.floor(shortest / 4)));
+}
