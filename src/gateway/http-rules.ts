@@ -5,6 +5,7 @@
 // addon's copies (native/http_rules.h) are compared with them when it loads
 // (checkContract in src/native/binding.ts). ARCHITECTURE.md, "Where each
 // rule lives".
+import { STATUS_CODES } from 'node:http';
 
 /** RFC 9110 §5.6.2: `token = 1*tchar`. */
 export const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
@@ -83,6 +84,12 @@ export const REASONS: Readonly<Record<number, string>> = Object.freeze({
   501: 'Not Implemented',
   505: 'HTTP Version Not Supported',
 });
+
+/** The reason phrase for any status code: ours where we write it, else
+ * node:http's table (the IANA registry), else "Unknown". */
+export function reasonPhrase(code: number): string {
+  return REASONS[code] ?? STATUS_CODES[code] ?? 'Unknown';
+}
 
 // ---- Bodies ----------------------------------------------------------------
 
