@@ -1,8 +1,8 @@
 // common.mjs: what every benchmark server answers, and how it is started,
-// in one place, so that the tsgi app (bench/apps/tsgi-app.mjs), the
-// node:http server (bench/servers/node-http.mjs) and the uWebSockets.js
-// server (bench/servers/uws.mjs) run the same application logic and send the
-// same bodies. The nginx config in bench/run.mjs mirrors these by hand.
+// in one place, so that the tsgi app (tsgi-app.mjs), the node:http server
+// (node-http-server.mjs) and the uWebSockets.js server (uws-server.mjs) run
+// the same application logic and send the same bodies. The nginx config
+// (nginx-conf.mjs) mirrors these by hand.
 //
 // Routes (exact paths; anything else is 404):
 //   GET  /          "Hello, World!\n"                         (hello)
