@@ -41,6 +41,9 @@ export async function checkServer(srv, sc, ctx) {
   const batch = await dumpBatch(srv.port, sc, ctx, depth);
   const requests = splitRequests(batch);
   if (requests.length !== depth) throw new Error(`check: the script made ${requests.length} requests, not ${depth}`);
+  if (sc.distinct && new Set(requests).size !== requests.length) {
+    throw new Error(`check: ${sc.script}.lua repeats requests within a batch`);
+  }
   const sock = connect({ host: HOST, port: srv.port });
   try {
     const { outcome, responses, error } = await exchange(sock, batch, {

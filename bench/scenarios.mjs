@@ -5,7 +5,8 @@
 // (and a route in bench/apps/ if it needs a new one).
 //
 // A wrk scenario runs `bench/wrk/<script>.lua`: pipeline.lua sends
-// `request` (written to a file in the work dir) `depth` times per batch. The answer check sends the batch
+// `request` (written to a file in the work dir) `depth` times per batch;
+// varied.lua makes every request afresh. The answer check sends the batch
 // the script itself dumps (bench/check.mjs), so it checks the very bytes
 // the measurement sends.
 import { HOST } from './settings.mjs';
@@ -28,8 +29,37 @@ const BROWSER_REQUEST =
   'Sec-Fetch-Site: same-origin\r\n' +
   '\r\n';
 // Written out by hand (not computed by bench/apps/common.mjs) so that the
-// check also tests the apps' logic.
+// check also tests the apps' logic; browserAnswer() must agree (below).
 const BROWSER_BODY = `path=/browser q=tsgi session=3f2a9c4e1b7d\nlang=${BROWSER_LANG}\nua=${BROWSER_UA}\n`;
+
+/**
+ * What the browser route answers to one request (head as latin1 text):
+ * the path, the raw `q` query parameter and `session` cookie, and the
+ * Accept-Language and User-Agent values, as nginx's $uri, $arg_q,
+ * $cookie_session and $http_* give them. Written apart from the apps'
+ * param() on purpose: the check tests their logic.
+ * @param {string} request
+ */
+function browserAnswer(request) {
+  const [line, ...fields] = request.slice(0, request.indexOf('\r\n\r\n')).split('\r\n');
+  const target = line.split(' ')[1];
+  const cut = target.indexOf('?');
+  const path = cut < 0 ? target : target.slice(0, cut);
+  const query = cut < 0 ? '' : target.slice(cut + 1);
+  const field = (name) => {
+    const f = fields.find((x) => x.toLowerCase().startsWith(`${name}:`));
+    return f ? f.slice(name.length + 1).trim() : '';
+  };
+  const q = /(?:^|&)q=([^&]*)/.exec(query)?.[1] ?? '';
+  const session = /(?:^|;) *session=([^;]*)/.exec(field('cookie'))?.[1] ?? '';
+  return Buffer.from(
+    `path=${path} q=${q} session=${session}\nlang=${field('accept-language')}\nua=${field('user-agent')}\n`,
+    'latin1',
+  );
+}
+if (!browserAnswer(BROWSER_REQUEST).equals(Buffer.from(BROWSER_BODY, 'latin1'))) {
+  throw new Error('scenarios.mjs: browserAnswer() disagrees with the hand-written browser body');
+}
 
 const HELLO_REQUEST = `GET / HTTP/1.1\r\nHost: ${HOST}\r\n\r\n`;
 const HELLO_BODY = Buffer.from('Hello, World!\n');
@@ -49,9 +79,10 @@ export const FILE_SIZE = 1024 * 1024;
  * @property {string} what one line: what is sent and answered
  * @property {'wrk' | 'idle'} kind wrk: wrk -t1 -c<connections>; idle: bench/idle.mjs
  * @property {(o: Record<string, any>) => number} depth requests per batch
- * @property {'pipeline'} script the wrk script (bench/wrk/<script>.lua); idle: the check's
+ * @property {'pipeline' | 'varied'} script the wrk script (bench/wrk/<script>.lua); idle: the check's
  * @property {string} [request] pipeline.lua's request, raw (latin1)
  * @property {(request: string, ctx: Record<string, any>) => Buffer} expect the body that answers `request`
+ * @property {boolean} [distinct] the check fails unless every request of its batch differs
  * @property {boolean} smoke part of --smoke
  */
 
@@ -82,6 +113,20 @@ export const SCENARIOS = [
     smoke: true,
   },
   {
+    id: 'browser-unpipelined',
+    aliases: ['browser1'],
+    kind: 'wrk',
+    label: (o) => `browser-like -c${o.connections}`,
+    what:
+      'the browser-like request (11 headers, cookie, query; the app reads 3 headers and the query), ' +
+      'one request per connection at a time',
+    depth: () => 1,
+    script: 'pipeline',
+    request: BROWSER_REQUEST,
+    expect: () => Buffer.from(BROWSER_BODY, 'latin1'),
+    smoke: false,
+  },
+  {
     id: 'browser',
     kind: 'wrk',
     label: (o) => `browser-like x${o.pipeline}`,
@@ -92,6 +137,21 @@ export const SCENARIOS = [
     script: 'pipeline',
     request: BROWSER_REQUEST,
     expect: () => Buffer.from(BROWSER_BODY, 'latin1'),
+    smoke: true,
+  },
+  {
+    id: 'browser-varied',
+    aliases: ['varied'],
+    kind: 'wrk',
+    label: (o) => `browser-like varied x${o.pipeline}`,
+    what:
+      'the browser-like request with path /items/<n>, query, session cookie, Referer, User-Agent and ' +
+      'Accept-Language varied per request (bench/wrk/varied.lua: no two alike); the app does the same ' +
+      'work as for /browser; 16 per batch',
+    depth: (o) => o.pipeline,
+    script: 'varied',
+    expect: (request) => browserAnswer(request),
+    distinct: true,
     smoke: true,
   },
   {

@@ -48,6 +48,9 @@ http {
         location = /browser {
             ${browser}
         }
+        location /items/ {
+            ${browser}
+        }
         location = /file {
             default_type application/octet-stream;
             charset off;

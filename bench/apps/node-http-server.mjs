@@ -15,6 +15,7 @@ import {
   FILE,
   FILE_SIZE,
   HELLO,
+  ITEMS,
   STREAM_CHUNK,
   STREAM_CHUNKS,
   TEXT,
@@ -91,6 +92,7 @@ const server = createServer((req, res) => {
     case '/stream':
       return stream(req, res);
     default:
+      if (path.startsWith(ITEMS)) return browser(req, res, url, path);
       break;
   }
   res.writeHead(404, { 'Content-Type': TEXT, 'Content-Length': NOT_FOUND.length });

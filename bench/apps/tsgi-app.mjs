@@ -12,6 +12,7 @@ import {
   FILE,
   FILE_SIZE,
   HELLO,
+  ITEMS,
   STREAM_CHUNK,
   STREAM_CHUNKS,
   TEXT,
@@ -78,6 +79,7 @@ export default function app(environ, startResponse) {
       startResponse('200 OK', TEXT_ONLY);
       return stream();
     default:
+      if (path.startsWith(ITEMS)) return browser(environ, startResponse);
       break;
   }
   startResponse('404 Not Found', [

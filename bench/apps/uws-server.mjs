@@ -21,6 +21,7 @@ import {
   FILE,
   FILE_SIZE,
   HELLO,
+  ITEMS,
   STREAM_CHUNK,
   STREAM_CHUNKS,
   TEXT,
@@ -128,6 +129,7 @@ const app = uWS
     res.writeStatus('200 OK').writeHeader('Content-Type', TEXT).end(HELLO);
   })
   .get('/browser', browser)
+  .get(`${ITEMS}*`, browser)
   .post('/echo', (res) => {
     const parts = [];
     let aborted = false;
