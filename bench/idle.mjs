@@ -103,7 +103,11 @@ export async function measureIdle(srv, ctx) {
   } finally {
     if (!client.exited()) {
       child.stdin.end();
-      const res = await Promise.race([client.exit, sleep(STOP_TIMEOUT_MS).then(() => null)]);
+      // An unref'd timer: once the client is gone, nothing waits for it.
+      const res = await Promise.race([
+        client.exit,
+        new Promise((r) => setTimeout(() => r(null), STOP_TIMEOUT_MS).unref()),
+      ]);
       if (!res) child.kill('SIGKILL');
     }
   }
