@@ -9,7 +9,7 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import type { Application, ServerKind } from '../../src/index.js';
 import { buildRequest, get, RawClient, request, sleep, until } from '../helpers/http.js';
 import { closeServer, forEachServer, start } from '../helpers/servers.js';
-// @ts-expect-error: plain JavaScript
+// @ts-expect-error: a plain .mjs script without types
 import { fdCount } from '../../scripts/lib/proc.mjs';
 
 let dir = '';

@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Application, ServerKind } from '../../src/index.js';
 import { buildRequest, header, RawClient, request, until } from '../helpers/http.js';
 import { forEachServer, start as startServer } from '../helpers/servers.js';
-// @ts-expect-error: plain JavaScript
+// @ts-expect-error: a plain .mjs script without types
 import { fdsOpenOn } from '../../scripts/lib/proc.mjs';
 
 const SIZE = 1024 * 1024 + 13;

@@ -14,7 +14,7 @@ import { expect, it } from 'vitest';
 import type { Application, Environ, StartResponse } from '../../src/index.js';
 import { buildRequest, deferred, get, RawClient, sleep, until } from '../helpers/http.js';
 import { forEachServer, start, type CaptureStream } from '../helpers/servers.js';
-// @ts-expect-error: plain JavaScript
+// @ts-expect-error: a plain .mjs script without types
 import { fdCount } from '../../scripts/lib/proc.mjs';
 
 type Outcome = '500' | 'cut';

@@ -13,11 +13,11 @@ import type { ServerKind } from '../../src/index.js';
 import { sleep } from '../helpers/http.js';
 import { forEachServer } from '../helpers/servers.js';
 import { requireBuild } from '../helpers/cli.js';
-// @ts-expect-error: plain JavaScript
+// @ts-expect-error: a plain .mjs script without types
 import { exchange as exchangeRaw } from '../../scripts/lib/http-response.mjs';
-// @ts-expect-error: plain JavaScript
+// @ts-expect-error: a plain .mjs script without types
 import { cpuMs, fdCount, rssKiB } from '../../scripts/lib/proc.mjs';
-// @ts-expect-error: plain JavaScript
+// @ts-expect-error: a plain .mjs script without types
 import { startServer } from '../../scripts/lib/server-process.mjs';
 
 const fixture = fileURLToPath(new URL('../fixtures/fault-server.mjs', import.meta.url));

@@ -6,7 +6,7 @@ import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-// @ts-expect-error: plain JavaScript, typed below
+// @ts-expect-error: a plain .mjs script without types (typed below)
 import { startServer } from '../../scripts/lib/server-process.mjs';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));

@@ -4,7 +4,7 @@
 // assert on framing (Content-Length, chunked, close-delimited), header
 // presence and order, interim 1xx responses and connection state.
 import net from 'node:net';
-// @ts-expect-error: plain JavaScript, typed below
+// @ts-expect-error: a plain .mjs script without types (typed below)
 import { ResponseParser as SharedParser } from '../../scripts/lib/http-response.mjs';
 
 export type Framing = 'length' | 'chunked' | 'close' | 'none';
