@@ -104,10 +104,10 @@ export function printList(opts) {
   console.log('servers (--servers; optional ones run only when named)');
   for (const d of SERVERS) {
     const why = d.unavailable({});
-    const not = Object.entries(d.unsupported ?? {}).map(([sc]) => sc);
+    const not = SCENARIOS.filter((s) => d.skip(s.id)).map((s) => s.id);
+    const scope = d.only ? ` only ${d.only.join(', ')};` : not.length ? ` not in ${not.join(', ')};` : '';
     console.log(
-      `    ${d.id.padEnd(30)} ${d.label.padEnd(24)}` +
-        `${d.optional ? ' optional;' : ''}${not.length ? ` not in ${not.join(', ')};` : ''}` +
+      `    ${d.id.padEnd(30)} ${d.label.padEnd(24)}${d.optional ? ' optional;' : ''}${scope}` +
         ` ${why ? `unavailable here: ${why}` : 'available'}`,
     );
   }

@@ -87,7 +87,7 @@ async function measureOne(desc, sc, round, ctx, out) {
   const { opts } = ctx;
   const label = sc.label(opts);
   const where = `${desc.label} ${label} (round ${round})`;
-  const tagline = `round ${round}/${opts.rounds}  ${label.padEnd(24)} ${desc.label.padEnd(14)}`;
+  const tagline = `round ${round}/${opts.rounds}  ${label.padEnd(24)} ${desc.label.padEnd(16)}`;
   let srv;
   try {
     srv = await desc.start(ctx);
@@ -200,7 +200,7 @@ async function main() {
   }
   for (const sc of scenarios) {
     for (const desc of servers) {
-      const why = desc.unsupported?.[sc.id];
+      const why = desc.skip(sc.id);
       if (why && !skipped.has(desc.id)) out.notes.push(`${desc.label}: ${sc.label(opts)} skipped: ${why}`);
     }
   }
@@ -210,7 +210,7 @@ async function main() {
     const order = [...runnable.slice(k), ...runnable.slice(0, k)];
     for (const sc of scenarios) {
       for (const desc of order) {
-        if (!desc.unsupported?.[sc.id]) await measureOne(desc, sc, round, ctx, out);
+        if (!desc.skip(sc.id)) await measureOne(desc, sc, round, ctx, out);
       }
     }
   }

@@ -1,12 +1,14 @@
 // define.mjs: how a benchmark server is declared. A server is a descriptor:
 //
-//   { id, label, short, optional?, unsupported?, unavailable(ctx), start(ctx) }
+//   { id, label, short, optional?, skip(scenarioId), unavailable(ctx), start(ctx) }
 //
 // start(ctx) resolves { port, cpuPids(), rssPids(), stop(), stderr() } once
 // the server listens on HOST; cpuPids are the processes whose CPU time is
 // the server's (all threads of each), rssPids those whose memory is.
-// `unsupported` maps a scenario id to why this server cannot take part;
-// `optional` servers (variants) run only when --servers names them.
+// skip(id) says why this server cannot take part in a scenario, or null
+// (declared as `unsupported: { id: why }` and/or `only: [ids]`);
+// `optional` servers (variants, peers outside issue 11's table) run only
+// when --servers names them.
 //
 // Most servers are a process that prints `listening on http://HOST:PORT
 // (TAG)` and stops on SIGTERM: processServer() declares one from its
@@ -34,15 +36,28 @@ import { APP, CLI, HOST, KEEP_ALIVE_S, ROOT, START_TIMEOUT_MS, STOP_TIMEOUT_MS }
  * @property {string} label the table's row name
  * @property {string} short the ratio columns' and chart's name
  * @property {boolean} [optional] run only when --servers names it
- * @property {Record<string, string>} [unsupported] scenario id -> why not
+ * @property {(scenario: string) => string | null} skip why it cannot take part in a scenario, or null
+ * @property {string[]} [only] the scenarios it serves, when it serves only some
  * @property {(ctx: Record<string, any>) => string | null} unavailable why it cannot run here, or null
  * @property {(ctx: Record<string, any>) => Promise<Started>} start
  */
 
 /**
+ * skip() from the scenarios a server cannot take part in (id -> why)
+ * and/or the only ones it serves.
+ * @param {Record<string, string>} [unsupported]
+ * @param {string[]} [only]
+ * @returns {(scenario: string) => string | null}
+ */
+export function skipper(unsupported = {}, only) {
+  return (scenario) =>
+    unsupported[scenario] ?? (only && !only.includes(scenario) ? `it serves only ${only.join(', ')}` : null);
+}
+
+/**
  * A server that is one process printing a listening line.
  * @param {{ id: string, label: string, short?: string, tag?: string, optional?: boolean,
- *   unsupported?: Record<string, string>, unavailable?: (ctx: any) => string | null,
+ *   unsupported?: Record<string, string>, only?: string[], unavailable?: (ctx: any) => string | null,
  *   command: (ctx: any) => [string, string[]], pids?: 'process' | 'tree' }} spec
  *   tag: the "(TAG)" it must print; pids "tree": CPU and memory of its child
  *   processes count too (a server that forks workers)
@@ -55,7 +70,8 @@ export function processServer(spec) {
     label: spec.label,
     short: spec.short ?? spec.label,
     optional: spec.optional ?? false,
-    unsupported: spec.unsupported ?? {},
+    only: spec.only,
+    skip: skipper(spec.unsupported, spec.only),
     unavailable: spec.unavailable ?? (() => null),
     async start(ctx) {
       const [command, args] = spec.command(ctx);
@@ -104,7 +120,7 @@ export function cliMissing() {
  * work dir) after them.
  * @param {{ id: string, label: string, short?: string, server: 'native' | 'node', app?: string,
  *   flags?: string[] | ((ctx: any) => string[]), tag?: string, optional?: boolean,
- *   unsupported?: Record<string, string>, unavailable?: (ctx: any) => string | null,
+ *   unsupported?: Record<string, string>, only?: string[], unavailable?: (ctx: any) => string | null,
  *   pids?: 'process' | 'tree' }} spec
  * @returns {Server & { tsgi: typeof spec }}
  */

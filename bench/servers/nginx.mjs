@@ -12,6 +12,7 @@ import { nginxConfig } from '../apps/nginx-conf.mjs';
 import { which } from '../machine.mjs';
 import { tail } from '../format.mjs';
 import { HOST, KEEP_ALIVE_S, START_TIMEOUT_MS, STOP_TIMEOUT_MS } from '../settings.mjs';
+import { skipper } from './define.mjs';
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
@@ -124,10 +125,10 @@ export default {
   id: 'nginx',
   label: 'nginx',
   short: 'nginx',
-  unsupported: {
+  skip: skipper({
     echo: 'nginx cannot echo a body without extra modules',
     stream: 'nginx has no application to stream from',
-  },
+  }),
   unavailable: () => (which('nginx') ? null : 'nginx is not installed (apt-get install -y nginx-light)'),
   async start(ctx) {
     const bin = /** @type {string} */ (which('nginx'));
