@@ -3,13 +3,12 @@
 // extensions and trailers bounded), through serve() and through the CLI
 // flags, with small values; and response header fields with CR, LF or NUL
 // refused (an error for the application, a 500 for the client).
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { dirname, join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { ServerKind } from '../../src/index.js';
+import { killAllCli, startCli } from '../helpers/cli.js';
 import { buildRequest, chunked, get, request } from '../helpers/http.js';
 import { expectRefused, recorder } from '../helpers/refusal.js';
 import { forEachServer, SERVERS, start } from '../helpers/servers.js';
@@ -140,36 +139,12 @@ describe('response header fields', () => {
 
 // ---- The same limits through the CLI flags ----------------------------------
 
-const root = fileURLToPath(new URL('../..', import.meta.url));
-const children = new Set<ChildProcess>();
-afterAll(() => {
-  for (const c of children) c.kill('SIGKILL');
-});
+afterAll(() => killAllCli());
 
 /** Starts `tsgi serve` with `flags`; resolves with the port. */
-function serveCli(kind: ServerKind, app: string, flags: string[]): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(
-      process.execPath,
-      [join(root, 'bin', 'tsgi.js'), 'serve', app, '--bind', '127.0.0.1:0', '--server', kind, ...flags],
-      { stdio: ['ignore', 'pipe', 'pipe'] },
-    );
-    children.add(child);
-    let out = '';
-    const timer = setTimeout(() => reject(new Error(`tsgi serve did not start: ${out}`)), 10_000);
-    child.stdout!.on('data', (d: Buffer) => {
-      out += d.toString();
-      const m = /listening on http:\/\/127\.0\.0\.1:(\d+)/.exec(out);
-      if (m) {
-        clearTimeout(timer);
-        resolve(Number(m[1]));
-      }
-    });
-    child.on('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`tsgi serve exited with ${code}: ${out}`));
-    });
-  });
+async function serveCli(kind: ServerKind, app: string, flags: string[]): Promise<number> {
+  const s = await startCli([app, '--bind', '127.0.0.1:0', '--server', kind, ...flags], dirname(app));
+  return s.port;
 }
 
 describe('limits through the CLI flags', () => {

@@ -1,11 +1,13 @@
 // cli.ts: runs `node bin/tsgi.js serve ...` as a child process for tests
 // that need the real command (flags, signals, exit codes): fixtures are
 // written to a temporary directory, children are killed after each test.
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+// @ts-expect-error: a plain .mjs script without types (typed below)
+import { startServer } from '../../scripts/lib/server-process.mjs';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 const bin = join(root, 'bin', 'tsgi.js');
@@ -14,6 +16,15 @@ export interface CliExit {
   code: number | null;
   signal: NodeJS.Signals | null;
   stderr: string;
+}
+
+/** What scripts/lib/server-process.mjs's startServer() resolves (the part used here). */
+interface ServerProcess {
+  child: ChildProcess;
+  line: string;
+  exit: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  stdout(): string;
+  stderr(): string;
 }
 
 export interface CliServer {
@@ -40,38 +51,24 @@ export function writeFixtures(files: Record<string, string>): { dir: string; rem
   return { dir, remove: () => rmSync(dir, { recursive: true, force: true }) };
 }
 
-/** Starts `tsgi serve <args>` in `cwd` and resolves once it listens. */
+/** Starts `tsgi serve <args>` in `cwd` and resolves once it listens; its
+ * first line must be the listening line. */
 export async function startCli(args: string[], cwd: string): Promise<CliServer> {
-  const child = spawn(process.execPath, [bin, 'serve', ...args], { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
-  children.add(child);
-  let stdout = '';
-  let stderr = '';
-  child.stdout!.setEncoding('utf8').on('data', (s: string) => (stdout += s));
-  child.stderr!.setEncoding('utf8').on('data', (s: string) => (stderr += s));
-  const exit = new Promise<CliExit>((resolve) => {
-    child.on('close', (code, signal) => {
-      children.delete(child);
-      resolve({ code, signal, stderr });
-    });
+  const srv = (await startServer(process.execPath, [bin, 'serve', ...args], {
+    cwd,
+    timeoutMs: 10_000,
+    keepChars: Infinity,
+  })) as ServerProcess;
+  children.add(srv.child);
+  const exit = srv.exit.then((e) => {
+    children.delete(srv.child);
+    return { ...e, stderr: srv.stderr() };
   });
-  const line = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`no listening line within 10 s; stderr: ${stderr}`)), 10_000);
-    const check = () => {
-      const nl = stdout.indexOf('\n');
-      if (nl >= 0) {
-        clearTimeout(timer);
-        resolve(stdout.slice(0, nl));
-      }
-    };
-    child.stdout!.on('data', check);
-    void exit.then((e) => {
-      clearTimeout(timer);
-      reject(new Error(`tsgi exited with ${e.code} before listening; stderr: ${e.stderr}`));
-    });
-  });
-  const m = /^listening on http:\/\/127\.0\.0\.1:(\d+) \((native|node)\)$/.exec(line);
-  if (!m) throw new Error(`unexpected listening line ${JSON.stringify(line)}`);
-  return { child, port: Number(m[1]), kind: m[2]!, exit };
+  const m = /^listening on http:\/\/127\.0\.0\.1:(\d+) \((native|node)\)$/.exec(srv.line);
+  if (!m || !srv.stdout().startsWith(`${srv.line}\n`)) {
+    throw new Error(`unexpected first line ${JSON.stringify(srv.stdout().split('\n')[0])}`);
+  }
+  return { child: srv.child, port: Number(m[1]), kind: m[2]!, exit };
 }
 
 /** Kills every child still running (after each test). */
