@@ -3,7 +3,16 @@
 // time per connection, and hands responses back to C++ as primitives.
 import type { Application, Chunk, Environ, ErrorStream, Header, Server } from '../types.js';
 import { timerTickMs, type Limits } from '../settings.js';
-import { addHeader, createEnviron, environKey, finishEnviron, type EnvironBase } from '../gateway/environ.js';
+import {
+  addHeader,
+  createEnviron,
+  environKey,
+  finishEnviron,
+  rootShape,
+  shapeValues,
+  type EnvironBase,
+  type HeaderShape,
+} from '../gateway/environ.js';
 import { emptyInput, Input, type InputHooks } from '../gateway/input.js';
 import { NATIVE_REFUSALS, refusalParts } from '../gateway/refusals.js';
 import { runApplication, type Sink } from '../gateway/response.js';
@@ -389,7 +398,7 @@ class NativeHttpServer {
    * (V8 makes long ones as slices, without copying); known header names
    * come as ids and make no string at all.
    */
-  private head(id: number, method: number, flags: number, n: number, at: number): void {
+  private head(id: number, methodId: number, flags: number, n: number, at: number): void {
     const conn = this.conns[id & SLOT_MASK];
     if (conn === undefined) return;
     const ev = this.events;
@@ -403,30 +412,56 @@ class NativeHttpServer {
     const text = this.bytes.latin1Slice(start, end);
     const req = new Request(conn, flags);
     if (flags & Rf.HasBody) req.input = new Input(req);
-    const environ = createEnviron(
-      this.base,
-      this.methods[method] ?? 'GET',
-      urlLen === text.length ? text : text.slice(0, urlLen),
-      flags & Rf.Http10 ? 'HTTP/1.0' : 'HTTP/1.1',
-      conn.remoteAddr,
-      conn.remotePort,
-      req.input ?? emptyInput,
-    );
+    const method = this.methods[methodId] ?? 'GET';
+    const target = urlLen === text.length ? text : text.slice(0, urlLen);
+    const protocol = flags & Rf.Http10 ? 'HTTP/1.0' : 'HTTP/1.1';
+    const input = req.input ?? emptyInput;
+    // The header names walk the shape trie (gateway/environ.ts): known
+    // names by id, the others by their text.
     const known = this.knownKeys;
-    for (let p = at, stop = at + HEAD_WORDS_PER_HEADER * n; p < stop; p += HEAD_WORDS_PER_HEADER) {
+    const values = shapeValues;
+    let shape: HeaderShape | null = rootShape;
+    const stop = at + HEAD_WORDS_PER_HEADER * n;
+    for (let p = at; p < stop; p += HEAD_WORDS_PER_HEADER) {
       const nameLen = ev[p + 1]!;
-      let key: string | null;
+      let next: HeaderShape | null;
       if (nameLen < 0) {
-        key = known[-nameLen]!;
+        next = shape.known(-nameLen, known);
       } else {
         const nameOff = ev[p]! - start;
-        key = environKey(text.slice(nameOff, nameOff + nameLen));
+        next = shape.named(text.slice(nameOff, nameOff + nameLen));
       }
-      if (key === null) continue;
+      if (next === null) {
+        shape = null;
+        break;
+      }
+      shape = next;
+      const slot = next.slot;
+      if (slot < 0) continue;
       const valueOff = ev[p + 2]! - start;
-      addHeader(environ, key, text.slice(valueOff, valueOff + ev[p + 3]!));
+      const value = text.slice(valueOff, valueOff + ev[p + 3]!);
+      values[slot] = next.join === null ? value : values[slot] + next.join + value;
     }
-    req.environ = finishEnviron(environ);
+    if (shape !== null) {
+      req.environ = shape.make(this.base, method, target, protocol, conn.remoteAddr, conn.remotePort, input, values);
+    } else {
+      // The shape trie is full: one keyed store per header.
+      const environ = createEnviron(this.base, method, target, protocol, conn.remoteAddr, conn.remotePort, input);
+      for (let p = at; p < stop; p += HEAD_WORDS_PER_HEADER) {
+        const nameLen = ev[p + 1]!;
+        let key: string | null;
+        if (nameLen < 0) {
+          key = known[-nameLen]!;
+        } else {
+          const nameOff = ev[p]! - start;
+          key = environKey(text.slice(nameOff, nameOff + nameLen));
+        }
+        if (key === null) continue;
+        const valueOff = ev[p + 2]! - start;
+        addHeader(environ, key, text.slice(valueOff, valueOff + ev[p + 3]!));
+      }
+      req.environ = finishEnviron(environ);
+    }
     conn.receive(req);
   }
 }
