@@ -284,31 +284,34 @@ void Connection::OnPeerEnd() {
 
 // ---- Response steps from JS ----------------------------------------------
 
-int Connection::Respond(int32_t req_flags, int status, Text& status_text,
-                        Text* headers, int64_t content_length, Text* body,
-                        bool last, int32_t rflags) {
+// What every response start checks and decides: kWrOk and `start` filled
+// in, or the write result to return.
+int Connection::BeginRespond(int32_t req_flags, int status,
+                             int64_t content_length, Text* body, bool last,
+                             int32_t rflags, ResponseStart* start) {
   if (!Usable()) return kWrGone;
   if (pending_ == 0) return close_after_flush_ ? kWrGone : kWrMisuse;
   if (writer_.response_active()) return kWrMisuse;
   // The request being answered is the newest and its body is still
   // arriving: answering now means the rest is never read, so close.
   const bool request_incomplete = pending_ == 1 && body_incomplete_;
-  ResponseStart start;
-  start.status = status;
-  start.http10 = (req_flags & kRfHttp10) != 0;
-  start.head_request = (req_flags & kRfHead) != 0;
-  start.close = (req_flags & kRfKeepAlive) == 0 || (rflags & kWfClose) != 0 ||
-                server_->closing() || request_incomplete ||
-                (peer_ended_ && pending_ == 1);
+  start->status = status;
+  start->http10 = (req_flags & kRfHttp10) != 0;
+  start->head_request = (req_flags & kRfHead) != 0;
+  start->close = (req_flags & kRfKeepAlive) == 0 || (rflags & kWfClose) != 0 ||
+                 server_->closing() || request_incomplete ||
+                 (peer_ended_ && pending_ == 1);
   if (content_length < 0 && last) {
     content_length =
         body != nullptr ? static_cast<int64_t>(body->ExactSize()) : 0;
   }
-  start.content_length = content_length;
+  start->content_length = content_length;
   if (pending_ == 1) continue_state_ = kContinueNone;
-  size_t date_len = 0;
-  const char* date = server_->DateLine(&date_len);
-  switch (writer_.Respond(status_text, headers, date, date_len, start, body)) {
+  return kWrOk;
+}
+
+int Connection::EndRespond(RespondResult result, bool last) {
+  switch (result) {
     case RespondResult::kOk:
       break;
     case RespondResult::kInvalidStatus:
@@ -322,6 +325,33 @@ int Connection::Respond(int32_t req_flags, int status, Text& status_text,
   MarkDirty();
   if (last) return End();
   return Backpressure();
+}
+
+int Connection::Respond(int32_t req_flags, int status, Text& status_text,
+                        Text* headers, int64_t content_length, Text* body,
+                        bool last, int32_t rflags) {
+  ResponseStart start;
+  const int r = BeginRespond(req_flags, status, content_length, body, last,
+                             rflags, &start);
+  if (r != kWrOk) return r;
+  size_t date_len = 0;
+  const char* date = server_->DateLine(&date_len);
+  return EndRespond(
+      writer_.Respond(status_text, headers, date, date_len, start, body),
+      last);
+}
+
+int Connection::RespondPrepared(int32_t req_flags, const PreparedHead& head,
+                                int64_t content_length, Text* body, bool last,
+                                int32_t rflags) {
+  ResponseStart start;
+  const int r = BeginRespond(req_flags, head.status, content_length, body,
+                             last, rflags, &start);
+  if (r != kWrOk) return r;
+  size_t date_len = 0;
+  const char* date = server_->DateLine(&date_len);
+  return EndRespond(
+      writer_.RespondPrepared(head, date, date_len, start, body), last);
 }
 
 int Connection::Write(Text& chunk) {

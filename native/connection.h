@@ -64,6 +64,10 @@ class Connection final : public ParserDelegate, public WriterOwner {
   int Respond(int32_t req_flags, int status, Text& status_text,
               Text* headers, int64_t content_length, Text* body, bool last,
               int32_t rflags);
+  // The same with a status line and header block prepared before.
+  int RespondPrepared(int32_t req_flags, const PreparedHead& head,
+                      int64_t content_length, Text* body, bool last,
+                      int32_t rflags);
   int Write(Text& chunk);
   int End();
   void Abort();
@@ -106,6 +110,10 @@ class Connection final : public ParserDelegate, public WriterOwner {
   uv_stream_t* stream() { return reinterpret_cast<uv_stream_t*>(&handle_); }
   bool Usable() const { return state_ == State::kOpen && !errored_; }
   int Backpressure();
+  int BeginRespond(int32_t req_flags, int status, int64_t content_length,
+                   Text* body, bool last, int32_t rflags,
+                   ResponseStart* start);
+  int EndRespond(RespondResult result, bool last);
   void StartReading();
   void StopReading();
   void StopParsing();

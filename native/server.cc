@@ -74,8 +74,14 @@ Server::~Server() {
 }
 
 bool Server::Init(napi_value on_events, napi_value events, napi_value bytes,
+                  napi_value responses, napi_value response_bytes,
                   OptionError* error) {
   if (!sink_.Init(env_, on_events, events, bytes, error)) return false;
+  if (!queue_.Init(env_, responses, response_bytes, error)) {
+    sink_.Destroy();
+    queue_.Destroy(env_);
+    return false;
+  }
   // A whole head (URL + header section) and its Head record must fit in
   // one batch, with room to spare: JS sizes the arrays from the limits.
   const Limits& limits = config_->limits;
@@ -91,6 +97,7 @@ bool Server::Init(napi_value on_events, napi_value events, napi_value bytes,
                "twice their sum, options.events twice the words of the "
                "largest Head record");
     sink_.Destroy();
+    queue_.Destroy(env_);
     return false;
   }
   uv_check_init(loop_, &check_);
@@ -133,6 +140,7 @@ void Server::Finalize(napi_env env, void* data, void* /*hint*/) {
   self->finalized_ = true;
   self->sink_.Disable();
   self->sink_.Destroy();
+  self->queue_.Destroy(env);
   if (self->wrapper_ != nullptr) {
     napi_delete_reference(env, self->wrapper_);
     self->wrapper_ = nullptr;
@@ -384,8 +392,11 @@ void Server::ReadCb(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf) {
 // events (Drain, FileDone) and JS may make output: repeat until quiet.
 void Server::EndCallback() {
   depth_++;
-  while (sink_.HasEvents() || !dirty_.empty()) {
+  for (;;) {
     sink_.Flush();
+    // What JS queued while it read the batch (and in its microtasks).
+    DrainResponses();
+    if (dirty_.empty() && !sink_.HasEvents()) break;
     FlushDirty();
   }
   depth_--;
@@ -398,7 +409,10 @@ void Server::FlushDirty() {
   dirty_.clear();
 }
 
-void Server::FlushAll() { FlushDirty(); }
+void Server::FlushAll() {
+  // Unpack drained the queue already.
+  FlushDirty();
+}
 
 void Server::AfterApiCall() {
   if (depth_ != 0 || sink_.in_js() || !aux_open_) return;

@@ -58,6 +58,7 @@ class Server {
   // Second construction step. On failure nothing is left open and the
   // caller deletes the object; on success only Finalize may free it.
   bool Init(napi_value on_events, napi_value events, napi_value bytes,
+            napi_value responses, napi_value response_bytes,
             OptionError* error);
   void SetWrapper(napi_ref wrapper) { wrapper_ = wrapper; }
   // napi_wrap finalizer.
@@ -74,6 +75,24 @@ class Server {
   // After a JS method call made events or output outside any libuv
   // callback of ours: deliver them from the check phase of this loop turn.
   void AfterApiCall();
+
+  // Applies the responses JS queued (ResponseQueue::Drain).
+  void DrainResponses() {
+    if (!tearing_down_ && !finalized_) queue_.Drain(this);
+  }
+  // Prepared heads (PreparedHead): JS fills slot `slot` with checked
+  // bytes, then refers to it by number.
+  void PrepareHead(uint32_t slot, std::string bytes, int status) {
+    prepared_[slot].bytes = std::move(bytes);
+    prepared_[slot].status = status;
+  }
+  const PreparedHead* Prepared(int32_t slot) const {
+    if (slot < 0 || static_cast<uint32_t>(slot) >= kMaxPreparedHeads ||
+        prepared_[slot].status == 0) {
+      return nullptr;
+    }
+    return &prepared_[slot];
+  }
 
   // The connection for `id`, or nullptr when the id is stale.
   Connection* Lookup(int32_t id);
@@ -142,6 +161,8 @@ class Server {
   napi_env env_;
   uv_loop_t* loop_;
   EventSink sink_;
+  ResponseQueue queue_;
+  PreparedHead prepared_[kMaxPreparedHeads];
   // Owned for the Server's life; limits() and Ready() point into it.
   const std::unique_ptr<ServerConfig> config_;
   ReadyResponse ready_[kHttpErrorCount];

@@ -15,7 +15,7 @@ import {
 } from '../gateway/environ.js';
 import { emptyInput, Input, type InputHooks } from '../gateway/input.js';
 import { NATIVE_REFUSALS, refusalParts } from '../gateway/refusals.js';
-import { runApplication, type Sink } from '../gateway/response.js';
+import { runApplication, type ResponseHead, type Sink } from '../gateway/response.js';
 import { fileWrapper } from '../gateway/file-wrapper.js';
 import {
   EV_SIZE,
@@ -23,6 +23,12 @@ import {
   HEAD_WORDS_PER_HEADER,
   MIN_BYTES,
   MIN_EVENT_WORDS,
+  MAX_PREPARED_HEADS,
+  MIN_QUEUE_BYTES,
+  MIN_QUEUE_WORDS,
+  RQ,
+  RQ_HEADER_WORDS,
+  RQ_RECORD_WORDS,
   Rf,
   SLOT_MASK,
   Wf,
@@ -57,6 +63,10 @@ const kPauseQueue = 2;
 
 interface Latin1Buffer extends Buffer {
   latin1Slice(start: number, end: number): string;
+}
+interface Utf8Buffer extends Buffer {
+  /** Buffer#write for UTF-8 without its argument juggling. */
+  utf8Write(text: string, offset: number, length: number): number;
 }
 
 /** One request: its environ, its body stream, and its flags word. */
@@ -164,14 +174,30 @@ class Connection implements Sink {
     if (this.queue !== null) this.run();
   }
 
-  start(status: string, _code: number, headers: Header[], contentLength: number, body: Chunk | null, last: boolean, close: boolean): boolean {
-    let block = '';
-    for (let i = 0; i < headers.length; i++) {
-      const h = headers[i]!;
-      block += h[0] + ': ' + h[1] + '\r\n';
-    }
+  start(
+    status: string,
+    _code: number,
+    headers: Header[],
+    contentLength: number,
+    body: Chunk | null,
+    last: boolean,
+    close: boolean,
+    head: ResponseHead | null,
+  ): boolean {
     const server = this.server;
-    const r = server.native.respond(this.id, this.current!.flags, status, block, contentLength, body, last, close ? Wf.Close : 0);
+    const flags = this.current!.flags;
+    const rflags = close ? Wf.Close : 0;
+    const slot = head === null ? -1 : server.slotOf(head);
+    let r: Wr;
+    if (slot < 0) {
+      r = server.native.respond(this.id, flags, status, head?.lines ?? headerLines(headers), contentLength, body, last, rflags);
+    } else if (last && server.enqueue(this.id, flags, slot, contentLength, body, rflags)) {
+      // Applied by C++ before anything else it is asked, or when this
+      // batch ends: a complete response needs no answer.
+      r = Wr.Ok;
+    } else {
+      r = server.native.respondHead(this.id, flags, slot, contentLength, body, last, rflags);
+    }
     server.touched();
     if (r === Wr.Gone) this.gone = true;
     if (last) this.finished();
@@ -231,11 +257,28 @@ class Connection implements Sink {
   }
 }
 
+/** Header lines, each `Name: value\r\n`. */
+function headerLines(headers: Header[]): string {
+  let block = '';
+  for (let i = 0; i < headers.length; i++) block += headers[i]![0] + ': ' + headers[i]![1] + '\r\n';
+  return block;
+}
+
+// A queued body is copied twice (into the queue, then the output buffer);
+// a larger one goes with respondHead(), copied once.
+const kQueuedBodyMax = 8 * 1024;
+
 /** The JS half of one native server. */
 class NativeHttpServer {
   readonly native: NativeServer;
   readonly events: Int32Array;
   readonly bytes: Latin1Buffer;
+  /** The response queue (RQ in binding.ts) and its bodies. */
+  private readonly responses: Int32Array;
+  private readonly responseBytes: Utf8Buffer;
+  /** The head in each prepared slot, and the slot to take next. */
+  private readonly prepared: (ResponseHead | undefined)[] = [];
+  private nextSlot = 0;
   private readonly conns: (Connection | undefined)[] = [];
   private readonly methods: string[];
   /** Environ key of each known header id (null: dropped or no id). */
@@ -276,10 +319,14 @@ class NativeHttpServer {
       keepAliveTimeoutMs: limits.keepAliveTimeout * 1000,
       sendTimeoutMs: limits.sendTimeout * 1000,
     };
+    this.responses = new Int32Array(Math.max(MIN_QUEUE_WORDS, 64 * RQ_RECORD_WORDS + RQ_HEADER_WORDS));
+    this.responseBytes = Buffer.alloc(Math.max(MIN_QUEUE_BYTES, 8 * kQueuedBodyMax)) as Utf8Buffer;
     this.native = new binding.Server({
       onEvents: (words) => this.onEvents(words),
       events: this.events,
       bytes: this.bytes,
+      responses: this.responses,
+      responseBytes: this.responseBytes,
       maxUrlSize: limits.maxUrlSize,
       maxHeaderSize: limits.maxHeaderSize,
       maxHeaderCount: limits.maxHeaderCount,
@@ -288,6 +335,63 @@ class NativeHttpServer {
       tickMs: timerTickMs(Object.values(timeoutsMs)),
       ...timeoutsMs,
     });
+  }
+
+  /** The slot where `head` is prepared, preparing it when it is sent a
+   * second time; -1 while it has been sent once only (as text). Throws as
+   * respond() does for a head C++ refuses. */
+  slotOf(head: ResponseHead): number {
+    if (head.owner === this) return head.slot;
+    if (head.hits === 0) return -1;
+    const slot = this.nextSlot;
+    this.native.prepareHead(slot, head.status, head.lines);
+    this.nextSlot = slot + 1 === MAX_PREPARED_HEADS ? 0 : slot + 1;
+    const old = this.prepared[slot];
+    if (old !== undefined && old.owner === this && old.slot === slot) {
+      old.owner = null;
+      old.slot = -1;
+    }
+    head.owner = this;
+    head.slot = slot;
+    this.prepared[slot] = head;
+    return slot;
+  }
+
+  /** Queues a complete response with a prepared head (RQ); false when it
+   * must be sent with a call: a body too large to copy twice, or a length
+   * beyond an int32. */
+  enqueue(conn: number, flags: number, slot: number, contentLength: number, body: Chunk | null, rflags: number): boolean {
+    if (contentLength > 0x7fffffff) return false;
+    const q = this.responses;
+    let size = 0;
+    if (body !== null) {
+      // A string: at most 3 UTF-8 bytes per UTF-16 unit.
+      size = typeof body === 'string' ? 3 * body.length : body.byteLength;
+      if (size > kQueuedBodyMax) return false;
+    }
+    if (q[0]! + RQ_RECORD_WORDS > q.length || q[1]! + size > this.responseBytes.length) {
+      this.native.flush(); // applies and empties the queue
+    }
+    const w = q[0]!;
+    const off = q[1]!;
+    let len = -1;
+    if (body !== null) {
+      if (typeof body === 'string') len = this.responseBytes.utf8Write(body, off, size);
+      else {
+        this.responseBytes.set(body, off);
+        len = size;
+      }
+      q[1] = off + len;
+    }
+    q[w + RQ.Conn] = conn;
+    q[w + RQ.ReqFlags] = flags;
+    q[w + RQ.Head] = slot;
+    q[w + RQ.Rflags] = rflags;
+    q[w + RQ.ContentLength] = contentLength;
+    q[w + RQ.BodyOff] = off;
+    q[w + RQ.BodyLen] = len;
+    q[0] = w + RQ_RECORD_WORDS;
+    return true;
   }
 
   /** Output was produced: outside an event batch, flush at the end of this
