@@ -153,9 +153,13 @@ void EventSink::Head(int32_t conn, const ParsedHead& head) {
   if (ev_len_ + words > ev_cap_ || bytes_len_ + head.size > bytes_cap_) {
     return;  // unreachable: limits are checked against the capacities
   }
-  const int32_t base = static_cast<int32_t>(bytes_len_);
-  std::memcpy(bytes_ + bytes_len_, head.bytes, head.size);
-  bytes_len_ += head.size;
+  // From the target on: the request line's method and version cross as
+  // numbers and flags.
+  const uint32_t copied = head.size - head.url_off;
+  const int32_t base =
+      static_cast<int32_t>(bytes_len_) - static_cast<int32_t>(head.url_off);
+  std::memcpy(bytes_ + bytes_len_, head.bytes + head.url_off, copied);
+  bytes_len_ += copied;
   int32_t* w = ev_ + ev_len_;
   w[0] = kEvHead;
   w[1] = conn;

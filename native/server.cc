@@ -85,8 +85,11 @@ bool Server::Init(napi_value on_events, napi_value events, napi_value bytes,
   // A whole head (URL + header section) and its Head record must fit in
   // one batch, with room to spare: JS sizes the arrays from the limits.
   const Limits& limits = config_->limits;
+  // A Head record's bytes: the target, " HTTP/1.x" CRLF (kHeadLineRoom)
+  // and the field section.
+  constexpr uint64_t kHeadLineRoom = 16;
   if (uint64_t{limits.max_url_size} + limits.max_header_size +
-              4 * uint64_t{limits.max_header_count} >
+              kHeadLineRoom + 4 * uint64_t{limits.max_header_count} >
           sink_.byte_capacity() / 2 ||
       EventWords(kEvHead) +
               kHeadWordsPerHeader * uint64_t{limits.max_header_count} >

@@ -1,7 +1,10 @@
 // strict.cc: StrictScanner (the byte rules of RFC 9112 over request heads,
-// chunk lines and trailers, with the size limits) and CheckHead (the
-// framing, Host and Expect rules over a complete head).
+// chunk lines and trailers, with the size limits; the spans of a head; the
+// body's framing) and CheckHead (the framing, Host, Expect and Connection
+// rules over a complete head).
 #include "strict.h"
+
+#include <cstring>
 
 #include "http_rules.h"
 
@@ -102,8 +105,18 @@ inline const unsigned char* SkipTargetWords(const unsigned char* p,
 
 }  // namespace
 
-void StrictScanner::Reset(const Limits* limits) {
+// value_off_ before the first non-OWS byte of a value.
+constexpr uint32_t kNoValue = 0xffffffffu;
+
+void StrictScanner::Reset(const Limits* limits, ByteBuffer* spans,
+                          MethodLookup lookup) {
   limits_ = limits;
+  spans_ = spans;
+  lookup_ = lookup;
+  bias_ = 0;
+  head_start_ = 0;
+  body_length_ = 0;
+  method_id_ = -1;
   phase_ = Phase::kHead;
   state_ = State::kStart;
   trailers_ = false;
@@ -118,6 +131,16 @@ StrictScanner::Event StrictScanner::Fail(HttpError error) {
   error_ = error;
   phase_ = Phase::kError;
   return Event::kError;
+}
+
+bool StrictScanner::AddSpan() {
+  char* at = spans_->Reserve(sizeof(HeaderSpan));
+  if (at == nullptr) return false;
+  const HeaderSpan span = {name_off_, name_len_, value_off_,
+                           value_end_ - value_off_};
+  std::memcpy(at, &span, sizeof(span));
+  spans_->Commit(sizeof(span));
+  return true;
 }
 
 // Invariant: field_bytes_ <= max_header_size (a byte that would break it
@@ -142,6 +165,9 @@ StrictScanner::Event StrictScanner::Scan(const char* data, size_t length,
   const unsigned char* p = begin;
   const Limits& limits = *limits_;
   Event event = Event::kNeedMore;
+  head_start_ = 0;
+  // The position of `at` in the current head.
+#define TSGI_POS(at) static_cast<uint32_t>((at) - begin + bias_)
 
   // Every `return` below sets *consumed to the bytes accepted so far: an
   // offending byte is never counted as consumed.
@@ -173,6 +199,10 @@ StrictScanner::Event StrictScanner::Scan(const char* data, size_t length,
         }
         if (!Is(c, kTchar)) TSGI_FAIL(HttpError::kBadRequest);
         started_++;
+        head_start_ = static_cast<size_t>(p - begin);
+        bias_ = -static_cast<int64_t>(head_start_);
+        spans_->Clear();
+        method_id_ = -1;
         method_len_ = 0;
         target_len_ = 0;
         literal_pos_ = 0;
@@ -209,6 +239,9 @@ StrictScanner::Event StrictScanner::Scan(const char* data, size_t length,
         asterisk_ok_ =
             (method_len_ == 7 && __builtin_memcmp(method_, "OPTIONS", 7) == 0) ||
             (method_len_ == 3 && __builtin_memcmp(method_, "PRI", 3) == 0);
+        // An unknown method is refused once the request line has proved
+        // well-formed (kRequestLineLf): 501, RFC 9110 section 15.6.2.
+        method_id_ = lookup_(method_, method_len_);
         state_ = State::kTargetStart;
         p++;
         break;
@@ -217,6 +250,7 @@ StrictScanner::Event StrictScanner::Scan(const char* data, size_t length,
         // RFC 9112 section 3.2: origin-form, absolute-form or (OPTIONS
         // only) asterisk-form; authority-form belongs to CONNECT.
         target_len_ = 1;
+        target_off_ = TSGI_POS(p);
         if (limits.max_url_size == 0) TSGI_FAIL(HttpError::kUriTooLong);
         if (c == '/') {
           state_ = State::kTarget;
@@ -269,8 +303,10 @@ StrictScanner::Event StrictScanner::Scan(const char* data, size_t length,
             (p[7] == '1' || p[7] == '0') && p[8] == '\r' && p[9] == '\n') {
           version_major_ = 1;
           version_minor_ = static_cast<uint8_t>(p[7] - '0');
+          p += 9;  // up to the LF, which judges the method as below
+          if (method_id_ < 0) TSGI_FAIL(HttpError::kNotImplemented);
           state_ = State::kFieldStart;
-          p += 10;
+          p++;
           break;
         }
         // HTTP-name is case-sensitive (RFC 9112 section 2.3).
@@ -312,6 +348,7 @@ StrictScanner::Event StrictScanner::Scan(const char* data, size_t length,
         break;
       case State::kRequestLineLf:
         if (c != '\n') TSGI_FAIL(HttpError::kBadRequest);  // bare CR
+        if (method_id_ < 0) TSGI_FAIL(HttpError::kNotImplemented);
         state_ = State::kFieldStart;
         p++;
         break;
@@ -332,6 +369,7 @@ StrictScanner::Event StrictScanner::Scan(const char* data, size_t length,
         }
         field_count_++;
         name_len_ = 0;
+        name_off_ = TSGI_POS(p);
         trailer_forbidden_ = false;
         state_ = State::kFieldName;
         break;
@@ -365,6 +403,7 @@ StrictScanner::Event StrictScanner::Scan(const char* data, size_t length,
           }
         }
         if (!CountFieldByte(1)) TSGI_FAIL(HttpError::kHeaderFieldsTooLarge);
+        value_off_ = kNoValue;
         state_ = State::kFieldValue;
         p++;
         break;
@@ -378,11 +417,28 @@ StrictScanner::Event StrictScanner::Scan(const char* data, size_t length,
           TSGI_FAIL(HttpError::kHeaderFieldsTooLarge);
         }
         CountFieldByte(run);
+        if (run != 0 && !trailers_) {
+          // The value is what lies between OWS (RFC 9110 section 5.5).
+          const unsigned char* first = p;
+          if (value_off_ == kNoValue) {
+            while (first < q && (*first == ' ' || *first == '\t')) first++;
+            if (first < q) value_off_ = value_end_ = TSGI_POS(first);
+          }
+          if (value_off_ != kNoValue) {
+            const unsigned char* last = q - 1;
+            while (last > first && (*last == ' ' || *last == '\t')) last--;
+            if (*last != ' ' && *last != '\t') value_end_ = TSGI_POS(last) + 1;
+          }
+        }
         p = q;
         if (p == end) break;
         // CTL, NUL, DEL or a bare LF in a value (RFC 9110 section 5.5).
         if (*p != '\r') TSGI_FAIL(HttpError::kBadRequest);
         if (!CountFieldByte(1)) TSGI_FAIL(HttpError::kHeaderFieldsTooLarge);
+        if (!trailers_) {
+          if (value_off_ == kNoValue) value_off_ = value_end_ = TSGI_POS(p);
+          if (!AddSpan()) TSGI_FAIL(HttpError::kHeaderFieldsTooLarge);
+        }
         state_ = State::kFieldLf;
         p++;
         break;
@@ -406,6 +462,7 @@ StrictScanner::Event StrictScanner::Scan(const char* data, size_t length,
           event = Event::kMessageEnd;
         } else {
           phase_ = Phase::kAwaitBody;
+          head_size_ = TSGI_POS(p);
           event = Event::kHeadEnd;
         }
         *consumed = static_cast<size_t>(p - begin);
@@ -416,16 +473,18 @@ StrictScanner::Event StrictScanner::Scan(const char* data, size_t length,
         const size_t avail = static_cast<size_t>(end - p);
         if (remaining_ > avail) {
           remaining_ -= avail;
-          p = end;
-          break;
+          body_length_ = avail;
+          *consumed = length;
+          return Event::kBody;
         }
+        body_length_ = static_cast<size_t>(remaining_);
         p += remaining_;
         remaining_ = 0;
         phase_ = Phase::kHead;
         state_ = State::kStart;
         completed_++;
         *consumed = static_cast<size_t>(p - begin);
-        return Event::kMessageEnd;
+        return Event::kBodyLast;
       }
 
       // ---- Chunked body (RFC 9112 section 7.1) --------------------------
@@ -547,13 +606,16 @@ StrictScanner::Event StrictScanner::Scan(const char* data, size_t length,
         const size_t avail = static_cast<size_t>(end - p);
         if (remaining_ > avail) {
           remaining_ -= avail;
-          p = end;
-          break;
+          body_length_ = avail;
+          *consumed = length;
+          return Event::kBody;
         }
+        body_length_ = static_cast<size_t>(remaining_);
         p += remaining_;
         remaining_ = 0;
         state_ = State::kChunkDataCr;
-        break;
+        *consumed = static_cast<size_t>(p - begin);
+        return Event::kBody;
       }
       case State::kChunkDataCr:
         // Chunk data is followed by exactly CRLF: anything else means the
@@ -572,7 +634,10 @@ StrictScanner::Event StrictScanner::Scan(const char* data, size_t length,
     }
   }
 #undef TSGI_FAIL
+#undef TSGI_POS
   *consumed = length;
+  // A head continues in the next input: its positions go on from here.
+  if (in_head()) bias_ += static_cast<int64_t>(length);
   return Event::kNeedMore;
 }
 
@@ -636,6 +701,25 @@ bool ScanCodings(const char* v, uint32_t len, CodingState* st) {
   }
 }
 
+// Connection = #connection-option (RFC 9110 section 7.6.1): notes the
+// "close" and "keep-alive" options (any case) of one field line. Other
+// options, and elements that are not tokens, mean nothing here.
+void ScanConnection(const char* v, uint32_t len, HeadFacts* facts) {
+  uint32_t i = 0;
+  while (i < len) {
+    while (i < len && (v[i] == ' ' || v[i] == '\t' || v[i] == ',')) i++;
+    const uint32_t start = i;
+    while (i < len && v[i] != ',') i++;
+    uint32_t stop = i;
+    while (stop > start && (v[stop - 1] == ' ' || v[stop - 1] == '\t')) stop--;
+    if (EqualsLower(v + start, stop - start, "close")) {
+      facts->connection_close = true;
+    } else if (EqualsLower(v + start, stop - start, "keep-alive")) {
+      facts->connection_keep_alive = true;
+    }
+  }
+}
+
 // Host = uri-host [ ":" port ] (RFC 9110 section 7.2, RFC 3986 3.2.2). An
 // empty value is allowed (a target without authority).
 bool ValidHost(const char* v, uint32_t len) {
@@ -663,6 +747,29 @@ bool ValidHost(const char* v, uint32_t len) {
 }
 
 }  // namespace
+
+HttpError CheckTarget(const char* target, uint32_t length) {
+  if (length == 0 || target[0] == '/' || target[0] == '*') return HttpError::kNone;
+  // absolute-form (RFC 9112 section 3.2.2): the scanner checked the
+  // scheme's characters up to ':'. An http(s) URI, and any this server
+  // could route, has an authority: "//" host [":" port], the host not
+  // empty (RFC 9110 section 4.2.1), and no userinfo (section 4.2.4).
+  // The scheme: letters only, as llhttp has it (RFC 3986 also allows
+  // digits, '+', '-' and '.' after the first, in schemes no HTTP server
+  // serves).
+  uint32_t i = 0;
+  while (i < length && IsAlpha(target[i])) i++;
+  if (i == length || target[i] != ':') return HttpError::kBadRequest;
+  if (length - i < 3 || target[i + 1] != '/' || target[i + 2] != '/') {
+    return HttpError::kBadRequest;
+  }
+  const uint32_t start = i + 3;
+  uint32_t stop = start;
+  while (stop < length && target[stop] != '/' && target[stop] != '?') stop++;
+  if (stop == start || target[start] == ':') return HttpError::kBadRequest;
+  if (!ValidHost(target + start, stop - start)) return HttpError::kBadRequest;
+  return HttpError::kNone;
+}
 
 HttpError CheckHead(bool http10, const char* bytes, const HeaderSpan* spans,
                     uint32_t count, HeadFacts* facts) {
@@ -693,6 +800,11 @@ HttpError CheckHead(bool http10, const char* bytes, const HeaderSpan* spans,
           facts->expect_continue = !http10;
         } else {
           expectation = HttpError::kExpectationFailed;
+        }
+        break;
+      case 10:  // Connection
+        if (EqualsLower(name, 10, "connection")) {
+          ScanConnection(value, value_len, facts);
         }
         break;
       case 14: {  // Content-Length
