@@ -278,7 +278,7 @@ void Server::OnListenerClosedCb(uv_handle_t* handle) {
 
 void Server::OnConnectionCb(uv_stream_t* listener, int status) {
   Server* self = static_cast<Server*>(listener->data);
-  CallbackScope scope(self);
+  PollScope scope(self);
   self->OnConnection(status);
 }
 
@@ -377,6 +377,12 @@ void Server::MaybeClosed() {
 }
 
 // ---- Batching ------------------------------------------------------------
+//
+// Records and output made in libuv callbacks wait for the end of the
+// outermost one (CallbackScope); those of reads and accepts wait for the
+// check phase of the loop turn (PollScope), which runs right after every
+// ready socket was read: one onEvents call and one write per connection for
+// all of them.
 
 void Server::AllocCb(uv_handle_t* handle, size_t /*suggested*/,
                      uv_buf_t* buf) {
@@ -386,8 +392,17 @@ void Server::AllocCb(uv_handle_t* handle, size_t /*suggested*/,
 
 void Server::ReadCb(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf) {
   Connection* conn = static_cast<Connection*>(stream->data);
-  CallbackScope scope(conn->server());
+  PollScope scope(conn->server());
   conn->OnRead(nread, buf);
+}
+
+void Server::EndPollCallback() {
+  if (!aux_open_ || (!sink_.HasEvents() && dirty_.empty())) {
+    EndCallback();
+    return;
+  }
+  // The check phase follows this poll phase in the same loop turn.
+  uv_check_start(&check_, OnCheckCb);
 }
 
 // The end of the outermost libuv callback: hand the batch to JS once, then

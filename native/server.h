@@ -123,6 +123,24 @@ class Server {
   static void AllocCb(uv_handle_t* handle, size_t suggested, uv_buf_t* buf);
   static void ReadCb(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf);
 
+  // Marks a read or accept callback: when the outermost one ends, the
+  // batch waits for the check phase of this loop turn (OnCheckCb), so that
+  // every socket read in one poll phase crosses to JS in one call and its
+  // output leaves together. Nothing of a read is referenced after its
+  // callback (the Parser and the EventSink copy what they keep).
+  class PollScope {
+   public:
+    explicit PollScope(Server* server) : server_(server) { server_->depth_++; }
+    ~PollScope() {
+      if (--server_->depth_ == 0) server_->EndPollCallback();
+    }
+    PollScope(const PollScope&) = delete;
+    PollScope& operator=(const PollScope&) = delete;
+
+   private:
+    Server* server_;
+  };
+
   // Marks a libuv callback: when the outermost one ends, the event batch
   // goes to JS (once) and then the corked output is written.
   class CallbackScope {
@@ -150,6 +168,7 @@ class Server {
 
   void OnConnection(int status);
   void EndCallback();
+  void EndPollCallback();
   void FlushDirty();
   void HandleClosed();
   void MaybeClosed();
