@@ -167,6 +167,9 @@ void Server::CleanupHook(napi_async_cleanup_hook_handle /*handle*/,
 void Server::Teardown() {
   tearing_down_ = true;
   sink_.Disable();
+  // The ring keeps what was in flight when the environment ended (a
+  // worker that died): the supervisor logs it.
+  inflight_.Attach(nullptr);
   CloseListeners();
   for (auto& conn : slots_) conn->CloseNow();
   CloseAux();
