@@ -1019,6 +1019,8 @@ napi_status DefineServerClass(napi_env env, napi_value exports) {
        nullptr, kMethod, nullptr},
       {"closeAll", nullptr, ServerVoid<&Server::CloseAll>, nullptr, nullptr,
        nullptr, kMethod, nullptr},
+      {"drain", nullptr, ServerVoid<&Server::Drain>, nullptr, nullptr,
+       nullptr, kMethod, nullptr},
       {"connections", nullptr, nullptr, GetConnections, nullptr, nullptr,
        napi_configurable, nullptr},
   };

@@ -420,6 +420,13 @@ void Server::Close() {
   MaybeClosed();
 }
 
+void Server::Drain() {
+  if (closing_ || tearing_down_) return;
+  closing_ = true;
+  CloseListeners();
+  MaybeClosed();
+}
+
 void Server::CloseAll() {
   if (tearing_down_) return;
   Close();

@@ -97,6 +97,11 @@ class Server {
   // for whoever else holds it. Connections it accepted stay open.
   bool Release(uint32_t index);
   void Close();
+  // Stops accepting, as Close(), but leaves idle keep-alive connections
+  // open: each closes after its next response (Connection: close) or at
+  // its keep-alive timeout, so a client that sends on it just then is not
+  // met by a close (the reload's drain).
+  void Drain();
   // Close(), then cuts every connection still open (the graceful timeout
   // ran out): buffered output is discarded, Close events follow.
   void CloseAll();

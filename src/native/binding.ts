@@ -214,6 +214,11 @@ export interface NativeServer {
    * follows when everything is closed. */
   close(): void;
 
+  /** Stops accepting as `close()` does, but leaves idle keep-alive
+   * connections open: each closes after its next response (which gets
+   * `Connection: close`) or at its keep-alive timeout. Closed follows. */
+  drain(): void;
+
   /** `close()`, then cuts every connection still open at once (the
    * graceful timeout ran out): queued output is discarded, each gets its
    * Close event, then Closed follows. */

@@ -305,7 +305,7 @@ class NativeHttpServer {
    * that holds no handle (a bare promise) would not keep the loop alive:
    * the ref'd timer does, until the Closed event.
    */
-  close(): Promise<void> {
+  close(drain = false): Promise<void> {
     return new Promise((resolve) => {
       const timer =
         this.gracefulMs > 0
@@ -315,7 +315,8 @@ class NativeHttpServer {
         clearTimeout(timer);
         resolve();
       };
-      this.native.close();
+      if (drain) this.native.drain();
+      else this.native.close();
     });
   }
 
@@ -491,6 +492,10 @@ export function startNativeServer(binding: NativeBinding, app: Application, opti
     },
     close() {
       closed ??= server.close();
+      return closed;
+    },
+    drain() {
+      closed ??= server.close(true);
       return closed;
     },
     adopt: open,

@@ -390,7 +390,7 @@ export async function startNodeServer(app: Application, options: NodeServerOptio
   }
   const first = addresses[0]!;
   let closed: Promise<void> | null = null;
-  return {
+  const serving: ServingServer = {
     kind: 'node',
     host: first.host,
     port: first.port,
@@ -415,6 +415,11 @@ export async function startNodeServer(app: Application, options: NodeServerOptio
       });
       return closed;
     },
+    drain() {
+      // node:http's close() closes idle keep-alive connections itself
+      // (Node 19 and later): the reference server cannot leave them open.
+      return serving.close();
+    },
     adopt(target: ListenTarget) {
       // The supervisor only hands descriptors, which node:net opens at once.
       const index = servers.length;
@@ -431,4 +436,5 @@ export async function startNodeServer(app: Application, options: NodeServerOptio
       for (const base of bases.values()) base.multiprocess = value;
     },
   };
+  return serving;
 }

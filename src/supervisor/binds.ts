@@ -24,6 +24,10 @@ export interface ServingServer extends Server {
   adopt(target: ListenTarget): number;
   /** Stops listener `index` (connections it accepted stay). */
   release(index: number): void;
+  /** Stops accepting and finishes, leaving idle keep-alive connections
+   * open until their next response (`Connection: close`) or their
+   * keep-alive timeout; close() cuts them at once. Resolves when closed. */
+  drain(): Promise<void>;
   /** Sets tsgi.multiprocess for the requests to come. */
   setMultiprocess(value: boolean): void;
 }

@@ -37,8 +37,9 @@ export type ToWorker =
    * others); answered with `listening`. */
   | { type: 'listen'; targets: ListenTarget[] }
   /** Stop accepting, finish the requests in flight (graceful timeout),
-   * then exit. */
-  | { type: 'stop' }
+   * then exit. `drain` (a reload, a replacement): idle keep-alive
+   * connections stay until their next response. */
+  | { type: 'stop'; drain: boolean }
   /** SIGUSR1: reopen log files (worker-side hooks, see hooks.ts). */
   | { type: 'reopen' }
   | { type: 'multiprocess'; value: boolean };

@@ -321,11 +321,11 @@ class SupervisorImpl implements Supervisor {
   }
 
   /** Stops `h` gracefully: it stops accepting, finishes, exits. */
-  private stopWorker(h: WorkerHandle): Promise<void> {
+  private stopWorker(h: WorkerHandle, drain = true): Promise<void> {
     if (h.state === 'gone') return Promise.resolve();
     h.state = 'stopping';
     this.watchdog.unwatch(h);
-    h.send({ type: 'stop' });
+    h.send({ type: 'stop', drain });
     const limit = setTimeout(() => void h.worker.terminate(), this.settings.gracefulTimeout * 1000 + kStopMarginMs);
     return h.exited.then(() => clearTimeout(limit));
   }
@@ -438,7 +438,7 @@ class SupervisorImpl implements Supervisor {
       this.state = 'stopping';
       for (const t of this.restartTimers.values()) clearTimeout(t);
       this.restartTimers.clear();
-      await Promise.all([...this.handles].map((h) => this.stopWorker(h)));
+      await Promise.all([...this.handles].map((h) => this.stopWorker(h, false)));
       this.set.close();
     })();
     return this.closed;

@@ -92,7 +92,7 @@ port.on('message', (m: ToWorker) => {
     case 'stop':
       if (stopping) return;
       stopping = true;
-      void server.close().then(() => {
+      void (m.drain ? server.drain() : server.close()).then(() => {
         send({ type: 'closed' });
         // Whatever the application left (timers, sockets) ends with it.
         process.exit(0);
