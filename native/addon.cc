@@ -16,9 +16,11 @@
 #include "connection.h"
 #include "errors.h"
 #include "http_rules.h"
+#include "inflight.h"
 #include "known_headers.h"
 #include "llhttp.h"
 #include "parser.h"
+#include "sockets.h"
 
 namespace {
 
@@ -96,11 +98,18 @@ Napi::Object Contract(Napi::Env env) {
   contract.Set("minEventWords", static_cast<uint32_t>(tsgi::kMinEventWords));
   contract.Set("minBytes", static_cast<uint32_t>(tsgi::kMinBytes));
   contract.Set("httpRules", HttpRules(env));
+  Napi::Object inflight = Napi::Object::New(env);
+  inflight.Set("entries", static_cast<uint32_t>(tsgi::kInflightEntries));
+  inflight.Set("words", static_cast<uint32_t>(tsgi::kInflightWords));
+  inflight.Set("targetOffset",
+               static_cast<uint32_t>(tsgi::kInflightTargetOffset));
+  contract.Set("inflight", inflight);
   return contract;
 }
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   if (tsgi::DefineServerClass(env, exports) != napi_ok) return exports;
+  if (tsgi::DefineSockets(env, exports) != napi_ok) return exports;
 
   Napi::Array methods = Napi::Array::New(env);
 #define TSGI_METHOD(num, name, string) \

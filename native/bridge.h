@@ -22,7 +22,7 @@ namespace tsgi {
 // Event record types: V(enumerator, name in Ev, value, words of the
 // record; a Head record has kHeadWordsPerHeader more per header).
 #define TSGI_EVENT_TYPES(V)    \
-  V(kEvOpen, Open, 1, 6)       \
+  V(kEvOpen, Open, 1, 7)       \
   V(kEvHead, Head, 2, 7)       \
   V(kEvBody, Body, 3, 4)       \
   V(kEvBodyEnd, BodyEnd, 4, 2) \
@@ -129,7 +129,7 @@ class EventSink {
   size_t BodyRoom() const;
 
   void Open(int32_t conn, const char* addr, size_t addr_len,
-            int32_t remote_port, int32_t local_port);
+            int32_t remote_port, int32_t local_port, int32_t listener);
   void Head(int32_t conn, const ParsedHead& head);
   void Body(int32_t conn, const char* data, size_t length);
   // Records without bytes; safe at any time, also while JS runs.

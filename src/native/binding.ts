@@ -23,9 +23,11 @@ import { NATIVE_REFUSALS } from '../gateway/refusals.js';
 
 /** Event record types: the first word of each record. */
 export enum Ev {
-  /** [1, conn, addrOff, addrLen, remotePort, localPort] — a connection was
-   * accepted. The remote address text (e.g. `127.0.0.1`, `::1`) is at
-   * bytes[addrOff, addrOff+addrLen). */
+  /** [1, conn, addrOff, addrLen, remotePort, localPort, listener] — a
+   * connection was accepted by listener `listener` (0, 1, ... in the order
+   * listen()/adopt() succeeded). The remote address text (e.g.
+   * `127.0.0.1`, `::1`) is at bytes[addrOff, addrOff+addrLen); a unix
+   * socket has no address (addrLen 0) and ports -1. */
   Open = 1,
   /** [2, conn, method, flags, urlOff, urlLen, nHeaders,
    *  (nameOff, nameLen, valueOff, valueLen) × nHeaders] — a complete request
@@ -57,7 +59,7 @@ export enum Ev {
 /** Number of int32 words of each record type, by type (a Head record has
  * HEAD_WORDS_PER_HEADER more per header). */
 export const EV_SIZE: Readonly<Record<Ev, number>> = Object.freeze({
-  [Ev.Open]: 6,
+  [Ev.Open]: 7,
   [Ev.Head]: 7,
   [Ev.Body]: 4,
   [Ev.BodyEnd]: 2,
@@ -77,6 +79,13 @@ export const SLOT_MASK = (1 << SLOT_BITS) - 1;
 /** The least the shared arrays may hold (NativeServerOptions). */
 export const MIN_EVENT_WORDS = 16 * 1024;
 export const MIN_BYTES = 256 * 1024;
+
+/** The watchdog's in-flight ring (native/inflight.h): INFLIGHT_ENTRIES
+ * records of INFLIGHT_WORDS int32 words: [state, seq, conn, method, next,
+ * targetLength, target bytes from word INFLIGHT_TARGET_OFFSET...]. */
+export const INFLIGHT_ENTRIES = 256;
+export const INFLIGHT_WORDS = 16;
+export const INFLIGHT_TARGET_OFFSET = 6;
 
 /** Request flags (the `flags` word of a Head record). JS passes the same
  * word back to `respond()`, so C++ keeps no per-request state. */
@@ -116,10 +125,24 @@ export enum Wr {
 /** The native server object (one per `serve()`; one per worker thread). */
 export interface NativeServer {
   /**
-   * Binds and listens; returns the bound port. Throws an Error whose
-   * message names the address and the libuv error (`EADDRINUSE`…).
+   * Binds and listens (one more listener); returns the bound port. Throws
+   * an Error whose message names the address and the libuv error
+   * (`EADDRINUSE`…).
    */
   listen(host: string, port: number, backlog: number): number;
+
+  /**
+   * Listens on a duplicate of `fd`, a listening TCP or unix socket, and
+   * returns the listener's index. `fd` stays the caller's: the socket and
+   * its accept queue live on after release() or close() (the supervisor's
+   * reload relies on it, ARCHITECTURE.md "Listeners and workers"). Throws
+   * with code `EINVAL` when `fd` is not a listening socket, `EBADF`...
+   */
+  adopt(fd: number, backlog: number): number;
+
+  /** Closes listener `index` (its duplicate descriptor); returns false when
+   * it was not open. Connections it accepted stay. */
+  release(index: number): boolean;
 
   /**
    * Starts the response to the oldest unanswered request of `conn`.
@@ -191,6 +214,11 @@ export interface NativeServer {
    * follows when everything is closed. */
   close(): void;
 
+  /** Stops accepting as `close()` does, but leaves idle keep-alive
+   * connections open: each closes after its next response (which gets
+   * `Connection: close`) or at its keep-alive timeout. Closed follows. */
+  drain(): void;
+
   /** `close()`, then cuts every connection still open at once (the
    * graceful timeout ran out): queued output is discarded, each gets its
    * Close event, then Closed follows. */
@@ -217,6 +245,10 @@ export interface NativeServerOptions {
    * own loop and Server) can listen on one port (ARCHITECTURE.md,
    * "State per environment"). */
   reusePort?: boolean;
+  /** The watchdog's ring of requests in flight (INFLIGHT_ENTRIES ×
+   * INFLIGHT_WORDS words on a SharedArrayBuffer; src/supervisor/
+   * watchdog.ts reads it). Omitted: nothing is recorded. */
+  inflight?: Int32Array;
   /** Limits, in bytes/counts. */
   maxUrlSize: number;
   maxHeaderSize: number;
@@ -260,6 +292,7 @@ export interface NativeContract {
   generationBits: number;
   minEventWords: number;
   minBytes: number;
+  inflight: { entries: number; words: number; targetOffset: number };
   httpRules: {
     /** Every byte C++ takes for a token character, as latin1. */
     tokenChars: string;
@@ -272,8 +305,33 @@ export interface NativeContract {
   };
 }
 
+/** Listening descriptors, made and inspected with plain system calls
+ * (native/sockets.cc). Every descriptor returned is the caller's to close.
+ * Errors carry `code` (the errno name) and a message naming the address. */
+export interface NativeSockets {
+  /** A TCP listener, SO_REUSEPORT set before bind when `reusePort`. With
+   * `probe` (and a port other than 0), the address is first bound without
+   * SO_REUSEPORT, so one that another program listens on is EADDRINUSE. */
+  listenTcp(host: string, port: number, backlog: number, reusePort: boolean, probe: boolean): number;
+  /** A unix listener at `path` under `umask` (-1: the process's). */
+  listenUnix(path: string, backlog: number, umask: number): number;
+  /** What `fd` is; throws EBADF (not open) or ENOTSOCK. */
+  inspect(fd: number): {
+    listening: boolean;
+    type: 'stream' | 'other';
+    family: 'inet' | 'inet6' | 'unix' | 'other';
+    address: string;
+    port: number;
+    path: string;
+  };
+  dup(fd: number): number;
+  close(fd: number): void;
+  closeOnExec(fd: number): void;
+}
+
 export interface NativeBinding {
   Server: new (options: NativeServerOptions) => NativeServer;
+  sockets: NativeSockets;
   /** llhttp's method names, indexed by llhttp's method number. */
   methods: string[];
   /** Header names that cross as ids: `knownHeaders[id]`, lower case
@@ -335,6 +393,9 @@ export function checkContract(binding: Pick<NativeBinding, 'contract'>): void {
   same('GENERATION_BITS', c.generationBits, GENERATION_BITS);
   same('MIN_EVENT_WORDS', c.minEventWords, MIN_EVENT_WORDS);
   same('MIN_BYTES', c.minBytes, MIN_BYTES);
+  same('INFLIGHT_ENTRIES', c.inflight?.entries, INFLIGHT_ENTRIES);
+  same('INFLIGHT_WORDS', c.inflight?.words, INFLIGHT_WORDS);
+  same('INFLIGHT_TARGET_OFFSET', c.inflight?.targetOffset, INFLIGHT_TARGET_OFFSET);
   const rules = c.httpRules ?? ({} as NativeContract['httpRules']);
   same('http-rules TOKEN', rules.tokenChars, byteSet((b) => TOKEN.test(String.fromCharCode(b))));
   same('http-rules isFieldChar', rules.fieldChars, byteSet(isFieldChar));

@@ -1,7 +1,8 @@
 // server.ts: the native server's TypeScript half: decodes the event records
 // the addon writes, builds environs, runs the application one request at a
 // time per connection, and hands responses back to C++ as primitives.
-import type { Application, Chunk, Environ, ErrorStream, Header, Server } from '../types.js';
+import type { Application, BoundAddress, Chunk, Environ, ErrorStream, Header } from '../types.js';
+import type { ListenTarget, ServingServer } from '../supervisor/binds.js';
 import { timerTickMs, type Limits } from '../settings.js';
 import { addHeader, createEnviron, environKey, finishEnviron, type EnvironBase } from '../gateway/environ.js';
 import { emptyInput, Input, type InputHooks } from '../gateway/input.js';
@@ -23,13 +24,15 @@ import {
 } from './binding.js';
 
 export interface NativeServerStartOptions {
-  host: string;
-  port: number;
+  /** What to listen on: addresses to bind, or descriptors to adopt. */
+  listeners: readonly ListenTarget[];
   backlog: number;
   errors: ErrorStream;
   multiprocess: boolean;
   /** Limits and timeouts, defaults filled in. */
   limits: Limits;
+  /** The watchdog's ring (src/supervisor/watchdog.ts), in a worker. */
+  inflight?: Int32Array;
 }
 
 // Record sizes (binding.ts), read once.
@@ -96,6 +99,8 @@ class Connection implements Sink {
     readonly id: number,
     readonly remoteAddr: string,
     readonly remotePort: string,
+    /** Its listener's SERVER_NAME and SERVER_PORT. */
+    readonly base: EnvironBase,
   ) {}
 
   sendFile(fd: number, offset: number, length: number): Promise<void> {
@@ -228,6 +233,8 @@ class NativeHttpServer {
   readonly events: Int32Array;
   readonly bytes: Latin1Buffer;
   private readonly conns: (Connection | undefined)[] = [];
+  /** The environ base of each listener, by index (Open records name it). */
+  readonly bases: EnvironBase[] = [];
   private readonly methods: string[];
   /** Environ key of each known header id (null: dropped or no id). */
   private readonly knownKeys: (string | null)[];
@@ -244,8 +251,8 @@ class NativeHttpServer {
     binding: NativeBinding,
     readonly app: Application,
     readonly errors: ErrorStream,
-    readonly base: EnvironBase,
     limits: Limits,
+    inflight: Int32Array | undefined,
   ) {
     this.methods = binding.methods;
     this.knownKeys = binding.knownHeaders.map((name) => (name === null ? null : environKey(name)));
@@ -276,6 +283,7 @@ class NativeHttpServer {
       maxHeaderCount: limits.maxHeaderCount,
       maxBodySize: limits.maxBodySize,
       refusals,
+      inflight,
       tickMs: timerTickMs(Object.values(timeoutsMs)),
       ...timeoutsMs,
     });
@@ -297,7 +305,7 @@ class NativeHttpServer {
    * that holds no handle (a bare promise) would not keep the loop alive:
    * the ref'd timer does, until the Closed event.
    */
-  close(): Promise<void> {
+  close(drain = false): Promise<void> {
     return new Promise((resolve) => {
       const timer =
         this.gracefulMs > 0
@@ -307,7 +315,8 @@ class NativeHttpServer {
         clearTimeout(timer);
         resolve();
       };
-      this.native.close();
+      if (drain) this.native.drain();
+      else this.native.close();
     });
   }
 
@@ -346,7 +355,14 @@ class NativeHttpServer {
           case Ev.Open: {
             const off = ev[i + 2]!;
             const addr = bytes.latin1Slice(off, off + ev[i + 3]!);
-            this.conns[id & SLOT_MASK] = new Connection(this, id, addr, String(ev[i + 4]!));
+            const remotePort = ev[i + 4]!;
+            this.conns[id & SLOT_MASK] = new Connection(
+              this,
+              id,
+              addr,
+              remotePort < 0 ? '' : String(remotePort),
+              this.bases[ev[i + 6]!] ?? this.bases[0]!,
+            );
             i += kOpenWords;
             break;
           }
@@ -404,7 +420,7 @@ class NativeHttpServer {
     const req = new Request(conn, flags);
     if (flags & Rf.HasBody) req.input = new Input(req);
     const environ = createEnviron(
-      this.base,
+      conn.base,
       this.methods[method] ?? 'GET',
       urlLen === text.length ? text : text.slice(0, urlLen),
       flags & Rf.Http10 ? 'HTTP/1.0' : 'HTTP/1.1',
@@ -431,28 +447,68 @@ class NativeHttpServer {
   }
 }
 
-/** Starts the native server; throws if the addon cannot listen. */
-export function startNativeServer(binding: NativeBinding, app: Application, options: NativeServerStartOptions): Server {
-  const base: EnvironBase = {
-    serverName: options.host,
-    serverPort: String(options.port),
+/** Starts the native server on `options.listeners`; throws if the addon
+ * cannot listen on one (those already open are closed). */
+export function startNativeServer(binding: NativeBinding, app: Application, options: NativeServerStartOptions): ServingServer {
+  const server = new NativeHttpServer(binding, app, options.errors, options.limits, options.inflight);
+  const addresses: BoundAddress[] = [];
+  const baseOf = (serverName: string, serverPort: string): EnvironBase => ({
+    serverName,
+    serverPort,
     errors: options.errors,
     multiprocess: options.multiprocess,
     fileWrapper,
+  });
+  /** Listens on one target; returns its listener index. */
+  const open = (target: ListenTarget): number => {
+    if (target.kind === 'tcp') {
+      const port = server.native.listen(target.host, target.port, options.backlog);
+      const index = server.bases.length;
+      server.bases[index] = baseOf(target.host, String(port));
+      addresses[index] = tcpAddress(target.host, port);
+      return index;
+    }
+    if (target.kind === 'unix') throw new Error('tsgi: the native server listens on unix sockets it is given as descriptors');
+    const index = server.native.adopt(target.fd, options.backlog);
+    server.bases[index] = baseOf(target.serverName, target.serverPort);
+    addresses[index] = target.address;
+    return index;
   };
-  const server = new NativeHttpServer(binding, app, options.errors, base, options.limits);
-  const port = server.native.listen(options.host, options.port, options.backlog);
-  base.serverPort = String(port);
-  const host = options.host;
+  try {
+    for (const target of options.listeners) open(target);
+  } catch (err) {
+    server.native.close();
+    throw err;
+  }
+  const first = addresses[0]!;
   let closed: Promise<void> | null = null;
   return {
     kind: 'native',
-    host,
-    port,
-    url: `http://${host.includes(':') ? `[${host}]` : host}:${port}`,
+    host: first.host,
+    port: first.port,
+    url: first.url,
+    get addresses() {
+      return addresses.filter((a) => a !== undefined);
+    },
     close() {
       closed ??= server.close();
       return closed;
     },
+    drain() {
+      closed ??= server.close(true);
+      return closed;
+    },
+    adopt: open,
+    release(index: number) {
+      if (server.native.release(index)) delete addresses[index];
+    },
+    setMultiprocess(value: boolean) {
+      for (const base of server.bases) if (base) base.multiprocess = value;
+    },
   };
+}
+
+/** A TCP address as `Server.addresses` shows it. */
+export function tcpAddress(host: string, port: number): BoundAddress {
+  return { kind: 'tcp', host, port, url: `http://${host.includes(':') ? `[${host}]` : host}:${port}` };
 }

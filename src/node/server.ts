@@ -1,8 +1,10 @@
 // server.ts: the reference server on node:http. Same contract as the native
 // server; node:http does parsing and framing, the shared gateway does the rest.
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { createServer, type IncomingMessage, type Server as HttpServer, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
-import type { Application, ErrorStream, Server } from '../types.js';
+import type { Application, BoundAddress, ErrorStream } from '../types.js';
+import type { ListenTarget, ServingServer } from '../supervisor/binds.js';
+import { tcpAddress } from '../native/server.js';
 import { timerTickMs, type Limits } from '../settings.js';
 import { makeEnviron, type EnvironBase } from '../gateway/environ.js';
 import { bodiless, bodilessStatus, isToken, TOKEN } from '../gateway/http-rules.js';
@@ -14,8 +16,11 @@ import { fileWrapper } from '../gateway/file-wrapper.js';
 
 /** Options the reference server understands (a subset of ServeOptions). */
 export interface NodeServerOptions {
-  host: string;
-  port: number;
+  /** What to listen on: one node:http server each, sharing the handlers. */
+  listeners: readonly ListenTarget[];
+  /** Duplicates a descriptor (the addon's sockets.dup): node:net takes the
+   * descriptor it listens on, the supervisor keeps its own. */
+  dup?: (fd: number) => number;
   backlog: number;
   errors: ErrorStream;
   multiprocess: boolean;
@@ -95,16 +100,18 @@ function headerSectionSize(raw: string[]): number {
 }
 
 /** Starts the reference server. */
-export function startNodeServer(app: Application, options: NodeServerOptions): Promise<Server> {
+export async function startNodeServer(app: Application, options: NodeServerOptions): Promise<ServingServer> {
   let closing = false;
   const isClosing = () => closing;
-  const base: EnvironBase = {
-    serverName: options.host,
-    serverPort: String(options.port),
+  /** The environ base of each listening http.Server (SERVER_NAME/PORT). */
+  const bases = new Map<unknown, EnvironBase>();
+  const baseOf = (serverName: string, serverPort: string): EnvironBase => ({
+    serverName,
+    serverPort,
     errors: options.errors,
     multiprocess: options.multiprocess,
     fileWrapper,
-  };
+  });
 
   const sockets = new WeakMap<Socket, SocketState>();
   const stateOf = (socket: Socket): SocketState => {
@@ -207,13 +214,13 @@ export function startNodeServer(app: Application, options: NodeServerOptions): P
       input = body;
     }
     const environ = makeEnviron(
-      base,
+      bases.get((socket as Socket & { server?: unknown }).server) ?? bases.values().next().value!,
       req.method ?? 'GET',
       req.url ?? '/',
       `HTTP/${req.httpVersion}`,
       flatHeaders(req),
       socket.remoteAddress ?? '',
-      String(socket.remotePort ?? 0),
+      socket.remotePort === undefined ? '' : String(socket.remotePort),
       input,
     );
     runApplication(app, environ, new NodeSink(res, isClosing, limits.sendTimeout * 1000), options.errors);
@@ -306,40 +313,128 @@ export function startNodeServer(app: Application, options: NodeServerOptions): P
     refuseRequest(req, res, 417);
   });
 
-  return new Promise((resolve, reject) => {
-    const onError = (err: NodeJS.ErrnoException) => {
-      reject(new Error(`listen ${err.code ?? err.message} ${options.host}:${options.port}`));
-    };
-    server.once('error', onError);
-    server.listen({ host: options.host, port: options.port, backlog: options.backlog }, () => {
-      server.off('error', onError);
-      const address = server.address();
-      const port = typeof address === 'object' && address !== null ? address.port : options.port;
-      base.serverPort = String(port);
-      const host = options.host;
-      let closed: Promise<void> | null = null;
-      resolve({
-        kind: 'node',
-        host,
-        port,
-        url: `http://${host.includes(':') ? `[${host}]` : host}:${port}`,
-        close() {
-          closed ??= new Promise<void>((done) => {
-            closing = true;
-            // Requests in flight get gracefulTimeout; then every
-            // connection still open is cut (their responses' 'close' ends
-            // the bodies) and server.close() calls back.
-            const gracefulMs = ms(limits.gracefulTimeout);
-            const timer = gracefulMs > 0 ? setTimeout(() => server.closeAllConnections(), gracefulMs) : undefined;
-            server.close(() => {
-              clearTimeout(timer);
-              done();
-            });
-            server.closeIdleConnections();
-          });
-          return closed;
-        },
-      });
+  /** Another http.Server with the same options and handlers as `server`
+   * (one per listener: a net.Server listens on one handle). */
+  const twin = (): HttpServer => {
+    const other = createServer(
+      { maxHeaderSize: limits.maxHeaderSize + limits.maxUrlSize + kRequestLineRoom, keepAliveTimeout: server.keepAliveTimeout, headersTimeout: server.headersTimeout, requestTimeout: server.requestTimeout, connectionsCheckingInterval: timerTickMs([headersMs, requestMs]) },
+    );
+    (other as { httpAllowHalfOpen?: boolean }).httpAllowHalfOpen = true;
+    other.maxHeadersCount = server.maxHeadersCount;
+    for (const event of ['request', 'checkContinue', 'clientError', 'connect', 'checkExpectation']) {
+      for (const listener of server.listeners(event)) other.on(event, listener as (...args: unknown[]) => void);
+    }
+    return other;
+  };
+  const servers: (HttpServer | undefined)[] = [];
+  const addresses: (BoundAddress | undefined)[] = [];
+  const closedOf = new Map<HttpServer, Promise<void>>();
+  const listenOn = (srv: HttpServer, target: ListenTarget): Promise<BoundAddress> =>
+    new Promise((resolve, reject) => {
+      const where = target.kind === 'tcp' ? `${target.host}:${target.port}` : target.kind === 'unix' ? `unix:${target.path}` : `fd://${target.fd}`;
+      const onError = (err: NodeJS.ErrnoException) => reject(new Error(`listen ${err.code ?? err.message} ${where}`));
+      srv.once('error', onError);
+      const done = () => {
+        srv.off('error', onError);
+        if (target.kind === 'fd') {
+          bases.set(srv, baseOf(target.serverName, target.serverPort));
+          resolve(target.address);
+        } else if (target.kind === 'unix') {
+          bases.set(srv, baseOf(target.path, ''));
+          resolve({ kind: 'unix', host: target.path, port: 0, url: `unix:${target.path}` });
+        } else {
+          const address = srv.address();
+          const port = typeof address === 'object' && address !== null ? address.port : target.port;
+          bases.set(srv, baseOf(target.host, String(port)));
+          resolve(tcpAddress(target.host, port));
+        }
+      };
+      if (target.kind === 'tcp') srv.listen({ host: target.host, port: target.port, backlog: options.backlog }, done);
+      else if (target.kind === 'fd') srv.listen({ fd: options.dup ? options.dup(target.fd) : target.fd, backlog: options.backlog }, done);
+      else {
+        // process.umask is the main thread's only; node:net binds at once.
+        const old = target.umask >= 0 ? process.umask(target.umask) : -1;
+        try {
+          srv.listen({ path: target.path, backlog: options.backlog }, done);
+        } finally {
+          if (old >= 0) process.umask(old);
+        }
+      }
     });
-  });
+  const open = async (target: ListenTarget): Promise<number> => {
+    const srv = servers.length === 0 ? server : twin();
+    const index = servers.length;
+    servers.push(srv);
+    try {
+      addresses[index] = await listenOn(srv, target);
+    } catch (err) {
+      servers[index] = undefined;
+      throw err;
+    }
+    return index;
+  };
+  /** Stops listening; resolves when its last connection is gone. */
+  const stop = (srv: HttpServer): Promise<void> => {
+    let p = closedOf.get(srv);
+    if (!p) {
+      p = new Promise<void>((done) => srv.close(() => done()));
+      closedOf.set(srv, p);
+    }
+    return p;
+  };
+  try {
+    for (const target of options.listeners) await open(target);
+  } catch (err) {
+    for (const srv of servers) if (srv?.listening) srv.close();
+    throw err;
+  }
+  const first = addresses[0]!;
+  let closed: Promise<void> | null = null;
+  const serving: ServingServer = {
+    kind: 'node',
+    host: first.host,
+    port: first.port,
+    url: first.url,
+    get addresses() {
+      return addresses.filter((a): a is BoundAddress => a !== undefined);
+    },
+    close() {
+      closed ??= new Promise<void>((done) => {
+        closing = true;
+        // Requests in flight get gracefulTimeout; then every
+        // connection still open is cut (their responses' 'close' ends
+        // the bodies) and server.close() calls back.
+        const all = servers.filter((srv): srv is HttpServer => srv !== undefined);
+        const gracefulMs = ms(limits.gracefulTimeout);
+        const timer = gracefulMs > 0 ? setTimeout(() => all.forEach((srv) => srv.closeAllConnections()), gracefulMs) : undefined;
+        void Promise.all(all.map(stop)).then(() => {
+          clearTimeout(timer);
+          done();
+        });
+        for (const srv of all) srv.closeIdleConnections();
+      });
+      return closed;
+    },
+    drain() {
+      // node:http's close() closes idle keep-alive connections itself
+      // (Node 19 and later): the reference server cannot leave them open.
+      return serving.close();
+    },
+    adopt(target: ListenTarget) {
+      // The supervisor only hands descriptors, which node:net opens at once.
+      const index = servers.length;
+      void open(target).catch((err: unknown) => options.errors.write(`tsgi: ${String(err)}\n`));
+      return index;
+    },
+    release(index: number) {
+      const srv = servers[index];
+      if (srv === undefined) return;
+      addresses[index] = undefined;
+      void stop(srv);
+    },
+    setMultiprocess(value: boolean) {
+      for (const base of bases.values()) base.multiprocess = value;
+    },
+  };
+  return serving;
 }
