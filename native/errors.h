@@ -14,8 +14,7 @@ enum class HttpError : uint8_t {
   kNone = 0,
   kBadRequest,           // 400: malformed request line, header or chunk,
                          // ambiguous framing, missing or bad Host
-  kContentTooLarge,      // 413: body longer than maxBodySize, or chunk
-                         // extensions over their bound
+  kContentTooLarge,      // 413: body longer than maxBodySize
   kUriTooLong,           // 414: request target longer than maxUrlSize
   kHeaderFieldsTooLarge, // 431: header section or header count over limits
   kNotImplemented,       // 501: unknown method, CONNECT, a transfer
@@ -23,6 +22,8 @@ enum class HttpError : uint8_t {
   kVersionNotSupported,  // 505: HTTP version other than 1.0 or 1.1
   kRequestTimeout,       // 408: head or body not received in time (timers.h)
   kExpectationFailed,    // 417: an Expect other than 100-continue
+  kExtensionTooLarge,    // 413: chunk extensions of one chunk over their
+                         // bound (Limits::max_chunk_ext_size)
 };
 
 // A ready-made response: the status line, then (written by Writer) Date,
@@ -55,6 +56,7 @@ inline const ReadyResponse& ReadyResponseFor(HttpError error) {
       TSGI_READY(505, "HTTP Version Not Supported"),
       TSGI_READY(408, "Request Timeout"),
       TSGI_READY(417, "Expectation Failed"),
+      TSGI_READY(413, "Content Too Large"),
   };
   size_t index = static_cast<size_t>(error);
   if (index >= sizeof(kTable) / sizeof(kTable[0])) index = 0;
