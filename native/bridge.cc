@@ -553,6 +553,11 @@ napi_value New(napi_env env, napi_callback_info info) {
     return nullptr;
   }
   limits.max_body_size = v;
+  v = limits.max_chunk_ext_size;
+  if (!ReadLimit(env, options, "maxChunkExtensionSize", 1u << 20, &v)) {
+    return nullptr;
+  }
+  limits.max_chunk_ext_size = static_cast<uint32_t>(v);
   bool reuse_port = false;
   if (IsType(env, reuse, napi_boolean)) napi_get_value_bool(env, reuse, &reuse_port);
   Timeouts timeouts;

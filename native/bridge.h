@@ -24,6 +24,17 @@ enum EventType : int32_t {
   kEvClose = 6,
   kEvFileDone = 7,
   kEvClosed = 8,
+  kEvBodyError = 9,
+};
+
+// Why the body of the newest request failed: the reason word of a
+// BodyError record (BodyFailure in src/gateway/body-error.ts). The
+// application's tsgi.input then throws the message JS keeps for it.
+enum BodyFailure : int32_t {
+  kBfMalformed = 1,          // 400: the chunked framing broke a rule
+  kBfTooLarge = 2,           // 413: the body grew past maxBodySize
+  kBfExtensionTooLarge = 3,  // 413: a chunk extension over its bound
+  kBfTimeout = 4,            // 408: requestTimeout ran out
 };
 
 // Return codes of the writing methods (Wr in binding.ts), plus kMisuse,

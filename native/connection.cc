@@ -220,6 +220,13 @@ void Connection::OnParseError(HttpError error) {
   StopParsing();
   if (close_after_flush_ || errored_) return;
   if (body_incomplete_) {
+    // Tell JS why the body it is reading fails, before it sees the id go
+    // dead (Gone, Close), which by itself means the client went away.
+    int32_t reason = kBfMalformed;
+    if (error == HttpError::kContentTooLarge) reason = kBfTooLarge;
+    if (error == HttpError::kExtensionTooLarge) reason = kBfExtensionTooLarge;
+    if (error == HttpError::kRequestTimeout) reason = kBfTimeout;
+    server_->sink().Small(kEvBodyError, id(), reason);
     // JS holds this request's head and waits for a body that can no
     // longer be read. If its response has not started, the ready-made
     // response takes its place and the id goes dead for JS (Gone);

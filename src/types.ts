@@ -250,6 +250,23 @@ export const DEFAULT_LIMITS = Object.freeze({
 /** The limits and timeouts a server runs with, defaults filled in. */
 export type Limits = { -readonly [K in keyof typeof DEFAULT_LIMITS]: number };
 
+/**
+ * A derived limit, not an option of its own: the bytes of chunk extensions
+ * (RFC 9112 §7.1.1, whitespace included) one chunk-size line may carry,
+ * 413 beyond. Per chunk, so that a long upload with an extension on every
+ * chunk is served; as large as a header section, the metadata a request
+ * may carry in one piece. node:http has a fixed bound of its own (16 KiB,
+ * the default here), which `maxHeaderSize` does not move.
+ *
+ * @example
+ * ```ts
+ * maxChunkExtensionSize({ ...DEFAULT_LIMITS }); // 16384
+ * ```
+ */
+export function maxChunkExtensionSize(limits: Limits): number {
+  return limits.maxHeaderSize;
+}
+
 /** A running server, as returned by `serve()`. */
 export interface Server {
   /** `"native"` or `"node"`. */

@@ -47,10 +47,14 @@ export enum Ev {
   FileDone = 7,
   /** [8] — after close(): the listener and every connection are closed. */
   Closed = 8,
+  /** [9, conn, reason] — the newest request's body cannot complete, for
+   * `reason` (a `BodyFailure` of src/gateway/body-error.ts); the id goes
+   * dead or closes next. */
+  BodyError = 9,
 }
 
 /** Number of int32 words of each record type (Head: 7 + 4 × nHeaders). */
-export const EV_SIZE = [0, 6, 7, 4, 2, 2, 2, 3, 1] as const;
+export const EV_SIZE = [0, 6, 7, 4, 2, 2, 2, 3, 1, 3] as const;
 
 /** Request flags (the `flags` word of a Head record). JS passes the same
  * word back to `respond()`, so C++ keeps no per-request state. */
@@ -184,6 +188,9 @@ export interface NativeServerOptions {
   maxHeaderSize?: number;
   maxHeaderCount?: number;
   maxBodySize?: number;
+  /** Chunk-extension bytes per chunk-size line (`maxChunkExtensionSize`
+   * of src/types.ts). */
+  maxChunkExtensionSize?: number;
   /** Timeouts, in milliseconds (fractions are rounded up); undefined keeps
    * the default of DEFAULT_LIMITS, 0 disables one. C++ keeps them all in
    * one timer per Server (native/timers.h); each fires within a quarter of

@@ -1,7 +1,8 @@
 // server.ts: the native server's TypeScript half: decodes the event records
 // the addon writes, builds environs, runs the application one request at a
 // time per connection, and hands responses back to C++ as primitives.
-import type { Application, Chunk, Environ, ErrorStream, Header, Limits, Server } from '../types.js';
+import { maxChunkExtensionSize, type Application, type Chunk, type Environ, type ErrorStream, type Header, type Limits, type Server } from '../types.js';
+import { bodyError, BodyFailure } from '../gateway/body-error.js';
 import { addHeader, createEnviron, environKey, finishEnviron, type EnvironBase } from '../gateway/environ.js';
 import { emptyInput, Input, type InputHooks } from '../gateway/input.js';
 import { runApplication, type Sink } from '../gateway/response.js';
@@ -188,7 +189,7 @@ class Connection implements Sink {
 
   closed(): void {
     this.gone = true;
-    const lost = new Error('tsgi: the client closed the connection before the body was complete');
+    const lost = this.server.bodyError(BodyFailure.Lost);
     this.current?.input?.fail(lost);
     if (this.queue !== null) for (const req of this.queue) req.input?.fail(lost);
     this.queue = null;
@@ -213,6 +214,7 @@ class NativeHttpServer {
   private flushQueued = false;
   private onClosed: (() => void) | null = null;
   private readonly gracefulMs: number;
+  private readonly limits: Limits;
   private readonly flushTask = () => {
     this.flushQueued = false;
     this.native.flush();
@@ -228,6 +230,7 @@ class NativeHttpServer {
     this.methods = binding.methods;
     this.knownKeys = binding.knownHeaders.map((name) => (name === null ? null : environKey(name)));
     this.gracefulMs = limits.gracefulTimeout * 1000;
+    this.limits = limits;
     // The addon needs the largest head to fit in half of the shared bytes.
     this.bytes = Buffer.alloc(Math.max(1 << 20, 4 * (limits.maxUrlSize + limits.maxHeaderSize))) as Latin1Buffer;
     this.native = new binding.Server({
@@ -238,11 +241,17 @@ class NativeHttpServer {
       maxHeaderSize: limits.maxHeaderSize,
       maxHeaderCount: limits.maxHeaderCount,
       maxBodySize: limits.maxBodySize,
+      maxChunkExtensionSize: maxChunkExtensionSize(limits),
       headersTimeoutMs: limits.headersTimeout * 1000,
       requestTimeoutMs: limits.requestTimeout * 1000,
       keepAliveTimeoutMs: limits.keepAliveTimeout * 1000,
       sendTimeoutMs: limits.sendTimeout * 1000,
     });
+  }
+
+  /** The Error a failed body throws. */
+  bodyError(failure: BodyFailure): Error {
+    return bodyError(failure, this.limits, maxChunkExtensionSize(this.limits));
   }
 
   /** Output was produced: outside an event batch, flush at the end of this
@@ -330,6 +339,10 @@ class NativeHttpServer {
           }
           case Ev.FileDone:
             this.conns[id & kSlotMask]?.fileSent(ev[i + 2]!);
+            i += 3;
+            break;
+          case Ev.BodyError:
+            this.conns[id & kSlotMask]?.newest?.input?.fail(this.bodyError(ev[i + 2]!));
             i += 3;
             break;
           case Ev.Closed:
