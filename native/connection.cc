@@ -296,8 +296,11 @@ int Connection::Respond(int32_t req_flags, int status, Text& status_text,
   if (pending_ == 0) return close_after_flush_ ? kWrGone : kWrMisuse;
   if (writer_.response_active()) return kWrMisuse;
   // The request being answered is the newest and its body is still
-  // arriving: answering now means the rest is never read, so close.
-  const bool request_incomplete = pending_ == 1 && body_incomplete_;
+  // arriving. The application may still read it to its end (an echo
+  // streams its upload back): the connection is kept then, and End()
+  // closes it only if the body is still incomplete when the response
+  // ends. A response that is complete here says Connection: close now.
+  const bool request_incomplete = pending_ == 1 && body_incomplete_ && last;
   ResponseStart start;
   start.status = status;
   start.http10 = (req_flags & kRfHttp10) != 0;
