@@ -234,16 +234,18 @@ StrictScanner::Event StrictScanner::Scan(const char* data, size_t length,
         const unsigned char* q = p;
         while (q < end && Is(*q, kTchar)) q++;
         const size_t run = static_cast<size_t>(q - p);
-        // No token longer than the longest target is taken for a method.
-        const uint32_t bound = limits.max_url_size > kMaxMethodLength
-                                   ? limits.max_url_size
-                                   : kMaxMethodLength;
-        if (run > bound - method_total_) {
-          p += bound - method_total_;
-          tail_ = static_cast<size_t>(p - method_begin);
-          TSGI_FAIL(HttpError::kNotImplemented);
+        if (method_total_ + run > kMaxMethodLength) {
+          // No token longer than the longest target is taken for a method.
+          const uint32_t bound = limits.max_url_size > kMaxMethodLength
+                                     ? limits.max_url_size
+                                     : kMaxMethodLength;
+          if (run > bound - method_total_) {
+            p += bound - method_total_;
+            tail_ = static_cast<size_t>(p - method_begin);
+            TSGI_FAIL(HttpError::kNotImplemented);
+          }
+          long_method_ = true;
         }
-        if (method_total_ + run > kMaxMethodLength) long_method_ = true;
         // A method held back from an earlier input goes to llhttp once it
         // is complete, or once it is too long to be one llhttp knows.
         if (held_ != 0 && (long_method_ || (q != end && *q == ' '))) {
@@ -775,7 +777,9 @@ bool ScanCodings(const char* v, uint32_t len, CodingState* st) {
 
 // Host = uri-host [ ":" port ] (RFC 9110 section 7.2, RFC 3986 3.2.2). An
 // empty value is allowed (a target without authority).
-bool ValidHost(const char* v, uint32_t len) {
+// Inlined: CheckHead runs it for every request.
+__attribute__((always_inline)) inline bool ValidHost(const char* v,
+                                                     uint32_t len) {
   uint32_t i = 0;
   if (len > 0 && v[0] == '[') {
     // IP-literal: hex digits, ':' and '.' (IPv6, IPv4 tail), or IPvFuture
