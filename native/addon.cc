@@ -44,6 +44,7 @@ Napi::Object HttpRules(Napi::Env env) {
   Napi::Object rules = Napi::Object::New(env);
   rules.Set("tokenChars", ByteSet(env, tsgi::IsTokenChar));
   rules.Set("fieldChars", ByteSet(env, tsgi::IsFieldChar));
+  rules.Set("targetChars", ByteSet(env, tsgi::IsTargetChar));
   Napi::Array bodiless = Napi::Array::New(env);
   uint32_t n = 0;
   for (int status = 100; status <= 599; status++) {
@@ -84,6 +85,11 @@ Napi::Object Contract(Napi::Env env) {
     Napi::Object object = Napi::Object::New(env);
     TSGI_WRITE_RESULTS(TSGI_ENTRY)
     contract.Set("writeResults", object);
+  }
+  {
+    Napi::Object object = Napi::Object::New(env);
+    TSGI_BODY_FAILURES(TSGI_ENTRY)
+    contract.Set("bodyFailures", object);
   }
 #undef TSGI_ENTRY
   {

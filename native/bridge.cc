@@ -692,6 +692,8 @@ napi_value New(napi_env env, napi_callback_info info) {
       !ReadLimit(env, options, "maxHeaderSize", &limits.max_header_size) ||
       !ReadLimit(env, options, "maxHeaderCount", &limits.max_header_count) ||
       !ReadLimit(env, options, "maxBodySize", &limits.max_body_size) ||
+      !ReadLimit(env, options, "maxChunkExtensionSize",
+                 &limits.max_chunk_ext_size) ||
       !ReadMs(env, options, "headersTimeoutMs", &timeouts.headers_ms) ||
       !ReadMs(env, options, "requestTimeoutMs", &timeouts.request_ms) ||
       !ReadMs(env, options, "keepAliveTimeoutMs", &timeouts.keep_alive_ms) ||

@@ -29,11 +29,29 @@ namespace tsgi {
   V(kEvDrain, Drain, 5, 2)     \
   V(kEvClose, Close, 6, 2)     \
   V(kEvFileDone, FileDone, 7, 3) \
-  V(kEvClosed, Closed, 8, 1)
+  V(kEvClosed, Closed, 8, 1)     \
+  V(kEvBodyError, BodyError, 9, 3)
 
 enum EventType : int32_t {
 #define TSGI_ENUM(name, js, value, words) name = value,
   TSGI_EVENT_TYPES(TSGI_ENUM)
+#undef TSGI_ENUM
+};
+
+// Why the body of the newest request failed: the reason word of a
+// BodyError record, V(enumerator, name in BodyFailure of
+// src/gateway/body-error.ts, value). The application's tsgi.input then
+// throws the message JS keeps for it. 0 (Lost) is what a Close means by
+// itself and is never sent.
+#define TSGI_BODY_FAILURES(V)                \
+  V(kBfMalformed, Malformed, 1)              \
+  V(kBfTooLarge, TooLarge, 2)                \
+  V(kBfExtensionTooLarge, ExtensionTooLarge, 3) \
+  V(kBfTimeout, Timeout, 4)
+
+enum BodyFailure : int32_t {
+#define TSGI_ENUM(name, js, value) name = value,
+  TSGI_BODY_FAILURES(TSGI_ENUM)
 #undef TSGI_ENUM
 };
 

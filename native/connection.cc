@@ -229,6 +229,13 @@ void Connection::OnParseError(HttpError error) {
   StopParsing();
   if (close_after_flush_ || errored_) return;
   if (body_incomplete_) {
+    // Tell JS why the body it is reading fails, before it sees the id go
+    // dead (Gone, Close), which by itself means the client went away.
+    int32_t reason = kBfMalformed;
+    if (error == HttpError::kContentTooLarge) reason = kBfTooLarge;
+    if (error == HttpError::kExtensionTooLarge) reason = kBfExtensionTooLarge;
+    if (error == HttpError::kRequestTimeout) reason = kBfTimeout;
+    server_->sink().Small(kEvBodyError, id(), reason);
     // JS holds this request's head and waits for a body that can no
     // longer be read. If its response has not started, the ready-made
     // response takes its place and the id goes dead for JS (Gone);
@@ -300,8 +307,11 @@ int Connection::Respond(int32_t req_flags, int status, Text& status_text,
   if (pending_ == 0) return close_after_flush_ ? kWrGone : kWrMisuse;
   if (writer_.response_active()) return kWrMisuse;
   // The request being answered is the newest and its body is still
-  // arriving: answering now means the rest is never read, so close.
-  const bool request_incomplete = pending_ == 1 && body_incomplete_;
+  // arriving. The application may still read it to its end (an echo
+  // streams its upload back): the connection is kept then, and End()
+  // closes it only if the body is still incomplete when the response
+  // ends. A response that is complete here says Connection: close now.
+  const bool request_incomplete = pending_ == 1 && body_incomplete_ && last;
   ResponseStart start;
   start.status = status;
   start.http10 = (req_flags & kRfHttp10) != 0;

@@ -265,6 +265,23 @@ export function limitsOf(settings: ResolvedSettings): Limits {
   return Object.fromEntries(SETTINGS.filter((s) => s.limit).map((s) => [s.key, settings[s.key as LimitKey]])) as Limits;
 }
 
+/**
+ * A derived limit, not an option of its own: the bytes of chunk extensions
+ * (RFC 9112 §7.1.1, whitespace included) one chunk-size line may carry,
+ * 413 beyond. Per chunk, so that a long upload with an extension on every
+ * chunk is served; as large as a header section, the metadata a request
+ * may carry in one piece. node:http has a fixed bound of its own (16 KiB,
+ * the default here), which `maxHeaderSize` does not move.
+ *
+ * @example
+ * ```ts
+ * maxChunkExtensionSize({ ...DEFAULT_LIMITS }); // 16384
+ * ```
+ */
+export function maxChunkExtensionSize(limits: Limits): number {
+  return limits.maxHeaderSize;
+}
+
 // ServeOptions and SupervisorOptions (src/types.ts, whose settings blocks
 // `npm run docs` writes from this table) have exactly these settings, with
 // these types.

@@ -18,8 +18,9 @@
 // Every enum and number here is also defined in C++ (native/bridge.h,
 // parser.h, errors.h, connection.h, http_rules.h); the addon exports its
 // values as `contract`, and checkContract() refuses an addon that disagrees.
-import { bodilessStatus, isFieldChar, MAX_STATUS, MIN_STATUS, TOKEN } from '../gateway/http-rules.js';
+import { bodilessStatus, isFieldChar, isTargetChar, MAX_STATUS, MIN_STATUS, TARGET, TOKEN } from '../gateway/http-rules.js';
 import { NATIVE_REFUSALS } from '../gateway/refusals.js';
+import { BodyFailure } from '../gateway/body-error.js';
 
 /** Event record types: the first word of each record. */
 export enum Ev {
@@ -54,6 +55,10 @@ export enum Ev {
   FileDone = 7,
   /** [8] — after close(): the listener and every connection are closed. */
   Closed = 8,
+  /** [9, conn, reason] — the newest request's body cannot complete, for
+   * `reason` (a `BodyFailure` of src/gateway/body-error.ts); the id goes
+   * dead or closes next. */
+  BodyError = 9,
 }
 
 /** Number of int32 words of each record type, by type (a Head record has
@@ -67,6 +72,7 @@ export const EV_SIZE: Readonly<Record<Ev, number>> = Object.freeze({
   [Ev.Close]: 2,
   [Ev.FileDone]: 3,
   [Ev.Closed]: 1,
+  [Ev.BodyError]: 3,
 });
 export const HEAD_WORDS_PER_HEADER = 4;
 
@@ -254,6 +260,9 @@ export interface NativeServerOptions {
   maxHeaderSize: number;
   maxHeaderCount: number;
   maxBodySize: number;
+  /** Chunk-extension bytes per chunk-size line (maxChunkExtensionSize of
+   * src/settings.ts). */
+  maxChunkExtensionSize: number;
   /** The ready-made response of each parse error, indexed by the values
    * of `contract.httpErrors`: the status line (`head`) and what follows
    * the Date line (`tail`), as latin1 (src/gateway/refusals.ts). */
@@ -287,6 +296,8 @@ export interface NativeContract {
   requestFlags: Record<string, number>;
   responseFlags: Record<string, number>;
   writeResults: Record<string, number>;
+  /** The reason words of BodyError records (BodyFailure). */
+  bodyFailures: Record<string, number>;
   httpErrors: Record<string, number>;
   slotBits: number;
   generationBits: number;
@@ -298,6 +309,8 @@ export interface NativeContract {
     tokenChars: string;
     /** Every byte C++ takes for a field-value character, as latin1. */
     fieldChars: string;
+    /** The bytes of a request target (isTargetChar). */
+    targetChars: string;
     /** Every status from 100 to 599 C++ sends without a body. */
     bodilessStatuses: number[];
     minStatus: number;
@@ -384,6 +397,9 @@ export function checkContract(binding: Pick<NativeBinding, 'contract'>): void {
   sameEnum('Rf', c.requestFlags, entries(Rf));
   sameEnum('Wf', c.responseFlags, entries(Wf));
   sameEnum('Wr', c.writeResults, entries(Wr));
+  // Lost (0) is what a Close means by itself; C++ never sends it.
+  const { Lost: _lost, ...failures } = entries(BodyFailure);
+  sameEnum('BodyFailure', c.bodyFailures, failures);
   const httpErrors = c.httpErrors ?? {};
   for (const name of new Set([...Object.keys(httpErrors), ...Object.keys(NATIVE_REFUSALS)])) {
     if (!(name in httpErrors)) problems.push(`NATIVE_REFUSALS.${name} is not a parse error of the addon (httpErrors)`);
@@ -399,6 +415,8 @@ export function checkContract(binding: Pick<NativeBinding, 'contract'>): void {
   const rules = c.httpRules ?? ({} as NativeContract['httpRules']);
   same('http-rules TOKEN', rules.tokenChars, byteSet((b) => TOKEN.test(String.fromCharCode(b))));
   same('http-rules isFieldChar', rules.fieldChars, byteSet(isFieldChar));
+  same('http-rules isTargetChar', rules.targetChars, byteSet(isTargetChar));
+  same('http-rules TARGET', rules.targetChars, byteSet((b) => TARGET.test(String.fromCharCode(b))));
   const bodiless: number[] = [];
   for (let code = 100; code <= 599; code++) if (bodilessStatus(code)) bodiless.push(code);
   same('http-rules bodilessStatus', JSON.stringify(rules.bodilessStatuses), JSON.stringify(bodiless));

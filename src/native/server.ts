@@ -3,7 +3,8 @@
 // time per connection, and hands responses back to C++ as primitives.
 import type { Application, BoundAddress, Chunk, Environ, ErrorStream, Header } from '../types.js';
 import type { ListenTarget, ServingServer } from '../supervisor/binds.js';
-import { timerTickMs, type Limits } from '../settings.js';
+import { maxChunkExtensionSize, timerTickMs, type Limits } from '../settings.js';
+import { bodyError, BodyFailure } from '../gateway/body-error.js';
 import { addHeader, createEnviron, environKey, finishEnviron, type EnvironBase } from '../gateway/environ.js';
 import { emptyInput, Input, type InputHooks } from '../gateway/input.js';
 import { NATIVE_REFUSALS, refusalParts } from '../gateway/refusals.js';
@@ -43,6 +44,7 @@ const kBodyEndWords = EV_SIZE[Ev.BodyEnd];
 const kDrainWords = EV_SIZE[Ev.Drain];
 const kCloseWords = EV_SIZE[Ev.Close];
 const kFileDoneWords = EV_SIZE[Ev.FileDone];
+const kBodyErrorWords = EV_SIZE[Ev.BodyError];
 const kClosedWords = EV_SIZE[Ev.Closed];
 // Requests queued behind an unfinished response before reading pauses.
 const kMaxQueued = 32;
@@ -215,7 +217,7 @@ class Connection implements Sink {
 
   closed(): void {
     this.gone = true;
-    const lost = new Error('tsgi: the client closed the connection before the body was complete');
+    const lost = this.server.bodyError(BodyFailure.Lost);
     this.current?.input?.fail(lost);
     if (this.queue !== null) for (const req of this.queue) req.input?.fail(lost);
     this.queue = null;
@@ -242,6 +244,7 @@ class NativeHttpServer {
   private flushQueued = false;
   private onClosed: (() => void) | null = null;
   private readonly gracefulMs: number;
+  private readonly limits: Limits;
   private readonly flushTask = () => {
     this.flushQueued = false;
     this.native.flush();
@@ -257,6 +260,7 @@ class NativeHttpServer {
     this.methods = binding.methods;
     this.knownKeys = binding.knownHeaders.map((name) => (name === null ? null : environKey(name)));
     this.gracefulMs = limits.gracefulTimeout * 1000;
+    this.limits = limits;
     // The addon needs the largest head (and its record) to fit in half of
     // the shared arrays; the rest holds the other records of a batch.
     const headWords = EV_SIZE[Ev.Head] + HEAD_WORDS_PER_HEADER * limits.maxHeaderCount;
@@ -282,11 +286,17 @@ class NativeHttpServer {
       maxHeaderSize: limits.maxHeaderSize,
       maxHeaderCount: limits.maxHeaderCount,
       maxBodySize: limits.maxBodySize,
+      maxChunkExtensionSize: maxChunkExtensionSize(limits),
       refusals,
       inflight,
       tickMs: timerTickMs(Object.values(timeoutsMs)),
       ...timeoutsMs,
     });
+  }
+
+  /** The Error a failed body throws. */
+  bodyError(failure: BodyFailure): Error {
+    return bodyError(failure, this.limits, maxChunkExtensionSize(this.limits));
   }
 
   /** Output was produced: outside an event batch, flush at the end of this
@@ -383,6 +393,10 @@ class NativeHttpServer {
           case Ev.FileDone:
             this.conns[id & SLOT_MASK]?.fileSent(ev[i + 2]!);
             i += kFileDoneWords;
+            break;
+          case Ev.BodyError:
+            this.conns[id & SLOT_MASK]?.newest?.input?.fail(this.bodyError(ev[i + 2]!));
+            i += kBodyErrorWords;
             break;
           case Ev.Closed:
             this.onClosed?.();
