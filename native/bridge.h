@@ -47,7 +47,8 @@ enum EventType : int32_t {
   V(kBfMalformed, Malformed, 1)              \
   V(kBfTooLarge, TooLarge, 2)                \
   V(kBfExtensionTooLarge, ExtensionTooLarge, 3) \
-  V(kBfTimeout, Timeout, 4)
+  V(kBfTimeout, Timeout, 4)                  \
+  V(kBfTrailersTooLarge, TrailersTooLarge, 5)
 
 enum BodyFailure : int32_t {
 #define TSGI_ENUM(name, js, value) name = value,

@@ -235,6 +235,7 @@ void Connection::OnParseError(HttpError error) {
     if (error == HttpError::kContentTooLarge) reason = kBfTooLarge;
     if (error == HttpError::kExtensionTooLarge) reason = kBfExtensionTooLarge;
     if (error == HttpError::kRequestTimeout) reason = kBfTimeout;
+    if (error == HttpError::kHeaderFieldsTooLarge) reason = kBfTrailersTooLarge;
     server_->sink().Small(kEvBodyError, id(), reason);
     // JS holds this request's head and waits for a body that can no
     // longer be read. If its response has not started, the ready-made

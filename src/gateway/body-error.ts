@@ -19,6 +19,8 @@ export enum BodyFailure {
   ExtensionTooLarge = 3,
   /** requestTimeout ran out before the body was complete (408). */
   Timeout = 4,
+  /** The trailer section broke maxHeaderSize or maxHeaderCount (431). */
+  TrailersTooLarge = 5,
 }
 
 /**
@@ -41,6 +43,10 @@ export function bodyError(failure: BodyFailure, limits: Limits, extensionBound: 
       return new Error(`tsgi: a chunk of the request body carries more than ${extensionBound} bytes of chunk extensions`);
     case BodyFailure.Timeout:
       return new Error(`tsgi: the request body was not complete within requestTimeout (${limits.requestTimeout} s)`);
+    case BodyFailure.TrailersTooLarge:
+      return new Error(
+        `tsgi: the request's trailer section is larger than maxHeaderSize (${limits.maxHeaderSize} bytes) or maxHeaderCount (${limits.maxHeaderCount}) allows`,
+      );
     default:
       return new Error('tsgi: the client closed the connection before the body was complete');
   }

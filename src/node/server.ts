@@ -222,6 +222,12 @@ export async function startNodeServer(app: Application, options: NodeServerOptio
           failBody(socket, st, r, 400, BodyFailure.Malformed);
           return;
         }
+        // node:http's own bound is maxHeaderSize plus room for the request
+        // line (see createServer below): the trailer section's is ours.
+        if (headerSectionSize(req.rawTrailers) > options.limits.maxHeaderSize || req.rawTrailers.length / 2 > options.limits.maxHeaderCount) {
+          failBody(socket, st, r, 431, BodyFailure.TrailersTooLarge);
+          return;
+        }
         if (st.reading === r) st.reading = null;
         body.end();
       });

@@ -45,7 +45,9 @@ const HEAD_CASES: Case[] = [
   { name: 'DEL in the target', bytes: `GET /bad\x7f HTTP/1.1\r\n${H}\r\n`, status: 400 },
   // RFC 3986 characters only (RFC 9112 section 3.2): every client
   // percent-encodes the others.
-  ...[...'"<>\\^`{|}'].map((c): Case => ({ name: `${JSON.stringify(c)} in the target`, bytes: `GET /bad${c}x HTTP/1.1\r\n${H}\r\n`, status: 400 })),
+  // '"', '<' and '>' are outside RFC 3986 and every browser encodes them;
+  // the target characters browsers send raw are served (interop.test.ts).
+  ...[...'"<>'].map((c): Case => ({ name: `${JSON.stringify(c)} in the target`, bytes: `GET /bad${c}x HTTP/1.1\r\n${H}\r\n`, status: 400 })),
   { name: 'a quote in the query', bytes: `GET /bad?q="x" HTTP/1.1\r\n${H}\r\n`, status: 400 },
   // The authority of an absolute-form target (RFC 9110 sections 4.2.1, 4.2.4).
   { name: 'userinfo in an absolute-form target', bytes: `GET http://user@127.0.0.1/bad HTTP/1.1\r\n${H}\r\n`, status: 400 },
