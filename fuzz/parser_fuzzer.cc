@@ -60,7 +60,10 @@ bool IsTargetByte(unsigned char c) {
       (c >= 'A' && c <= 'Z')) {
     return true;
   }
-  return c != 0 && std::strchr("-._~:/?[]@!$&'()*+,;=%", c) != nullptr;
+  // RFC 3986 (unreserved, reserved, '%'), plus what browsers send raw in
+  // queries and the server deliberately serves (README, "Strict parsing").
+  return c != 0 &&
+         std::strchr("-._~:/?[]@!$&'()*+,;=%\\^`{|}", c) != nullptr;
 }
 
 bool EqualsLower(const char* s, uint32_t n, const char* lower) {
