@@ -4,6 +4,8 @@
 // teardown (worker threads).
 #include "server.h"
 
+#include "sockets.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <sys/socket.h>
@@ -273,7 +275,7 @@ int Server::Adopt(int fd, int backlog) {
   // The duplicate is libuv's from uv_*_open on (closed by uv_close); the
   // original stays with the caller, so the socket and its accept queue
   // outlive this listener (ARCHITECTURE.md, "Listeners and workers").
-  int dup = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+  int dup = DupCloexec(fd);
   if (dup < 0) return -errno;
   Listener* l = new Listener();
   l->server = this;

@@ -8,6 +8,9 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <sys/ioctl.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -202,18 +205,15 @@ napi_value Inspect(napi_env env, napi_callback_info info) {
     return nullptr;
   }
   std::string where = "descriptor " + std::to_string(fd);
-  struct stat st;
-  if (fstat(fd, &st) != 0) {
+  // SO_TYPE answers EBADF for a closed descriptor and ENOTSOCK for one
+  // that is not a socket (no fstat: glibc 2.33 versions it, which would
+  // raise the binary's floor).
+  int type = 0, accepting = 0;
+  socklen_t l = sizeof(int);
+  if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &l) != 0) {
     Throw(env, errno, where);
     return nullptr;
   }
-  if (!S_ISSOCK(st.st_mode)) {
-    Throw(env, ENOTSOCK, where);
-    return nullptr;
-  }
-  int type = 0, accepting = 0;
-  socklen_t l = sizeof(int);
-  getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &l);
   l = sizeof(int);
   getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &accepting, &l);
   sockaddr_storage ss;
@@ -274,7 +274,7 @@ napi_value Dup(napi_env env, napi_callback_info info) {
     ThrowArg(env, "dup(fd)");
     return nullptr;
   }
-  int r = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+  int r = DupCloexec(fd);
   if (r < 0) {
     Throw(env, errno, "dup " + std::to_string(fd));
     return nullptr;
@@ -311,8 +311,7 @@ napi_value CloseOnExec(napi_env env, napi_callback_info info) {
     ThrowArg(env, "closeOnExec(fd)");
     return nullptr;
   }
-  int flags = fcntl(fd, F_GETFD);
-  if (flags < 0 || fcntl(fd, F_SETFD, flags | FD_CLOEXEC) != 0) {
+  if (ioctl(fd, FIOCLEX) != 0) {
     Throw(env, errno, "descriptor " + std::to_string(fd));
     return nullptr;
   }
@@ -322,6 +321,10 @@ napi_value CloseOnExec(napi_env env, napi_callback_info info) {
 }
 
 }  // namespace
+
+int DupCloexec(int fd) {
+  return static_cast<int>(syscall(SYS_fcntl, fd, F_DUPFD_CLOEXEC, 0));
+}
 
 napi_status DefineSockets(napi_env env, napi_value exports) {
   napi_value sockets;

@@ -16,6 +16,13 @@ namespace tsgi {
 // loop. ARCHITECTURE.md, "Listeners and workers".
 napi_status DefineSockets(napi_env env, napi_value exports);
 
+// dup(2) with close-on-exec set atomically (F_DUPFD_CLOEXEC), so that a
+// child spawned by another thread never inherits it. Made through
+// syscall(2): glibc's fcntl wrapper is versioned GLIBC_2.28 (fcntl64) and
+// would raise the floor of the prebuilt binary (scripts/check-binaries.mjs).
+// Returns the new descriptor (the caller's to close) or -1 with errno set.
+int DupCloexec(int fd);
+
 }  // namespace tsgi
 
 #endif  // TSGI_SOCKETS_H_
