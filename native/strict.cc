@@ -1,7 +1,8 @@
 // strict.cc: StrictScanner (the byte rules of RFC 9112 over request heads,
 // chunk lines and trailers, with the size limits; the spans of a head; the
-// body's framing) and CheckHead (the framing, Host, Expect and Connection
-// rules over a complete head).
+// body's framing), CheckHead (the framing, Host, Expect and Connection
+// rules over a complete head) and CheckTarget (the authority of an
+// absolute-form target).
 #include "strict.h"
 
 #include <cstring>
@@ -14,7 +15,7 @@ namespace {
 
 // Byte classes, one bit each, in one 256-entry table.
 constexpr uint8_t kTchar = 1 << 0;   // RFC 9110 section 5.6.2 token
-constexpr uint8_t kTarget = 1 << 1;  // VCHAR except '#' (no fragment)
+constexpr uint8_t kTarget = 1 << 1;  // RFC 3986 characters but '#'
 constexpr uint8_t kValue = 1 << 2;   // field-vchar / SP / HTAB / obs-text
 constexpr uint8_t kQdtext = 1 << 3;  // RFC 9110 section 5.6.4
 constexpr uint8_t kHex = 1 << 4;
@@ -44,7 +45,7 @@ constexpr ByteTable MakeTable() {
     uint8_t b = 0;
     const bool alnum = IsAlpha(c) || IsDigit(c);
     if (IsTokenChar(static_cast<unsigned char>(c))) b |= kTchar;
-    if (c > 0x20 && c < 0x7f && c != '#') b |= kTarget;
+    if (IsTargetChar(static_cast<unsigned char>(c))) b |= kTarget;
     if (IsFieldChar(static_cast<unsigned char>(c))) b |= kValue;
     if (c == '\t' || c == ' ' || c == 0x21 || (c >= 0x23 && c <= 0x5b) ||
         (c >= 0x5d && c <= 0x7e) || c >= 0x80) {
@@ -88,20 +89,32 @@ inline int HexValue(unsigned char c) {
 constexpr char kHttpLiteral[] = "HTTP/";
 
 // Eight bytes at a time for the long runs: field values (SkipValueWords,
-// http_rules.h) and targets.
-// Skips words of VCHAR other than '#'.
+// http_rules.h) and targets. A word is skipped whole when none of its bytes
+// can end or break the run; otherwise the byte loop decides. Exact (no false
+// negatives) for n <= 128.
+// Some byte above n (n < 128); bytes >= 0x80 count as above.
+inline uint64_t HasMore(uint64_t x, unsigned n) {
+  return ((x + kOnes * (127 - n)) | x) & kHighs;
+}
+// Skips words of target bytes (kTarget). Below 0x24 also catches '!', and
+// above 'z' also '~' and '{' '|' '}', '\\' '^' with '>' and '`': the byte loop
+// takes those words.
 inline const unsigned char* SkipTargetWords(const unsigned char* p,
                                             const unsigned char* end) {
+  constexpr uint64_t kTwos = kOnes * 2;
   while (end - p >= 8) {
     const uint64_t x = Load8(p);
-    if ((HasLess(x, 0x21) | HasByte(x, 0x7f) | HasByte(x, '#') |
-         (x & kHighs)) != 0) {
+    // CTL SP ! " #, < >, \ ^, `, { | } ~ DEL and non-ASCII.
+    if ((HasLess(x, 0x24) | HasByte(x | kTwos, '>') | HasByte(x | kTwos, '^') |
+         HasByte(x, '`') | HasMore(x, 'z')) != 0) {
       break;
     }
     p += 8;
   }
   return p;
 }
+
+inline bool IsWs(unsigned char c) { return c == ' ' || c == '\t'; }
 
 }  // namespace
 
@@ -125,6 +138,7 @@ void StrictScanner::Reset(const Limits* limits, ByteBuffer* spans,
   empty_lines_ = 0;
   started_ = 0;
   completed_ = 0;
+  long_method_ = false;
 }
 
 StrictScanner::Event StrictScanner::Fail(HttpError error) {
@@ -204,6 +218,8 @@ StrictScanner::Event StrictScanner::Scan(const char* data, size_t length,
         spans_->Clear();
         method_id_ = -1;
         method_len_ = 0;
+        method_total_ = 0;
+        long_method_ = false;
         target_len_ = 0;
         literal_pos_ = 0;
         field_bytes_ = 0;
@@ -220,28 +236,42 @@ StrictScanner::Event StrictScanner::Scan(const char* data, size_t length,
         const unsigned char* q = p;
         while (q < end && Is(*q, kTchar)) q++;
         const size_t run = static_cast<size_t>(q - p);
-        if (run > kMaxMethodLength - method_len_) {
-          p += kMaxMethodLength - method_len_;
-          TSGI_FAIL(HttpError::kNotImplemented);
+        if (method_total_ + run > kMaxMethodLength) {
+          // No token longer than the longest target is taken for a method.
+          const uint32_t bound = limits.max_url_size > kMaxMethodLength
+                                     ? limits.max_url_size
+                                     : kMaxMethodLength;
+          if (run > bound - method_total_) {
+            p += bound - method_total_;
+            TSGI_FAIL(HttpError::kNotImplemented);
+          }
+          long_method_ = true;
         }
-        __builtin_memcpy(method_ + method_len_, p, run);
-        method_len_ = static_cast<uint8_t>(method_len_ + run);
+        if (!long_method_) {
+          __builtin_memcpy(method_ + method_len_, p, run);
+          method_len_ = static_cast<uint8_t>(method_len_ + run);
+        }
+        method_total_ += static_cast<uint32_t>(run);
         p = q;
         if (p == end) break;
+        // A lone word is not a request line: 400, not an unknown method.
         if (*p != ' ') TSGI_FAIL(HttpError::kBadRequest);
         // Methods are case-sensitive (RFC 9110 section 9.1). CONNECT asks
         // for a tunnel, which a gateway to applications does not offer.
-        if (method_len_ == 7 && __builtin_memcmp(method_, "CONNECT", 7) == 0) {
+        if (!long_method_ && method_len_ == 7 &&
+            __builtin_memcmp(method_, "CONNECT", 7) == 0) {
           TSGI_FAIL(HttpError::kNotImplemented);
         }
         // "*" is the target of OPTIONS, and of PRI in the HTTP/2 preface
         // (refused with 505 at its version).
         asterisk_ok_ =
-            (method_len_ == 7 && __builtin_memcmp(method_, "OPTIONS", 7) == 0) ||
-            (method_len_ == 3 && __builtin_memcmp(method_, "PRI", 3) == 0);
-        // An unknown method is refused once the request line has proved
-        // well-formed (kRequestLineLf): 501, RFC 9110 section 15.6.2.
-        method_id_ = lookup_(method_, method_len_);
+            !long_method_ &&
+            ((method_len_ == 7 && __builtin_memcmp(method_, "OPTIONS", 7) == 0) ||
+             (method_len_ == 3 && __builtin_memcmp(method_, "PRI", 3) == 0));
+        // An unknown method, or one longer than any known, is refused once
+        // the request line has proved well-formed (kRequestLineLf): 501,
+        // RFC 9110 section 15.6.2.
+        method_id_ = long_method_ ? -1 : lookup_(method_, method_len_);
         state_ = State::kTargetStart;
         p++;
         break;
@@ -285,7 +315,8 @@ StrictScanner::Event StrictScanner::Scan(const char* data, size_t length,
         target_len_ += static_cast<uint32_t>(run);
         p = q;
         if (p == end) break;
-        // A fragment, SP inside, CTL, or non-ASCII: not a request-target.
+        // A fragment, SP inside, CTL, non-ASCII or another byte outside
+        // RFC 3986: not a request-target (RFC 9112 section 3.2).
         if (*p != ' ') TSGI_FAIL(HttpError::kBadRequest);
         state_ = State::kVersion;
         p++;
@@ -498,87 +529,43 @@ StrictScanner::Event StrictScanner::Scan(const char* data, size_t length,
           break;
         }
         if (chunk_digits_ == 0) TSGI_FAIL(HttpError::kBadRequest);
-        if (c == ';') {
-          state_ = State::kChunkExtName;
-        } else if (c == '\r') {
-          state_ = State::kChunkSizeLf;
-        } else {
-          // Whitespace, "0x", a bare LF: not a chunk-size line.
+        if (c == ';' || IsWs(c)) {
+          // chunk-ext, from its first byte (BWS or ";") to the CR.
+          state_ = State::kChunkExtBws;
+          break;
+        }
+        if (c != '\r') {
+          // "0x", a bare LF: not a chunk-size line.
           TSGI_FAIL(HttpError::kBadRequest);
         }
+        state_ = State::kChunkSizeLf;
         p++;
         break;
-      // chunk-ext = *( ";" ext-name [ "=" ext-val ] ), with no whitespace
-      // (the BWS of the grammar is refused). Bounded per message.
+      // chunk-ext = *( BWS ";" BWS ext-name [ BWS "=" BWS ext-val ] ),
+      // ext-val = token / quoted-string (RFC 9112 section 7.1.1). This
+      // server knows no extension, so all are ignored: checked and skipped,
+      // never shown to the application. Bounded per chunk-size line.
+      case State::kChunkExtBws:
+      case State::kChunkExtNameStart:
       case State::kChunkExtName:
-      case State::kChunkExtNameMore:
+      case State::kChunkExtAfterName:
       case State::kChunkExtValueStart:
       case State::kChunkExtToken:
       case State::kChunkExtQuoted:
       case State::kChunkExtQuotedPair:
       case State::kChunkExtAfterQuoted: {
-        if (++ext_bytes_ > limits.max_header_size) {
-          TSGI_FAIL(HttpError::kContentTooLarge);
+        if (c == '\r' && (state_ == State::kChunkExtName ||
+                          state_ == State::kChunkExtToken ||
+                          state_ == State::kChunkExtAfterQuoted)) {
+          state_ = State::kChunkSizeLf;
+          p++;
+          break;
         }
-        bool ok = true;
-        switch (state_) {
-          case State::kChunkExtName:
-            ok = Is(c, kTchar);
-            state_ = State::kChunkExtNameMore;
-            break;
-          case State::kChunkExtNameMore:
-            if (c == '=') {
-              state_ = State::kChunkExtValueStart;
-            } else if (c == ';') {
-              state_ = State::kChunkExtName;
-            } else if (c == '\r') {
-              state_ = State::kChunkSizeLf;
-            } else {
-              ok = Is(c, kTchar);
-            }
-            break;
-          case State::kChunkExtValueStart:
-            if (c == '"') {
-              state_ = State::kChunkExtQuoted;
-            } else {
-              ok = Is(c, kTchar);
-              state_ = State::kChunkExtToken;
-            }
-            break;
-          case State::kChunkExtToken:
-            if (c == ';') {
-              state_ = State::kChunkExtName;
-            } else if (c == '\r') {
-              state_ = State::kChunkSizeLf;
-            } else {
-              ok = Is(c, kTchar);
-            }
-            break;
-          case State::kChunkExtQuoted:
-            if (c == '"') {
-              state_ = State::kChunkExtAfterQuoted;
-            } else if (c == '\\') {
-              state_ = State::kChunkExtQuotedPair;
-            } else {
-              ok = Is(c, kQdtext);
-            }
-            break;
-          case State::kChunkExtQuotedPair:
-            // quoted-pair = "\" ( HTAB / SP / VCHAR / obs-text )
-            ok = c == '\t' || (c >= 0x20 && c != 0x7f);
-            state_ = State::kChunkExtQuoted;
-            break;
-          default:  // kChunkExtAfterQuoted
-            if (c == ';') {
-              state_ = State::kChunkExtName;
-            } else if (c == '\r') {
-              state_ = State::kChunkSizeLf;
-            } else {
-              ok = false;
-            }
-            break;
+        if (ext_bytes_ >= limits.max_chunk_ext_size) {
+          TSGI_FAIL(HttpError::kExtensionTooLarge);
         }
-        if (!ok) TSGI_FAIL(HttpError::kBadRequest);
+        ext_bytes_++;
+        if (!ChunkExtStep(c)) TSGI_FAIL(HttpError::kBadRequest);
         p++;
         break;
       }
@@ -628,6 +615,7 @@ StrictScanner::Event StrictScanner::Scan(const char* data, size_t length,
         if (c != '\n') TSGI_FAIL(HttpError::kBadRequest);
         chunk_size_ = 0;
         chunk_digits_ = 0;
+        ext_bytes_ = 0;
         state_ = State::kChunkSize;
         p++;
         break;
@@ -639,6 +627,74 @@ StrictScanner::Event StrictScanner::Scan(const char* data, size_t length,
   // A head continues in the next input: its positions go on from here.
   if (in_head()) bias_ += static_cast<int64_t>(length);
   return Event::kNeedMore;
+}
+
+// One byte of a chunk extension other than the CR ending it: moves state_
+// on; false when the byte breaks the grammar.
+bool StrictScanner::ChunkExtStep(unsigned char c) {
+  switch (state_) {
+    case State::kChunkExtBws:
+      if (c == ';') {
+        state_ = State::kChunkExtNameStart;
+        return true;
+      }
+      return IsWs(c);
+    case State::kChunkExtNameStart:
+      if (IsWs(c)) return true;
+      state_ = State::kChunkExtName;
+      return Is(c, kTchar);
+    case State::kChunkExtName:
+    case State::kChunkExtAfterName:
+      if (c == '=') {
+        state_ = State::kChunkExtValueStart;
+      } else if (c == ';') {
+        state_ = State::kChunkExtNameStart;
+      } else if (IsWs(c)) {
+        state_ = State::kChunkExtAfterName;
+      } else {
+        return state_ == State::kChunkExtName && Is(c, kTchar);
+      }
+      return true;
+    case State::kChunkExtValueStart:
+      if (IsWs(c)) return true;
+      if (c == '"') {
+        state_ = State::kChunkExtQuoted;
+        return true;
+      }
+      state_ = State::kChunkExtToken;
+      return Is(c, kTchar);
+    case State::kChunkExtToken:
+      if (c == ';') {
+        state_ = State::kChunkExtNameStart;
+      } else if (IsWs(c)) {
+        state_ = State::kChunkExtBws;
+      } else {
+        return Is(c, kTchar);
+      }
+      return true;
+    case State::kChunkExtQuoted:
+      if (c == '"') {
+        state_ = State::kChunkExtAfterQuoted;
+      } else if (c == '\\') {
+        state_ = State::kChunkExtQuotedPair;
+      } else {
+        return Is(c, kQdtext);
+      }
+      return true;
+    case State::kChunkExtQuotedPair:
+      // quoted-pair = "\" ( HTAB / SP / VCHAR / obs-text )
+      state_ = State::kChunkExtQuoted;
+      return c == '\t' || (c >= 0x20 && c != 0x7f);
+    case State::kChunkExtAfterQuoted:
+      if (c == ';') {
+        state_ = State::kChunkExtNameStart;
+        return true;
+      }
+      state_ = State::kChunkExtBws;
+      return IsWs(c);
+    default:
+      return false;
+  }
 }
 
 void StrictScanner::BeginBody(bool chunked, uint64_t content_length) {
@@ -664,13 +720,6 @@ void StrictScanner::BeginBody(bool chunked, uint64_t content_length) {
 // ---- CheckHead --------------------------------------------------------------
 
 namespace {
-
-// Trailing OWS is part of llhttp's value span; it is not part of the value
-// (RFC 9110 section 5.5).
-uint32_t TrimmedLength(const char* value, uint32_t len) {
-  while (len > 0 && (value[len - 1] == ' ' || value[len - 1] == '\t')) len--;
-  return len;
-}
 
 // Transfer-Encoding = #transfer-coding, here a plain token list (no
 // parameters: none of the codings this server knows takes one). Collects
@@ -722,7 +771,9 @@ void ScanConnection(const char* v, uint32_t len, HeadFacts* facts) {
 
 // Host = uri-host [ ":" port ] (RFC 9110 section 7.2, RFC 3986 3.2.2). An
 // empty value is allowed (a target without authority).
-bool ValidHost(const char* v, uint32_t len) {
+// Inlined: CheckHead runs it for every request.
+__attribute__((always_inline)) inline bool ValidHost(const char* v,
+                                                     uint32_t len) {
   uint32_t i = 0;
   if (len > 0 && v[0] == '[') {
     // IP-literal: hex digits, ':' and '.' (IPv6, IPv4 tail), or IPvFuture
@@ -749,25 +800,33 @@ bool ValidHost(const char* v, uint32_t len) {
 }  // namespace
 
 HttpError CheckTarget(const char* target, uint32_t length) {
-  if (length == 0 || target[0] == '/' || target[0] == '*') return HttpError::kNone;
-  // absolute-form (RFC 9112 section 3.2.2): the scanner checked the
-  // scheme's characters up to ':'. An http(s) URI, and any this server
-  // could route, has an authority: "//" host [":" port], the host not
-  // empty (RFC 9110 section 4.2.1), and no userinfo (section 4.2.4).
-  // The scheme: letters only, as llhttp has it (RFC 3986 also allows
-  // digits, '+', '-' and '.' after the first, in schemes no HTTP server
-  // serves).
+  // origin-form and asterisk-form: the scanner's byte rules are all.
+  if (length == 0 || target[0] == '/' || target[0] == '*') {
+    return HttpError::kNone;
+  }
+  // absolute-form (RFC 9112 section 3.2.2): scheme "://" authority
+  // path-abempty [ "?" query ]. The scheme has letters only and the
+  // authority is always there, as llhttp reads absolute URLs (the server
+  // refused all else while llhttp parsed beside the scanner; RFC 3986 also
+  // allows digits, '+', '-' and '.' in schemes, and URIs without an
+  // authority, which no HTTP server serves).
   uint32_t i = 0;
   while (i < length && IsAlpha(target[i])) i++;
-  if (i == length || target[i] != ':') return HttpError::kBadRequest;
-  if (length - i < 3 || target[i + 1] != '/' || target[i + 2] != '/') {
+  if (i == 0 || i == length || target[i] != ':') return HttpError::kBadRequest;
+  const bool http = EqualsLower(target, i, "http") ||
+                    EqualsLower(target, i, "https");
+  i++;
+  if (length - i < 2 || target[i] != '/' || target[i + 1] != '/') {
     return HttpError::kBadRequest;
   }
-  const uint32_t start = i + 3;
-  uint32_t stop = start;
-  while (stop < length && target[stop] != '/' && target[stop] != '?') stop++;
-  if (stop == start || target[start] == ':') return HttpError::kBadRequest;
-  if (!ValidHost(target + start, stop - start)) return HttpError::kBadRequest;
+  i += 2;
+  const uint32_t start = i;
+  while (i < length && target[i] != '/' && target[i] != '?') i++;
+  // authority = host [ ":" port ] here: '@' (userinfo) is not a host byte.
+  if (http && (i == start || target[start] == ':')) {
+    return HttpError::kBadRequest;  // an empty host
+  }
+  if (!ValidHost(target + start, i - start)) return HttpError::kBadRequest;
   return HttpError::kNone;
 }
 
@@ -783,7 +842,7 @@ HttpError CheckHead(bool http10, const char* bytes, const HeaderSpan* spans,
     const HeaderSpan& s = spans[i];
     const char* name = bytes + s.name_off;
     const char* value = bytes + s.value_off;
-    const uint32_t value_len = TrimmedLength(value, s.value_len);
+    const uint32_t value_len = s.value_len;
     // Dispatch on length first: most fields match none of these.
     switch (s.name_len) {
       case 4:  // Host

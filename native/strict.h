@@ -33,9 +33,14 @@ struct Limits {
   uint32_t max_header_size;
   uint32_t max_header_count;
   uint64_t max_body_size;
+  // The chunk extensions of one chunk-size line (RFC 9112 section 7.1.1),
+  // whitespace included: 413 beyond. Not a setting of its own: JS derives
+  // it (maxChunkExtensionSize) and passes it in.
+  uint32_t max_chunk_ext_size;
 };
 
-// Longest method token accepted; every method llhttp knows is shorter.
+// Longest method token kept; every method llhttp knows is shorter. A longer
+// one is an unknown method: 501 once the request line proves well-formed.
 constexpr uint32_t kMaxMethodLength = 32;
 // Empty lines (CRLF) tolerated before a request line (RFC 9112 section 2.2).
 constexpr uint32_t kMaxLeadingEmptyLines = 8;
@@ -95,6 +100,12 @@ class StrictScanner {
   void BeginBody(bool chunked, uint64_t content_length);
 
   HttpError error() const { return error_; }
+  // Inside a request line (also after kError: where the offending byte
+  // was). Until the line is known to be well-formed, an unknown method is
+  // not yet a 501 (RFC 9110 section 15.6.2).
+  bool in_request_line() const {
+    return state_ >= State::kMethod && state_ <= State::kRequestLineLf;
+  }
   // Between the end of a head and the end of its message.
   bool in_body() const {
     return phase_ == Phase::kBody || phase_ == Phase::kAwaitBody;
@@ -146,9 +157,12 @@ class StrictScanner {
     kSectionLf,        // CR of the empty line ending a field section
     kBodyLength,
     kChunkSize,
+    // chunk-ext (RFC 9112 section 7.1.1), whitespace being BWS:
+    kChunkExtBws,        // before ";" (after the size or a value)
+    kChunkExtNameStart,  // after ";"
     kChunkExtName,
-    kChunkExtNameMore,
-    kChunkExtValueStart,
+    kChunkExtAfterName,  // BWS after a name: "=" or ";" follows
+    kChunkExtValueStart, // after "="
     kChunkExtToken,
     kChunkExtQuoted,
     kChunkExtQuotedPair,
@@ -161,6 +175,7 @@ class StrictScanner {
 
   Event Fail(HttpError error);
   bool AddSpan();
+  bool ChunkExtStep(unsigned char c);
   bool CountFieldByte(size_t n);
   size_t FieldRoom() const;
 
@@ -188,8 +203,10 @@ class StrictScanner {
   uint8_t literal_pos_ = 0;      // position in "HTTP/"
   uint8_t version_major_ = 0;
   uint8_t version_minor_ = 0;
-  uint8_t method_len_ = 0;
+  uint8_t method_len_ = 0;       // bytes kept in method_
   bool asterisk_ok_ = false;    // OPTIONS or PRI
+  bool long_method_ = false;    // longer than kMaxMethodLength: 501
+  uint32_t method_total_ = 0;    // bytes of the method token
   uint32_t empty_lines_ = 0;
   uint32_t target_len_ = 0;
   uint32_t field_bytes_ = 0;     // bytes of the current field section
@@ -197,7 +214,7 @@ class StrictScanner {
   uint32_t name_len_ = 0;
   uint32_t started_ = 0;
   uint32_t completed_ = 0;
-  uint32_t ext_bytes_ = 0;       // chunk-extension bytes of this message
+  uint32_t ext_bytes_ = 0;       // chunk-extension bytes of this line
   uint32_t chunk_digits_ = 0;
   uint64_t chunk_size_ = 0;
   uint64_t remaining_ = 0;       // body bytes left in this chunk or body
@@ -225,13 +242,15 @@ struct HeadFacts {
 // with Content-Length, not in HTTP/1.0, a token list ending in one
 // "chunked"; other codings 501), Host (exactly one in HTTP/1.1, at most one
 // in HTTP/1.0, uri-host [":" port]), Expect (only 100-continue, else 417).
-// `spans` holds `count` fields pointing into `bytes`.
+// `spans` holds `count` fields pointing into `bytes`, values without OWS.
 HttpError CheckHead(bool http10, const char* bytes, const HeaderSpan* spans,
                     uint32_t count, HeadFacts* facts);
 
-// The request target beyond its bytes, which the scanner checked (VCHAR,
-// no fragment): an absolute-form target has an authority, a non-empty
-// uri-host [":" port] without userinfo (RFC 9110 sections 4.2.1, 4.2.4).
+// The request target beyond its bytes, which the scanner checked (RFC 3986
+// characters, no fragment): an absolute-form target is scheme "://"
+// authority..., the scheme of letters; the authority a well-formed host and
+// port without userinfo (RFC 9110 section 4.2.4), the host not empty for
+// http and https (section 4.2.1).
 HttpError CheckTarget(const char* target, uint32_t length);
 
 }  // namespace tsgi
