@@ -57,6 +57,8 @@ const HEAD_CASES: Case[] = [
   { name: 'a non-numeric port in the authority', bytes: `GET http://127.0.0.1:x/bad HTTP/1.1\r\n${H}\r\n`, status: 400 },
   { name: 'an empty host in an http target', bytes: `GET http:///bad HTTP/1.1\r\n${H}\r\n`, status: 400 },
   { name: 'an http target without an authority', bytes: `GET http:/bad HTTP/1.1\r\n${H}\r\n`, status: 400 },
+  { name: 'an absolute-form target of another scheme without an authority', bytes: `GET urn:bad HTTP/1.1\r\n${H}\r\n`, status: 400 },
+  { name: 'a digit in the scheme of an absolute-form target', bytes: `GET h2c://127.0.0.1/bad HTTP/1.1\r\n${H}\r\n`, status: 400 },
   { name: 'two spaces after the method', bytes: `GET  /bad HTTP/1.1\r\n${H}\r\n`, status: 400, nodeSkip: "node:http's llhttp skips repeated spaces in the request line, and its request shows no trace of them" },
   { name: 'a target that is not origin-, absolute- or asterisk-form', bytes: `GET bad HTTP/1.1\r\n${H}\r\n`, status: 400 },
   { name: 'an asterisk target with GET', bytes: `GET * HTTP/1.1\r\n${H}\r\n`, status: 400 },
