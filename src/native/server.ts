@@ -97,7 +97,9 @@ class Request implements InputHooks {
   }
 }
 
-/** One client connection; also the Sink of its current response. */
+/** One client connection while it has a request; also the Sink of its
+ * current response. An idle connection has none (NativeHttpServer.idle):
+ * the next Head makes a new one. */
 class Connection implements Sink {
   gone = false;
   /** The request being answered; responses go to the oldest request. */
@@ -179,6 +181,17 @@ class Connection implements Sink {
       if (this.newest === req) this.newest = null;
     }
     if (this.queue !== null) this.run();
+    if (
+      this.current === null &&
+      this.queue === null &&
+      this.newest === null &&
+      this.waiters === null &&
+      this.fileDone === null &&
+      this.pauseBits === 0 &&
+      !this.running
+    ) {
+      this.server.idle(this);
+    }
   }
 
   start(
@@ -286,7 +299,15 @@ class NativeHttpServer {
   /** The head in each prepared slot, and the slot to take next. */
   private readonly prepared: (ResponseHead | undefined)[] = [];
   private nextSlot = 0;
+  /** The Connection of each slot that has a request (else undefined), and
+   * the peer and listener of each open slot, from its Open record: the
+   * address (one string per address, shared), the port and the environ
+   * base. An idle connection thus costs three array entries in JS. */
   private readonly conns: (Connection | undefined)[] = [];
+  private readonly peerAddrs: (string | undefined)[] = [];
+  private readonly peerPorts: number[] = [];
+  private readonly peerBases: (EnvironBase | undefined)[] = [];
+  private readonly addrStrings = new Map<string, string>();
   /** The environ base of each listener, by index (Open records name it). */
   readonly bases: EnvironBase[] = [];
   private readonly methods: string[];
@@ -407,6 +428,20 @@ class NativeHttpServer {
     return true;
   }
 
+  /** The one string for a peer address (bounded: past it, each its own). */
+  private addrString(addr: string): string {
+    const known = this.addrStrings.get(addr);
+    if (known !== undefined) return known;
+    if (this.addrStrings.size < 4096) this.addrStrings.set(addr, addr);
+    return addr;
+  }
+
+  /** `conn` has nothing left to do: an idle connection keeps no object. */
+  idle(conn: Connection): void {
+    const slot = conn.id & SLOT_MASK;
+    if (this.conns[slot] === conn) this.conns[slot] = undefined;
+  }
+
   /** The Error a failed body throws. */
   bodyError(failure: BodyFailure): Error {
     return bodyError(failure, this.limits, maxChunkExtensionSize(this.limits));
@@ -477,15 +512,11 @@ class NativeHttpServer {
             break;
           case Ev.Open: {
             const off = ev[i + 2]!;
-            const addr = bytes.latin1Slice(off, off + ev[i + 3]!);
-            const remotePort = ev[i + 4]!;
-            this.conns[id & SLOT_MASK] = new Connection(
-              this,
-              id,
-              addr,
-              remotePort < 0 ? '' : String(remotePort),
-              this.bases[ev[i + 6]!] ?? this.bases[0]!,
-            );
+            const slot = id & SLOT_MASK;
+            this.peerAddrs[slot] = this.addrString(bytes.latin1Slice(off, off + ev[i + 3]!));
+            this.peerPorts[slot] = ev[i + 4]!;
+            this.peerBases[slot] = this.bases[ev[i + 6]!] ?? this.bases[0]!;
+            this.conns[slot] = undefined;
             i += kOpenWords;
             break;
           }
@@ -496,6 +527,8 @@ class NativeHttpServer {
           case Ev.Close: {
             const slot = id & SLOT_MASK;
             const conn = this.conns[slot];
+            this.peerAddrs[slot] = undefined;
+            this.peerBases[slot] = undefined;
             if (conn !== undefined && conn.id === id) {
               this.conns[slot] = undefined;
               conn.closed();
@@ -533,8 +566,14 @@ class NativeHttpServer {
    * come as ids and make no string at all.
    */
   private head(id: number, methodId: number, flags: number, n: number, at: number): void {
-    const conn = this.conns[id & SLOT_MASK];
-    if (conn === undefined) return;
+    const slot = id & SLOT_MASK;
+    let conn = this.conns[slot];
+    if (conn === undefined) {
+      const addr = this.peerAddrs[slot];
+      if (addr === undefined) return;
+      const port = this.peerPorts[slot]!;
+      conn = this.conns[slot] = new Connection(this, id, addr, port < 0 ? '' : String(port), this.peerBases[slot]!);
+    }
     const ev = this.events;
     const start = ev[at - 3]!;
     const urlLen = ev[at - 2]!;
