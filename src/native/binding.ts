@@ -183,7 +183,9 @@ export interface NativeServer {
 
   /** Writes the output corked since the last flush (one write per
    * connection). C++ flushes by itself at the end of each libuv callback;
-   * JS calls this once per microtask turn after writing outside one. */
+   * JS calls this once the microtask queue has drained after writing;
+   * inside one of the addon's callbacks it does nothing (the callback's
+   * end flushes). */
   flush(): void;
 
   /** Stops accepting; closes idle connections now and the others after
