@@ -17,6 +17,9 @@ namespace tsgi {
 // emitted once it is back at or below kLowWater.
 constexpr size_t kHighWater = 64 * 1024;
 constexpr size_t kLowWater = 16 * 1024;
+// The most a chunk's framing adds (RFC 9112 section 7.1: hex size, CRLF,
+// CRLF).
+constexpr size_t kChunkFraming = 32;
 // Block size for the pread+uv_write fallback of sendFile.
 constexpr size_t kFileBlock = 64 * 1024;
 
@@ -138,6 +141,14 @@ class Writer {
   // releases the in-flight bytes and goes on with what is queued.
   void AfterWrite(int status);
 
+  // True when appending about `more` bytes would take the cork buffer past
+  // one pool block (BufferPool::kMaxBlock): the caller flushes first, so
+  // that a body made of many chunks is written in blocks as it grows
+  // instead of being copied into an ever larger buffer.
+  bool CorkFull(size_t more) const {
+    return !cork_.empty() && !writing_ && !file_.active &&
+           cork_.size() + more + kChunkFraming > BufferPool::kMaxBlock;
+  }
   bool response_active() const { return active_; }
   bool response_closes() const { return closes_; }
   bool file_active() const { return file_.active; }
