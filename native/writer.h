@@ -173,6 +173,8 @@ class Writer {
   int StartWrite(const char* data, size_t length);
   void ContinueFile();
   void FinishFile(int status);
+  // TCP_CORK on the socket while a file job runs (Linux; no-op elsewhere).
+  void SetCork(bool on);
   bool AppendText(Text& text, size_t* written);
   bool AppendDecimal(uint64_t value);
   bool AppendHex(uint64_t value);
