@@ -20,6 +20,7 @@
         'native/connection.cc',
         'native/parser.cc',
         'native/server.cc',
+        'native/sockets.cc',
         'native/timers.cc',
         'native/strict.cc',
         'native/writer.cc',

@@ -34,13 +34,24 @@ export function settingsTable(settings) {
   return lines.join('\n');
 }
 
-/** The settings block of ServeOptions in src/types.ts. */
-export function optionsBlock(settings) {
+/** The settings block of ServeOptions in src/types.ts (`supervisor`
+ * false), or of SupervisorOptions (true). */
+export function optionsBlock(settings, supervisor = false) {
   const { SETTINGS, formatDefault, describeRange } = settings;
   const type = (s) =>
-    s.type === 'string' ? 'string' : s.type === 'boolean' ? 'boolean' : s.type === 'choice' ? 'ServerKind' : 'number';
+    s.list
+      ? 'string | readonly string[]'
+      : s.auto
+        ? "number | 'auto'"
+        : s.type === 'string'
+          ? 'string'
+          : s.type === 'boolean'
+            ? 'boolean'
+            : s.type === 'choice'
+              ? 'ServerKind'
+              : 'number';
   const out = [];
-  for (const s of SETTINGS) {
+  for (const s of SETTINGS.filter((x) => Boolean(x.supervisor) === supervisor)) {
     const help = s.help.charAt(0).toUpperCase() + s.help.slice(1);
     const flag = s.flag === null ? '' : ` Flag \`${s.flag}\`.`;
     out.push(...wrapComment(`${help}. Default ${formatDefault(s)}; ${describeRange(s)}.${flag}`, '  '));
@@ -94,7 +105,8 @@ export function generate(settings, rules, read = (path) => readFileSync(join(roo
   let readme = read('README.md');
   readme = replaceBlock(readme, 'settings', settingsTable(settings), 'README.md');
   readme = replaceBlock(readme, 'owned-headers', ownedHeadersTable(rules), 'README.md');
-  const types = replaceBlock(read('src/types.ts'), 'settings', optionsBlock(settings), 'src/types.ts');
+  let types = replaceBlock(read('src/types.ts'), 'settings', optionsBlock(settings), 'src/types.ts');
+  types = replaceBlock(types, 'supervisor-settings', optionsBlock(settings, true), 'src/types.ts');
   return [
     ['README.md', readme],
     ['src/types.ts', types],

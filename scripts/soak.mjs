@@ -7,8 +7,10 @@
 //   node scripts/soak.mjs [--requests N] [--concurrency C] [--abort-rate R]
 //                         [--server native|node] [--seed S] [--valgrind]
 //
-// The mix: keep-alive GETs, POST bodies (echoed), chunked streaming
-// responses, pipelined batches of four, 500s, Connection: close; and, at
+// The mix: keep-alive GETs, POST bodies (echoed), chunked uploads with
+// chunk extensions and OWS cut into several writes (the bytes the native
+// parser holds back between reads), chunked streaming responses, pipelined
+// batches of four, 500s, Connection: close; and, at
 // --abort-rate (default 5 %), a connection the client resets mid-head,
 // mid-body or mid-response. Every response is checked (status and length).
 //
@@ -175,7 +177,7 @@ const stats = {
   failures: 0,
   firstFailure: '',
   aborts: { head: 0, body: 0, response: 0 },
-  kinds: { get: 0, post: 0, lines: 0, pipelined: 0, stream: 0, error: 0, close: 0 },
+  kinds: { get: 0, post: 0, split: 0, lines: 0, pipelined: 0, stream: 0, error: 0, close: 0 },
 };
 let started = 0;
 let done = 0;
@@ -197,6 +199,16 @@ function check(res, status, length, what) {
 }
 
 const get = (path, extra = '') => `GET ${path} HTTP/1.1\r\nHost: soak\r\n${extra}\r\n`;
+
+// A chunked upload cut inside its method and inside trailing OWS, with
+// chunk extensions: 5 bytes echoed.
+const SPLIT = [
+  'PO',
+  'ST /echo HTTP/1.1\r\nHost: soak \t',
+  ' \r\nX-Trail: v  ',
+  '\t\r\nTransfer-Encoding: chunked\r\n\r\n5;a="x\\"y";b\r\nhel',
+  'lo\r\n0;last\r\n\r\n',
+];
 
 async function abortOne() {
   const conn = await Conn.open();
@@ -241,6 +253,18 @@ async function worker() {
           const [res] = await conn.exchange(get('/'), 1);
           if (check(res, 200, 2, 'GET /')) stats.ok++;
           stats.kinds.get++;
+          done++;
+        } else if (pick < 0.49) {
+          started++;
+          conn.responses = [];
+          for (const part of SPLIT) {
+            conn.socket.write(part);
+            await new Promise((r) => setImmediate(r));
+          }
+          await conn.wait(1);
+          if (conn.responses.length < 1) throw new Error('connection closed before the split upload was answered');
+          if (check(conn.responses[0], 200, 5, 'split chunked POST /echo')) stats.ok++;
+          stats.kinds.split++;
           done++;
         } else if (pick < 0.62) {
           started++;

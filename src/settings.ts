@@ -5,7 +5,7 @@
 // server's limits, the README's table of settings and the JSDoc of
 // ServeOptions are all derived from it (`npm run docs:settings` writes the
 // last two). ARCHITECTURE.md, "Where each rule lives".
-import type { ServeOptions } from './types.js';
+import type { ServeOptions, SupervisorOptions } from './types.js';
 
 /** How a setting's value is written and checked. */
 export type SettingType =
@@ -20,7 +20,10 @@ export type SettingType =
   | 'string'
   | 'boolean'
   /** One of `choices`. */
-  | 'choice';
+  | 'choice'
+  /** A file mode creation mask: a whole number from 0 to 0o777; in text,
+   * octal (`007`, `0o007`). */
+  | 'mode';
 
 /** A row of the table: a setting without the names derived from its key. */
 interface Row {
@@ -41,6 +44,14 @@ interface Row {
   readonly short?: string;
   /** A limit or timeout the servers enforce (part of `Limits`). */
   readonly limit?: true;
+  /** A 'string' that may also be a list of them; the flag may repeat. */
+  readonly list?: true;
+  /** A number that may also be the string "auto". */
+  readonly auto?: true;
+  /** A setting of the supervisor (`tsgi serve`, `supervise()`: workers,
+   * their watchdog and replacement), not of `serve()`: a SupervisorOptions
+   * option, not a ServeOptions one. */
+  readonly supervisor?: true;
 }
 
 /** One setting, with its names. */
@@ -69,11 +80,19 @@ function flagName(key: string): string {
 
 /** The table, by key. Its order is the order of --help and of the docs. */
 const TABLE = {
-  host: { type: 'string', default: '127.0.0.1', help: 'address to listen on (IPv6 without brackets)', flag: null },
-  port: { type: 'integer', default: 8000, min: 0, max: 65535, help: 'port to listen on; 0 takes a free one', flag: null },
+  bind: { type: 'string', list: true, default: undefined, short: '-b', help: 'where to listen: HOST:PORT, [IPv6]:PORT, unix:PATH or fd://N; repeat it for several' },
+  host: { type: 'string', default: '127.0.0.1', help: 'address to listen on (IPv6 without brackets), when bind is not given', flag: null },
+  port: { type: 'integer', default: 8000, min: 0, max: 65535, help: 'port to listen on, when bind is not given; 0 takes a free one', flag: null },
   server: { type: 'choice', choices: ['native', 'node'], default: undefined, short: '-s', help: 'which server runs the application: native, or node (the reference server)' },
   backlog: { type: 'integer', default: 511, min: 1, max: 2 ** 31 - 1, help: 'connections the kernel queues before they are accepted', flag: null },
-  multiprocess: { type: 'boolean', default: false, help: 'the value of tsgi.multiprocess: other processes serve the same application', flag: null },
+  multiprocess: { type: 'boolean', default: false, help: 'the value of tsgi.multiprocess: other processes serve the same application (true anyway with more than one worker)', flag: null },
+  umask: { type: 'mode', default: undefined, help: 'the file mode creation mask of unix socket files that bind creates (octal)' },
+  // The supervisor (src/supervisor/): workers, their watchdog, replacement.
+  workers: { type: 'count', auto: true, default: 1, min: 1, max: 1024, supervisor: true, short: '-w', help: 'worker threads, each with the application and a server of its own; auto: one per CPU this process may use' },
+  timeout: { type: 'seconds', default: 30, min: 0, max: kDay, supervisor: true, help: 'a worker whose event loop has not turned for this long is logged with its requests in flight, terminated and replaced' },
+  maxRequests: { type: 'count', default: 0, min: 0, max: 2 ** 31 - 1, supervisor: true, help: 'a worker is replaced gracefully after this many requests; 0 never' },
+  maxRequestsJitter: { type: 'count', default: 0, min: 0, max: 2 ** 31 - 1, supervisor: true, help: 'up to this many requests more, chosen at random per worker, so that workers are not all replaced at once' },
+  reload: { type: 'boolean', default: false, supervisor: true, help: 'restart the workers when a file under the application\'s directory changes (development)' },
   // Limits (RFC 9112 §2.3, §3; RFC 9110 §15.5.14, §15.5.15; RFC 6585 §5):
   // each is answered with a ready-made response and the connection closed.
   maxUrlSize: { type: 'size', default: 8 * KiB, min: 1, max: 64 * MiB, limit: true, help: 'longest request target, in bytes: 414 beyond it' },
@@ -104,13 +123,20 @@ export type SettingKey = keyof Table;
 export type LimitKey = { [K in SettingKey]: Table[K] extends { limit: true } ? K : never }[SettingKey];
 
 /** The value type of each setting. */
-type ValueOf<R> = R extends { type: 'string' }
+type ValueOf<R> = R extends { list: true }
+  ? string | readonly string[]
+  : R extends { auto: true }
+    ? number | 'auto'
+    : R extends { type: 'string' }
   ? string
   : R extends { type: 'boolean' }
     ? boolean
     : R extends { type: 'choice'; choices: readonly (infer C)[] }
       ? C
       : number;
+
+/** The keys of the serve() settings (the others are the supervisor's). */
+export type ServeKey = { [K in SettingKey]: Table[K] extends { supervisor: true } ? never : K }[SettingKey];
 
 /** Every setting with its value, defaults filled in. */
 export type ResolvedSettings = {
@@ -132,7 +158,12 @@ export const DEFAULT_LIMITS: Readonly<Limits> = Object.freeze(
 
 /** The default of a setting, as the README and --help show it. */
 export function formatDefault(s: Setting): string {
-  if (s.default === undefined) return s.key === 'server' ? 'native, when the addon loads' : 'none';
+  if (s.default === undefined) {
+    if (s.key === 'server') return 'native, when the addon loads';
+    if (s.key === 'bind') return 'host:port (127.0.0.1:8000), or the sockets systemd passes';
+    if (s.key === 'umask') return "the process's";
+    return 'none';
+  }
   if (s.type === 'size') return formatSize(s.default as number);
   if (s.type === 'seconds') return `${s.default} s`;
   if (typeof s.default === 'string') return JSON.stringify(s.default);
@@ -149,6 +180,8 @@ export function formatSize(bytes: number): string {
 
 /** What a valid value of `s` is, for error messages and the docs. */
 export function describeRange(s: Setting): string {
+  if (s.auto) return `${describeRange({ ...s, auto: undefined })} or "auto"`;
+  if (s.list) return 'a string or a list of strings';
   switch (s.type) {
     case 'size':
       return `a whole number of bytes from ${s.min} to ${s.max === Number.MAX_SAFE_INTEGER ? '2^53 - 1' : formatSize(s.max!)}`;
@@ -163,11 +196,17 @@ export function describeRange(s: Setting): string {
       return 'true or false';
     case 'string':
       return 'a string';
+    case 'mode':
+      return 'a file mode mask from 0 to 0o777 (octal in text: 007)';
   }
 }
 
 /** Why `value` is not a valid value of `s`, or null. */
 export function settingProblem(s: Setting, value: unknown): string | null {
+  if (s.auto && value === 'auto') return null;
+  if (s.list && Array.isArray(value)) {
+    return value.length > 0 && value.every((v) => typeof v === 'string') ? null : `must be ${describeRange(s)}`;
+  }
   let ok: boolean;
   switch (s.type) {
     case 'size':
@@ -187,6 +226,9 @@ export function settingProblem(s: Setting, value: unknown): string | null {
     case 'string':
       ok = typeof value === 'string';
       break;
+    case 'mode':
+      ok = Number.isSafeInteger(value) && (value as number) >= 0 && (value as number) <= 0o777;
+      break;
   }
   return ok ? null : `must be ${describeRange(s)}`;
 }
@@ -198,6 +240,7 @@ export function settingError(s: Setting, value: unknown, where: string): TypeErr
   const shown = typeof value === 'string' ? JSON.stringify(value) : String(value);
   const message = `${where}${s.key} ${problem}, got ${shown}`;
   const numeric = s.type !== 'choice' && s.type !== 'boolean' && s.type !== 'string';
+  if (Array.isArray(value)) return new TypeError(`${where}${s.key} ${problem}, got ${JSON.stringify(value)}`);
   return numeric && typeof value === 'number' ? new RangeError(message) : new TypeError(message);
 }
 
@@ -222,11 +265,31 @@ export function limitsOf(settings: ResolvedSettings): Limits {
   return Object.fromEntries(SETTINGS.filter((s) => s.limit).map((s) => [s.key, settings[s.key as LimitKey]])) as Limits;
 }
 
-// ServeOptions (src/types.ts, whose settings block `npm run docs:settings`
-// writes from this table) has exactly these settings, with these types.
+/**
+ * A derived limit, not an option of its own: the bytes of chunk extensions
+ * (RFC 9112 §7.1.1, whitespace included) one chunk-size line may carry,
+ * 413 beyond. Per chunk, so that a long upload with an extension on every
+ * chunk is served; as large as a header section, the metadata a request
+ * may carry in one piece. node:http has a fixed bound of its own (16 KiB,
+ * the default here), which `maxHeaderSize` does not move.
+ *
+ * @example
+ * ```ts
+ * maxChunkExtensionSize({ ...DEFAULT_LIMITS }); // 16384
+ * ```
+ */
+export function maxChunkExtensionSize(limits: Limits): number {
+  return limits.maxHeaderSize;
+}
+
+// ServeOptions and SupervisorOptions (src/types.ts, whose settings blocks
+// `npm run docs` writes from this table) have exactly these settings, with
+// these types.
 type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
-const optionsMatchTable: Same<Required<Pick<ServeOptions, SettingKey>>, { [K in SettingKey]: ValueOf<Table[K]> }> = true;
+const optionsMatchTable: Same<Required<Pick<ServeOptions, ServeKey>>, { [K in ServeKey]: ValueOf<Table[K]> }> = true;
+const supervisorMatchTable: Same<Required<Pick<SupervisorOptions, SettingKey>>, { [K in SettingKey]: ValueOf<Table[K]> }> = true;
 void optionsMatchTable;
+void supervisorMatchTable;
 
 /**
  * How often timeouts are checked: a quarter of the shortest enabled one,

@@ -311,11 +311,11 @@ describe('tsgi usage errors exit 2 with one line on stderr', () => {
     ['an unknown command', ['run', 'x'], "tsgi: error: unknown command 'run'"],
     ['a missing module argument', ['serve'], "tsgi: error: missing required argument 'module'"],
     ['an extra argument', ['serve', 'examples/hello.mjs', 'more'], /^tsgi: error: too many arguments for 'serve'/],
-    ['a --bind without port', ['serve', 'examples/hello.mjs', '--bind', '127.0.0.1'], 'tsgi: error: option \'--bind\' must be HOST:PORT (IPv6 as [HOST]:PORT), got "127.0.0.1"'],
-    ['a --bind without host', ['serve', 'examples/hello.mjs', '--bind', ':8000'], 'tsgi: error: option \'--bind\' must be HOST:PORT (IPv6 as [HOST]:PORT), got ":8000"'],
-    ['a --bind with a bad port', ['serve', 'examples/hello.mjs', '--bind', '127.0.0.1:http'], 'tsgi: error: option \'--bind\' must be HOST:PORT (IPv6 as [HOST]:PORT), got "127.0.0.1:http"'],
-    ['a --bind port above 65535', ['serve', 'examples/hello.mjs', '--bind', '127.0.0.1:65536'], 'tsgi: error: option \'--bind\' port must be 0-65535, got "65536"'],
-    ['an unbracketed IPv6 --bind', ['serve', 'examples/hello.mjs', '--bind', '::1:80'], 'tsgi: error: option \'--bind\' must be HOST:PORT (IPv6 as [HOST]:PORT), got "::1:80"'],
+    ['a --bind without port', ['serve', 'examples/hello.mjs', '--bind', '127.0.0.1'], 'tsgi: error: option \'--bind\' must be HOST:PORT, [IPv6]:PORT, unix:PATH or fd://N, got "127.0.0.1"'],
+    ['a --bind without host', ['serve', 'examples/hello.mjs', '--bind', ':8000'], 'tsgi: error: option \'--bind\' must be HOST:PORT, [IPv6]:PORT, unix:PATH or fd://N, got ":8000"'],
+    ['a --bind with a bad port', ['serve', 'examples/hello.mjs', '--bind', '127.0.0.1:http'], 'tsgi: error: option \'--bind\' must be HOST:PORT, [IPv6]:PORT, unix:PATH or fd://N, got "127.0.0.1:http"'],
+    ['a --bind port above 65535', ['serve', 'examples/hello.mjs', '--bind', '127.0.0.1:65536'], 'tsgi: error: option \'--bind\' port must be 0-65535, got "127.0.0.1:65536"'],
+    ['an unbracketed IPv6 --bind', ['serve', 'examples/hello.mjs', '--bind', '::1:80'], 'tsgi: error: option \'--bind\' must be HOST:PORT, [IPv6]:PORT, unix:PATH or fd://N, got "::1:80"'],
     ['an invalid --server', ['serve', 'examples/hello.mjs', '--server', 'x'], 'tsgi: error: option \'--server\' must be "native" or "node", got "x"'],
     ['a missing module file', ['serve', 'nope.mjs'], 'tsgi: cannot find module file "nope.mjs"'],
     ['a directory as module', ['serve', 'examples'], 'tsgi: module "examples" is not a file'],
@@ -357,7 +357,7 @@ describe('tsgi usage errors exit 2 with one line on stderr', () => {
     const exit = await run(['serve', '--help']);
     expect(exit.code).toBe(0);
     expect(exit.stdout).toMatch(/^Usage: tsgi serve \[options\] <module>/);
-    expect(exit.stdout).toContain('--bind <host:port>');
+    expect(exit.stdout).toContain('--bind <address>');
     // Every flag of the settings table, with the table's default.
     const help = exit.stdout.replace(/\s+/g, ' ');
     for (const s of SETTINGS.filter((x) => x.flag !== null)) {
@@ -383,7 +383,7 @@ describe('tsgi runtime errors exit 1', () => {
     const exit = await run(['serve', 'examples/hello.mjs', '--bind', `127.0.0.1:${port}`, '--server', 'node']);
     expect(exit.code).toBe(1);
     expect(exit.stdout).toBe('');
-    expectOneLine(exit.stderr, new RegExp(`^tsgi: cannot serve on 127\\.0\\.0\\.1:${port}: .*EADDRINUSE`));
+    expectOneLine(exit.stderr, new RegExp(`^tsgi: cannot listen on 127\\.0\\.0\\.1:${port}: EADDRINUSE \\(address already in use\\)$`));
   });
 
   it.skipIf(!nativeMissing)('when --server native is asked for and the addon does not load', { timeout: TIMEOUT }, async () => {

@@ -4,13 +4,14 @@
 // the Hono servers) run only when --servers names them.
 import { honoBun, honoNative, honoNode, honoNodeServer } from './hono.mjs';
 import native from './native.mjs';
+import nativeWorkers from './native-workers.mjs';
 import nginx from './nginx.mjs';
 import nodeHttp from './node-http.mjs';
 import tsgiNode from './tsgi-node.mjs';
 import uws from './uws.mjs';
 
 /** @type {import('./define.mjs').Server[]} */
-export const SERVERS = [native, tsgiNode, nodeHttp, uws, nginx, honoNative, honoNode, honoNodeServer, honoBun];
+export const SERVERS = [native, tsgiNode, nodeHttp, uws, nginx, nativeWorkers, honoNative, honoNode, honoNodeServer, honoBun];
 
 /** The reference server of the /ref ratios (tsgi node). */
 export const REFERENCE = 'node';

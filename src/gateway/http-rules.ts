@@ -15,6 +15,20 @@ export function isToken(name: string): boolean {
   return TOKEN.test(name);
 }
 
+/**
+ * The bytes of a request target (RFC 9112 §3.2, RFC 3986 §2.1-2.3): VCHAR
+ * but `#` (no fragment) and `"`, `<`, `>`, which every browser
+ * percent-encodes. Kept although RFC 3986 leaves them out: `\`, `^`, `` ` ``,
+ * `{`, `|`, `}`, which browsers send raw in queries (WHATWG URL, "query
+ * percent-encode set"): refusing them breaks real clients.
+ */
+export function isTargetChar(c: number): boolean {
+  return c > 0x20 && c < 0x7f && c !== 0x23 && c !== 0x22 && c !== 0x3c && c !== 0x3e;
+}
+
+/** A whole request target of `isTargetChar` bytes. */
+export const TARGET = /^[!$-;=?-~]+$/;
+
 /** True when the character code `c` may appear in a field value or a reason
  * phrase (RFC 9110 §5.5, RFC 9112 §4): HTAB, SP, VCHAR and obs-text. Values
  * are written one byte per character (latin1, PEP 3333), so nothing above
