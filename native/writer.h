@@ -14,7 +14,9 @@
 namespace tsgi {
 
 // Queued output above this makes write/respond return Wr.Full; Drain is
-// emitted once it is back at or below kLowWater.
+// emitted once it is back at or below kLowWater. Part of the contract with
+// src/native/binding.ts (OUTPUT_HIGH_WATER, OUTPUT_LOW_WATER), checked at
+// load.
 constexpr size_t kHighWater = 64 * 1024;
 constexpr size_t kLowWater = 16 * 1024;
 // The most a chunk's framing adds (RFC 9112 section 7.1: hex size, CRLF,
