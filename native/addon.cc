@@ -117,6 +117,8 @@ Napi::Object Contract(Napi::Env env) {
     queue.Set("maxPreparedHeads", tsgi::kMaxPreparedHeads);
     contract.Set("responseQueue", queue);
   }
+  contract.Set("outputHighWater", static_cast<uint32_t>(tsgi::kHighWater));
+  contract.Set("outputLowWater", static_cast<uint32_t>(tsgi::kLowWater));
   contract.Set("httpRules", HttpRules(env));
   Napi::Object inflight = Napi::Object::New(env);
   inflight.Set("entries", static_cast<uint32_t>(tsgi::kInflightEntries));

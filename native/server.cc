@@ -507,8 +507,13 @@ void Server::FlushDirty() {
   dirty_.clear();
 }
 
+// Inside one of our callbacks (JS flushing from a microtask or tick that
+// runs before the callback ends) EndCallback writes everything once JS is
+// done: flushing now would write each chunk of the turn on its own. The
+// response queue was applied already (the bridge unpacks it before every
+// call), so that a full queue is emptied either way.
 void Server::FlushAll() {
-  // Unpack drained the queue already.
+  if (depth_ != 0) return;
   FlushDirty();
 }
 

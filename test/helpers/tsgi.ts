@@ -55,7 +55,7 @@ export function runTsgi(args: string[], options: { cwd?: string; env?: NodeJS.Pr
 }
 
 /** What scripts/test-asan.mjs sets for the sanitized addon to load. */
-const kSanitizerVars = ['LD_PRELOAD', 'ASAN_OPTIONS', 'UBSAN_OPTIONS'];
+const kSanitizerEnv = ['LD_PRELOAD', 'ASAN_OPTIONS', 'UBSAN_OPTIONS', 'TSGI_SANITIZED'];
 
 /**
  * Starts `tsgi serve <args>` and resolves once it printed `lines`
@@ -67,13 +67,13 @@ export async function startTsgi(
 ): Promise<Tsgi> {
   const lines = options.lines ?? Math.max(1, args.filter((a) => a === '--bind' || a === '-b').length);
   const env = options.env ?? process.env;
-  // systemd-socket-activate starts its command with a clean environment:
-  // the sanitizer runtime npm run test:asan preloads must be passed on.
-  const passed =
-    options.command?.[0] === 'systemd-socket-activate'
-      ? kSanitizerVars.filter((name) => env[name] !== undefined).flatMap((name) => ['-E', name])
-      : [];
-  const argv = [...(options.command ?? []), ...passed, ...(options.command ? [process.execPath] : []), bin, 'serve', ...args];
+  const command = [...(options.command ?? [])];
+  // systemd-socket-activate hands its child only the variables named with
+  // -E: under `npm run test:asan` the sanitizer's must reach tsgi too.
+  if (command[0] === 'systemd-socket-activate') {
+    for (const name of kSanitizerEnv) if (env[name] !== undefined) command.splice(1, 0, '-E', name);
+  }
+  const argv = [...command, ...(options.command ? [process.execPath] : []), bin, 'serve', ...args];
   const child = spawn(options.command ? argv[0]! : process.execPath, options.command ? argv.slice(1) : argv, {
     cwd: options.cwd ?? root,
     env,
