@@ -160,7 +160,7 @@ void EventSink::Head(int32_t conn, const ParsedHead& head) {
   w[0] = kEvHead;
   w[1] = conn;
   w[2] = head.method;
-  w[3] = head.flags;
+  w[3] = head.flags | (head.method << kRfMethodShift);
   w[4] = base + static_cast<int32_t>(head.url_off);
   w[5] = static_cast<int32_t>(head.url_len);
   w[6] = static_cast<int32_t>(head.header_count);
@@ -636,6 +636,43 @@ bool ReadRefusals(napi_env env, napi_value options, ServerConfig* config) {
   return true;
 }
 
+// options.parseErrorSlots[i]: the metrics slot of HttpError i (needed
+// only with options.metrics).
+bool ReadParseErrorSlots(napi_env env, napi_value options,
+                         ServerConfig* config) {
+  napi_value metrics, list;
+  if (napi_get_named_property(env, options, "metrics", &metrics) != napi_ok ||
+      napi_get_named_property(env, options, "parseErrorSlots", &list) !=
+          napi_ok) {
+    return false;
+  }
+  if (IsType(env, metrics, napi_undefined)) return true;
+  bool is_array = false;
+  uint32_t length = 0;
+  bool ok = napi_is_array(env, list, &is_array) == napi_ok && is_array &&
+            napi_get_array_length(env, list, &length) == napi_ok &&
+            length == kHttpErrorCount;
+  for (uint32_t i = 0; ok && i < length; i++) {
+    napi_value entry;
+    int32_t slot = -1;
+    ok = napi_get_element(env, list, i, &entry) == napi_ok &&
+         napi_get_value_int32(env, entry, &slot) == napi_ok && slot >= 0 &&
+         static_cast<size_t>(slot) < kMetricParseErrors;
+    if (ok) config->parse_error_slot[i] = static_cast<uint8_t>(slot);
+  }
+  if (!ok) {
+    ThrowWithCode(env, OptionError::Kind::kType,
+                  IsType(env, list, napi_undefined) ? kMissingOptionCode
+                                                    : kInvalidOptionCode,
+                  "options.parseErrorSlots must be an array of " +
+                      std::to_string(kHttpErrorCount) +
+                      " slot numbers below " +
+                      std::to_string(kMetricParseErrors) +
+                      ", one per parse error (with options.metrics)");
+  }
+  return ok;
+}
+
 napi_value New(napi_env env, napi_callback_info info) {
   napi_value new_target;
   if (napi_get_new_target(env, info, &new_target) != napi_ok ||
@@ -651,9 +688,10 @@ napi_value New(napi_env env, napi_callback_info info) {
     ThrowType(env, "new Server(options): options must be an object");
     return nullptr;
   }
-  napi_value on_events, events, bytes, reuse;
+  napi_value on_events, events, bytes, reuse, metrics;
   if (napi_get_named_property(env, options, "onEvents", &on_events) !=
           napi_ok ||
+      napi_get_named_property(env, options, "metrics", &metrics) != napi_ok ||
       napi_get_named_property(env, options, "events", &events) != napi_ok ||
       napi_get_named_property(env, options, "bytes", &bytes) != napi_ok ||
       napi_get_named_property(env, options, "reusePort", &reuse) != napi_ok) {
@@ -671,7 +709,8 @@ napi_value New(napi_env env, napi_callback_info info) {
       !ReadMs(env, options, "keepAliveTimeoutMs", &timeouts.keep_alive_ms) ||
       !ReadMs(env, options, "sendTimeoutMs", &timeouts.send_ms) ||
       !ReadMs(env, options, "tickMs", &config->tick_ms) ||
-      !ReadRefusals(env, options, config.get())) {
+      !ReadRefusals(env, options, config.get()) ||
+      !ReadParseErrorSlots(env, options, config.get())) {
     return nullptr;
   }
   if (config->tick_ms == 0) {
@@ -695,7 +734,7 @@ napi_value New(napi_env env, napi_callback_info info) {
   }
   Server* server = new Server(env, loop, std::move(config));
   OptionError error;
-  if (!server->Init(on_events, events, bytes, &error)) {
+  if (!server->Init(on_events, events, bytes, metrics, &error)) {
     delete server;
     ThrowWithCode(env, error.kind, kInvalidOptionCode, error.message);
     return nullptr;

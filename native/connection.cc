@@ -52,7 +52,7 @@ int Connection::Accept(uv_stream_t* listener, uint32_t generation) {
   }
   uv_tcp_nodelay(&handle_, 1);
   parser_.Reset(this, &server_->limits(), &server_->buffer_pool());
-  writer_.Reset(stream(), &server_->buffer_pool());
+  writer_.Reset(stream(), &server_->buffer_pool(), &server_->metrics());
 
   // Addresses for the Open record (CGI REMOTE_ADDR, REMOTE_PORT and
   // SERVER_PORT on the JS side).
@@ -179,7 +179,8 @@ int Connection::OnHead(const ParsedHead& head) {
   // EnsureRoom may have run JS, which may have closed this connection.
   if (state_ != State::kOpen || errored_ || parse_done_) return 1;
   sink.Head(id(), head);
-  pending_++;
+  // The oldest unanswered request is taken up now (metrics: its duration).
+  if (++pending_ == 1 && server_->metrics().on()) started_us_ = NowUs();
   body_incomplete_ = true;
   continue_state_ =
       (head.flags & kRfExpectContinue) != 0 ? kContinueWanted : kContinueNone;
@@ -219,6 +220,7 @@ int Connection::OnMessageComplete(bool keep_alive) {
 }
 
 void Connection::OnParseError(HttpError error) {
+  server_->CountParseError(error);
   StopParsing();
   if (close_after_flush_ || errored_) return;
   if (body_incomplete_) {
@@ -306,6 +308,8 @@ int Connection::Respond(int32_t req_flags, int status, Text& status_text,
   }
   start.content_length = content_length;
   if (pending_ == 1) continue_state_ = kContinueNone;
+  response_status_ = status;
+  response_method_ = (req_flags >> kRfMethodShift) & 0xff;
   size_t date_len = 0;
   const char* date = server_->DateLine(&date_len);
   switch (writer_.Respond(status_text, headers, date, date_len, start, body)) {
@@ -344,7 +348,10 @@ int Connection::End() {
   }
   const bool request_incomplete = pending_ == 1 && body_incomplete_;
   const bool close = writer_.EndResponse() || request_incomplete;
-  if (pending_ > 0) pending_--;
+  CountResponse();
+  if (pending_ > 0 && --pending_ > 0 && server_->metrics().on()) {
+    started_us_ = NowUs();  // the next pipelined request is taken up
+  }
   if (pending_ == 0) {
     // From now on, waiting for a request is keep-alive idle time.
     kept_alive_ = true;
@@ -526,6 +533,8 @@ void Connection::OnShutdownCb(uv_shutdown_t* req, int status) {
 void Connection::CloseNow() {
   if (state_ == State::kFree || state_ == State::kClosing) return;
   server_->wheel().Remove(&deadline_);
+  // A response cut short still counts, with the status it began with.
+  if (writer_.response_active()) CountResponse();
   if (writer_.file_active() && announced_) {
     // JS keeps its fd open until FileDone: tell it the job is over.
     server_->sink().Small(kEvFileDone, id(), UV_ECANCELED);
@@ -549,6 +558,18 @@ void Connection::OnClosed() {
   dirty_ = false;
   pending_ = 0;
   generation_ = (generation_ + 1) & kGenerationMask;
+}
+
+// ---- Metrics ---------------------------------------------------------------
+
+uint64_t Connection::NowUs() { return uv_hrtime() / 1000; }
+
+void Connection::CountResponse() {
+  Metrics& metrics = server_->metrics();
+  if (!metrics.on()) return;
+  const uint64_t now = NowUs();
+  metrics.Response(MetricMethod(response_method_), response_status_,
+                   now > started_us_ ? now - started_us_ : 0);
 }
 
 // ---- Timeouts --------------------------------------------------------------

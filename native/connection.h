@@ -114,6 +114,9 @@ class Connection final : public ParserDelegate, public WriterOwner {
   void CloseAfterFlush();
   void BeginLinger();
   void OnParseError(HttpError error);
+  // The response in progress ends (or is cut): the request counters.
+  void CountResponse();
+  static uint64_t NowUs();
   void OnPeerEnd();
   void SendPendingError();
 
@@ -177,6 +180,10 @@ class Connection final : public ParserDelegate, public WriterOwner {
   uint64_t send_since_ = 0;     // output queued since (or last progress);
                                 // 0: nothing queued
   uint32_t messages_done_ = 0;  // messages completed on this socket
+  // ---- Metrics (metrics.h), kept only while they are on ----
+  uint64_t started_us_ = 0;     // the oldest unanswered request taken up
+  int response_status_ = 0;     // of the response in progress
+  int response_method_ = 0;     // its request's llhttp method
   bool kept_alive_ = false;     // a response ended: idle is keep-alive idle
 };
 

@@ -20,6 +20,7 @@
 // values as `contract`, and checkContract() refuses an addon that disagrees.
 import { bodilessStatus, isFieldChar, MAX_STATUS, MIN_STATUS, TOKEN } from '../gateway/http-rules.js';
 import { NATIVE_REFUSALS } from '../gateway/refusals.js';
+import { metricsLayoutProblems, type NativeMetricsLayout } from '../metrics/layout.js';
 
 /** Event record types: the first word of each record. */
 export enum Ev {
@@ -95,6 +96,11 @@ export enum Rf {
   /** HEAD request: the response carries no body. */
   Head = 1 << 5,
 }
+
+/** The flags word of a Head record carries llhttp's method number from
+ * this bit up (below it, the Rf bits): C++ reads it back from the word
+ * `respond()` gets, for the request counters of the metrics. */
+export const RF_METHOD_SHIFT = 8;
 
 /** Response flags, the `rflags` argument of `respond()`. */
 export enum Wf {
@@ -213,6 +219,12 @@ export interface NativeServerOptions {
   /** Shared bytes for strings and body data (at least MIN_BYTES, and
    * twice maxUrlSize + maxHeaderSize + 4 × maxHeaderCount). */
   bytes: Uint8Array;
+  /** The block C++ counts into (src/metrics/layout.ts, newMetricsBlock);
+   * without one nothing is counted. C++ holds it for the Server's life. */
+  metrics?: Float64Array;
+  /** With `metrics`: the parse-error slot (src/metrics/layout.ts) that
+   * counts each parse error, indexed as `refusals`. */
+  parseErrorSlots?: number[];
   /** Sets SO_REUSEPORT before bind, so that several threads (each with its
    * own loop and Server) can listen on one port (ARCHITECTURE.md,
    * "State per environment"). */
@@ -252,6 +264,7 @@ export interface NativeContract {
   events: Record<string, number>;
   eventWords: Record<string, number>;
   headWordsPerHeader: number;
+  requestMethodShift: number;
   requestFlags: Record<string, number>;
   responseFlags: Record<string, number>;
   writeResults: Record<string, number>;
@@ -270,6 +283,8 @@ export interface NativeContract {
     minStatus: number;
     maxStatus: number;
   };
+  /** native/metrics.h's block layout. */
+  metrics: NativeMetricsLayout;
 }
 
 export interface NativeBinding {
@@ -323,6 +338,10 @@ export function checkContract(binding: Pick<NativeBinding, 'contract'>): void {
   sameEnum('Ev', c.events, entries(Ev));
   sameEnum('EV_SIZE', c.eventWords, words);
   same('HEAD_WORDS_PER_HEADER', c.headWordsPerHeader, HEAD_WORDS_PER_HEADER);
+  same('RF_METHOD_SHIFT', c.requestMethodShift, RF_METHOD_SHIFT);
+  for (const [, v] of Object.entries(entries(Rf))) {
+    if (v >= 1 << RF_METHOD_SHIFT) problems.push(`Rf value ${v} overlaps the method bits (RF_METHOD_SHIFT ${RF_METHOD_SHIFT})`);
+  }
   sameEnum('Rf', c.requestFlags, entries(Rf));
   sameEnum('Wf', c.responseFlags, entries(Wf));
   sameEnum('Wr', c.writeResults, entries(Wr));
@@ -343,6 +362,7 @@ export function checkContract(binding: Pick<NativeBinding, 'contract'>): void {
   same('http-rules bodilessStatus', JSON.stringify(rules.bodilessStatuses), JSON.stringify(bodiless));
   same('http-rules MIN_STATUS', rules.minStatus, MIN_STATUS);
   same('http-rules MAX_STATUS', rules.maxStatus, MAX_STATUS);
+  problems.push(...metricsLayoutProblems(c.metrics));
   if (problems.length > 0) {
     throw new Error(`tsgi: the native addon does not match src/native/binding.ts: ${problems.join('; ')} (rebuild the addon)`);
   }
