@@ -37,8 +37,12 @@ export function settingsTable(settings) {
 /** The settings block of ServeOptions in src/types.ts. */
 export function optionsBlock(settings) {
   const { SETTINGS, formatDefault, describeRange } = settings;
-  const type = (s) =>
-    s.type === 'string' ? 'string' : s.type === 'boolean' ? 'boolean' : s.type === 'choice' ? 'ServerKind' : 'number';
+  const type = (s) => {
+    if (s.type === 'string' || s.type === 'boolean') return s.type;
+    if (s.type === 'list') return 'string | readonly string[]';
+    if (s.type === 'choice') return s.key === 'server' ? 'ServerKind' : s.choices.map((c) => `'${c}'`).join(' | ');
+    return 'number';
+  };
   const out = [];
   for (const s of SETTINGS) {
     const help = s.help.charAt(0).toUpperCase() + s.help.slice(1);

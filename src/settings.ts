@@ -20,7 +20,10 @@ export type SettingType =
   | 'string'
   | 'boolean'
   /** One of `choices`. */
-  | 'choice';
+  | 'choice'
+  /** Strings: a list, or one string with commas between the items (a
+   * flag may also be repeated). */
+  | 'list';
 
 /** A row of the table: a setting without the names derived from its key. */
 interface Row {
@@ -41,6 +44,11 @@ interface Row {
   readonly short?: string;
   /** A limit or timeout the servers enforce (part of `Limits`). */
   readonly limit?: true;
+  /** What a valid 'string' or 'list' value is, for the docs and the
+   * messages; src/config/checks.ts holds the check itself. */
+  readonly accepts?: string;
+  /** The placeholder of the flag's value in --help. */
+  readonly meta?: string;
 }
 
 /** One setting, with its names. */
@@ -74,6 +82,17 @@ const TABLE = {
   server: { type: 'choice', choices: ['native', 'node'], default: undefined, short: '-s', help: 'which server runs the application: native, or node (the reference server)' },
   backlog: { type: 'integer', default: 511, min: 1, max: 2 ** 31 - 1, help: 'connections the kernel queues before they are accepted', flag: null },
   multiprocess: { type: 'boolean', default: false, help: 'the value of tsgi.multiprocess: other processes serve the same application', flag: null },
+  bind: { type: 'list', default: undefined, short: '-b', meta: 'host:port', accepts: 'HOST:PORT or [IPv6]:PORT', help: 'where to listen; wins over host and port (default: host:port)' },
+  // Logs (README, "Logs"). gunicorn's names and defaults.
+  accessLog: { type: 'string', default: undefined, meta: 'file|-', accepts: 'a file path, or - for stdout', help: 'where each response is logged: a file (appended to; reopened on SIGUSR1), or - for stdout; none by default' },
+  accessLogFormat: { type: 'string', default: '%(h)s %(l)s %(u)s %(t)s "%(r)s" %(s)s %(b)s "%(f)s" "%(a)s"', meta: 'format', accepts: "gunicorn's %(atom)s format, or json", help: "an access log line: gunicorn's atoms, or json for one JSON object per line" },
+  errorLog: { type: 'string', default: '-', meta: 'file|-', accepts: 'a file path, or - for stderr', help: "where the server's events and tsgi.errors go: a file (appended to; reopened on SIGUSR1), or - for stderr" },
+  logLevel: { type: 'choice', choices: ['debug', 'info', 'warning', 'error', 'critical'], default: 'info', help: 'the least severe event the error log keeps' },
+  // Proxies (README, "Behind a proxy").
+  forwardedAllowIps: { type: 'list', default: '127.0.0.1,::1', meta: 'ips', accepts: 'IP addresses and CIDR ranges (IPv4, IPv6), or *', help: 'front-ends trusted to name the client (X-Forwarded-*, Forwarded, the PROXY header); unix-socket peers always are' },
+  proxyProtocol: { type: 'choice', choices: ['off', 'v1', 'v2', 'auto'], default: 'off', help: "haproxy's PROXY header before HTTP on connections from trusted front-ends: v1, v2, auto (either) or off" },
+  // Metrics (README, "Metrics").
+  statsBind: { type: 'string', default: undefined, meta: 'host:port|unix:path', accepts: 'HOST:PORT, [IPv6]:PORT or unix:PATH', help: 'where /metrics (Prometheus text) is served; off by default' },
   // Limits (RFC 9112 §2.3, §3; RFC 9110 §15.5.14, §15.5.15; RFC 6585 §5):
   // each is answered with a ready-made response and the connection closed.
   maxUrlSize: { type: 'size', default: 8 * KiB, min: 1, max: 64 * MiB, limit: true, help: 'longest request target, in bytes: 414 beyond it' },
@@ -103,18 +122,23 @@ export type SettingKey = keyof Table;
 /** The names of the limits and timeouts. */
 export type LimitKey = { [K in SettingKey]: Table[K] extends { limit: true } ? K : never }[SettingKey];
 
-/** The value type of each setting. */
+/** The value type of each setting, as `serve()` takes it. */
 type ValueOf<R> = R extends { type: 'string' }
   ? string
   : R extends { type: 'boolean' }
     ? boolean
     : R extends { type: 'choice'; choices: readonly (infer C)[] }
       ? C
-      : number;
+      : R extends { type: 'list' }
+        ? string | readonly string[]
+        : number;
+
+/** The value type of each setting once resolved: lists as arrays. */
+type ResolvedOf<R> = R extends { type: 'list' } ? readonly string[] : ValueOf<R>;
 
 /** Every setting with its value, defaults filled in. */
 export type ResolvedSettings = {
-  [K in SettingKey]: ValueOf<Table[K]> | (Table[K]['default'] extends undefined ? undefined : never);
+  [K in SettingKey]: ResolvedOf<Table[K]> | (Table[K]['default'] extends undefined ? undefined : never);
 };
 
 /** The limits and timeouts a server runs with, defaults filled in. */
@@ -132,7 +156,11 @@ export const DEFAULT_LIMITS: Readonly<Limits> = Object.freeze(
 
 /** The default of a setting, as the README and --help show it. */
 export function formatDefault(s: Setting): string {
-  if (s.default === undefined) return s.key === 'server' ? 'native, when the addon loads' : 'none';
+  if (s.default === undefined) {
+    if (s.key === 'server') return 'native, when the addon loads';
+    if (s.key === 'bind') return `${TABLE.host.default}:${TABLE.port.default}`;
+    return 'none';
+  }
   if (s.type === 'size') return formatSize(s.default as number);
   if (s.type === 'seconds') return `${s.default} s`;
   if (typeof s.default === 'string') return JSON.stringify(s.default);
@@ -162,8 +190,19 @@ export function describeRange(s: Setting): string {
     case 'boolean':
       return 'true or false';
     case 'string':
-      return 'a string';
+      return s.accepts ?? 'a string';
+    case 'list':
+      return s.accepts === undefined ? 'a list of strings' : `a list of ${s.accepts}`;
   }
+}
+
+/** `"a, b ,c"` -> `["a", "b", "c"]`; a list stays a list. */
+export function toList(value: string | readonly string[]): readonly string[] {
+  if (typeof value !== 'string') return value;
+  return value
+    .split(',')
+    .map((item) => item.trim())
+    .filter((item) => item !== '');
 }
 
 /** Why `value` is not a valid value of `s`, or null. */
@@ -185,7 +224,12 @@ export function settingProblem(s: Setting, value: unknown): string | null {
       ok = typeof value === 'boolean';
       break;
     case 'string':
-      ok = typeof value === 'string';
+      ok = typeof value === 'string' && value !== '';
+      break;
+    case 'list':
+      // Empty is a value (forwardedAllowIps: trust no IP peer); checks.ts
+      // refuses it where it is not.
+      ok = typeof value === 'string' || (Array.isArray(value) && value.every((item) => typeof item === 'string' && item.trim() !== ''));
       break;
   }
   return ok ? null : `must be ${describeRange(s)}`;
@@ -195,10 +239,22 @@ export function settingProblem(s: Setting, value: unknown): string | null {
  * RangeError when it is out of range. Its message names `where`. */
 export function settingError(s: Setting, value: unknown, where: string): TypeError | RangeError {
   const problem = settingProblem(s, value)!;
-  const shown = typeof value === 'string' ? JSON.stringify(value) : String(value);
+  const shown = showValue(value);
   const message = `${where}${s.key} ${problem}, got ${shown}`;
-  const numeric = s.type !== 'choice' && s.type !== 'boolean' && s.type !== 'string';
+  const numeric = s.type !== 'choice' && s.type !== 'boolean' && s.type !== 'string' && s.type !== 'list';
   return numeric && typeof value === 'number' ? new RangeError(message) : new TypeError(message);
+}
+
+/** A value as the messages show it: strings and lists as JSON. */
+export function showValue(value: unknown): string {
+  if (typeof value === 'string' || Array.isArray(value)) {
+    try {
+      return JSON.stringify(value);
+    } catch {
+      return 'a list';
+    }
+  }
+  return String(value);
 }
 
 /** Fills in the defaults of `options` and checks every value given;
@@ -208,11 +264,11 @@ export function resolveSettings(options: Record<string, unknown>, where = 'serve
   for (const s of SETTINGS) {
     const value = options[s.key];
     if (value === undefined) {
-      out[s.key] = s.default;
+      out[s.key] = s.type === 'list' && s.default !== undefined ? toList(s.default as string) : s.default;
       continue;
     }
     if (settingProblem(s, value) !== null) throw settingError(s, value, where);
-    out[s.key] = value;
+    out[s.key] = s.type === 'list' ? Object.freeze([...toList(value as string | string[])]) : value;
   }
   return out as unknown as ResolvedSettings;
 }

@@ -194,11 +194,17 @@ export type Application = (
 /** Which server runs an application. */
 export type ServerKind = 'native' | 'node';
 
-/** Options of `serve()`: `errors`, and the settings of src/settings.ts
- * (the block below is written from that table by `npm run docs`). */
+/** Options of `serve()`: `errors`, `metrics`, and the settings of
+ * src/settings.ts (the block below is written from that table by `npm run
+ * docs`). */
 export interface ServeOptions {
-  /** Where `tsgi.errors` and the server's own errors go (default stderr). */
+  /** Where `tsgi.errors` and the server's own events go (default: the
+   * `errorLog`, stderr unless set). */
   errors?: ErrorStream;
+  /** A metrics block to count into (`newMetricsBlock()` of
+   * src/metrics/layout.ts), which a supervisor gives each worker; with
+   * `statsBind` and no block, serve() makes its own. */
+  metrics?: Float64Array;
   // settings:begin (written by `npm run docs` from src/settings.ts)
   /** Address to listen on (IPv6 without brackets). Default "127.0.0.1"; a
    * string. */
@@ -216,6 +222,37 @@ export interface ServeOptions {
   /** The value of tsgi.multiprocess: other processes serve the same
    * application. Default false; true or false. */
   multiprocess?: boolean;
+  /** Where to listen; wins over host and port (default: host:port). Default
+   * 127.0.0.1:8000; a list of HOST:PORT or [IPv6]:PORT. Flag `--bind`. */
+  bind?: string | readonly string[];
+  /** Where each response is logged: a file (appended to; reopened on
+   * SIGUSR1), or - for stdout; none by default. Default none; a file path, or
+   * - for stdout. Flag `--access-log`. */
+  accessLog?: string;
+  /** An access log line: gunicorn's atoms, or json for one JSON object per
+   * line. Default "%(h)s %(l)s %(u)s %(t)s \"%(r)s\" %(s)s %(b)s \"%(f)s\"
+   * \"%(a)s\""; gunicorn's %(atom)s format, or json. Flag
+   * `--access-log-format`. */
+  accessLogFormat?: string;
+  /** Where the server's events and tsgi.errors go: a file (appended to;
+   * reopened on SIGUSR1), or - for stderr. Default "-"; a file path, or - for
+   * stderr. Flag `--error-log`. */
+  errorLog?: string;
+  /** The least severe event the error log keeps. Default "info"; "debug" or
+   * "info" or "warning" or "error" or "critical". Flag `--log-level`. */
+  logLevel?: 'debug' | 'info' | 'warning' | 'error' | 'critical';
+  /** Front-ends trusted to name the client (X-Forwarded-*, Forwarded, the
+   * PROXY header); unix-socket peers always are. Default "127.0.0.1,::1"; a
+   * list of IP addresses and CIDR ranges (IPv4, IPv6), or *. Flag
+   * `--forwarded-allow-ips`. */
+  forwardedAllowIps?: string | readonly string[];
+  /** Haproxy's PROXY header before HTTP on connections from trusted
+   * front-ends: v1, v2, auto (either) or off. Default "off"; "off" or "v1" or
+   * "v2" or "auto". Flag `--proxy-protocol`. */
+  proxyProtocol?: 'off' | 'v1' | 'v2' | 'auto';
+  /** Where /metrics (Prometheus text) is served; off by default. Default
+   * none; HOST:PORT, [IPv6]:PORT or unix:PATH. Flag `--stats-bind`. */
+  statsBind?: string;
   /** Longest request target, in bytes: 414 beyond it. Default 8 KiB; a whole
    * number of bytes from 1 to 64 MiB. Flag `--max-url-size`. */
   maxUrlSize?: number;
@@ -261,6 +298,12 @@ export interface Server {
   readonly port: number;
   /** `http://host:port`. */
   readonly url: string;
+  /** Where `/metrics` is served (`127.0.0.1:9100`, `unix:/path`), or null
+   * without `statsBind`. */
+  readonly stats: string | null;
+  /** Reopens the access and error log files by their paths (after
+   * logrotate renamed them; `tsgi serve` does it on SIGUSR1). */
+  reopenLogs(): void;
   /**
    * Stops accepting, closes idle keep-alive connections at once, lets
    * requests in flight finish (their responses carry `Connection: close`),

@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadNative, unavailableMessage } from '../src/native/loader.js';
 import { formatDefault, SETTINGS } from '../src/settings.js';
+import { infoOnly, logEvents } from './helpers/cli.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const bin = join(root, 'bin', 'tsgi.js');
@@ -182,7 +183,9 @@ describe('tsgi serve', () => {
         expect(res.body).toBe('Hello, World!\n');
         s.child.kill('SIGTERM');
         const exit = await s.exit;
-        expect(exit).toEqual({ code: 0, signal: null, stdout: s.line, stderr: '' });
+        expect({ ...exit, stderr: '' }).toEqual({ code: 0, signal: null, stdout: s.line, stderr: '' });
+        // The error log (stderr by default): what happened, nothing else.
+        expect(infoOnly(exit.stderr)).toEqual([`listening on http://127.0.0.1:${s.port} (${server})`, 'SIGTERM: closing', 'closed']);
       },
     );
   }
@@ -200,7 +203,7 @@ describe('tsgi serve', () => {
     s.child.kill('SIGINT');
     const exit = await s.exit;
     expect(exit.code).toBe(0);
-    expect(exit.stderr).toBe('');
+    expect(infoOnly(exit.stderr)).toEqual([`listening on http://127.0.0.1:${s.port} (node)`, 'SIGINT: closing', 'closed']);
   });
 
   for (const server of ['node', 'native'] as const) {
@@ -253,7 +256,13 @@ describe('tsgi serve', () => {
       s.child.kill('SIGTERM');
       const exit = await s.exit;
       expect(exit.code).toBe(0);
-      expectOneLine(exit.stderr, 'tsgi: SIGTERM again, exiting without waiting for open connections');
+      const { events, other } = logEvents(exit.stderr);
+      expect(other).toEqual([]);
+      expect(events.map((e) => `${e.level} ${e.message}`)).toEqual([
+        `INFO listening on http://127.0.0.1:${s.port} (${server})`,
+        'INFO SIGTERM: closing',
+        'WARNING SIGTERM again, exiting without waiting for open connections',
+      ]);
     });
   }
 
@@ -265,7 +274,9 @@ describe('tsgi serve', () => {
     s.child.kill('SIGTERM');
     const exit = await s.exit;
     expect(exit.code).toBe(0);
-    const log = exit.stderr.trimEnd().split('\n');
+    // What the application wrote to tsgi.errors reaches the error log as
+    // it was written, between the server's events.
+    const log = logEvents(exit.stderr).other;
     expect(log).toHaveLength(3);
     expect(log[0]).toMatch(/^GET \/users 200 \d+\.\d\dms$/);
     expect(log[1]).toMatch(/^GET \/admin 200 \d+\.\d\dms$/);
@@ -314,7 +325,7 @@ describe('tsgi usage errors exit 2 with one line on stderr', () => {
     ['a --bind without port', ['serve', 'examples/hello.mjs', '--bind', '127.0.0.1'], 'tsgi: error: option \'--bind\' must be HOST:PORT (IPv6 as [HOST]:PORT), got "127.0.0.1"'],
     ['a --bind without host', ['serve', 'examples/hello.mjs', '--bind', ':8000'], 'tsgi: error: option \'--bind\' must be HOST:PORT (IPv6 as [HOST]:PORT), got ":8000"'],
     ['a --bind with a bad port', ['serve', 'examples/hello.mjs', '--bind', '127.0.0.1:http'], 'tsgi: error: option \'--bind\' must be HOST:PORT (IPv6 as [HOST]:PORT), got "127.0.0.1:http"'],
-    ['a --bind port above 65535', ['serve', 'examples/hello.mjs', '--bind', '127.0.0.1:65536'], 'tsgi: error: option \'--bind\' port must be 0-65535, got "65536"'],
+    ['a --bind port above 65535', ['serve', 'examples/hello.mjs', '--bind', '127.0.0.1:65536'], 'tsgi: error: option \'--bind\' port must be 0-65535, got "127.0.0.1:65536"'],
     ['an unbracketed IPv6 --bind', ['serve', 'examples/hello.mjs', '--bind', '::1:80'], 'tsgi: error: option \'--bind\' must be HOST:PORT (IPv6 as [HOST]:PORT), got "::1:80"'],
     ['an invalid --server', ['serve', 'examples/hello.mjs', '--server', 'x'], 'tsgi: error: option \'--server\' must be "native" or "node", got "x"'],
     ['a missing module file', ['serve', 'nope.mjs'], 'tsgi: cannot find module file "nope.mjs"'],
@@ -362,7 +373,7 @@ describe('tsgi usage errors exit 2 with one line on stderr', () => {
     const help = exit.stdout.replace(/\s+/g, ' ');
     for (const s of SETTINGS.filter((x) => x.flag !== null)) {
       expect(help).toContain(s.flag!);
-      expect(help).toContain(`(default ${formatDefault(s)})`);
+      expect(help).toContain(`(default ${formatDefault(s)}; ${s.env})`);
     }
     expect(exit.stderr).toBe('');
   });

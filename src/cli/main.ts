@@ -1,6 +1,7 @@
 // main.ts: the `tsgi` command.
 //
 //   tsgi serve MODULE[:EXPORT] [--bind HOST:PORT] [--server native|node]
+//              [--config FILE] [--print-config] [--check-config] [settings]
 //   tsgi cgi MODULE[:EXPORT]  (cgi.ts)
 //   tsgi build      (build.ts)
 //   tsgi doctor     (doctor.ts)
@@ -10,22 +11,26 @@
 // 1 for runtime failures (the server cannot listen, the native server asked
 // for is not available, a build failed; `tsgi doctor` when the native server
 // is not available), 2 for usage errors (bad
-// flags, a module that cannot be found or imported, a missing export). Every
-// failure is one line on stderr that starts with `tsgi: `.
-import { statSync } from 'node:fs';
-import { isAbsolute, resolve } from 'node:path';
+// flags, variables or config file, a module that cannot be found or
+// imported, a missing export). Every failure is one line on stderr that
+// starts with `tsgi: `. The settings' sources and their precedence:
+// src/config/load.ts.
+import { accessSync, constants as fsc, existsSync, statSync } from 'node:fs';
+import { dirname, isAbsolute, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { Command, CommanderError } from 'commander';
 import { NativeUnavailableError } from '../native/loader.js';
 import { serve } from '../serve.js';
 import { registerCgi } from './cgi.js';
-import { formatDefault, setting, SETTINGS, settingProblem, type Setting } from '../settings.js';
+import { formatDefault, SETTINGS, type ResolvedSettings, type Setting, type SettingKey } from '../settings.js';
 import type { Application, ServeOptions, Server } from '../types.js';
+import { validateSettings } from '../config/checks.js';
+import { CONFIG_FILES, ConfigError, describeSource, formatSettings, loadSettings, type LoadedSettings } from '../config/load.js';
+import { ErrorLog } from '../log/error-log.js';
 import { runBuild } from './build.js';
 import { runDoctor } from './doctor.js';
 import { versionText } from './version.js';
 
-const DEFAULT_BIND = `${setting('host').default}:${setting('port').default}`;
 const EXPORT_NAME = /^[A-Za-z_$][\w$]*$/;
 
 /** A mistake in how the command was called: exit code 2. */
@@ -43,61 +48,17 @@ function firstLine(err: unknown): string {
   return text.split('\n').find((line) => line.trim() !== '')?.trim() ?? text;
 }
 
-/**
- * Parses `HOST:PORT`; IPv6 hosts are written in brackets (`[::1]:8000`).
- * Returns the host without brackets.
- */
-function parseBind(bind: string): { host: string; port: number } {
-  const m = /^(?:\[([0-9A-Fa-f:.%\w]+)\]|([^:[\]\s]+)):(\d+)$/.exec(bind);
-  if (!m) {
-    throw new UsageError(`error: option '--bind' must be HOST:PORT (IPv6 as [HOST]:PORT), got ${JSON.stringify(bind)}`);
-  }
-  const port = Number(m[3]);
-  if (!Number.isSafeInteger(port) || port > 65535) {
-    throw new UsageError(`error: option '--bind' port must be 0-65535, got ${JSON.stringify(m[3])}`);
-  }
-  return { host: (m[1] ?? m[2])!, port };
-}
-
-const kSizeUnits: Record<string, number> = { '': 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3 };
-
-/** `16M`, `8k`, `1048576`: a whole number with an optional binary unit. */
-export function parseSize(flag: string, value: string): number {
-  const m = /^(\d+)\s*([kmg]?)(?:i?b)?$/i.exec(value.trim());
-  const bytes = m ? Number(m[1]) * kSizeUnits[m[2]!.toLowerCase()]! : NaN;
-  if (!Number.isSafeInteger(bytes)) {
-    throw new UsageError(`error: option '${flag}' must be a whole number, with k, M or G for sizes (e.g. 16384, 16k, 16M), got ${JSON.stringify(value)}`);
-  }
-  return bytes;
-}
-
-/** `30`, `0.5`: a number of seconds. */
-export function parseSeconds(flag: string, value: string): number {
-  const seconds = /^\d+(?:\.\d+)?$/.test(value.trim()) ? Number(value) : NaN;
-  if (!Number.isFinite(seconds)) {
-    throw new UsageError(`error: option '${flag}' must be a number of seconds (e.g. 30, 0.5), got ${JSON.stringify(value)}`);
-  }
-  return seconds;
-}
-
 /** The settings that are flags of `tsgi serve` (src/settings.ts). */
 const kFlagSettings = SETTINGS.filter((s) => s.flag !== null);
 
 /** The placeholder of a flag's value in --help. */
 function valueName(s: Setting): string {
+  if (s.meta !== undefined) return s.meta;
   if (s.type === 'size') return 'bytes';
   if (s.type === 'seconds') return 'seconds';
   if (s.type === 'choice') return s.choices!.join('|');
+  if (s.type === 'string' || s.type === 'list') return 'value';
   return 'n';
-}
-
-/** Parses a flag's value and checks it against the table. */
-function parseFlag(s: Setting, value: string): ServeOptions[keyof ServeOptions] {
-  const flag = s.flag!;
-  const parsed = s.type === 'seconds' ? parseSeconds(flag, value) : s.type === 'choice' ? value : parseSize(flag, value);
-  const problem = settingProblem(s, parsed);
-  if (problem !== null) throw new UsageError(`error: option '${flag}' ${problem}, got ${JSON.stringify(value)}`);
-  return parsed as ServeOptions[keyof ServeOptions];
 }
 
 /** Commander's camel-cased option name for a flag: `--max-url-size` -> `maxUrlSize`. */
@@ -190,44 +151,117 @@ function formatUrl(host: string, port: number): string {
 }
 
 /** Closes the server on SIGTERM/SIGINT and exits 0; a second signal exits
- * at once without waiting for connections in flight. */
-function handleSignals(server: Server): void {
+ * at once without waiting for connections in flight. SIGUSR1 reopens the
+ * log files (logrotate renamed them). */
+function handleSignals(server: Server, log: ErrorLog): void {
   let stopping = false;
   const onSignal = (signal: NodeJS.Signals): void => {
     if (stopping) {
-      process.stderr.write(`tsgi: ${signal} again, exiting without waiting for open connections\n`);
+      log.warning(`${signal} again, exiting without waiting for open connections`);
+      log.file.flushSync();
       process.exit(0);
     }
     stopping = true;
+    log.info(`${signal}: closing`);
     server.close().then(
-      () => process.exit(0),
-      (err: unknown) => {
-        process.stderr.write(`tsgi: error while closing the server: ${firstLine(err)}\n`);
+      async () => {
+        log.info('closed');
+        await log.close();
+        process.exit(0);
+      },
+      async (err: unknown) => {
+        log.error(`error while closing the server: ${firstLine(err)}`);
+        await log.close();
         process.exit(1);
       },
     );
   };
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
+  process.on('SIGUSR1', () => {
+    log.reopen();
+    server.reopenLogs();
+    log.info('SIGUSR1: log files reopened');
+  });
 }
 
-async function runServe(target: string, opts: { bind: string; server?: string } & Record<string, string | undefined>): Promise<void> {
-  const { host, port } = parseBind(opts.bind);
-  const options: Record<string, unknown> = { host, port };
+/** The raw text of every settings flag given, by setting key. */
+function flagTexts(opts: Record<string, unknown>): Partial<Record<SettingKey, string | string[]>> {
+  const flags: Partial<Record<SettingKey, string | string[]>> = {};
   for (const s of kFlagSettings) {
     const value = opts[optionName(s.flag!)];
-    if (value !== undefined) options[s.key] = parseFlag(s, value);
+    if (value !== undefined) flags[s.key as SettingKey] = value as string | string[];
+  }
+  return flags;
+}
+
+/** A log path that cannot be written is a bad value of its setting. */
+function checkLogPath(loaded: LoadedSettings, key: 'accessLog' | 'errorLog', path: string | undefined): void {
+  if (path === undefined || path === '-') return;
+  const where = describeSource(loaded.sources[key]);
+  const target = existsSync(path) ? path : dirname(resolve(path));
+  try {
+    accessSync(target, fsc.W_OK);
+    if (existsSync(path) && statSync(path).isDirectory()) throw Object.assign(new Error('it is a directory'), { code: 'EISDIR' });
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    throw new ConfigError(`error: ${key} (${where}) cannot be written: ${JSON.stringify(path)}: ${e.code ?? e.message}; it must be ${key === 'accessLog' ? 'a file path, or - for stdout' : 'a file path, or - for stderr'}`);
+  }
+}
+
+interface ServeFlags extends Record<string, unknown> {
+  config?: string;
+  printConfig?: boolean;
+  checkConfig?: boolean;
+}
+
+async function runServe(target: string, opts: ServeFlags): Promise<void> {
+  let loaded: LoadedSettings;
+  let settings: ResolvedSettings;
+  try {
+    loaded = await loadSettings({ flags: flagTexts(opts), env: process.env, cwd: process.cwd(), configFile: opts.config });
+    settings = validateSettings(loaded.options, 'error: ');
+    checkLogPath(loaded, 'accessLog', settings.accessLog);
+    checkLogPath(loaded, 'errorLog', settings.errorLog);
+  } catch (err) {
+    if (err instanceof ConfigError || err instanceof TypeError || err instanceof RangeError) throw new UsageError(err.message);
+    throw err;
+  }
+  if (opts.printConfig) {
+    process.stdout.write(formatSettings(loaded, settings));
+    throw new Done();
   }
   const app = await loadApplication(target);
+  if (opts.checkConfig) {
+    const from = loaded.file === null ? 'no config file' : `config file ${loaded.file}`;
+    process.stdout.write(`tsgi: ${JSON.stringify(target)} loads and its settings are valid (${from})\n`);
+    throw new Done();
+  }
+  const bind = settings.bind?.[0] ?? `${settings.host}:${settings.port}`;
+  let log: ErrorLog;
+  try {
+    log = ErrorLog.open(settings.errorLog, settings.logLevel);
+  } catch (err) {
+    throw new UsageError(`error: errorLog (${describeSource(loaded.sources.errorLog)}) cannot be opened: ${firstLine(err)}`);
+  }
   let server: Server;
   try {
-    server = await serve(app, options as ServeOptions);
+    server = await serve(app, { ...(loaded.options as ServeOptions), errors: log });
   } catch (err) {
+    await log.close();
     if (err instanceof NativeUnavailableError) throw new RuntimeError(err.message);
-    throw new RuntimeError(`cannot serve on ${opts.bind}: ${firstLine(err)}`);
+    if (err instanceof TypeError || err instanceof RangeError) throw new UsageError(`error: ${firstLine(err).replace(/^serve: /, '')}`);
+    throw new RuntimeError(`cannot serve on ${bind}: ${firstLine(err)}`);
   }
-  handleSignals(server);
-  process.stdout.write(`listening on ${formatUrl(server.host ?? host, server.port)} (${server.kind})\n`);
+  handleSignals(server, log);
+  const url = formatUrl(server.host, server.port);
+  process.stdout.write(`listening on ${url} (${server.kind})\n`);
+  log.info(`listening on ${url} (${server.kind})`);
+  if (server.stats !== null) {
+    const stats = server.stats.startsWith('unix:') ? server.stats : `http://${server.stats}/metrics`;
+    process.stdout.write(`metrics on ${stats}\n`);
+    log.info(`metrics on ${stats}`);
+  }
 }
 
 function buildProgram(): Command {
@@ -250,13 +284,18 @@ function buildProgram(): Command {
     .command('serve')
     .description('serve an application over HTTP')
     .argument('<module>', 'MODULE[:EXPORT]: an ES or CommonJS module file; EXPORT defaults to the default export, then "app", then "application"')
-    .option('-b, --bind <host:port>', 'address to listen on ([HOST]:PORT for IPv6; port 0 picks a free one)', DEFAULT_BIND);
+    .option('--config <file>', `the config file (default: ${CONFIG_FILES.join(' or ')} in the working directory, if there)`)
+    .option('--print-config', 'print every setting, its value and where it came from (flag, environment, file, default), and exit')
+    .option('--check-config', 'load the application and the settings, say whether they are valid, and exit (0, or 2)');
   const serveCommand = program.commands.find((c) => c.name() === 'serve')!;
   for (const s of kFlagSettings) {
     const flags = `${s.short ? `${s.short}, ` : ''}${s.flag} <${valueName(s)}>`;
-    serveCommand.option(flags, `${s.help} (default ${formatDefault(s)})`);
+    const text = `${s.help} (default ${formatDefault(s)}; ${s.env})`;
+    // A list flag may be repeated; each value may hold several, with commas.
+    if (s.type === 'list') serveCommand.option(flags, text, (value: string, prior: string[] | undefined) => [...(prior ?? []), value]);
+    else serveCommand.option(flags, text);
   }
-  serveCommand.action(async (target: string, opts: { bind: string; server?: string } & Record<string, string | undefined>) => {
+  serveCommand.action(async (target: string, opts: ServeFlags) => {
     await runServe(target, opts);
   });
   registerCgi(program, (target) => loadApplication(target));

@@ -6,8 +6,10 @@ import { timerTickMs, type Limits } from '../settings.js';
 import { addHeader, createEnviron, environKey, finishEnviron, type EnvironBase } from '../gateway/environ.js';
 import { emptyInput, Input, type InputHooks } from '../gateway/input.js';
 import { NATIVE_REFUSALS, refusalParts } from '../gateway/refusals.js';
-import { runApplication, type Sink } from '../gateway/response.js';
+import { runApplication, type Sink, type SinkWrapper } from '../gateway/response.js';
 import { fileWrapper } from '../gateway/file-wrapper.js';
+import type { ProxyTrust } from '../gateway/forwarded.js';
+import { parseErrorSlot } from '../metrics/layout.js';
 import {
   EV_SIZE,
   Ev,
@@ -30,7 +32,16 @@ export interface NativeServerStartOptions {
   multiprocess: boolean;
   /** Limits and timeouts, defaults filled in. */
   limits: Limits;
+  /** The access log, or null. */
+  accessLog: SinkWrapper | null;
+  /** The trusted front-ends (forwardedAllowIps). */
+  trust: ProxyTrust;
+  /** The metrics block C++ counts into, or null. */
+  metrics: Float64Array | null;
 }
+
+/** What startNativeServer returns; serve() adds the rest of Server. */
+export type BaseServer = Pick<Server, 'kind' | 'host' | 'port' | 'url' | 'close'>;
 
 // Record sizes (binding.ts), read once.
 const kOpenWords = EV_SIZE[Ev.Open];
@@ -91,12 +102,18 @@ class Connection implements Sink {
   private fileDone: (() => void) | null = null;
   onGone: (() => void) | null = null;
 
+  /** The server's ProxyTrust when the peer is a trusted front-end (its
+   * forwarded headers count), else null. */
+  trust: ProxyTrust | null;
+
   constructor(
     readonly server: NativeHttpServer,
     readonly id: number,
     readonly remoteAddr: string,
     readonly remotePort: string,
-  ) {}
+  ) {
+    this.trust = server.trust.trusts(remoteAddr) ? server.trust : null;
+  }
 
   sendFile(fd: number, offset: number, length: number): Promise<void> {
     return new Promise<void>((resolve) => {
@@ -115,7 +132,7 @@ class Connection implements Sink {
     this.newest = req;
     if (this.current === null && this.queue === null && !this.gone) {
       this.current = req;
-      runApplication(this.server.app, req.environ, this, this.server.errors);
+      runApplication(this.server.app, req.environ, this, this.server.errors, this.server.accessLog);
       return;
     }
     (this.queue ??= []).push(req);
@@ -134,12 +151,12 @@ class Connection implements Sink {
   run(): void {
     if (this.running) return;
     this.running = true;
-    const { app, errors } = this.server;
+    const { app, errors, accessLog } = this.server;
     while (this.current === null && !this.gone && this.queue !== null) {
       const req = this.queue.shift()!;
       if (this.queue.length === 0) this.queue = null;
       this.current = req;
-      runApplication(app, req.environ, this, errors);
+      runApplication(app, req.environ, this, errors, accessLog);
     }
     this.running = false;
     if (this.pauseBits & kPauseQueue && (this.queue?.length ?? 0) < kMaxQueued / 4) this.setPause(kPauseQueue, false);
@@ -246,6 +263,9 @@ class NativeHttpServer {
     readonly errors: ErrorStream,
     readonly base: EnvironBase,
     limits: Limits,
+    readonly accessLog: SinkWrapper | null,
+    readonly trust: ProxyTrust,
+    metrics: Float64Array | null,
   ) {
     this.methods = binding.methods;
     this.knownKeys = binding.knownHeaders.map((name) => (name === null ? null : environKey(name)));
@@ -258,8 +278,10 @@ class NativeHttpServer {
     this.bytes = Buffer.alloc(Math.max(4 * MIN_BYTES, 2 * headBytes + MIN_BYTES)) as Latin1Buffer;
     // Each parse error's ready-made response, at the index of its value.
     const refusals: { head: string; tail: string }[] = [];
+    const nameOf: string[] = [];
     for (const [name, value] of Object.entries(binding.contract.httpErrors)) {
       refusals[value] = refusalParts(NATIVE_REFUSALS[name]!);
+      nameOf[value] = name;
     }
     const timeoutsMs = {
       headersTimeoutMs: limits.headersTimeout * 1000,
@@ -278,6 +300,13 @@ class NativeHttpServer {
       refusals,
       tickMs: timerTickMs(Object.values(timeoutsMs)),
       ...timeoutsMs,
+      ...(metrics === null
+        ? {}
+        : {
+            metrics,
+            // The slot of each parse error: that of its refusal's status.
+            parseErrorSlots: refusals.map((_, value) => parseErrorSlot(NATIVE_REFUSALS[nameOf[value]!]!)),
+          }),
     });
   }
 
@@ -426,13 +455,13 @@ class NativeHttpServer {
       const valueOff = ev[p + 2]! - start;
       addHeader(environ, key, text.slice(valueOff, valueOff + ev[p + 3]!));
     }
-    req.environ = finishEnviron(environ);
+    req.environ = finishEnviron(environ, conn.trust);
     conn.receive(req);
   }
 }
 
 /** Starts the native server; throws if the addon cannot listen. */
-export function startNativeServer(binding: NativeBinding, app: Application, options: NativeServerStartOptions): Server {
+export function startNativeServer(binding: NativeBinding, app: Application, options: NativeServerStartOptions): BaseServer {
   const base: EnvironBase = {
     serverName: options.host,
     serverPort: String(options.port),
@@ -440,7 +469,7 @@ export function startNativeServer(binding: NativeBinding, app: Application, opti
     multiprocess: options.multiprocess,
     fileWrapper,
   };
-  const server = new NativeHttpServer(binding, app, options.errors, base, options.limits);
+  const server = new NativeHttpServer(binding, app, options.errors, base, options.limits, options.accessLog, options.trust, options.metrics);
   const port = server.native.listen(options.host, options.port, options.backlog);
   base.serverPort = String(port);
   const host = options.host;

@@ -8,9 +8,13 @@ import { makeEnviron, type EnvironBase } from '../gateway/environ.js';
 import { bodiless, bodilessStatus, isToken, TOKEN } from '../gateway/http-rules.js';
 import { emptyInput, Input } from '../gateway/input.js';
 import { refusal, refusalBytes } from '../gateway/refusals.js';
-import { runApplication } from '../gateway/response.js';
+import { runApplication, type SinkWrapper } from '../gateway/response.js';
 import { NodeSink } from './sink.js';
 import { fileWrapper } from '../gateway/file-wrapper.js';
+import type { ProxyTrust } from '../gateway/forwarded.js';
+import { MetricsCounter } from '../metrics/count.js';
+import type { BaseServer } from '../native/server.js';
+import { performance } from 'node:perf_hooks';
 
 /** Options the reference server understands (a subset of ServeOptions). */
 export interface NodeServerOptions {
@@ -21,6 +25,12 @@ export interface NodeServerOptions {
   multiprocess: boolean;
   /** Limits and timeouts, defaults filled in. */
   limits: Limits;
+  /** The access log, or null. */
+  accessLog: SinkWrapper | null;
+  /** The trusted front-ends (forwardedAllowIps). */
+  trust: ProxyTrust;
+  /** The metrics block to count into, or null. */
+  metrics: Float64Array | null;
 }
 
 function flatHeaders(req: IncomingMessage): string[] {
@@ -44,6 +54,11 @@ interface SocketState {
   closes: boolean;
   refused: boolean;
   pending: number;
+  /** The server's ProxyTrust when the peer is a trusted front-end. */
+  trust: ProxyTrust | null;
+  /** Bytes of the socket already counted in the metrics. */
+  bytesIn: number;
+  bytesOut: number;
 }
 
 // Host = uri-host [ ":" port ] (RFC 9110 section 7.2, RFC 3986 section 3.2.2).
@@ -95,7 +110,7 @@ function headerSectionSize(raw: string[]): number {
 }
 
 /** Starts the reference server. */
-export function startNodeServer(app: Application, options: NodeServerOptions): Promise<Server> {
+export function startNodeServer(app: Application, options: NodeServerOptions): Promise<BaseServer> {
   let closing = false;
   const isClosing = () => closing;
   const base: EnvironBase = {
@@ -110,16 +125,28 @@ export function startNodeServer(app: Application, options: NodeServerOptions): P
   const stateOf = (socket: Socket): SocketState => {
     let st = sockets.get(socket);
     if (!st) {
-      st = { outstanding: 0, closes: false, refused: false, pending: 0 };
+      const trust = options.trust.trusts(socket.remoteAddress ?? '') ? options.trust : null;
+      st = { outstanding: 0, closes: false, refused: false, pending: 0, trust, bytesIn: 0, bytesOut: 0 };
       sockets.set(socket, st);
     }
     return st;
   };
   /** Sends the ready-made response once every earlier one has finished;
    * nothing when an earlier response closes the connection anyway. */
+  const metrics = options.metrics === null ? null : new MetricsCounter(options.metrics);
+  /** The socket's bytes since they were last counted. */
+  const countBytes = (socket: Socket, st: SocketState) => {
+    if (metrics === null) return;
+    const read = socket.bytesRead;
+    const written = socket.bytesWritten - socket.writableLength;
+    metrics.bytes(read - st.bytesIn, written - st.bytesOut);
+    st.bytesIn = read;
+    st.bytesOut = written;
+  };
   const refuseSocket = (socket: Socket, code: number) => {
     const st = stateOf(socket);
     if (st.refused) return;
+    metrics?.parseError(code);
     st.refused = true;
     st.pending = code;
     if (st.outstanding === 0) flushRefusal(socket, st);
@@ -138,6 +165,7 @@ export function startNodeServer(app: Application, options: NodeServerOptions): P
   const refuseRequest = (req: IncomingMessage, res: ServerResponse, code: number) => {
     const st = stateOf(req.socket);
     st.refused = true;
+    metrics?.parseError(code);
     // The same bytes as readyResponse(): Date first, then the table's
     // headers in order, nothing added by node:http.
     const r = refusal(code);
@@ -189,6 +217,7 @@ export function startNodeServer(app: Application, options: NodeServerOptions): P
         if (received > options.limits.maxBodySize) {
           body.fail(new Error(`tsgi: the request body is larger than maxBodySize (${options.limits.maxBodySize} bytes)`));
           st.refused = true;
+          metrics?.parseError(413);
           if (res.headersSent || !socket.writable) socket.destroy();
           else socket.end(readyResponse(413));
           return;
@@ -215,8 +244,17 @@ export function startNodeServer(app: Application, options: NodeServerOptions): P
       socket.remoteAddress ?? '',
       String(socket.remotePort ?? 0),
       input,
+      st.trust,
     );
-    runApplication(app, environ, new NodeSink(res, isClosing, limits.sendTimeout * 1000), options.errors);
+    if (metrics !== null) {
+      const started = performance.now();
+      const method = environ.REQUEST_METHOD;
+      res.once('close', () => {
+        if (res.headersSent) metrics.response(method, res.statusCode, (performance.now() - started) / 1000);
+        countBytes(socket, st);
+      });
+    }
+    runApplication(app, environ, new NodeSink(res, isClosing, limits.sendTimeout * 1000), options.errors, options.accessLog);
   };
 
   const limits = options.limits;
@@ -256,6 +294,16 @@ export function startNodeServer(app: Application, options: NodeServerOptions): P
   // its responses, as on the native server; node:http would drop them.
   (server as { httpAllowHalfOpen?: boolean }).httpAllowHalfOpen = true;
   server.on('checkContinue', (req: IncomingMessage, res: ServerResponse) => handle(req, res, true));
+  if (metrics !== null) {
+    let open = 0;
+    server.on('connection', (socket: Socket) => {
+      metrics.accepted(++open);
+      socket.once('close', () => {
+        metrics.closed(--open);
+        countBytes(socket, stateOf(socket));
+      });
+    });
+  }
   server.maxHeadersCount = options.limits.maxHeaderCount + 1;
   server.on('clientError', (err: NodeJS.ErrnoException & { rawPacket?: Buffer }, socket: Socket) => {
     const inFlight = (socket as Socket & { _httpMessage?: ServerResponse | null })._httpMessage;
@@ -273,6 +321,7 @@ export function startNodeServer(app: Application, options: NodeServerOptions): P
         // Not after the responses in flight, as other refusals: the one in
         // flight is this request's own, waiting for the body that stalled.
         stateOf(socket).refused = true;
+        metrics?.parseError(408);
         socket.end(readyResponse(408));
       }
       return;

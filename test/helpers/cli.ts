@@ -79,3 +79,35 @@ export function killAllCli(): void {
   for (const child of children) child.kill('SIGKILL');
   children.clear();
 }
+
+/** A line of the error log: `[2024-05-01 10:00:00 +0000] [pid] [LEVEL] message`. */
+const kLogEvent = /^\[\d{4}-\d\d-\d\d \d\d:\d\d:\d\d [+-]\d{4}\] \[(\d+)\] \[(DEBUG|INFO|WARNING|ERROR|CRITICAL)\] (.*)$/;
+
+export interface LogEvent {
+  pid: number;
+  level: string;
+  message: string;
+}
+
+/** Splits error-log text into its events and the other lines (what the
+ * application wrote to tsgi.errors, or anything else). */
+export function logEvents(text: string): { events: LogEvent[]; other: string[] } {
+  const events: LogEvent[] = [];
+  const other: string[] = [];
+  for (const line of text.split('\n')) {
+    if (line === '') continue;
+    const m = kLogEvent.exec(line);
+    if (m) events.push({ pid: Number(m[1]), level: m[2]!, message: m[3]! });
+    else other.push(line);
+  }
+  return { events, other };
+}
+
+/** The messages of a stderr that holds nothing but INFO events; throws
+ * (naming the line) otherwise. */
+export function infoOnly(stderr: string): string[] {
+  const { events, other } = logEvents(stderr);
+  const bad = [...other, ...events.filter((e) => e.level !== 'INFO').map((e) => `[${e.level}] ${e.message}`)];
+  if (bad.length > 0) throw new Error(`stderr has more than INFO events: ${JSON.stringify(bad)}`);
+  return events.map((e) => e.message);
+}
