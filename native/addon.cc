@@ -101,6 +101,13 @@ Napi::Object Contract(Napi::Env env) {
   contract.Set("headWordsPerHeader",
                static_cast<uint32_t>(tsgi::kHeadWordsPerHeader));
   contract.Set("requestMethodShift", tsgi::kRfMethodShift);
+  {
+    Napi::Object object = Napi::Object::New(env);
+#define TSGI_MODE(name, js, value) object.Set(#js, static_cast<int32_t>(value));
+    TSGI_PROXY_MODES(TSGI_MODE)
+#undef TSGI_MODE
+    contract.Set("proxyModes", object);
+  }
 
 #define TSGI_ENTRY(name, js, value) object.Set(#js, static_cast<int32_t>(value));
   {

@@ -194,6 +194,32 @@ void EventSink::Body(int32_t conn, const char* data, size_t length) {
   ev_len_ += kWords;
 }
 
+void EventSink::Proxy(int32_t conn, const ProxyResult& result) {
+  if (disabled_) return;
+  constexpr size_t kWords = EventWords(kEvProxy);
+  static_assert(kWords == 9, "the Proxy record is written below");
+  const size_t src_len = std::strlen(result.source);
+  const size_t dst_len = std::strlen(result.destination);
+  if (ev_len_ + kWords > ev_cap_ || bytes_len_ + src_len + dst_len > bytes_cap_) {
+    return;  // unreachable: the caller made room
+  }
+  const size_t off = bytes_len_;
+  std::memcpy(bytes_ + off, result.source, src_len);
+  std::memcpy(bytes_ + off + src_len, result.destination, dst_len);
+  bytes_len_ += src_len + dst_len;
+  int32_t* w = ev_ + ev_len_;
+  w[0] = kEvProxy;
+  w[1] = conn;
+  w[2] = result.has_address ? 1 : 0;
+  w[3] = static_cast<int32_t>(off);
+  w[4] = static_cast<int32_t>(src_len);
+  w[5] = result.source_port;
+  w[6] = static_cast<int32_t>(off + src_len);
+  w[7] = static_cast<int32_t>(dst_len);
+  w[8] = result.destination_port;
+  ev_len_ += kWords;
+}
+
 void EventSink::AppendSmall(const int32_t* words, size_t count) {
   if (disabled_) return;
   if (overflow_.empty() && ev_len_ + count <= ev_cap_) {
@@ -945,6 +971,34 @@ napi_value ServerVoid(napi_env env, napi_callback_info info) {
   return Undefined(env);
 }
 
+// proxyHeader(conn, mode): the connection's first bytes must be a PROXY
+// header of `mode` (ProxyMode); JS calls it from the Open event.
+napi_value ProxyHeader(napi_env env, napi_callback_info info) {
+  napi_value argv[2];
+  Server* server = Unpack(env, info, 2, argv);
+  if (server == nullptr) return nullptr;
+  int32_t conn, mode;
+  if (!GetInt32(env, argv[0], "conn", &conn) ||
+      !GetInt32(env, argv[1], "mode", &mode)) {
+    return nullptr;
+  }
+  bool known = false;
+#define TSGI_MODE(name, js, value) known = known || mode == value;
+  TSGI_PROXY_MODES(TSGI_MODE)
+#undef TSGI_MODE
+  if (!known) {
+    ThrowRange(env, "proxyHeader: mode must be a ProxyMode (1, 2 or 3)");
+    return nullptr;
+  }
+  Connection* c = server->Lookup(conn);
+  if (c != nullptr && !c->ExpectProxy(static_cast<ProxyMode>(mode))) {
+    napi_throw_error(env, kMisuseCode,
+                     "proxyHeader: the connection has already read bytes");
+    return nullptr;
+  }
+  return Undefined(env);
+}
+
 napi_value GetConnections(napi_env env, napi_callback_info info) {
   Server* server = Unpack(env, info, 0, nullptr);
   if (server == nullptr) return nullptr;
@@ -980,6 +1034,8 @@ napi_status DefineServerClass(napi_env env, napi_value exports) {
        nullptr, kMethod, nullptr},
       {"closeAll", nullptr, ServerVoid<&Server::CloseAll>, nullptr, nullptr,
        nullptr, kMethod, nullptr},
+      {"proxyHeader", nullptr, ProxyHeader, nullptr, nullptr, nullptr,
+       kMethod, nullptr},
       {"connections", nullptr, nullptr, GetConnections, nullptr, nullptr,
        napi_configurable, nullptr},
   };

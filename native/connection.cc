@@ -38,6 +38,7 @@ int Connection::Accept(uv_stream_t* listener, uint32_t generation) {
   pending_error_ = HttpError::kNone;
   continue_state_ = kContinueNone;
   announced_ = reading_ = paused_ = parse_done_ = false;
+  proxy_pending_ = false;
   close_after_flush_ = errored_ = peer_ended_ = want_drain_ = dirty_ = false;
   body_incomplete_ = false;
   idle_since_ = message_start_ = head_clock_ = uv_now(server_->loop());
@@ -147,10 +148,35 @@ void Connection::OnRead(ssize_t nread, const uv_buf_t* buf) {
     return;
   }
   if (parse_done_ || errored_) return;
+  const char* data = buf->base;
+  size_t length = static_cast<size_t>(nread);
+  if (proxy_pending_) {
+    // haproxy's spec: the header comes whole before anything else, and a
+    // connection whose header is invalid is closed without a response.
+    size_t consumed = 0;
+    const ProxyHeaderParser::Result pr = proxy_.Feed(data, length, &consumed);
+    if (pr == ProxyHeaderParser::Result::kInvalid) {
+      CloseNow();
+      return;
+    }
+    if (pr == ProxyHeaderParser::Result::kNeedMore) {
+      ArmTimer();
+      return;
+    }
+    proxy_pending_ = false;
+    OnProxyHeader();
+    if (state_ != State::kOpen || parse_done_ || errored_) return;
+    data += consumed;
+    length -= consumed;
+    if (length == 0) {
+      ArmTimer();
+      return;
+    }
+  }
   const bool was_in_message = parser_.in_message();
   const bool was_idle = pending_ == 0 && !writer_.response_active();
   const uint32_t done_before = messages_done_;
-  Parser::Result r = parser_.Execute(buf->base, static_cast<size_t>(nread));
+  Parser::Result r = parser_.Execute(data, length);
   if (state_ != State::kOpen) return;
   if (r == Parser::Result::kStopped) {
     StopParsing();
@@ -401,6 +427,24 @@ void Connection::SendContinue() {
     return;
   }
   MarkDirty();
+}
+
+bool Connection::ExpectProxy(ProxyMode mode) {
+  if (state_ != State::kOpen) return true;  // closing: nothing to read
+  if (messages_done_ != 0 || parser_.in_message() || parse_done_) {
+    return false;
+  }
+  proxy_.Reset(mode);
+  proxy_pending_ = true;
+  return true;
+}
+
+void Connection::OnProxyHeader() {
+  EventSink& sink = server_->sink();
+  sink.EnsureRoom(EventWords(kEvProxy), 2 * kProxyAddressText);
+  // EnsureRoom may have run JS, which may have closed this connection.
+  if (state_ != State::kOpen) return;
+  sink.Proxy(id(), proxy_.result());
 }
 
 void Connection::Pause() {

@@ -8,6 +8,7 @@
 
 #include "errors.h"
 #include "parser.h"
+#include "proxy_protocol.h"
 #include "timers.h"
 #include "uv.h"
 #include "writer.h"
@@ -71,6 +72,10 @@ class Connection final : public ParserDelegate, public WriterOwner {
   void SendContinue();
   void Pause();
   void Resume();
+  // The first bytes must be a PROXY header of `mode` (from a trusted
+  // front-end, JS decides; called from the Open event, before any read).
+  // False when bytes were read already.
+  bool ExpectProxy(ProxyMode mode);
 
   // Writes the corked output (called by the Server for dirty connections).
   void FlushOutput();
@@ -119,6 +124,8 @@ class Connection final : public ParserDelegate, public WriterOwner {
   static uint64_t NowUs();
   void OnPeerEnd();
   void SendPendingError();
+  // The PROXY header is complete: its record, then HTTP.
+  void OnProxyHeader();
 
   // ---- Timeouts (timers.h) ----
   // The deadline of what the connection is waiting for from the client
@@ -148,6 +155,11 @@ class Connection final : public ParserDelegate, public WriterOwner {
 
   Parser parser_;
   Writer writer_;
+  // Reads the PROXY header while proxy_pending_; until then nothing reaches
+  // parser_, and the headers timeout of an idle connection bounds the wait
+  // (closed without a word, as an invalid header is).
+  ProxyHeaderParser proxy_;
+  bool proxy_pending_ = false;
 
   // Requests handed to JS (Head records) whose response has not ended.
   // JS answers them in order, so the oldest is the one being answered.

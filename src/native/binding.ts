@@ -53,6 +53,12 @@ export enum Ev {
   FileDone = 7,
   /** [8] — after close(): the listener and every connection are closed. */
   Closed = 8,
+  /** [10, conn, hasAddress, srcOff, srcLen, srcPort, dstOff, dstLen,
+   * dstPort] — the PROXY header asked for by proxyHeader() was read; with
+   * hasAddress 1 it names the client (source) and the address it reached
+   * (destination), as text at bytes[off, off+len); with 0 (v1 UNKNOWN, v2
+   * LOCAL, UNSPEC, UNIX) the connection keeps its own addresses. */
+  Proxy = 10,
 }
 
 /** Number of int32 words of each record type, by type (a Head record has
@@ -66,6 +72,7 @@ export const EV_SIZE: Readonly<Record<Ev, number>> = Object.freeze({
   [Ev.Close]: 2,
   [Ev.FileDone]: 3,
   [Ev.Closed]: 1,
+  [Ev.Proxy]: 9,
 });
 export const HEAD_WORDS_PER_HEADER = 4;
 
@@ -101,6 +108,13 @@ export enum Rf {
  * this bit up (below it, the Rf bits): C++ reads it back from the word
  * `respond()` gets, for the request counters of the metrics. */
 export const RF_METHOD_SHIFT = 8;
+
+/** Which PROXY header versions a connection may send (proxyHeader()). */
+export enum ProxyMode {
+  v1 = 1,
+  v2 = 2,
+  auto = 3,
+}
 
 /** Response flags, the `rflags` argument of `respond()`. */
 export enum Wf {
@@ -202,6 +216,12 @@ export interface NativeServer {
    * Close event, then Closed follows. */
   closeAll(): void;
 
+  /** The first bytes of `conn` must be a PROXY header of `mode` (haproxy's
+   * PROXY protocol): called from its Open event, for a trusted front-end.
+   * C++ reads it before HTTP: a Proxy event follows; an invalid header, or
+   * none within the headers timeout, closes the connection unanswered. */
+  proxyHeader(conn: number, mode: ProxyMode): void;
+
   /** Number of open connections. */
   readonly connections: number;
 }
@@ -265,6 +285,7 @@ export interface NativeContract {
   eventWords: Record<string, number>;
   headWordsPerHeader: number;
   requestMethodShift: number;
+  proxyModes: Record<string, number>;
   requestFlags: Record<string, number>;
   responseFlags: Record<string, number>;
   writeResults: Record<string, number>;
@@ -339,6 +360,7 @@ export function checkContract(binding: Pick<NativeBinding, 'contract'>): void {
   sameEnum('EV_SIZE', c.eventWords, words);
   same('HEAD_WORDS_PER_HEADER', c.headWordsPerHeader, HEAD_WORDS_PER_HEADER);
   same('RF_METHOD_SHIFT', c.requestMethodShift, RF_METHOD_SHIFT);
+  sameEnum('ProxyMode', c.proxyModes, entries(ProxyMode));
   for (const [, v] of Object.entries(entries(Rf))) {
     if (v >= 1 << RF_METHOD_SHIFT) problems.push(`Rf value ${v} overlaps the method bits (RF_METHOD_SHIFT ${RF_METHOD_SHIFT})`);
   }

@@ -16,6 +16,7 @@ import {
   HEAD_WORDS_PER_HEADER,
   MIN_BYTES,
   MIN_EVENT_WORDS,
+  ProxyMode,
   Rf,
   SLOT_MASK,
   Wf,
@@ -38,6 +39,8 @@ export interface NativeServerStartOptions {
   trust: ProxyTrust;
   /** The metrics block C++ counts into, or null. */
   metrics: Float64Array | null;
+  /** The PROXY header expected from trusted front-ends, or 'off'. */
+  proxyProtocol: 'off' | keyof typeof ProxyMode;
 }
 
 /** What startNativeServer returns; serve() adds the rest of Server. */
@@ -52,6 +55,7 @@ const kDrainWords = EV_SIZE[Ev.Drain];
 const kCloseWords = EV_SIZE[Ev.Close];
 const kFileDoneWords = EV_SIZE[Ev.FileDone];
 const kClosedWords = EV_SIZE[Ev.Closed];
+const kProxyWords = EV_SIZE[Ev.Proxy];
 // Requests queued behind an unfinished response before reading pauses.
 const kMaxQueued = 32;
 const kPauseBody = 1;
@@ -105,12 +109,15 @@ class Connection implements Sink {
   /** The server's ProxyTrust when the peer is a trusted front-end (its
    * forwarded headers count), else null. */
   trust: ProxyTrust | null;
+  /** SERVER_PORT as a PROXY header gave it, or null. */
+  serverPort: string | null = null;
 
   constructor(
     readonly server: NativeHttpServer,
     readonly id: number,
-    readonly remoteAddr: string,
-    readonly remotePort: string,
+    /** The peer's address and port, or the client's from a PROXY header. */
+    public remoteAddr: string,
+    public remotePort: string,
   ) {
     this.trust = server.trust.trusts(remoteAddr) ? server.trust : null;
   }
@@ -266,6 +273,7 @@ class NativeHttpServer {
     readonly accessLog: SinkWrapper | null,
     readonly trust: ProxyTrust,
     metrics: Float64Array | null,
+    private readonly proxyMode: ProxyMode | 0,
   ) {
     this.methods = binding.methods;
     this.knownKeys = binding.knownHeaders.map((name) => (name === null ? null : environKey(name)));
@@ -375,8 +383,24 @@ class NativeHttpServer {
           case Ev.Open: {
             const off = ev[i + 2]!;
             const addr = bytes.latin1Slice(off, off + ev[i + 3]!);
-            this.conns[id & SLOT_MASK] = new Connection(this, id, addr, String(ev[i + 4]!));
+            const conn = new Connection(this, id, addr, String(ev[i + 4]!));
+            this.conns[id & SLOT_MASK] = conn;
+            // From a trusted front-end, a PROXY header comes first.
+            if (this.proxyMode !== 0 && conn.trust !== null) this.native.proxyHeader(id, this.proxyMode);
             i += kOpenWords;
+            break;
+          }
+          case Ev.Proxy: {
+            const conn = this.conns[id & SLOT_MASK];
+            if (conn !== undefined && ev[i + 2] === 1) {
+              const src = ev[i + 3]!;
+              conn.remoteAddr = bytes.latin1Slice(src, src + ev[i + 4]!);
+              conn.remotePort = String(ev[i + 5]!);
+              conn.serverPort = String(ev[i + 8]!);
+              // The client, not the balancer, now decides what is trusted.
+              conn.trust = this.trust.trusts(conn.remoteAddr) ? this.trust : null;
+            }
+            i += kProxyWords;
             break;
           }
           case Ev.Drain:
@@ -441,6 +465,7 @@ class NativeHttpServer {
       conn.remotePort,
       req.input ?? emptyInput,
     );
+    if (conn.serverPort !== null) environ.SERVER_PORT = conn.serverPort;
     const known = this.knownKeys;
     for (let p = at, stop = at + HEAD_WORDS_PER_HEADER * n; p < stop; p += HEAD_WORDS_PER_HEADER) {
       const nameLen = ev[p + 1]!;
@@ -469,7 +494,17 @@ export function startNativeServer(binding: NativeBinding, app: Application, opti
     multiprocess: options.multiprocess,
     fileWrapper,
   };
-  const server = new NativeHttpServer(binding, app, options.errors, base, options.limits, options.accessLog, options.trust, options.metrics);
+  const server = new NativeHttpServer(
+    binding,
+    app,
+    options.errors,
+    base,
+    options.limits,
+    options.accessLog,
+    options.trust,
+    options.metrics,
+    options.proxyProtocol === 'off' ? 0 : ProxyMode[options.proxyProtocol],
+  );
   const port = server.native.listen(options.host, options.port, options.backlog);
   base.serverPort = String(port);
   const host = options.host;

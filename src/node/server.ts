@@ -15,6 +15,7 @@ import type { ProxyTrust } from '../gateway/forwarded.js';
 import { MetricsCounter } from '../metrics/count.js';
 import type { BaseServer } from '../native/server.js';
 import { performance } from 'node:perf_hooks';
+import { readProxyHeader, type ProxyAddress } from './proxy-protocol.js';
 
 /** Options the reference server understands (a subset of ServeOptions). */
 export interface NodeServerOptions {
@@ -31,6 +32,8 @@ export interface NodeServerOptions {
   trust: ProxyTrust;
   /** The metrics block to count into, or null. */
   metrics: Float64Array | null;
+  /** The PROXY header expected from trusted front-ends, or 'off'. */
+  proxyProtocol: 'off' | 'v1' | 'v2' | 'auto';
 }
 
 function flatHeaders(req: IncomingMessage): string[] {
@@ -122,10 +125,13 @@ export function startNodeServer(app: Application, options: NodeServerOptions): P
   };
 
   const sockets = new WeakMap<Socket, SocketState>();
+  /** What the PROXY header of a socket said (proxy-protocol.ts). */
+  const proxied = new WeakMap<Socket, ProxyAddress>();
   const stateOf = (socket: Socket): SocketState => {
     let st = sockets.get(socket);
     if (!st) {
-      const trust = options.trust.trusts(socket.remoteAddress ?? '') ? options.trust : null;
+      const peer = proxied.get(socket)?.source ?? socket.remoteAddress ?? '';
+      const trust = options.trust.trusts(peer) ? options.trust : null;
       st = { outstanding: 0, closes: false, refused: false, pending: 0, trust, bytesIn: 0, bytesOut: 0 };
       sockets.set(socket, st);
     }
@@ -235,17 +241,19 @@ export function startNodeServer(app: Application, options: NodeServerOptions): P
       });
       input = body;
     }
+    const proxy = proxied.get(socket);
     const environ = makeEnviron(
       base,
       req.method ?? 'GET',
       req.url ?? '/',
       `HTTP/${req.httpVersion}`,
       flatHeaders(req),
-      socket.remoteAddress ?? '',
-      String(socket.remotePort ?? 0),
+      proxy?.source ?? socket.remoteAddress ?? '',
+      String(proxy?.sourcePort ?? socket.remotePort ?? 0),
       input,
       st.trust,
     );
+    if (proxy !== undefined && environ.SERVER_PORT === base.serverPort) environ.SERVER_PORT = String(proxy.destinationPort);
     if (metrics !== null) {
       const started = performance.now();
       const method = environ.REQUEST_METHOD;
@@ -294,6 +302,28 @@ export function startNodeServer(app: Application, options: NodeServerOptions): P
   // its responses, as on the native server; node:http would drop them.
   (server as { httpAllowHalfOpen?: boolean }).httpAllowHalfOpen = true;
   server.on('checkContinue', (req: IncomingMessage, res: ServerResponse) => handle(req, res, true));
+  const mode = options.proxyProtocol;
+  if (mode !== 'off') {
+    // From a trusted front-end, the PROXY header is read before node:http
+    // sees a byte: node:http's own 'connection' listener (the one it adds
+    // when the server is made) gets the socket once the header is read,
+    // with what followed the header put back on it.
+    const nodeListeners = server.listeners('connection') as ((socket: Socket) => void)[];
+    server.removeAllListeners('connection');
+    const toNode = (socket: Socket) => {
+      for (const l of nodeListeners) l.call(server, socket);
+    };
+    server.on('connection', (socket: Socket) => {
+      if (!options.trust.trusts(socket.remoteAddress ?? '')) {
+        toNode(socket);
+        return;
+      }
+      readProxyHeader(socket, mode, headersMs, (address) => {
+        if (address !== null) proxied.set(socket, address);
+        toNode(socket);
+      });
+    });
+  }
   if (metrics !== null) {
     let open = 0;
     server.on('connection', (socket: Socket) => {
