@@ -22,6 +22,12 @@ export interface CliServer {
   kind: string;
   /** Resolves when the process has exited. */
   exit: Promise<CliExit>;
+  /** Everything the process wrote so far. */
+  stdout(): string;
+  stderr(): string;
+  /** Resolves once `pred` holds for what was written on `stream` (checked
+   * on each write); rejects after `timeoutMs` or when the process exits. */
+  waitOutput(stream: 'stdout' | 'stderr', pred: (text: string) => boolean, timeoutMs?: number): Promise<string>;
 }
 
 const children = new Set<ChildProcess>();
@@ -41,8 +47,8 @@ export function writeFixtures(files: Record<string, string>): { dir: string; rem
 }
 
 /** Starts `tsgi serve <args>` in `cwd` and resolves once it listens. */
-export async function startCli(args: string[], cwd: string): Promise<CliServer> {
-  const child = spawn(process.execPath, [bin, 'serve', ...args], { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+export async function startCli(args: string[], cwd: string, env?: NodeJS.ProcessEnv): Promise<CliServer> {
+  const child = spawn(process.execPath, [bin, 'serve', ...args], { cwd, stdio: ['ignore', 'pipe', 'pipe'], env: env ?? process.env });
   children.add(child);
   let stdout = '';
   let stderr = '';
@@ -71,7 +77,33 @@ export async function startCli(args: string[], cwd: string): Promise<CliServer> 
   });
   const m = /^listening on http:\/\/127\.0\.0\.1:(\d+) \((native|node)\)$/.exec(line);
   if (!m) throw new Error(`unexpected listening line ${JSON.stringify(line)}`);
-  return { child, port: Number(m[1]), kind: m[2]!, exit };
+  let exited = false;
+  void exit.then(() => (exited = true));
+  const waitOutput = (stream: 'stdout' | 'stderr', pred: (text: string) => boolean, timeoutMs = 5_000) =>
+    new Promise<string>((resolve, reject) => {
+      const text = () => (stream === 'stdout' ? stdout : stderr);
+      const pipe = stream === 'stdout' ? child.stdout! : child.stderr!;
+      const check = () => {
+        if (!pred(text())) return false;
+        clearTimeout(timer);
+        pipe.off('data', onData);
+        resolve(text());
+        return true;
+      };
+      const onData = () => void check();
+      const timer = setTimeout(() => {
+        pipe.off('data', onData);
+        reject(new Error(`timed out after ${timeoutMs} ms waiting on ${stream}; it holds ${JSON.stringify(text())}`));
+      }, timeoutMs);
+      if (check()) return;
+      if (exited) {
+        clearTimeout(timer);
+        reject(new Error(`tsgi has exited; ${stream} holds ${JSON.stringify(text())}`));
+        return;
+      }
+      pipe.on('data', onData);
+    });
+  return { child, port: Number(m[1]), kind: m[2]!, exit, stdout: () => stdout, stderr: () => stderr, waitOutput };
 }
 
 /** Kills every child still running (after each test). */
