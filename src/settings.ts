@@ -1,10 +1,12 @@
 // settings.ts: every setting of a tsgi server in one table: its type,
 // default, range and help, and the names it has as a `serve()` option (also
 // its config-file key), a `tsgi serve` flag and an environment variable.
-// serve()'s checks, the CLI's flags and --help, DEFAULT_LIMITS, the native
-// server's limits, the README's table of settings and the JSDoc of
-// ServeOptions are all derived from it (`npm run docs:settings` writes the
-// last two). ARCHITECTURE.md, "Where each rule lives".
+// serve()'s checks, the CLI's flags and --help, the TSGI_* variables and
+// config-file keys `tsgi serve` reads (src/config/load.ts), DEFAULT_LIMITS,
+// the native server's limits, the README's table of settings and the JSDoc
+// of ServeOptions are all derived from it (`npm run docs` writes the last
+// two). Checks a type cannot express live in src/config/checks.ts.
+// ARCHITECTURE.md, "Where each rule lives".
 import type { ServeOptions } from './types.js';
 
 /** How a setting's value is written and checked. */
@@ -57,7 +59,7 @@ export interface Setting extends Omit<Row, 'flag'> {
   readonly key: string;
   /** The `tsgi serve` flag, or null. */
   readonly flag: string | null;
-  /** The environment variable (read from issue 9 on). */
+  /** The environment variable (read by `tsgi serve`: src/config/load.ts). */
   readonly env: string;
 }
 

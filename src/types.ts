@@ -141,14 +141,18 @@ export interface Environ {
   SERVER_PORT: string;
   /** `"HTTP/1.1"` or `"HTTP/1.0"`. Always present. */
   SERVER_PROTOCOL: string;
-  /** The peer's IP address (the proxy's, behind a proxy). Always present. */
+  /** The peer's IP address; behind a trusted front-end (forwardedAllowIps),
+   * the client's, as its forwarded headers or PROXY header name it (README,
+   * "Behind a proxy"). Always present. */
   REMOTE_ADDR: string;
-  /** The peer's port, as a string. Always present. */
+  /** The peer's port, as a string; `""` when a forwarded header named the
+   * client without one. Always present. */
   REMOTE_PORT: string;
 
   /** `[1, 0]`. */
   'tsgi.version': readonly [1, 0];
-  /** `"http"` (or `"https"` behind a TLS-terminating server). */
+  /** `"http"`, or what a trusted front-end says (X-Forwarded-Proto,
+   * X-Forwarded-Ssl, Forwarded's proto). */
   'tsgi.url_scheme': 'http' | 'https';
   /** The request body. */
   'tsgi.input': InputStream;
