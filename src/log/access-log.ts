@@ -78,6 +78,12 @@ export class LoggedSink implements Sink {
   private logged = false;
   private readonly started = performance.now();
   private userOnGone: (() => void) | null = null;
+  private readonly onInnerGone = () => {
+    this.done();
+    const user = this.userOnGone;
+    this.userOnGone = null;
+    user?.();
+  };
   readonly sendFile: Sink['sendFile'];
 
   constructor(
@@ -85,14 +91,10 @@ export class LoggedSink implements Sink {
     readonly environ: Environ,
     private readonly log: AccessLog,
   ) {
-    // The server calls its sink's onGone when the client leaves; the
-    // driver sets it only while it awaits the application.
-    inner.onGone = () => {
-      this.done();
-      const user = this.userOnGone;
-      this.userOnGone = null;
-      user?.();
-    };
+    // The server calls its sink's onGone when the client leaves (the
+    // driver sets it only while it awaits the application); done() takes
+    // the hook back, so that a keep-alive connection holds no old request.
+    inner.onGone = this.onInnerGone;
     const send = inner.sendFile;
     this.sendFile =
       send === null
@@ -122,6 +124,7 @@ export class LoggedSink implements Sink {
   private done(): void {
     if (this.logged) return;
     this.logged = true;
+    if (this.inner.onGone === this.onInnerGone) this.inner.onGone = null;
     this.log.log(this, (performance.now() - this.started) * 1000);
   }
 
