@@ -26,50 +26,59 @@ export interface AccessRecord {
   durationUs: number;
 }
 
-/** Makes one line (with its `\n`) from a record; `now` is Date.now(). */
-export type LineFormatter = (record: AccessRecord, now: number) => string;
+/** Where a line is written, piece by piece (LogFile): `ascii` for text
+ * known to be printable ASCII, `text` for a value to escape, `int` for a
+ * whole number. */
+export interface LineOut {
+  ascii(s: string): void;
+  text(s: string): void;
+  int(v: number): void;
+}
+
+/** Writes one line (with its `\n`) of a record; `now` is the time, in ms
+ * since the epoch. */
+export type LineFormatter = (record: AccessRecord, now: number, out: LineOut) => void;
 
 /** gunicorn's default `access_log_format` (the Apache combined format). */
 export const GUNICORN_FORMAT = '%(h)s %(l)s %(u)s %(t)s "%(r)s" %(s)s %(b)s "%(f)s" "%(a)s"';
 
 // ---- Escaping ----------------------------------------------------------------
 
-const kPlain = /^[\x20\x21\x23-\x5b\x5d-\x7e]*$/;
-const kHex = '0123456789abcdef';
-
-function hexByte(b: number): string {
-  return '\\x' + kHex[b >> 4]! + kHex[b & 15]!;
-}
-
-/** A value for the text format: see the file's first comment. Characters
- * up to U+00FF are bytes (latin1, as header values are); characters above
- * are written as their UTF-8 bytes. */
-export function escapeText(value: string): string {
-  if (kPlain.test(value)) return value;
-  let out = '';
+/** True when `value` is printable ASCII without `"` and `\\`: written as it
+ * is in both formats (the common case, checked without a RegExp). */
+function plain(value: string): boolean {
   for (let i = 0; i < value.length; i++) {
     const c = value.charCodeAt(i);
-    if (c === 0x22) out += '\\"';
-    else if (c === 0x5c) out += '\\\\';
-    else if (c >= 0x20 && c < 0x7f) out += value[i]!;
-    else if (c <= 0xff) out += hexByte(c);
-    else {
-      // One code point (a surrogate pair counts once) as UTF-8.
-      const cp = value.codePointAt(i)!;
-      if (cp > 0xffff) i++;
-      for (const b of Buffer.from(String.fromCodePoint(cp), 'utf8')) out += hexByte(b);
-    }
+    if (c < 0x20 || c > 0x7e || c === 0x22 || c === 0x5c) return false;
+  }
+  return true;
+}
+
+/** The format's own text as printable ASCII: as it is, but for other
+ * characters, written as the \xHH of their UTF-8 (the operator's quotes and
+ * backslashes stay: they are the format's). */
+function asciiLiteral(text: string): string {
+  let out = '';
+  for (const ch of text) {
+    const c = ch.codePointAt(0)!;
+    if (c >= 0x20 && c < 0x7f) out += ch;
+    else for (const b of Buffer.from(ch, 'utf8')) out += '\\x' + b.toString(16).padStart(2, '0');
   }
   return out;
 }
 
-/** PATH_INFO is text (percent-decoded as UTF-8): its bytes are its UTF-8. */
-function escapePath(value: string): string {
-  return kPlain.test(value) ? value : escapeText(Buffer.from(value, 'utf8').toString('latin1'));
+/** PATH_INFO is text (percent-decoded as UTF-8): its bytes are its UTF-8,
+ * given as a latin1 string to escape. */
+function pathBytes(value: string): string {
+  for (let i = 0; i < value.length; i++) {
+    if (value.charCodeAt(i) > 0x7f) return Buffer.from(value, 'utf8').toString('latin1');
+  }
+  return value;
 }
 
 /** A JSON string that is printable ASCII, however odd `value` is. */
 export function jsonString(value: string): string {
+  if (plain(value)) return '"' + value + '"';
   const json = JSON.stringify(value);
   return /[^\x20-\x7e]/.test(json)
     ? json.replace(/[^\x20-\x7e]/g, (c) => '\\u' + c.charCodeAt(0).toString(16).padStart(4, '0'))
@@ -152,51 +161,58 @@ function environValue(environ: Environ, name: string): string | null {
   return null;
 }
 
-const dash = (v: string | null | undefined): string => (v === null || v === undefined || v === '' ? '-' : escapeText(v));
-
-type Atom = (r: AccessRecord, now: number) => string;
-
-/** gunicorn 23.0's atoms. */
-const ATOMS: Record<string, Atom> = {
-  h: (r) => dash(r.environ.REMOTE_ADDR),
-  l: () => '-',
-  u: (r) => dash(basicUser(r.environ)),
-  t: (_r, now) => clfTime(now),
-  r: (r) => escapeText(`${r.environ.REQUEST_METHOD} ${r.environ.REQUEST_URI} ${r.environ.SERVER_PROTOCOL}`),
-  s: (r) => (r.status === 0 ? '-' : String(r.status)),
-  m: (r) => escapeText(r.environ.REQUEST_METHOD),
-  U: (r) => escapePath(r.environ.PATH_INFO),
-  q: (r) => escapeText(r.environ.QUERY_STRING),
-  H: (r) => escapeText(r.environ.SERVER_PROTOCOL),
-  b: (r) => (r.sent < 0 ? '-' : String(r.sent)),
-  B: (r) => (r.sent < 0 ? 'None' : String(r.sent)),
-  f: (r) => dash(r.environ.HTTP_REFERER),
-  a: (r) => dash(r.environ.HTTP_USER_AGENT),
-  T: (r) => String(Math.floor(r.durationUs / 1e6)),
-  D: (r) => String(Math.round(r.durationUs)),
-  M: (r) => String(Math.floor(r.durationUs / 1e3)),
-  L: (r) => {
-    const us = Math.round(r.durationUs);
-    return `${Math.floor(us / 1e6)}.${String(us % 1e6).padStart(6, '0')}`;
-  },
-  p: () => `<${process.pid}>`,
+/** gunicorn 23.0's atoms, as JS statements writing to `w` (LineOut) from
+ * `r` (the record), `e` (its environ) and `now`, over the helpers of this
+ * file: a format is compiled into one function that V8 can inline whole
+ * (see compileAccessFormat). `dash(EXPR)` stands for "EXPR, escaped, or `-`
+ * when it is missing or empty". */
+const ATOMS: Record<string, string> = {
+  h: 'dash(e.REMOTE_ADDR)',
+  u: 'dash(basicUser(e))',
+  t: 'w.ascii(clfTime(now));',
+  r: 'w.text(e.REQUEST_METHOD); w.ascii(" "); w.text(e.REQUEST_URI); w.ascii(" "); w.text(e.SERVER_PROTOCOL);',
+  s: 'if (r.status === 0) w.ascii("-"); else w.int(r.status);',
+  m: 'w.text(e.REQUEST_METHOD);',
+  U: 'w.text(pathBytes(e.PATH_INFO));',
+  q: 'w.text(e.QUERY_STRING);',
+  H: 'w.text(e.SERVER_PROTOCOL);',
+  b: 'if (r.sent < 0) w.ascii("-"); else w.int(r.sent);',
+  B: 'if (r.sent < 0) w.ascii("None"); else w.int(r.sent);',
+  f: 'dash(e.HTTP_REFERER)',
+  a: 'dash(e.HTTP_USER_AGENT)',
+  T: 'w.int(Math.floor(r.durationUs / 1e6));',
+  D: 'w.int(Math.round(r.durationUs));',
+  M: 'w.int(Math.floor(r.durationUs / 1e3));',
+  L: 'w.ascii(decimalSeconds(r.durationUs));',
 };
 
-/** The getter of an atom name (`h`, `{User-Agent}i`...): unknown names are
- * `-`, as gunicorn's SafeAtoms has them. */
-function atom(name: string): Atom {
+/** The statement of `dash(EXPR)`. */
+function dashOf(expr: string): string {
+  return `{ const v = ${expr}; if (v === null || v === undefined || v === "") w.ascii("-"); else w.text(v); }`;
+}
+
+/** `%(L)s`: `0.000123`. */
+function decimalSeconds(durationUs: number): string {
+  const us = Math.round(durationUs);
+  return `${Math.floor(us / 1e6)}.${String(us % 1e6).padStart(6, '0')}`;
+}
+
+/** The expression of an atom name (`h`, `{User-Agent}i`...): unknown names
+ * are `-`, as gunicorn's SafeAtoms has them. Names reach the source only as
+ * JSON string literals. */
+function atom(name: string): string {
   const known = ATOMS[name];
-  if (known !== undefined) return known;
+  if (known !== undefined) return known.startsWith('dash(') ? dashOf(known.slice(5, -1)) : known;
   const m = /^\{(.*)\}([ioe])$/s.exec(name);
-  if (m === null) return () => '-';
+  if (m === null) return 'w.ascii("-");';
   const inner = m[1]!;
   const lower = inner.toLowerCase();
   if (m[2] === 'i') {
     const key = requestKey(lower);
-    return key === null ? () => '-' : (r) => dash(r.environ[key] as string | undefined);
+    return key === null ? 'w.ascii("-");' : dashOf(`e[${JSON.stringify(key)}]`);
   }
-  if (m[2] === 'o') return (r) => dash(responseHeader(r, lower));
-  return (r) => dash(environValue(r.environ, inner));
+  if (m[2] === 'o') return dashOf(`responseHeader(r, ${JSON.stringify(lower)})`);
+  return dashOf(`environValue(e, ${JSON.stringify(inner)})`);
 }
 
 // ---- Compiling -----------------------------------------------------------------
@@ -226,8 +242,8 @@ export function accessFormatProblem(format: string): string | null {
  * ```
  */
 export function compileAccessFormat(format: string): LineFormatter {
-  if (format === 'json') return jsonLine;
-  const parts: (string | Atom)[] = [];
+  if (format === 'json') return (r, now, w) => w.ascii(jsonLine(r, now));
+  const parts: { literal: boolean; text: string }[] = [];
   let literal = '';
   let i = 0;
   while (i < format.length) {
@@ -260,30 +276,59 @@ export function compileAccessFormat(format: string): LineFormatter {
     if (conversion !== 's' && conversion !== 'd' && conversion !== 'i') {
       throw new TypeError(`must end %(${name}) with s (widths and flags are not supported), got ${conversion === undefined ? 'nothing' : JSON.stringify(conversion)}`);
     }
-    if (literal !== '') parts.push(literal);
-    literal = '';
-    parts.push(atom(name));
     i = j + 1;
-  }
-  if (literal !== '') parts.push(literal);
-  for (const p of parts) if (typeof p === 'string' && /[\r\n]/.test(p)) throw new TypeError('must not contain a line break');
-  return (r, now) => {
-    let line = '';
-    for (let k = 0; k < parts.length; k++) {
-      const p = parts[k]!;
-      line += typeof p === 'string' ? p : p(r, now);
+    // The constant atoms join the literal text around them.
+    if (name === 'l') {
+      literal += '-';
+      continue;
     }
-    return line + '\n';
-  };
+    if (name === 'p') {
+      literal += `<${process.pid}>`;
+      continue;
+    }
+    if (literal !== '') parts.push({ literal: true, text: literal });
+    literal = '';
+    parts.push({ literal: false, text: atom(name) });
+  }
+  if (literal !== '') parts.push({ literal: true, text: literal });
+  for (const p of parts) if (p.literal && /[\r\n]/.test(p.text)) throw new TypeError('must not contain a line break');
+  const body = parts.map((p) => (p.literal ? `w.ascii(${JSON.stringify(asciiLiteral(p.text))});` : p.text)).join('\n');
+  // One function of the whole line, from our statements and the format's
+  // literals as JSON strings (nothing of the format is code).
+  const make = new Function(
+    'pathBytes',
+    'clfTime',
+    'basicUser',
+    'responseHeader',
+    'environValue',
+    'decimalSeconds',
+    `return function accessLine(r, now, w) { const e = r.environ;\n${body}\nw.ascii("\\n"); };`,
+  ) as (...helpers: unknown[]) => LineFormatter;
+  return make(pathBytes, clfTime, basicUser, responseHeader, environValue, decimalSeconds);
 }
 
 const json = (v: string | null | undefined): string => (v === null || v === undefined ? 'null' : jsonString(v));
+
+let isoSecond = -1;
+let isoPrefix = '';
+
+/** `2024-05-01T10:00:00.123Z`, its second made once. */
+function isoTime(now: number): string {
+  const ms = Math.floor(now);
+  const second = Math.floor(ms / 1000);
+  if (second !== isoSecond) {
+    isoSecond = second;
+    isoPrefix = new Date(second * 1000).toISOString().slice(0, 20);
+  }
+  const frac = ms - second * 1000;
+  return isoPrefix + (frac < 10 ? '00' : frac < 100 ? '0' : '') + frac + 'Z';
+}
 
 /** `--access-log-format json`: one object per line, fields in this order. */
 function jsonLine(r: AccessRecord, now: number): string {
   const e = r.environ;
   return (
-    `{"time":"${new Date(now).toISOString()}"` +
+    `{"time":"${isoTime(now)}"` +
     `,"remote_addr":${json(e.REMOTE_ADDR === '' ? null : e.REMOTE_ADDR)}` +
     `,"remote_port":${json(e.REMOTE_PORT === '' ? null : e.REMOTE_PORT)}` +
     `,"remote_user":${json(basicUser(e))}` +

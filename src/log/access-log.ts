@@ -8,10 +8,11 @@ import { performance } from 'node:perf_hooks';
 import type { Chunk, Environ, Header } from '../types.js';
 import type { Sink } from '../gateway/response.js';
 import { bodiless } from '../gateway/http-rules.js';
-import { compileAccessFormat, type LineFormatter } from './access-format.js';
+import { compileAccessFormat, type AccessRecord, type LineFormatter } from './access-format.js';
 import { LogFile } from './log-file.js';
 
 const kNoHeaders: readonly Header[] = [];
+const kTimeOrigin = performance.timeOrigin;
 
 function byteLength(chunk: Chunk): number {
   return typeof chunk === 'string' ? Buffer.byteLength(chunk) : chunk.byteLength;
@@ -34,7 +35,8 @@ export class AccessLog {
   ) {}
 
   static open(target: string, format: string): AccessLog {
-    return new AccessLog(new LogFile(target, 'stdout'), compileAccessFormat(format));
+    // Its lines are printable ASCII (access-format.ts): a byte a character.
+    return new AccessLog(new LogFile(target, 'stdout', true), compileAccessFormat(format));
   }
 
   /** The sink of one request, logging when its response is over. */
@@ -43,20 +45,12 @@ export class AccessLog {
   }
 
   /** Writes the line of a finished response. */
-  log(sink: LoggedSink, durationUs: number): void {
-    this.file.write(
-      this.line(
-        {
-          environ: sink.environ,
-          status: sink.status,
-          headers: sink.headers,
-          contentLength: sink.contentLength,
-          sent: sink.status === 0 ? -1 : sink.sent,
-          durationUs,
-        },
-        Date.now(),
-      ),
-    );
+  log(record: AccessRecord, now: number): void {
+    const file = this.file;
+    if (!file.begin()) return;
+    // The wall clock from the monotonic one (one clock read a line).
+    this.line(record, kTimeOrigin + now, file);
+    file.end();
   }
 
   reopen(): void {
@@ -69,11 +63,12 @@ export class AccessLog {
 
 /** A Sink that counts what its response sends and logs it at the end:
  * after the last start(), end() or abort(), or when the client goes away. */
-export class LoggedSink implements Sink {
+export class LoggedSink implements Sink, AccessRecord {
   status = 0;
   headers: readonly Header[] = kNoHeaders;
   contentLength = -1;
   sent = 0;
+  durationUs = 0;
   private noBody = false;
   private logged = false;
   private readonly started = performance.now();
@@ -125,7 +120,10 @@ export class LoggedSink implements Sink {
     if (this.logged) return;
     this.logged = true;
     if (this.inner.onGone === this.onInnerGone) this.inner.onGone = null;
-    this.log.log(this, (performance.now() - this.started) * 1000);
+    const now = performance.now();
+    this.durationUs = (now - this.started) * 1000;
+    if (this.status === 0) this.sent = -1;
+    this.log.log(this, now);
   }
 
   start(status: string, code: number, headers: Header[], contentLength: number, body: Chunk | null, last: boolean, close: boolean): boolean {
@@ -133,9 +131,20 @@ export class LoggedSink implements Sink {
     this.status = code;
     this.headers = headers;
     this.noBody = bodiless(code, this.environ.REQUEST_METHOD);
-    // The whole body in hand: its size is the Content-Length sent.
-    this.contentLength = contentLength < 0 && last && !this.noBody ? (body === null ? 0 : byteLength(body)) : contentLength;
-    if (body !== null) this.count(byteLength(body));
+    if (body === null) {
+      if (contentLength < 0 && last && !this.noBody) this.contentLength = 0;
+      else this.contentLength = contentLength;
+    } else if (contentLength >= 0 && typeof body === 'string' && body.length === contentLength) {
+      // UTF-8 has at least a byte a character: the declared length is what
+      // is sent (no need to measure the string).
+      this.contentLength = contentLength;
+      this.count(contentLength);
+    } else {
+      const n = byteLength(body);
+      // The whole body in hand: its size is the Content-Length sent.
+      this.contentLength = contentLength < 0 && last && !this.noBody ? n : contentLength;
+      this.count(n);
+    }
     if (last || this.inner.gone) this.done();
     return more;
   }

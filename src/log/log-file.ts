@@ -1,18 +1,29 @@
 // log-file.ts: LogFile, where log lines go: a file opened with O_APPEND, or
-// the process's stdout/stderr (`-`). Lines are batched and written off the
-// event loop (fs.write on libuv's thread pool), one write per batch, at
-// most one write in flight; reopen() (SIGUSR1, after logrotate renamed the
-// file) takes effect between writes.
+// the process's stdout/stderr (`-`). Lines are encoded into blocks of
+// bytes as they come (no string is kept, nothing is joined) and written off
+// the event loop (fs.write/writev on libuv's thread pool): a batch leaves
+// 100 ms after its first line, or as soon as it holds 64 KiB, in one system
+// call, with at most one write in flight (a write per request would cost a
+// thread-pool round trip per request); reopen() (SIGUSR1, after logrotate
+// renamed the file) takes effect between writes. At exit what is pending is
+// written at once.
 //
 // Any thread may have its own LogFile on the same path: each batch is whole
-// lines in one write(2) with O_APPEND, so the kernel appends it at the end
-// as one piece and lines of several threads (or processes) never mix. (A
-// short write, only when the disk is full, writes its rest separately.)
-import { closeSync, openSync, write, writeSync } from 'node:fs';
+// lines in one write(2) or writev(2) with O_APPEND, so the kernel appends it
+// at the end as one piece and lines of several threads (or processes) never
+// mix. (A short write, only when the disk is full, writes its rest
+// separately.)
+import { closeSync, openSync, write, writev, writeSync } from 'node:fs';
 
 /** Bytes waiting to be written beyond which new lines are dropped (a disk
  * that stalls must not grow the heap without bound); counted, and said. */
 const kMaxPending = 8 * 1024 * 1024;
+
+/** How long a line may wait for the lines after it, and how much a batch
+ * holds before it is written at once; the size of a block of bytes. */
+const kFlushMs = 100;
+const kFlushBytes = 64 * 1024;
+const kBlock = 64 * 1024;
 
 /** Every open LogFile of this thread, flushed synchronously at exit. */
 const open = new Set<LogFile>();
@@ -22,15 +33,33 @@ function flushAtExit(): void {
   for (const log of open) log.flushSync();
 }
 
+const kHexDigits = [48, 49, 50, 51, 52, 53, 54, 55, 56, 57, 97, 98, 99, 100, 101, 102];
+
+/** `\xHH` of byte `c` at `b[p]`; returns the position after it. */
+function hexByte(b: Uint8Array, p: number, c: number): number {
+  b[p] = 0x5c;
+  b[p + 1] = 0x78;
+  b[p + 2] = kHexDigits[c >> 4]!;
+  b[p + 3] = kHexDigits[c & 15]!;
+  return p + 4;
+}
+
 /** What a LogFile reports about itself (dropped lines, write errors). */
 export type LogProblem = (message: string) => void;
 
+interface WritableBuffer extends Buffer {
+  latin1Write(text: string, offset: number): number;
+  utf8Write(text: string, offset: number): number;
+}
+
 /**
- * A log destination. `target` is a file path, or `-` for `stdio`.
+ * A log destination. `target` is a file path, or `-` for `stdio`. A
+ * `oneByte` log's write() is one byte per character (the access log: its lines
+ * are printable ASCII); any other as UTF-8.
  *
  * @example
  * ```ts
- * const log = new LogFile('/var/log/tsgi/access.log', 'stdout');
+ * const log = new LogFile('/var/log/tsgi/access.log', 'stdout', true);
  * log.write('one line\n');
  * process.on('SIGUSR1', () => log.reopen());
  * ```
@@ -38,10 +67,14 @@ export type LogProblem = (message: string) => void;
 export class LogFile {
   /** The descriptor of the file, or -1 for stdout/stderr. */
   private fd = -1;
-  private chunks: string[] = [];
+  /** Blocks filled, oldest first, then the one being filled. */
+  private full: Buffer[] = [];
+  private block: WritableBuffer | null = null;
+  private used = 0;
   private pending = 0;
   private writing = false;
   private scheduled = false;
+  private timer: NodeJS.Timeout | null = null;
   private reopenWanted = false;
   private closed = false;
   private dropped = 0;
@@ -50,6 +83,7 @@ export class LogFile {
   onProblem: LogProblem | null = null;
   private readonly flushTask = () => {
     this.scheduled = false;
+    this.timer = null;
     this.flush();
   };
 
@@ -58,6 +92,7 @@ export class LogFile {
   constructor(
     readonly target: string,
     private readonly stdio: 'stdout' | 'stderr',
+    private readonly oneByte = false,
   ) {
     if (target !== '-') this.fd = openSync(target, 'a');
     open.add(this);
@@ -67,19 +102,114 @@ export class LogFile {
     }
   }
 
-  /** Appends `text` (whole lines, each ending in `\n`); written at the end
-   * of this turn of the event loop, with whatever else came meanwhile. */
+  /** Appends `text` (whole lines, each ending in `\n`); written with the
+   * lines that follow it within 100 ms (or 64 KiB). */
   write(text: string): void {
-    if (this.closed) return;
-    if (this.pending + text.length > kMaxPending) {
+    if (!this.begin()) return;
+    const most = this.oneByte ? text.length : 3 * text.length;
+    const block = this.room(most);
+    const n = this.oneByte ? block.latin1Write(text, this.used) : block.utf8Write(text, this.used);
+    this.used += n;
+    this.pending += n;
+    this.schedule();
+  }
+
+  // ---- A line written piece by piece (the access log, access-format.ts):
+  // begin(), then ascii()/text()/path()/int() for its pieces, then end().
+  // Nothing is concatenated: each piece is copied into the block as it is
+  // (or escaped on the way), one pass over its characters.
+
+  /** Whether a line may be written now (false: dropped, and counted). */
+  begin(): boolean {
+    if (this.closed) return false;
+    if (this.pending > kMaxPending) {
       this.dropped++;
-      return;
+      return false;
     }
-    this.chunks.push(text);
-    this.pending += text.length;
-    if (!this.scheduled && !this.writing) {
+    return true;
+  }
+
+  /** The block, with room for `n` more bytes. A block is given to one
+   * write and not used again: one allocation per 64 KiB of lines. */
+  private room(n: number): WritableBuffer {
+    let block = this.block;
+    if (block === null || this.used + n > block.length) {
+      if (block !== null && this.used > 0) this.full.push(block.subarray(0, this.used));
+      block = Buffer.allocUnsafe(Math.max(kBlock, n)) as WritableBuffer;
+      this.block = block;
+      this.used = 0;
+    }
+    return block;
+  }
+
+  /** A piece known to be printable ASCII (the format's own text). */
+  ascii(s: string): void {
+    const n = s.length;
+    const b = this.room(n);
+    let p = this.used;
+    for (let i = 0; i < n; i++) b[p++] = s.charCodeAt(i);
+    this.pending += p - this.used;
+    this.used = p;
+  }
+
+  /** A value, escaped as the access log's text format wants: `"` as `\"`,
+   * `\` as `\\`, bytes below 0x20, 0x7f and above as `\xHH` (characters
+   * up to U+00FF are bytes; above, their UTF-8). */
+  text(s: string): void {
+    const n = s.length;
+    // At most 12 bytes a UTF-16 unit (3 UTF-8 bytes, 4 characters each).
+    const b = this.room(12 * n);
+    let p = this.used;
+    for (let i = 0; i < n; i++) {
+      const c = s.charCodeAt(i);
+      if (c >= 0x20 && c < 0x7f && c !== 0x22 && c !== 0x5c) {
+        b[p++] = c;
+      } else if (c === 0x22 || c === 0x5c) {
+        b[p++] = 0x5c;
+        b[p++] = c;
+      } else if (c <= 0xff) {
+        p = hexByte(b, p, c);
+      } else {
+        const cp = s.codePointAt(i)!;
+        if (cp > 0xffff) i++;
+        for (const u of Buffer.from(String.fromCodePoint(cp), 'utf8')) p = hexByte(b, p, u);
+      }
+    }
+    this.pending += p - this.used;
+    this.used = p;
+  }
+
+  /** A whole number. */
+  int(v: number): void {
+    this.ascii('' + v);
+  }
+
+  /** The line is complete. */
+  end(): void {
+    this.schedule();
+  }
+
+  /** Arranges the next write: at once for a full batch, else when the
+   * oldest line has waited kFlushMs; a write in flight arranges it when it
+   * completes. */
+  private schedule(): void {
+    if (this.writing || this.pending === 0) return;
+    if (this.pending >= kFlushBytes || this.idle.length > 0) {
+      if (this.timer !== null) {
+        clearTimeout(this.timer);
+        this.timer = null;
+        this.scheduled = false;
+      }
+      if (!this.scheduled) {
+        this.scheduled = true;
+        setImmediate(this.flushTask);
+      }
+    } else if (!this.scheduled) {
       this.scheduled = true;
-      setImmediate(this.flushTask);
+      // Unreferenced: a log line does not keep the process alive (at exit
+      // it is written synchronously).
+      this.timer = setTimeout(this.flushTask, kFlushMs);
+      this.timer.unref();
     }
   }
 
@@ -119,17 +249,25 @@ export class LogFile {
     else process.stderr.write(`tsgi: ${message}\n`);
   }
 
-  /** Takes the batch: everything written so far, as one string. */
-  private take(): string {
-    const text = this.chunks.length === 1 ? this.chunks[0]! : this.chunks.join('');
-    this.chunks = [];
+  /** Takes the batch: every byte written so far, as blocks. */
+  private take(): Buffer[] {
+    const batch = this.full;
+    if (this.block !== null && this.used > 0) batch.push(this.block.subarray(0, this.used));
+    this.full = [];
+    this.block = null;
+    this.used = 0;
     this.pending = 0;
-    return text;
+    return batch;
   }
 
   private flush(): void {
     if (this.writing) return;
-    if (this.chunks.length === 0) {
+    if (this.timer !== null) {
+      clearTimeout(this.timer);
+      this.timer = null;
+      this.scheduled = false;
+    }
+    if (this.pending === 0) {
       this.settled();
       return;
     }
@@ -138,33 +276,48 @@ export class LogFile {
       this.dropped = 0;
       this.problem(`${n} log line(s) for ${this.target === '-' ? this.stdio : this.target} dropped: the writes could not keep up`);
     }
-    const data = Buffer.from(this.take(), 'utf8');
+    const batch = this.take();
     if (this.fd < 0) {
       // stdout/stderr: Node's own stream (synchronous for files and pipes
       // on Linux, so one write per batch; in a worker thread it goes to the
       // main thread, a batch at a time).
-      (this.stdio === 'stdout' ? process.stdout : process.stderr).write(data);
+      const stream = this.stdio === 'stdout' ? process.stdout : process.stderr;
+      stream.write(batch.length === 1 ? batch[0]! : Buffer.concat(batch));
       this.settled();
       return;
     }
     this.writing = true;
-    this.writeFrom(data, 0);
+    this.writeBatch(batch);
   }
 
-  private writeFrom(data: Buffer, offset: number): void {
-    write(this.fd, data, offset, data.length - offset, null, (err, n) => {
+  /** One write(2) or writev(2) of `batch`; the rest of a short write goes
+   * again. */
+  private writeBatch(batch: Buffer[]): void {
+    const done = (err: NodeJS.ErrnoException | null, n: number) => {
       if (err) {
         if (!this.failed) this.problem(`cannot write to ${this.target}: ${err.message}`);
         this.failed = true;
-      } else if (offset + n < data.length) {
-        this.writeFrom(data, offset + n);
-        return;
+      } else {
+        let left = n;
+        while (batch.length > 0 && left >= batch[0]!.length) left -= batch.shift()!.length;
+        if (batch.length > 0) {
+          batch[0] = batch[0]!.subarray(left);
+          this.writeBatch(batch);
+          return;
+        }
       }
       this.writing = false;
       if (this.reopenWanted) this.doReopen();
-      if (this.closed) this.closeFd();
-      else this.flush();
-    });
+      if (this.closed) {
+        this.closeFd();
+      } else if (this.pending === 0) {
+        this.settled();
+      } else {
+        this.schedule();
+      }
+    };
+    if (batch.length === 1) write(this.fd, batch[0]!, 0, batch[0]!.length, null, done);
+    else writev(this.fd, batch, null, done);
   }
 
   private settled(): void {
@@ -176,17 +329,17 @@ export class LogFile {
 
   /** Resolves once everything written so far is in the file. */
   flushed(): Promise<void> {
-    if (!this.writing && this.chunks.length === 0) return Promise.resolve();
+    if (!this.writing && this.pending === 0) return Promise.resolve();
     return new Promise((resolve) => {
       this.idle.push(resolve);
-      if (!this.writing && !this.scheduled) this.flush();
+      if (!this.writing) this.flush();
     });
   }
 
   /** Writes what is pending now, synchronously (at exit). */
   flushSync(): void {
-    if (this.chunks.length === 0) return;
-    const data = Buffer.from(this.take(), 'utf8');
+    if (this.pending === 0) return;
+    const data = Buffer.concat(this.take());
     try {
       if (this.fd < 0) writeSync(this.stdio === 'stdout' ? 1 : 2, data);
       else writeSync(this.fd, data);
