@@ -21,6 +21,7 @@
         'native/parser.cc',
         'native/proxy_protocol.cc',
         'native/server.cc',
+        'native/sockets.cc',
         'native/timers.cc',
         'native/strict.cc',
         'native/writer.cc',

@@ -13,9 +13,10 @@
 //   <- count   -> {"event":"count","open":N}   connections still open
 //   <- close   -> closes everything and exits 0
 // The whole run is bounded by --timeout seconds; 127.0.0.1 only.
-import { readFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { createInterface } from 'node:readline';
+import { exchange } from '../scripts/lib/http-response.mjs';
+import { openFileLimit } from '../scripts/lib/proc.mjs';
 
 const opts = { port: 0, connections: 8000, concurrency: 256, path: '/', timeout: 120 };
 const argv = process.argv.slice(2);
@@ -47,15 +48,6 @@ function send(obj) {
   process.stdout.write(`${JSON.stringify(obj)}\n`);
 }
 
-function nofile() {
-  try {
-    const m = /^Max open files\s+(\d+|unlimited)/m.exec(readFileSync('/proc/self/limits', 'utf8'));
-    return m ? m[1] : null;
-  } catch {
-    return null;
-  }
-}
-
 const hardTimer = setTimeout(() => {
   process.stderr.write(`idle-client.mjs: gave up after ${opts.timeout} s\n`);
   for (const s of sockets) s.destroy();
@@ -65,53 +57,37 @@ const hardTimer = setTimeout(() => {
 function settled() {
   if (!readySent && ok + failed === opts.connections) {
     readySent = true;
-    send({ event: 'ready', ok, failed, firstError, closedEarly, ms: Date.now() - t0, nofile: nofile() });
+    send({ event: 'ready', ok, failed, firstError, closedEarly, ms: Date.now() - t0, nofile: String(openFileLimit()) });
   }
 }
 
-/** Opens one connection, makes one request, resolves when its response is complete. */
-function one() {
-  return new Promise((resolve) => {
-    const sock = connect({ host: HOST, port: opts.port });
-    let buf = Buffer.alloc(0);
-    let need = -1;
-    let done = false;
-    const finish = (err) => {
-      if (done) return;
-      done = true;
-      if (err) {
-        failed++;
-        firstError ??= err;
-        sock.destroy();
-      } else {
-        ok++;
-        sockets.add(sock);
-      }
-      resolve();
-    };
-    sock.on('error', (e) => finish(e.code ?? e.message));
-    sock.on('close', () => {
-      if (!done) finish('closed before the response');
-      else if (sockets.delete(sock)) closedEarly++;
-    });
-    sock.on('connect', () => sock.write(request));
-    sock.on('data', (d) => {
-      if (done) return; // nothing more is expected
-      buf = buf.length ? Buffer.concat([buf, d]) : d;
-      if (need < 0) {
-        const end = buf.indexOf('\r\n\r\n');
-        if (end < 0) return buf.length > 65536 ? finish('response head too large') : undefined;
-        const head = buf.subarray(0, end).toString('latin1');
-        if (!/^HTTP\/1\.1 200 /.test(head)) return finish(`status: ${head.split('\r\n')[0]}`);
-        const cl = /\r\ncontent-length:\s*(\d+)/i.exec(head);
-        if (!cl) return finish('no Content-Length');
-        need = end + 4 + Number(cl[1]);
-      }
-      if (buf.length >= need) {
-        buf = Buffer.alloc(0);
-        finish(null);
-      }
-    });
+/** Opens one connection, makes one request, resolves when its response is
+ * complete (a 200) or it failed. */
+async function one() {
+  const sock = connect({ host: HOST, port: opts.port });
+  const { outcome, responses, error } = await exchange(sock, request, { timeoutMs: opts.timeout * 1000 });
+  const status = responses[0]?.status;
+  const why =
+    outcome === 'done'
+      ? status === 200
+        ? null
+        : `status ${status}`
+      : outcome === 'error'
+        ? error
+        : outcome === 'closed'
+          ? (sock.errored?.code ?? 'closed before the response')
+          : 'no response';
+  if (why) {
+    failed++;
+    firstError ??= why;
+    sock.destroy();
+    return;
+  }
+  ok++;
+  sockets.add(sock);
+  sock.on('error', () => {});
+  sock.on('close', () => {
+    if (sockets.delete(sock)) closedEarly++;
   });
 }
 

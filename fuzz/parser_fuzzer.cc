@@ -3,16 +3,22 @@
 // scripts/fuzz.mjs. Besides "no crash" (ASan, UBSan) it checks invariants:
 //   - every span of a head lies inside the head's bytes; URL, names and
 //     values are well-formed (no CR, LF, NUL or other CTL; names are
-//     tokens; the target has no SP, fragment or non-ASCII byte);
+//     tokens; values without OWS around them; the target of RFC 3986
+//     characters, no fragment, no userinfo in an authority);
 //   - limits hold: target length, header count, body size;
 //   - events come in order (head, body*, complete), a Content-Length body
 //     has exactly its declared length, nothing is reported after an error
 //     or a stop, and an error names a ready-made response;
 //   - the same bytes cut into other pieces give the same events, bodies
-//     and outcome (the parser keeps no pointer into a read).
+//     and outcome (the parser keeps no pointer into a read, and what it
+//     holds back from llhttp reaches it alike);
+//   - a chunked body (chunk-ext of RFC 9112 section 7.1.1, trailers) is
+//     accepted, refused or bounded exactly as RefChunked, a second and
+//     plainer reading of the grammar, says, with the same body.
 //
-// Input: byte 0 picks the limits and the cutting, the rest is the stream
-// of one connection.
+// Input: byte 0 picks the limits (bit 0), the mode (bit 1: the rest is a
+// chunked body after a fixed head, else the whole stream of a connection)
+// and the cutting (bits 1-7).
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
@@ -46,6 +52,20 @@ bool IsTchar(unsigned char c) {
   return c != 0 && std::strchr("!#$%&'*+-.^_`|~", c) != nullptr;
 }
 
+bool IsWs(unsigned char c) { return c == ' ' || c == '\t'; }
+
+// RFC 3986 characters (unreserved, reserved, '%') other than '#'.
+bool IsTargetByte(unsigned char c) {
+  if ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') ||
+      (c >= 'A' && c <= 'Z')) {
+    return true;
+  }
+  // RFC 3986 (unreserved, reserved, '%'), plus what browsers send raw in
+  // queries and the server deliberately serves (README, "Strict parsing").
+  return c != 0 &&
+         std::strchr("-._~:/?[]@!$&'()*+,;=%\\^`{|}", c) != nullptr;
+}
+
 bool EqualsLower(const char* s, uint32_t n, const char* lower) {
   if (std::strlen(lower) != n) return false;
   for (uint32_t i = 0; i < n; i++) {
@@ -71,6 +91,7 @@ class Recorder final : public tsgi::ParserDelegate {
     limits_ = limits;
     events_ = 14695981039346656037ull;
     body_ = 14695981039346656037ull;
+    first_body_ = 14695981039346656037ull;
     in_message_ = false;
     finished_ = false;
     heads_ = 0;
@@ -84,9 +105,21 @@ class Recorder final : public tsgi::ParserDelegate {
     CHECK(head.url_off <= head.size && head.url_len <= head.size - head.url_off);
     CHECK(head.url_len > 0 && head.url_len <= limits_->max_url_size);
     CHECK(head.header_count <= limits_->max_header_count);
+    const char* url = head.bytes + head.url_off;
     for (uint32_t i = 0; i < head.url_len; i++) {
-      const unsigned char c = head.bytes[head.url_off + i];
-      CHECK(c > 0x20 && c < 0x7f && c != '#');
+      CHECK(IsTargetByte(static_cast<unsigned char>(url[i])));
+    }
+    if (url[0] != '/' && url[0] != '*') {
+      // absolute-form: no userinfo in an authority.
+      const char* colon =
+          static_cast<const char*>(std::memchr(url, ':', head.url_len));
+      CHECK(colon != nullptr);
+      const uint32_t rest = head.url_len - static_cast<uint32_t>(colon + 1 - url);
+      if (rest >= 2 && colon[1] == '/' && colon[2] == '/') {
+        for (uint32_t i = 3; i <= rest && colon[i] != '/' && colon[i] != '?'; i++) {
+          CHECK(colon[i] != '@');
+        }
+      }
     }
     chunked_ = (head.flags & tsgi::kRfChunked) != 0;
     has_length_ = false;
@@ -104,13 +137,17 @@ class Recorder final : public tsgi::ParserDelegate {
         const unsigned char c = head.bytes[s.value_off + i];
         CHECK(c == '\t' || (c >= 0x20 && c != 0x7f));
       }
+      if (s.value_len > 0) {
+        CHECK(!IsWs(static_cast<unsigned char>(head.bytes[s.value_off])));
+        CHECK(!IsWs(static_cast<unsigned char>(
+            head.bytes[s.value_off + s.value_len - 1])));
+      }
       const char* name = head.bytes + s.name_off;
       if (EqualsLower(name, s.name_len, "content-length")) {
         CHECK(!has_length_);  // duplicates were refused
         has_length_ = true;
         for (uint32_t i = 0; i < s.value_len; i++) {
           const char c = head.bytes[s.value_off + i];
-          if (c == ' ' || c == '\t') break;
           CHECK(c >= '0' && c <= '9');
           length_ = length_ * 10 + static_cast<uint64_t>(c - '0');
         }
@@ -139,6 +176,7 @@ class Recorder final : public tsgi::ParserDelegate {
     CHECK(body_seen_ <= limits_->max_body_size);
     if (!chunked_) CHECK(body_seen_ <= length_);
     Mix(&body_, at, length);
+    if (completes_ == 0) Mix(&first_body_, at, length);
     return 0;
   }
 
@@ -159,6 +197,7 @@ class Recorder final : public tsgi::ParserDelegate {
 
   uint64_t events_ = 0;
   uint64_t body_ = 0;
+  uint64_t first_body_ = 0;  // the body of the first message
   uint32_t heads_ = 0;
   uint32_t completes_ = 0;
 
@@ -214,6 +253,184 @@ Outcome Run(Parser* parser, Recorder* rec, const Limits* limits,
   return Outcome{result, parser->error()};
 }
 
+// ---- RefChunked: chunked-body grammar, read plainly ----------------------
+
+bool IsTchar8(uint8_t c) { return IsTchar(c); }
+bool IsHex(uint8_t c) {
+  return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') ||
+         (c >= 'A' && c <= 'F');
+}
+// field-vchar, SP, HTAB, obs-text (RFC 9110 section 5.5).
+bool IsValueByte(uint8_t c) { return c == '\t' || (c >= 0x20 && c != 0x7f); }
+bool IsQdtext(uint8_t c) {
+  return c == '\t' || c == ' ' || c == 0x21 || (c >= 0x23 && c <= 0x5b) ||
+         (c >= 0x5d && c <= 0x7e) || c >= 0x80;
+}
+
+struct RefResult {
+  enum Kind { kComplete, kIncomplete, kInvalid, kLimit } kind;
+  HttpError limit;  // which limit, for kLimit
+  uint64_t body;    // FNV-1a of the de-chunked body, for kComplete
+};
+
+// Where one chunk-ext ends, read as RFC 9112 section 7.1.1 writes it:
+//   chunk-ext = *( BWS ";" BWS ext-name [ BWS "=" BWS ext-val ] )
+// Returns the offset of its CR (*ok), or of the first byte that cannot
+// continue it (!*ok), or n (input ended first, *ok).
+size_t RefExtEnd(const uint8_t* d, size_t i, size_t n, bool* ok) {
+  auto ws = [&](size_t k) {
+    while (k < n && IsWs(d[k])) k++;
+    return k;
+  };
+  auto token = [&](size_t k) {
+    while (k < n && IsTchar8(d[k])) k++;
+    return k;
+  };
+  *ok = true;
+  for (;;) {
+    size_t j = ws(i);
+    if (j == n) return n;
+    if (d[j] == '\r') {
+      if (j != i) *ok = false;  // BWS, then no ";"
+      return j;
+    }
+    if (d[j] != ';') return *ok = false, j;
+    j = ws(j + 1);
+    if (j == n) return n;
+    if (!IsTchar8(d[j])) return *ok = false, j;
+    j = token(j);
+    if (j == n) return n;
+    size_t k = ws(j);
+    if (k == n) return n;
+    if (d[k] != '=') {
+      i = j;  // the whitespace after the name is read again above
+      continue;
+    }
+    k = ws(k + 1);
+    if (k == n) return n;
+    if (d[k] == '"') {
+      for (k++;;) {
+        if (k == n) return n;
+        const uint8_t c = d[k];
+        if (c == '"') {
+          k++;
+          break;
+        }
+        if (c == '\\') {
+          if (++k == n) return n;
+          if (!IsValueByte(d[k])) return *ok = false, k;
+        } else if (!IsQdtext(c)) {
+          return *ok = false, k;
+        }
+        k++;
+      }
+    } else if (IsTchar8(d[k])) {
+      k = token(k);
+    } else {
+      return *ok = false, k;
+    }
+    i = k;
+  }
+}
+
+// The first message of d[0, n) as a chunked body, with the limits.
+RefResult RefChunked(const uint8_t* d, size_t n, const Limits& limits) {
+  const RefResult incomplete{RefResult::kIncomplete, HttpError::kNone, 0};
+  const RefResult invalid{RefResult::kInvalid, HttpError::kNone, 0};
+  auto limit = [](HttpError e) {
+    return RefResult{RefResult::kLimit, e, 0};
+  };
+  uint64_t hash = 14695981039346656037ull;
+  uint64_t total = 0;
+  size_t pos = 0;
+  for (;;) {
+    uint64_t size = 0;
+    const size_t digits = pos;
+    while (pos < n && IsHex(d[pos])) {
+      if ((size >> 60) != 0) return invalid;
+      const uint8_t c = d[pos];
+      const uint64_t v = c <= '9' ? c - '0' : (c | 0x20) - 'a' + 10;
+      size = (size << 4) | v;
+      pos++;
+    }
+    if (pos == n) return incomplete;
+    if (pos == digits) return invalid;
+    // Extensions, with the bound checked before each of their bytes.
+    bool ok = false;
+    const size_t end = RefExtEnd(d, pos, n, &ok);
+    // Every byte before `end` was taken, and so was the one at `end` when
+    // it broke the grammar: too many once one at offset >= bound was.
+    const size_t len = end - pos;
+    if (ok ? len > limits.max_chunk_ext_size
+           : len >= limits.max_chunk_ext_size) {
+      return limit(HttpError::kExtensionTooLarge);
+    }
+    if (!ok) return invalid;
+    if (end == n) return incomplete;
+    pos = end + 1;  // CR
+    if (pos == n) return incomplete;
+    if (d[pos++] != '\n') return invalid;
+    if (size == 0) break;
+    if (size > limits.max_body_size - total) {
+      return limit(HttpError::kContentTooLarge);
+    }
+    total += size;
+    if (n - pos < size) return incomplete;
+    Mix(&hash, d + pos, static_cast<size_t>(size));
+    pos += static_cast<size_t>(size);
+    if (pos == n) return incomplete;
+    if (d[pos++] != '\r') return invalid;
+    if (pos == n) return incomplete;
+    if (d[pos++] != '\n') return invalid;
+  }
+  // The trailer section: its own byte and field budgets, every byte
+  // judged first, then counted.
+  uint64_t room = limits.max_header_size;
+  uint32_t fields = 0;
+  auto take = [&]() {
+    if (room == 0) return false;
+    room--;
+    pos++;
+    return true;
+  };
+  const RefResult too_large = limit(HttpError::kHeaderFieldsTooLarge);
+  for (;;) {
+    if (pos == n) return incomplete;
+    if (d[pos] == '\r') {
+      if (!take()) return too_large;
+      if (pos == n) return incomplete;
+      if (d[pos] != '\n') return invalid;
+      if (!take()) return too_large;
+      return RefResult{RefResult::kComplete, HttpError::kNone, hash};
+    }
+    if (!IsTchar8(d[pos])) return invalid;
+    if (fields >= limits.max_header_count) return too_large;
+    fields++;
+    const size_t name = pos;
+    while (pos < n && IsTchar8(d[pos])) {
+      if (!take()) return too_large;
+    }
+    if (pos == n) return incomplete;
+    if (d[pos] != ':') return invalid;
+    const char* nm = reinterpret_cast<const char*>(d + name);
+    const uint32_t len = static_cast<uint32_t>(pos - name);
+    if (EqualsLower(nm, len, "content-length") ||
+        EqualsLower(nm, len, "transfer-encoding")) {
+      return invalid;
+    }
+    if (!take()) return too_large;
+    while (pos < n && IsValueByte(d[pos])) {
+      if (!take()) return too_large;
+    }
+    if (pos == n) return incomplete;
+    if (d[pos] != '\r') return invalid;
+    if (!take()) return too_large;
+    if (pos == n) return incomplete;
+    if (d[pos] != '\n') return invalid;
+    if (!take()) return too_large;
+  }
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
@@ -223,17 +440,35 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   size--;
 
   // Limits the parser gets from JS in the server: roomy ones, where the
-  // rules are exercised, and tiny ones, where every limit is reached.
-  static const Limits kRoomy = {4096, 8192, 64, 1 << 20};
-  static const Limits kSmall = {24, 96, 4, 64};
+  // rules are exercised, and tiny ones, where every limit is reached. The
+  // chunk-extension bound is derived from the header size there
+  // (maxChunkExtensionSize), here set small on its own as well.
+  static const Limits kRoomy = {4096, 8192, 64, 1 << 20, 8192};
+  static const Limits kSmall = {24, 96, 4, 64, 16};
   const Limits* limits = (config & 1) != 0 ? &kSmall : &kRoomy;
+
+  // Chunk mode: a fixed head, then the input as its chunked body.
+  static constexpr char kChunkedHead[] =
+      "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n";
+  static uint8_t* buffer = static_cast<uint8_t*>(std::malloc(1 << 16));
+  const bool chunk_mode = (config & 2) != 0;
+  const uint8_t* stream = data;
+  size_t stream_size = size;
+  if (chunk_mode) {
+    const size_t head = sizeof(kChunkedHead) - 1;
+    if (size > (1 << 16) - head) return 0;
+    std::memcpy(buffer, kChunkedHead, head);
+    std::memcpy(buffer + head, data, size);
+    stream = buffer;
+    stream_size = head + size;
+  }
 
   static Parser whole;
   static Parser pieces;
   static Recorder whole_rec;
   static Recorder pieces_rec;
-  const Outcome a = Run(&whole, &whole_rec, limits, data, size, 0);
-  const Outcome b = Run(&pieces, &pieces_rec, limits, data, size,
+  const Outcome a = Run(&whole, &whole_rec, limits, stream, stream_size, 0);
+  const Outcome b = Run(&pieces, &pieces_rec, limits, stream, stream_size,
                         static_cast<uint32_t>(config >> 1) + 1);
   // Segmentation must not change what the application sees.
   CHECK(a.result == b.result);
@@ -242,5 +477,31 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   CHECK(whole_rec.completes_ == pieces_rec.completes_);
   CHECK(whole_rec.events_ == pieces_rec.events_);
   CHECK(whole_rec.body_ == pieces_rec.body_);
+
+  if (chunk_mode) {
+    // The head is valid: the outcome of its body is RefChunked's.
+    CHECK(whole_rec.heads_ >= 1);
+    const RefResult ref = RefChunked(data, size, *limits);
+    switch (ref.kind) {
+      case RefResult::kComplete:
+        CHECK(whole_rec.completes_ >= 1);
+        CHECK(whole_rec.first_body_ == ref.body);
+        break;
+      case RefResult::kIncomplete:
+        CHECK(whole_rec.completes_ == 0);
+        CHECK(a.result == Parser::Result::kOk);
+        break;
+      case RefResult::kInvalid:
+        CHECK(whole_rec.completes_ == 0);
+        CHECK(a.result == Parser::Result::kError);
+        CHECK(a.error == HttpError::kBadRequest);
+        break;
+      case RefResult::kLimit:
+        CHECK(whole_rec.completes_ == 0);
+        CHECK(a.result == Parser::Result::kError);
+        CHECK(a.error == ref.limit);
+        break;
+    }
+  }
   return 0;
 }

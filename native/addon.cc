@@ -16,10 +16,12 @@
 #include "connection.h"
 #include "errors.h"
 #include "http_rules.h"
+#include "inflight.h"
 #include "known_headers.h"
 #include "llhttp.h"
 #include "metrics.h"
 #include "parser.h"
+#include "sockets.h"
 
 namespace {
 
@@ -43,6 +45,7 @@ Napi::Object HttpRules(Napi::Env env) {
   Napi::Object rules = Napi::Object::New(env);
   rules.Set("tokenChars", ByteSet(env, tsgi::IsTokenChar));
   rules.Set("fieldChars", ByteSet(env, tsgi::IsFieldChar));
+  rules.Set("targetChars", ByteSet(env, tsgi::IsTargetChar));
   Napi::Array bodiless = Napi::Array::New(env);
   uint32_t n = 0;
   for (int status = 100; status <= 599; status++) {
@@ -125,6 +128,11 @@ Napi::Object Contract(Napi::Env env) {
     TSGI_WRITE_RESULTS(TSGI_ENTRY)
     contract.Set("writeResults", object);
   }
+  {
+    Napi::Object object = Napi::Object::New(env);
+    TSGI_BODY_FAILURES(TSGI_ENTRY)
+    contract.Set("bodyFailures", object);
+  }
 #undef TSGI_ENTRY
   {
     Napi::Object object = Napi::Object::New(env);
@@ -139,11 +147,18 @@ Napi::Object Contract(Napi::Env env) {
   contract.Set("minBytes", static_cast<uint32_t>(tsgi::kMinBytes));
   contract.Set("httpRules", HttpRules(env));
   contract.Set("metrics", MetricsLayout(env));
+  Napi::Object inflight = Napi::Object::New(env);
+  inflight.Set("entries", static_cast<uint32_t>(tsgi::kInflightEntries));
+  inflight.Set("words", static_cast<uint32_t>(tsgi::kInflightWords));
+  inflight.Set("targetOffset",
+               static_cast<uint32_t>(tsgi::kInflightTargetOffset));
+  contract.Set("inflight", inflight);
   return contract;
 }
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   if (tsgi::DefineServerClass(env, exports) != napi_ok) return exports;
+  if (tsgi::DefineSockets(env, exports) != napi_ok) return exports;
 
   Napi::Array methods = Napi::Array::New(env);
 #define TSGI_METHOD(num, name, string) \

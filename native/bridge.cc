@@ -126,7 +126,8 @@ size_t EventSink::BodyRoom() const {
 }
 
 void EventSink::Open(int32_t conn, const char* addr, size_t addr_len,
-                     int32_t remote_port, int32_t local_port) {
+                     int32_t remote_port, int32_t local_port,
+                     int32_t listener) {
   if (disabled_) return;
   constexpr size_t kWords = EventWords(kEvOpen);
   if (ev_len_ + kWords > ev_cap_ || bytes_len_ + addr_len > bytes_cap_) return;
@@ -140,7 +141,8 @@ void EventSink::Open(int32_t conn, const char* addr, size_t addr_len,
   w[3] = static_cast<int32_t>(addr_len);
   w[4] = remote_port;
   w[5] = local_port;
-  static_assert(kWords == 6, "the Open record is written above");
+  w[6] = listener;
+  static_assert(kWords == 7, "the Open record is written above");
   ev_len_ += kWords;
 }
 
@@ -714,14 +716,38 @@ napi_value New(napi_env env, napi_callback_info info) {
     ThrowType(env, "new Server(options): options must be an object");
     return nullptr;
   }
-  napi_value on_events, events, bytes, reuse, metrics;
+  napi_value on_events, events, bytes, reuse, inflight, metrics;
   if (napi_get_named_property(env, options, "onEvents", &on_events) !=
           napi_ok ||
       napi_get_named_property(env, options, "metrics", &metrics) != napi_ok ||
       napi_get_named_property(env, options, "events", &events) != napi_ok ||
       napi_get_named_property(env, options, "bytes", &bytes) != napi_ok ||
-      napi_get_named_property(env, options, "reusePort", &reuse) != napi_ok) {
+      napi_get_named_property(env, options, "reusePort", &reuse) != napi_ok ||
+      napi_get_named_property(env, options, "inflight", &inflight) !=
+          napi_ok) {
     return nullptr;
+  }
+  // options.inflight: the watchdog's ring (inflight.h), or undefined.
+  int32_t* inflight_words = nullptr;
+  if (!IsType(env, inflight, napi_undefined)) {
+    bool is_typed = false;
+    napi_typedarray_type ta_type;
+    size_t length = 0;
+    void* data = nullptr;
+    napi_value buffer;
+    size_t offset = 0;
+    if (napi_is_typedarray(env, inflight, &is_typed) != napi_ok || !is_typed ||
+        napi_get_typedarray_info(env, inflight, &ta_type, &length, &data,
+                                 &buffer, &offset) != napi_ok ||
+        ta_type != napi_int32_array ||
+        length != kInflightEntries * kInflightWords) {
+      ThrowWithCode(env, OptionError::Kind::kType, kInvalidOptionCode,
+                    "options.inflight must be an Int32Array of " +
+                        std::to_string(kInflightEntries * kInflightWords) +
+                        " words");
+      return nullptr;
+    }
+    inflight_words = static_cast<int32_t*>(data);
   }
   std::unique_ptr<ServerConfig> config(new ServerConfig());
   Limits& limits = config->limits;
@@ -730,6 +756,8 @@ napi_value New(napi_env env, napi_callback_info info) {
       !ReadLimit(env, options, "maxHeaderSize", &limits.max_header_size) ||
       !ReadLimit(env, options, "maxHeaderCount", &limits.max_header_count) ||
       !ReadLimit(env, options, "maxBodySize", &limits.max_body_size) ||
+      !ReadLimit(env, options, "maxChunkExtensionSize",
+                 &limits.max_chunk_ext_size) ||
       !ReadMs(env, options, "headersTimeoutMs", &timeouts.headers_ms) ||
       !ReadMs(env, options, "requestTimeoutMs", &timeouts.request_ms) ||
       !ReadMs(env, options, "keepAliveTimeoutMs", &timeouts.keep_alive_ms) ||
@@ -773,6 +801,12 @@ napi_value New(napi_env env, napi_callback_info info) {
     return nullptr;
   }
   server->SetWrapper(wrapper);
+  if (inflight_words != nullptr) {
+    napi_ref ref = nullptr;
+    if (napi_create_reference(env, inflight, 1, &ref) == napi_ok) {
+      server->AttachInflight(ref, inflight_words);
+    }
+  }
   return self;
 }
 
@@ -802,12 +836,8 @@ napi_value Listen(napi_env env, napi_callback_info info) {
     napi_throw_error(env, "ERR_SERVER_CLOSED", "listen: the server is closed");
     return nullptr;
   }
-  int r = server->Listen(host, port, backlog);
-  if (r == UV_EALREADY) {
-    napi_throw_error(env, "ERR_SERVER_ALREADY_LISTEN",
-                     "listen: the server is already listening");
-    return nullptr;
-  }
+  uint32_t index = 0;
+  int r = server->Listen(host, port, backlog, &index);
   if (r < 0) {
     char message[384];
     std::snprintf(message, sizeof(message), "listen %s %s:%d", uv_err_name(r),
@@ -829,6 +859,53 @@ napi_value Listen(napi_env env, napi_callback_info info) {
     return nullptr;
   }
   return Int32(env, r);
+}
+
+// adopt(fd, backlog) -> listener index: listens on a duplicate of fd (a
+// listening TCP or unix socket), which stays the caller's.
+napi_value Adopt(napi_env env, napi_callback_info info) {
+  napi_value argv[2];
+  Server* server = Unpack(env, info, 2, argv);
+  if (server == nullptr) return nullptr;
+  int32_t fd = -1, backlog = 0;
+  if (!GetInt32(env, argv[0], "fd", &fd) ||
+      !GetInt32(env, argv[1], "backlog", &backlog)) {
+    return nullptr;
+  }
+  if (fd < 0 || backlog < 1) {
+    ThrowRange(env, "adopt(fd, backlog): fd must be >= 0, backlog >= 1");
+    return nullptr;
+  }
+  if (server->closing()) {
+    napi_throw_error(env, "ERR_SERVER_CLOSED", "adopt: the server is closed");
+    return nullptr;
+  }
+  int r = server->Adopt(fd, backlog);
+  if (r < 0) {
+    std::string message = std::string("adopt ") + uv_err_name(r) +
+                          " descriptor " + std::to_string(fd) +
+                          (r == UV_EINVAL ? " (not a listening socket)" : "");
+    napi_value code, msg, error;
+    napi_create_string_utf8(env, uv_err_name(r), NAPI_AUTO_LENGTH, &code);
+    napi_create_string_utf8(env, message.c_str(), message.size(), &msg);
+    napi_create_error(env, code, msg, &error);
+    napi_throw(env, error);
+    return nullptr;
+  }
+  return Int32(env, r);
+}
+
+// release(index) -> whether that listener was open; closes it.
+napi_value Release(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  Server* server = Unpack(env, info, 1, argv);
+  if (server == nullptr) return nullptr;
+  int32_t index = -1;
+  if (!GetInt32(env, argv[0], "index", &index)) return nullptr;
+  bool done = index >= 0 && server->Release(static_cast<uint32_t>(index));
+  napi_value v;
+  napi_get_boolean(env, done, &v);
+  return v;
 }
 
 napi_value Respond(napi_env env, napi_callback_info info) {
@@ -1014,6 +1091,9 @@ napi_status DefineServerClass(napi_env env, napi_value exports) {
       static_cast<napi_property_attributes>(napi_writable | napi_configurable);
   const napi_property_descriptor properties[] = {
       {"listen", nullptr, Listen, nullptr, nullptr, nullptr, kMethod, nullptr},
+      {"adopt", nullptr, Adopt, nullptr, nullptr, nullptr, kMethod, nullptr},
+      {"release", nullptr, Release, nullptr, nullptr, nullptr, kMethod,
+       nullptr},
       {"respond", nullptr, Respond, nullptr, nullptr, nullptr, kMethod,
        nullptr},
       {"write", nullptr, Write, nullptr, nullptr, nullptr, kMethod, nullptr},
@@ -1036,6 +1116,8 @@ napi_status DefineServerClass(napi_env env, napi_value exports) {
        nullptr, kMethod, nullptr},
       {"proxyHeader", nullptr, ProxyHeader, nullptr, nullptr, nullptr,
        kMethod, nullptr},
+      {"drain", nullptr, ServerVoid<&Server::Drain>, nullptr, nullptr,
+       nullptr, kMethod, nullptr},
       {"connections", nullptr, nullptr, GetConnections, nullptr, nullptr,
        napi_configurable, nullptr},
   };

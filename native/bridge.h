@@ -23,19 +23,38 @@ namespace tsgi {
 // Event record types: V(enumerator, name in Ev, value, words of the
 // record; a Head record has kHeadWordsPerHeader more per header).
 #define TSGI_EVENT_TYPES(V)    \
-  V(kEvOpen, Open, 1, 6)       \
+  V(kEvOpen, Open, 1, 7)       \
   V(kEvHead, Head, 2, 7)       \
   V(kEvBody, Body, 3, 4)       \
   V(kEvBodyEnd, BodyEnd, 4, 2) \
   V(kEvDrain, Drain, 5, 2)     \
   V(kEvClose, Close, 6, 2)     \
   V(kEvFileDone, FileDone, 7, 3) \
-  V(kEvClosed, Closed, 8, 1)    \
+  V(kEvClosed, Closed, 8, 1)     \
+  V(kEvBodyError, BodyError, 9, 3) \
   V(kEvProxy, Proxy, 10, 9)
 
 enum EventType : int32_t {
 #define TSGI_ENUM(name, js, value, words) name = value,
   TSGI_EVENT_TYPES(TSGI_ENUM)
+#undef TSGI_ENUM
+};
+
+// Why the body of the newest request failed: the reason word of a
+// BodyError record, V(enumerator, name in BodyFailure of
+// src/gateway/body-error.ts, value). The application's tsgi.input then
+// throws the message JS keeps for it. 0 (Lost) is what a Close means by
+// itself and is never sent.
+#define TSGI_BODY_FAILURES(V)                \
+  V(kBfMalformed, Malformed, 1)              \
+  V(kBfTooLarge, TooLarge, 2)                \
+  V(kBfExtensionTooLarge, ExtensionTooLarge, 3) \
+  V(kBfTimeout, Timeout, 4)                  \
+  V(kBfTrailersTooLarge, TrailersTooLarge, 5)
+
+enum BodyFailure : int32_t {
+#define TSGI_ENUM(name, js, value) name = value,
+  TSGI_BODY_FAILURES(TSGI_ENUM)
 #undef TSGI_ENUM
 };
 
@@ -131,7 +150,7 @@ class EventSink {
   size_t BodyRoom() const;
 
   void Open(int32_t conn, const char* addr, size_t addr_len,
-            int32_t remote_port, int32_t local_port);
+            int32_t remote_port, int32_t local_port, int32_t listener);
   void Head(int32_t conn, const ParsedHead& head);
   void Body(int32_t conn, const char* data, size_t length);
   // The PROXY header of `conn` was read: its addresses, as text.

@@ -27,11 +27,12 @@ Connection::Connection(Server* server, uint32_t slot)
   deadline_.owner = this;
 }
 
-int Connection::Accept(uv_stream_t* listener, uint32_t generation) {
+int Connection::Accept(Listener* listener, uint32_t generation) {
   generation_ = generation;
-  int r = uv_tcp_init(server_->loop(), &handle_);
+  int r = listener->pipe ? uv_pipe_init(server_->loop(), &handle_.pipe, 0)
+                         : uv_tcp_init(server_->loop(), &handle_.tcp);
   if (r != 0) return r;  // no handle was made: the slot stays free
-  handle_.data = this;
+  handle_.handle.data = this;
   state_ = State::kOpen;
   pending_ = 0;
   linger_since_ = 0;
@@ -46,24 +47,26 @@ int Connection::Accept(uv_stream_t* listener, uint32_t generation) {
   messages_done_ = 0;
   kept_alive_ = false;
 
-  r = uv_accept(listener, stream());
+  inflight_ = InflightChain();
+  r = uv_accept(&listener->h.stream, stream());
   if (r != 0) {
     CloseNow();
     return r;
   }
-  uv_tcp_nodelay(&handle_, 1);
+  if (!listener->pipe) uv_tcp_nodelay(&handle_.tcp, 1);
   parser_.Reset(this, &server_->limits(), &server_->buffer_pool());
   writer_.Reset(stream(), &server_->buffer_pool(), &server_->metrics());
 
   // Addresses for the Open record (CGI REMOTE_ADDR, REMOTE_PORT and
-  // SERVER_PORT on the JS side).
+  // SERVER_PORT on the JS side); a unix socket has none: "" and -1.
   char addr[64] = "";
-  int remote_port = 0;
-  int local_port = 0;
+  int remote_port = -1;
+  int local_port = -1;
   sockaddr_storage ss;
   int len = sizeof(ss);
-  if (uv_tcp_getpeername(&handle_, reinterpret_cast<sockaddr*>(&ss), &len) ==
-      0) {
+  if (!listener->pipe &&
+      uv_tcp_getpeername(&handle_.tcp, reinterpret_cast<sockaddr*>(&ss),
+                         &len) == 0) {
     if (ss.ss_family == AF_INET6) {
       auto* in6 = reinterpret_cast<sockaddr_in6*>(&ss);
       uv_ip6_name(in6, addr, sizeof(addr));
@@ -75,8 +78,9 @@ int Connection::Accept(uv_stream_t* listener, uint32_t generation) {
     }
   }
   len = sizeof(ss);
-  if (uv_tcp_getsockname(&handle_, reinterpret_cast<sockaddr*>(&ss), &len) ==
-      0) {
+  if (!listener->pipe &&
+      uv_tcp_getsockname(&handle_.tcp, reinterpret_cast<sockaddr*>(&ss),
+                         &len) == 0) {
     if (ss.ss_family == AF_INET6) {
       local_port = ntohs(reinterpret_cast<sockaddr_in6*>(&ss)->sin6_port);
     } else if (ss.ss_family == AF_INET) {
@@ -86,7 +90,8 @@ int Connection::Accept(uv_stream_t* listener, uint32_t generation) {
   size_t addr_len = std::strlen(addr);
   EventSink& sink = server_->sink();
   sink.EnsureRoom(EventWords(kEvOpen), addr_len);
-  sink.Open(id(), addr, addr_len, remote_port, local_port);
+  sink.Open(id(), addr, addr_len, remote_port, local_port,
+            static_cast<int32_t>(listener->index));
   announced_ = true;
   if (state_ == State::kOpen) {
     StartReading();
@@ -205,6 +210,8 @@ int Connection::OnHead(const ParsedHead& head) {
   // EnsureRoom may have run JS, which may have closed this connection.
   if (state_ != State::kOpen || errored_ || parse_done_) return 1;
   sink.Head(id(), head);
+  server_->inflight().Add(&inflight_, id(), head.method,
+                          head.bytes + head.url_off, head.url_len);
   // The oldest unanswered request is taken up now (metrics: its duration).
   if (++pending_ == 1 && server_->metrics().on()) started_us_ = NowUs();
   body_incomplete_ = true;
@@ -250,6 +257,14 @@ void Connection::OnParseError(HttpError error) {
   StopParsing();
   if (close_after_flush_ || errored_) return;
   if (body_incomplete_) {
+    // Tell JS why the body it is reading fails, before it sees the id go
+    // dead (Gone, Close), which by itself means the client went away.
+    int32_t reason = kBfMalformed;
+    if (error == HttpError::kContentTooLarge) reason = kBfTooLarge;
+    if (error == HttpError::kExtensionTooLarge) reason = kBfExtensionTooLarge;
+    if (error == HttpError::kRequestTimeout) reason = kBfTimeout;
+    if (error == HttpError::kHeaderFieldsTooLarge) reason = kBfTrailersTooLarge;
+    server_->sink().Small(kEvBodyError, id(), reason);
     // JS holds this request's head and waits for a body that can no
     // longer be read. If its response has not started, the ready-made
     // response takes its place and the id goes dead for JS (Gone);
@@ -258,6 +273,7 @@ void Connection::OnParseError(HttpError error) {
       errored_ = true;
       pending_error_ = error;
       pending_ = 0;
+      server_->inflight().Clear(&inflight_, id());
       SendPendingError();
     } else if (pending_ > 1) {
       // Strict parsing: earlier pipelined requests are still being
@@ -265,6 +281,7 @@ void Connection::OnParseError(HttpError error) {
       // count; when its turn comes, the ready-made response is sent
       // instead and its id is dead for JS (Gone), as above.
       pending_--;
+      server_->inflight().DropNewest(&inflight_, id());
       body_incomplete_ = false;
       pending_error_ = error;
     } else {
@@ -319,8 +336,11 @@ int Connection::Respond(int32_t req_flags, int status, Text& status_text,
   if (pending_ == 0) return close_after_flush_ ? kWrGone : kWrMisuse;
   if (writer_.response_active()) return kWrMisuse;
   // The request being answered is the newest and its body is still
-  // arriving: answering now means the rest is never read, so close.
-  const bool request_incomplete = pending_ == 1 && body_incomplete_;
+  // arriving. The application may still read it to its end (an echo
+  // streams its upload back): the connection is kept then, and End()
+  // closes it only if the body is still incomplete when the response
+  // ends. A response that is complete here says Connection: close now.
+  const bool request_incomplete = pending_ == 1 && body_incomplete_ && last;
   ResponseStart start;
   start.status = status;
   start.http10 = (req_flags & kRfHttp10) != 0;
@@ -375,8 +395,11 @@ int Connection::End() {
   const bool request_incomplete = pending_ == 1 && body_incomplete_;
   const bool close = writer_.EndResponse() || request_incomplete;
   CountResponse();
-  if (pending_ > 0 && --pending_ > 0 && server_->metrics().on()) {
-    started_us_ = NowUs();  // the next pipelined request is taken up
+  if (pending_ > 0) {
+    server_->inflight().Done(&inflight_, id());
+    if (--pending_ > 0 && server_->metrics().on()) {
+      started_us_ = NowUs();  // the next pipelined request is taken up
+    }
   }
   if (pending_ == 0) {
     // From now on, waiting for a request is keep-alive idle time.
@@ -523,6 +546,7 @@ void Connection::OnFileDone(int status) {
 void Connection::CloseAfterFlush() {
   close_after_flush_ = true;
   pending_ = 0;  // later pipelined requests are dropped (JS gets Gone)
+  server_->inflight().Clear(&inflight_, id());
   StopParsing();
   MarkDirty();
 }
@@ -551,6 +575,7 @@ void Connection::BeginLinger() {
   if (state_ != State::kOpen) return;
   state_ = State::kLingering;
   pending_ = 0;
+  server_->inflight().Clear(&inflight_, id());
   parse_done_ = true;
   shutdown_req_.data = this;
   if (uv_shutdown(&shutdown_req_, stream(), OnShutdownCb) != 0) {
@@ -586,9 +611,10 @@ void Connection::CloseNow() {
   writer_.Discard();
   state_ = State::kClosing;
   reading_ = false;
+  server_->inflight().Clear(&inflight_, id());
   // libuv owns handle_ (and any pending write/shutdown request, whose
   // callbacks run with UV_ECANCELED first) until OnCloseCb.
-  uv_close(reinterpret_cast<uv_handle_t*>(&handle_), OnCloseCb);
+  uv_close(&handle_.handle, OnCloseCb);
 }
 
 void Connection::OnCloseCb(uv_handle_t* handle) {

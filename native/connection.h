@@ -1,4 +1,4 @@
-// connection.h: Connection, one accepted TCP socket: read -> parse ->
+// connection.h: Connection, one accepted socket (TCP or unix): read -> parse ->
 // events, keep-alive and pipelining bookkeeping (RFC 9112 section 9), the
 // response steps JS asks for, and the way the socket ends.
 #ifndef TSGI_CONNECTION_H_
@@ -7,6 +7,7 @@
 #include <cstdint>
 
 #include "errors.h"
+#include "inflight.h"
 #include "parser.h"
 #include "proxy_protocol.h"
 #include "timers.h"
@@ -16,6 +17,7 @@
 namespace tsgi {
 
 class Server;
+struct Listener;
 
 // A connection's id, as JS sees it: `slot | generation << kSlotBits`, a
 // positive int32; the generation changes each time the slot is reused, so
@@ -47,9 +49,10 @@ class Connection final : public ParserDelegate, public WriterOwner {
   Connection(const Connection&) = delete;
   Connection& operator=(const Connection&) = delete;
 
-  // Accepts a pending connection of `listener` into this slot. Returns 0,
-  // or a libuv error (the handle is then closing; no events are emitted).
-  int Accept(uv_stream_t* listener, uint32_t generation);
+  // Accepts a pending connection of `listener` into this slot (a uv_tcp_t
+  // or a uv_pipe_t, as the listener's). Returns 0, or a libuv error (the
+  // handle is then closing; no events are emitted).
+  int Accept(Listener* listener, uint32_t generation);
 
   int32_t id() const {
     return static_cast<int32_t>(slot_ | (generation_ << kSlotBits));
@@ -108,7 +111,7 @@ class Connection final : public ParserDelegate, public WriterOwner {
   static void OnCloseCb(uv_handle_t* handle);
   static void OnShutdownCb(uv_shutdown_t* req, int status);
 
-  uv_stream_t* stream() { return reinterpret_cast<uv_stream_t*>(&handle_); }
+  uv_stream_t* stream() { return &handle_.stream; }
   bool Usable() const { return state_ == State::kOpen && !errored_; }
   int Backpressure();
   void StartReading();
@@ -146,7 +149,14 @@ class Connection final : public ParserDelegate, public WriterOwner {
   void NoteOutput();
   void OnDeadline(uint64_t now);
 
-  uv_tcp_t handle_;
+  // One socket at a time, of its listener's kind: a union rather than two
+  // handles, so a unix socket costs a TCP one's memory (sizeof the larger).
+  union Handle {
+    uv_handle_t handle;
+    uv_stream_t stream;
+    uv_tcp_t tcp;
+    uv_pipe_t pipe;
+  } handle_;
   uv_shutdown_t shutdown_req_;
   Server* const server_;
   const uint32_t slot_;
@@ -180,6 +190,8 @@ class Connection final : public ParserDelegate, public WriterOwner {
   // parser is already in the next request, which JS has not seen yet.
   bool body_incomplete_ = false;
   bool dirty_ = false;           // listed in Server's dirty list
+  // Its requests in the Server's InflightLog (the watchdog's view).
+  InflightChain inflight_;
 
   // ---- Timeouts (timers.h) ----
   // Linked in the Server's wheel while the socket is open or lingering;

@@ -34,7 +34,10 @@ namespace tsgi {
   /* head or body not received in time (timers.h) */                         \
   V(kRequestTimeout, 7, requestTimeout)                                      \
   /* an Expect other than 100-continue */                                    \
-  V(kExpectationFailed, 8, expectationFailed)
+  V(kExpectationFailed, 8, expectationFailed)                                \
+  /* the chunk extensions of one chunk over their bound */                   \
+  /* (Limits::max_chunk_ext_size) */                                         \
+  V(kExtensionTooLarge, 9, extensionTooLarge)
 
 enum class HttpError : uint8_t {
 #define TSGI_ENUM(name, value, js) name = value,

@@ -3,6 +3,7 @@
 // have no content, and what a status line and a header block written to a
 // socket must look like. src/gateway/http-rules.ts is the source of these
 // rules; addon.cc exports what this file decides (tokenChars, fieldChars,
+// targetChars,
 // bodilessStatuses, the status range) and src/native/binding.ts compares it
 // with the TypeScript rules when the addon loads (ARCHITECTURE.md, "Where
 // each rule lives"). Free of Node-API, libuv and llhttp.
@@ -28,8 +29,19 @@ constexpr bool FieldChar(unsigned char c) {
   return c == '\t' || (c >= 0x20 && c != 0x7f);
 }
 
+// Request-target bytes (RFC 9112 section 3.2, RFC 3986 sections 2.1-2.3):
+// VCHAR but '#' (no fragment) and '"', '<', '>', which every browser
+// percent-encodes. Kept although RFC 3986 leaves them out: '\\', '^', '`',
+// '{', '|', '}', which browsers send raw in queries (WHATWG URL, "query
+// percent-encode set"): refusing them breaks real clients.
+constexpr bool TargetChar(unsigned char c) {
+  return c > 0x20 && c < 0x7f && c != '#' && c != '"' && c != '<' &&
+         c != '>';
+}
+
 constexpr uint8_t kToken = 1;
 constexpr uint8_t kField = 2;
+constexpr uint8_t kTargetClass = 4;
 
 struct CharClasses {
   uint8_t bits[256];
@@ -40,7 +52,8 @@ constexpr CharClasses MakeClasses() {
   for (int c = 0; c < 256; c++) {
     const unsigned char b = static_cast<unsigned char>(c);
     t.bits[c] = static_cast<uint8_t>((TokenChar(b) ? kToken : 0) |
-                                     (FieldChar(b) ? kField : 0));
+                                     (FieldChar(b) ? kField : 0) |
+                                     (TargetChar(b) ? kTargetClass : 0));
   }
   return t;
 }
@@ -58,6 +71,12 @@ constexpr bool IsTokenChar(unsigned char c) {
 // phrase bytes: HTAB, SP, VCHAR, obs-text.
 constexpr bool IsFieldChar(unsigned char c) {
   return (rules_internal::kClasses.bits[c] & rules_internal::kField) != 0;
+}
+
+// A byte of a request target (TargetChar above).
+constexpr bool IsTargetChar(unsigned char c) {
+  return (rules_internal::kClasses.bits[c] & rules_internal::kTargetClass) !=
+         0;
 }
 
 // Eight bytes at a time for long runs of field characters: a word is

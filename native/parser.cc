@@ -27,6 +27,11 @@ const llhttp_settings_t* Parser::Settings() {
   return &settings;
 }
 
+void Parser::DropHeld() {
+  held_.Clear();
+  held_.ReturnBlock();
+}
+
 void Parser::ReleaseHead() {
   head_.Clear();
   head_.ReturnBlock();
@@ -49,7 +54,9 @@ void Parser::Reset(ParserDelegate* delegate, const Limits* limits,
   completed_ = 0;
   head_.set_pool(pool);
   spans_.set_pool(pool);
+  held_.set_pool(pool);
   ReleaseHead();
+  DropHeld();
   header_count_ = 0;
   url_len_ = 0;
   body_bytes_ = 0;
@@ -58,18 +65,27 @@ void Parser::Reset(ParserDelegate* delegate, const Limits* limits,
   in_head_ = false;
   in_body_ = false;
   stopped_ = false;
+  method_refused_ = false;
   error_ = HttpError::kNone;
 }
 
 // Each read is cut into segments at the scanner's events, and llhttp gets
-// exactly the bytes the scanner accepted, one segment at a time:
+// exactly the bytes the scanner accepted and did not keep from it (see
+// StrictScanner::Scan), one segment at a time:
 //   - a head reaches llhttp only after the scanner accepted all of it, so a
 //     head that breaks a rule never reaches the delegate;
 //   - a message's last segment ends at its last byte, so llhttp's
 //     on_message_complete falls at the end of a segment, and what follows
 //     (after Connection: close, say) is not even scanned;
+//   - bytes the scanner holds back while it cannot yet tell (a method cut
+//     by the end of a read, whitespace in a value) wait in held_, which
+//     llhttp gets or which is dropped, so that llhttp sees the same stream
+//     however the reads are cut;
 //   - after the scanner's kError, llhttp gets the bytes before the
 //     offending one (never a complete head), then the error is reported.
+// llhttp's refusal of a method waits for the scanner to judge the request
+// line: a well-formed one with an unknown method is a 501, anything else
+// the scanner's own error (RFC 9110 section 15.6.2).
 // Invariants checked here and in the callbacks (400 if broken): llhttp
 // begins, heads and completes the same messages as the scanner, with the
 // same framing.
@@ -79,23 +95,44 @@ Parser::Result Parser::Execute(const char* data, size_t length) {
   while (length > 0) {
     size_t n = 0;
     const StrictScanner::Event event = scanner_.Scan(data, length, &n);
+    if (event == StrictScanner::Event::kRelease) {
+      const Result r = Feed(held_.data(), held_.size());
+      DropHeld();
+      if (r != Result::kOk) return r;
+      continue;
+    }
+    const size_t pass = n - scanner_.tail();
     if (event == StrictScanner::Event::kError) {
       // llhttp gets the accepted bytes in front of the offending one, as
       // it would have had they arrived in an earlier read: an error of its
-      // own there comes first, whatever the segmentation.
-      const Result r = Feed(data, n);
+      // own there comes first.
+      DropHeld();
+      const Result r = Feed(data, pass);
       if (r != Result::kOk) return r;
-      error_ = scanner_.error();
+      error_ = method_refused_ && !scanner_.in_request_line()
+                   ? HttpError::kNotImplemented
+                   : scanner_.error();
       return Result::kError;
     }
-    const Result r = Feed(data, n);
+    const Result r = Feed(data, pass);
     if (r != Result::kOk) return r;
-    // llhttp must have finished exactly the messages the scanner finished.
-    if (event == StrictScanner::Event::kHeadEnd && in_head_) {
-      Fail(HttpError::kBadRequest);
-      return Result::kError;
+    if (event == StrictScanner::Event::kHold) {
+      if (!held_.Append(data + pass, n - pass)) {
+        Fail(HttpError::kHeaderFieldsTooLarge);
+        return Result::kError;
+      }
+    } else if (event == StrictScanner::Event::kWithhold) {
+      DropHeld();
     }
-    if (completed_ != scanner_.messages_completed()) {
+    if (method_refused_) {
+      // llhttp is out: the scanner alone finishes the request line.
+      if (!scanner_.in_request_line()) {
+        error_ = HttpError::kNotImplemented;
+        return Result::kError;
+      }
+    } else if ((event == StrictScanner::Event::kHeadEnd && in_head_) ||
+               completed_ != scanner_.messages_completed()) {
+      // llhttp must have finished exactly the messages the scanner did.
       Fail(HttpError::kBadRequest);
       return Result::kError;
     }
@@ -106,11 +143,17 @@ Parser::Result Parser::Execute(const char* data, size_t length) {
 }
 
 Parser::Result Parser::Feed(const char* data, size_t length) {
-  if (length == 0) return Result::kOk;
+  if (length == 0 || method_refused_) return Result::kOk;
   llhttp_errno_t err = llhttp_execute(&llhttp_, data, length);
   if (err == HPE_OK) return Result::kOk;
   if (error_ != HttpError::kNone) return Result::kError;
   if (stopped_) return Result::kStopped;
+  if (err == HPE_INVALID_METHOD) {
+    // llhttp knows every registered method; this one is unknown to it,
+    // which is a 501 once the request line proves well-formed (Execute).
+    method_refused_ = true;
+    return Result::kOk;
+  }
   error_ = MapErrno(err);
   return Result::kError;
 }
@@ -243,22 +286,15 @@ int Parser::OnHeadersCompleteCb(llhttp_t* p) {
   if (p->method == HTTP_CONNECT) {
     return self->Fail(HttpError::kNotImplemented);
   }
-  // llhttp drops a value's leading whitespace but keeps the trailing: OWS
-  // is not part of a field value (RFC 9110 section 5.5).
-  const char* bytes = self->head_.data();
-  for (uint32_t i = 0; i < self->header_count_; i++) {
-    HeaderSpan& span = self->spans()[i];
-    while (span.value_len > 0) {
-      const char c = bytes[span.value_off + span.value_len - 1];
-      if (c != ' ' && c != '\t') break;
-      span.value_len--;
-    }
-  }
+  // The value spans hold no OWS: llhttp drops the leading, the scanner
+  // kept the trailing from it.
   const bool http10 = p->http_minor == 0;
   HeadFacts facts;
-  const HttpError semantic =
-      CheckHead(http10, self->head_.data(), self->spans(),
-                self->header_count_, &facts);
+  HttpError semantic = CheckTarget(self->head_.data(), self->url_len_);
+  if (semantic == HttpError::kNone) {
+    semantic = CheckHead(http10, self->head_.data(), self->spans(),
+                         self->header_count_, &facts);
+  }
   if (semantic != HttpError::kNone) return self->Fail(semantic);
   // Both parsers must frame the body alike (RFC 9112 section 6.3): a
   // difference is exactly what request smuggling exploits.

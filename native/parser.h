@@ -89,8 +89,9 @@ class Parser {
   Result Execute(const char* data, size_t length);
 
   HttpError error() const { return error_; }
-  // True between the first byte of a message and its end.
-  bool in_message() const { return in_message_; }
+  // True between the first byte of a message and its end (also while the
+  // first bytes of a method wait in held_, before llhttp has them).
+  bool in_message() const { return in_message_ || !held_.empty(); }
   // True between a Head and the end of its body.
   bool in_body() const { return in_body_; }
 
@@ -112,6 +113,7 @@ class Parser {
   bool AppendHead(const char* at, size_t length);
   // Empties the head and spans and gives their blocks back.
   void ReleaseHead();
+  void DropHeld();
   HttpError MapErrno(llhttp_errno_t err) const;
 
   llhttp_t llhttp_;
@@ -124,6 +126,9 @@ class Parser {
   ByteBuffer head_;
   // HeaderSpan records of the head being parsed, header_count_ of them.
   ByteBuffer spans_;
+  // Accepted bytes the scanner holds back from llhttp until it can tell
+  // (StrictScanner::Event::kHold): empty but between two reads of a head.
+  ByteBuffer held_;
   HeaderSpan* spans() { return reinterpret_cast<HeaderSpan*>(spans_.data()); }
   uint32_t header_count_ = 0;
   uint32_t url_len_ = 0;
@@ -135,6 +140,7 @@ class Parser {
   bool in_head_ = false;
   bool in_body_ = false;
   bool stopped_ = false;      // a delegate callback returned non-zero
+  bool method_refused_ = false;  // llhttp refused the method (see Feed)
   HttpError error_ = HttpError::kNone;
 };
 

@@ -1,10 +1,15 @@
-// server.cc: Server, the listener on Node's loop, accept, the connection
-// slab, per-callback batching of JS calls and output, close(), and
-// environment teardown (worker threads).
+// server.cc: Server, its listeners on Node's loop (bound here, or adopted
+// from a supervisor's descriptor), accept, the connection slab,
+// per-callback batching of JS calls and output, close(), and environment
+// teardown (worker threads).
 #include "server.h"
 
+#include "sockets.h"
+
 #include <errno.h>
+#include <fcntl.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <cstring>
 
@@ -179,12 +184,16 @@ void Server::Finalize(napi_env env, void* data, void* /*hint*/) {
     napi_delete_reference(env, self->wrapper_);
     self->wrapper_ = nullptr;
   }
-  // Normally only the unreferenced auxiliaries are still open here (the
-  // object stays reachable while the listener or a connection is open).
-  if (self->listener_ != nullptr) {
-    uv_close(reinterpret_cast<uv_handle_t*>(self->listener_),
-             OnListenerClosedCb);
+  // The ring's memory may live on (the supervisor holds the buffer); this
+  // Server writes it no more.
+  self->inflight_.Attach(nullptr);
+  if (self->inflight_ref_ != nullptr) {
+    napi_delete_reference(env, self->inflight_ref_);
+    self->inflight_ref_ = nullptr;
   }
+  // Normally only the unreferenced auxiliaries are still open here (the
+  // object stays reachable while a listener or a connection is open).
+  self->CloseListeners();
   for (auto& conn : self->slots_) conn->CloseNow();
   self->CloseAux();
   if (self->open_handles_ == 0) delete self;
@@ -203,9 +212,10 @@ void Server::Teardown() {
   tearing_down_ = true;
   sink_.Disable();
   metrics_.Detach();
-  if (listener_ != nullptr) {
-    uv_close(reinterpret_cast<uv_handle_t*>(listener_), OnListenerClosedCb);
-  }
+  // The ring keeps what was in flight when the environment ended (a
+  // worker that died): the supervisor logs it.
+  inflight_.Attach(nullptr);
+  CloseListeners();
   for (auto& conn : slots_) conn->CloseNow();
   CloseAux();
   if (open_handles_ == 0 && cleanup_hook_ != nullptr) {
@@ -238,9 +248,9 @@ void Server::HandleClosed() {
 
 // ---- Listening -----------------------------------------------------------
 
-int Server::Listen(const char* host, int port, int backlog) {
+int Server::Listen(const char* host, int port, int backlog,
+                   uint32_t* index) {
   if (closing_ || tearing_down_) return UV_EINVAL;
-  if (listener_ != nullptr) return UV_EALREADY;
   sockaddr_storage ss;
   std::memset(&ss, 0, sizeof(ss));
   int r;
@@ -253,13 +263,15 @@ int Server::Listen(const char* host, int port, int backlog) {
     family = AF_INET;
   }
   if (r != 0) return r;
-  uv_tcp_t* handle = new uv_tcp_t;
-  r = uv_tcp_init_ex(loop_, handle, family);
+  Listener* l = new Listener();
+  l->server = this;
+  l->pipe = false;
+  r = uv_tcp_init_ex(loop_, &l->h.tcp, family);
   if (r != 0) {
-    delete handle;
+    delete l;
     return r;
   }
-  handle->data = this;
+  l->h.handle.data = l;
   open_handles_++;
 #ifdef SO_REUSEPORT
   if (config_->reuse_port) {
@@ -267,40 +279,104 @@ int Server::Listen(const char* host, int port, int backlog) {
     // connections (libuv has no flag for this, so set it before bind).
     uv_os_fd_t fd;
     int one = 1;
-    if (uv_fileno(reinterpret_cast<uv_handle_t*>(handle), &fd) == 0 &&
+    if (uv_fileno(&l->h.handle, &fd) == 0 &&
         setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) != 0) {
       r = -errno;
     }
   }
 #endif
-  if (r == 0) r = uv_tcp_bind(handle, reinterpret_cast<sockaddr*>(&ss), 0);
-  if (r == 0) {
-    r = uv_listen(reinterpret_cast<uv_stream_t*>(handle), backlog,
-                  OnConnectionCb);
-  }
+  if (r == 0) r = uv_tcp_bind(&l->h.tcp, reinterpret_cast<sockaddr*>(&ss), 0);
+  if (r == 0) r = StartListener(l, backlog);
   if (r != 0) {
-    uv_close(reinterpret_cast<uv_handle_t*>(handle), OnListenerClosedCb);
+    uv_close(&l->h.handle, OnListenerClosedCb);
     return r;
   }
-  listener_ = handle;
+  *index = l->index;
   int len = sizeof(ss);
   int bound = port;
-  if (uv_tcp_getsockname(handle, reinterpret_cast<sockaddr*>(&ss), &len) ==
+  if (uv_tcp_getsockname(&l->h.tcp, reinterpret_cast<sockaddr*>(&ss), &len) ==
       0) {
     bound = ss.ss_family == AF_INET6
                 ? ntohs(reinterpret_cast<sockaddr_in6*>(&ss)->sin6_port)
                 : ntohs(reinterpret_cast<sockaddr_in*>(&ss)->sin_port);
   }
-  HoldWrapper();
   return bound;
 }
 
-void Server::OnListenerClosedCb(uv_handle_t* handle) {
-  Server* self = static_cast<Server*>(handle->data);
-  if (self->listener_ == reinterpret_cast<uv_tcp_t*>(handle)) {
-    self->listener_ = nullptr;
+int Server::Adopt(int fd, int backlog) {
+  if (closing_ || tearing_down_) return UV_EINVAL;
+  int domain = 0, accepting = 0;
+  socklen_t len = sizeof(domain);
+  if (getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &len) != 0) {
+    return -errno;
   }
-  delete reinterpret_cast<uv_tcp_t*>(handle);
+  len = sizeof(accepting);
+  if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &accepting, &len) != 0) {
+    return -errno;
+  }
+  if (!accepting) return UV_EINVAL;
+  // The duplicate is libuv's from uv_*_open on (closed by uv_close); the
+  // original stays with the caller, so the socket and its accept queue
+  // outlive this listener (ARCHITECTURE.md, "Listeners and workers").
+  int dup = DupCloexec(fd);
+  if (dup < 0) return -errno;
+  Listener* l = new Listener();
+  l->server = this;
+  l->pipe = domain == AF_UNIX;
+  int r = l->pipe ? uv_pipe_init(loop_, &l->h.pipe, 0)
+                  : uv_tcp_init(loop_, &l->h.tcp);
+  if (r != 0) {
+    close(dup);
+    delete l;
+    return r;
+  }
+  l->h.handle.data = l;
+  open_handles_++;
+  r = l->pipe ? uv_pipe_open(&l->h.pipe, dup) : uv_tcp_open(&l->h.tcp, dup);
+  if (r != 0) close(dup);  // not libuv's yet
+  if (r == 0) r = StartListener(l, backlog);
+  if (r != 0) {
+    uv_close(&l->h.handle, OnListenerClosedCb);
+    return r;
+  }
+  return static_cast<int>(l->index);
+}
+
+// uv_listen, then the listener is in listeners_ and holds the JS object.
+int Server::StartListener(Listener* l, int backlog) {
+  int r = uv_listen(&l->h.stream, backlog, OnConnectionCb);
+  if (r != 0) return r;
+  l->index = static_cast<uint32_t>(listeners_.size());
+  listeners_.push_back(l);
+  l->started = true;
+  open_listeners_++;
+  HoldWrapper();
+  return 0;
+}
+
+bool Server::Release(uint32_t index) {
+  if (index >= listeners_.size() || listeners_[index] == nullptr) return false;
+  Listener* l = listeners_[index];
+  listeners_[index] = nullptr;
+  uv_close(&l->h.handle, OnListenerClosedCb);
+  return true;
+}
+
+void Server::CloseListeners() {
+  for (auto& l : listeners_) {
+    if (l == nullptr) continue;
+    uv_close(&l->h.handle, OnListenerClosedCb);
+    l = nullptr;
+  }
+}
+
+void Server::OnListenerClosedCb(uv_handle_t* handle) {
+  Listener* l = static_cast<Listener*>(handle->data);
+  Server* self = l->server;
+  // Counted from StartListener to here: the descriptor is closed (by
+  // uv_close), the handle free.
+  if (l->started) self->open_listeners_--;
+  delete l;
   if (!self->finalized_ && !self->tearing_down_) {
     CallbackScope scope(self);
     self->MaybeClosed();
@@ -308,10 +384,10 @@ void Server::OnListenerClosedCb(uv_handle_t* handle) {
   self->HandleClosed();
 }
 
-void Server::OnConnectionCb(uv_stream_t* listener, int status) {
-  Server* self = static_cast<Server*>(listener->data);
-  CallbackScope scope(self);
-  self->OnConnection(status);
+void Server::OnConnectionCb(uv_stream_t* stream, int status) {
+  Listener* l = static_cast<Listener*>(stream->data);
+  CallbackScope scope(l->server);
+  l->server->OnConnection(l, status);
 }
 
 // Out of descriptors (EMFILE/ENFILE), libuv sheds load itself: it closes
@@ -323,8 +399,8 @@ void Server::OnConnectionCb(uv_stream_t* listener, int status) {
 // then retries accept() in the same callback until one succeeds or the
 // listener closes: a busy loop this server does not break (README,
 // Reliability). Either way there is nothing to accept here.
-void Server::OnConnection(int status) {
-  if (status < 0 || closing_ || tearing_down_ || listener_ == nullptr) return;
+void Server::OnConnection(Listener* listener, int status) {
+  if (status < 0 || closing_ || tearing_down_) return;
   uint32_t slot;
   if (!free_slots_.empty()) {
     slot = free_slots_.back();
@@ -342,8 +418,7 @@ void Server::OnConnection(int status) {
   connection_count_++;
   metrics_.Add(kMxConnectionsAccepted, 1);
   metrics_.Set(kMxConnectionsOpen, connection_count_);
-  int r = conn->Accept(reinterpret_cast<uv_stream_t*>(listener_),
-                       conn->generation());
+  int r = conn->Accept(listener, conn->generation());
   if (r != 0 && conn->state() == Connection::State::kFree) {
     // No handle was created: nothing will call ConnectionClosed.
     open_handles_--;
@@ -389,10 +464,15 @@ Connection* Server::Lookup(int32_t id) {
 void Server::Close() {
   if (closing_ || tearing_down_) return;
   closing_ = true;
-  if (listener_ != nullptr) {
-    uv_close(reinterpret_cast<uv_handle_t*>(listener_), OnListenerClosedCb);
-  }
+  CloseListeners();
   for (auto& conn : slots_) conn->CloseGracefully();
+  MaybeClosed();
+}
+
+void Server::Drain() {
+  if (closing_ || tearing_down_) return;
+  closing_ = true;
+  CloseListeners();
   MaybeClosed();
 }
 
@@ -403,7 +483,7 @@ void Server::CloseAll() {
 }
 
 void Server::MaybeClosed() {
-  if (listener_ == nullptr && connection_count_ == 0) {
+  if (open_listeners_ == 0 && connection_count_ == 0) {
     if (closing_ && !closed_emitted_) {
       closed_emitted_ = true;
       sink_.Closed();

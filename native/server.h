@@ -1,6 +1,7 @@
-// server.h: Server, one listener on Node's own loop with its connection
-// slab, shared read buffer, Date cache, batching of JS calls, close(), and
-// teardown when its Node environment (main thread or worker) goes away.
+// server.h: Server, its listeners (TCP or unix, bound here or adopted from
+// a descriptor) on Node's own loop with its connection slab, shared read
+// buffer, Date cache, batching of JS calls, close(), and teardown when its
+// Node environment (main thread or worker) goes away.
 #ifndef TSGI_SERVER_H_
 #define TSGI_SERVER_H_
 
@@ -13,6 +14,7 @@
 #include "bridge.h"
 #include "byte_buffer.h"
 #include "connection.h"
+#include "inflight.h"
 #include "metrics.h"
 #include "node_api.h"
 #include "parser.h"
@@ -39,6 +41,28 @@ struct ServerConfig {
   // The parse-error slot of the metrics that counts each HttpError
   // (options.parseErrorSlots; all 0 without metrics).
   uint8_t parse_error_slot[kHttpErrorCount] = {};
+};
+
+class Server;
+
+// One listening handle of a Server. Heap-allocated per listen()/adopt()
+// and freed in its close callback (OnListenerClosedCb), so that a failed
+// bind can close asynchronously while the Server goes on; `index` is its
+// place in Server::listeners_, never reused, and crosses in Open records
+// (so JS knows each connection's SERVER_NAME and SERVER_PORT). An adopted
+// listener owns the duplicate descriptor libuv opened; the descriptor JS
+// passed to adopt() stays JS's (the supervisor's).
+struct Listener {
+  union Handle {
+    uv_handle_t handle;
+    uv_stream_t stream;
+    uv_tcp_t tcp;
+    uv_pipe_t pipe;
+  } h;
+  Server* server;
+  uint32_t index;
+  bool pipe;     // a unix socket: connections are uv_pipe_t
+  bool started; // listening (counted in open_listeners_ until closed)
 };
 
 // All state is per instance, and an instance belongs to the environment
@@ -70,8 +94,20 @@ class Server {
   static void Finalize(napi_env env, void* data, void* hint);
 
   // Binds and listens. Returns the bound port, or a libuv error (< 0).
-  int Listen(const char* host, int port, int backlog);
+  // The listener's index is `*index`.
+  int Listen(const char* host, int port, int backlog, uint32_t* index);
+  // Listens on a duplicate of `fd`, a listening socket (TCP or unix) that
+  // stays the caller's. Returns the listener's index, or a libuv error.
+  int Adopt(int fd, int backlog);
+  // Closes listener `index` (its duplicate descriptor); the socket goes on
+  // for whoever else holds it. Connections it accepted stay open.
+  bool Release(uint32_t index);
   void Close();
+  // Stops accepting, as Close(), but leaves idle keep-alive connections
+  // open: each closes after its next response (Connection: close) or at
+  // its keep-alive timeout, so a client that sends on it just then is not
+  // met by a close (the reload's drain).
+  void Drain();
   // Close(), then cuts every connection still open (the graceful timeout
   // ran out): buffered output is discarded, Close events follow.
   void CloseAll();
@@ -87,6 +123,13 @@ class Server {
 
   // For Connection.
   EventSink& sink() { return sink_; }
+  InflightLog& inflight() { return inflight_; }
+  // Attaches the in-flight ring (kInflightEntries * kInflightWords words
+  // of a SharedArrayBuffer); `ref` keeps it alive until the finalizer.
+  void AttachInflight(napi_ref ref, int32_t* words) {
+    inflight_ref_ = ref;
+    inflight_.Attach(words);
+  }
   const Limits& limits() const { return config_->limits; }
   // The ready-made response for `error` (kNone answers as kBadRequest).
   const ReadyResponse& Ready(HttpError error) const {
@@ -135,14 +178,16 @@ class Server {
   };
 
  private:
-  static void OnConnectionCb(uv_stream_t* listener, int status);
+  static void OnConnectionCb(uv_stream_t* stream, int status);
   static void OnListenerClosedCb(uv_handle_t* handle);
   static void OnAuxClosedCb(uv_handle_t* handle);
   static void OnCheckCb(uv_check_t* check);
   static void OnTimerCb(uv_timer_t* timer);
   static void CleanupHook(napi_async_cleanup_hook_handle handle, void* arg);
 
-  void OnConnection(int status);
+  void OnConnection(Listener* listener, int status);
+  int StartListener(Listener* listener, int backlog);
+  void CloseListeners();
   void EndCallback();
   void FlushDirty();
   void HandleClosed();
@@ -155,6 +200,7 @@ class Server {
   napi_env env_;
   uv_loop_t* loop_;
   EventSink sink_;
+  InflightLog inflight_;
   // Owned for the Server's life; limits() and Ready() point into it.
   const std::unique_ptr<ServerConfig> config_;
   ReadyResponse ready_[kHttpErrorCount];
@@ -165,9 +211,11 @@ class Server {
   Metrics metrics_;
   napi_ref metrics_ref_ = nullptr;
 
-  // Heap-allocated per listen() so that a failed bind can be closed
-  // asynchronously while a new listen() goes on; freed in its close cb.
-  uv_tcp_t* listener_ = nullptr;
+  // Every listener ever opened, by index; nullptr once closing (the
+  // Listener itself lives until its close callback).
+  std::vector<Listener*> listeners_;
+  // Listeners from StartListener until their close callback.
+  uint32_t open_listeners_ = 0;
   // Unreferenced helpers: check_ delivers events/output produced by JS
   // outside our callbacks; timer_ is the tick of wheel_, which holds every
   // connection deadline (timeouts, lingering closes). Both stay open until
@@ -198,6 +246,7 @@ class Server {
   bool finalized_ = false;
   bool wrapper_held_ = false;
   napi_ref wrapper_ = nullptr;
+  napi_ref inflight_ref_ = nullptr;
   napi_async_cleanup_hook_handle cleanup_hook_ = nullptr;
 };
 

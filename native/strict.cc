@@ -1,6 +1,7 @@
 // strict.cc: StrictScanner (the byte rules of RFC 9112 over request heads,
-// chunk lines and trailers, with the size limits) and CheckHead (the
-// framing, Host and Expect rules over a complete head).
+// chunk lines and trailers, with the size limits), CheckHead (the framing,
+// Host and Expect rules over a complete head) and CheckTarget (the
+// authority of an absolute-form target).
 #include "strict.h"
 
 #include "http_rules.h"
@@ -11,7 +12,7 @@ namespace {
 
 // Byte classes, one bit each, in one 256-entry table.
 constexpr uint8_t kTchar = 1 << 0;   // RFC 9110 section 5.6.2 token
-constexpr uint8_t kTarget = 1 << 1;  // VCHAR except '#' (no fragment)
+constexpr uint8_t kTarget = 1 << 1;  // RFC 3986 characters but '#'
 constexpr uint8_t kValue = 1 << 2;   // field-vchar / SP / HTAB / obs-text
 constexpr uint8_t kQdtext = 1 << 3;  // RFC 9110 section 5.6.4
 constexpr uint8_t kHex = 1 << 4;
@@ -41,7 +42,7 @@ constexpr ByteTable MakeTable() {
     uint8_t b = 0;
     const bool alnum = IsAlpha(c) || IsDigit(c);
     if (IsTokenChar(static_cast<unsigned char>(c))) b |= kTchar;
-    if (c > 0x20 && c < 0x7f && c != '#') b |= kTarget;
+    if (IsTargetChar(static_cast<unsigned char>(c))) b |= kTarget;
     if (IsFieldChar(static_cast<unsigned char>(c))) b |= kValue;
     if (c == '\t' || c == ' ' || c == 0x21 || (c >= 0x23 && c <= 0x5b) ||
         (c >= 0x5d && c <= 0x7e) || c >= 0x80) {
@@ -85,20 +86,32 @@ inline int HexValue(unsigned char c) {
 constexpr char kHttpLiteral[] = "HTTP/";
 
 // Eight bytes at a time for the long runs: field values (SkipValueWords,
-// http_rules.h) and targets.
-// Skips words of VCHAR other than '#'.
+// http_rules.h) and targets. A word is skipped whole when none of its bytes
+// can end or break the run; otherwise the byte loop decides. Exact (no false
+// negatives) for n <= 128.
+// Some byte above n (n < 128); bytes >= 0x80 count as above.
+inline uint64_t HasMore(uint64_t x, unsigned n) {
+  return ((x + kOnes * (127 - n)) | x) & kHighs;
+}
+// Skips words of target bytes (kTarget). Below 0x24 also catches '!', and
+// above 'z' also '~' and '{' '|' '}', '\\' '^' with '>' and '`': the byte loop
+// takes those words.
 inline const unsigned char* SkipTargetWords(const unsigned char* p,
                                             const unsigned char* end) {
+  constexpr uint64_t kTwos = kOnes * 2;
   while (end - p >= 8) {
     const uint64_t x = Load8(p);
-    if ((HasLess(x, 0x21) | HasByte(x, 0x7f) | HasByte(x, '#') |
-         (x & kHighs)) != 0) {
+    // CTL SP ! " #, < >, \ ^, `, { | } ~ DEL and non-ASCII.
+    if ((HasLess(x, 0x24) | HasByte(x | kTwos, '>') | HasByte(x | kTwos, '^') |
+         HasByte(x, '`') | HasMore(x, 'z')) != 0) {
       break;
     }
     p += 8;
   }
   return p;
 }
+
+inline bool IsWs(unsigned char c) { return c == ' ' || c == '\t'; }
 
 }  // namespace
 
@@ -112,6 +125,9 @@ void StrictScanner::Reset(const Limits* limits) {
   empty_lines_ = 0;
   started_ = 0;
   completed_ = 0;
+  long_method_ = false;
+  held_ = 0;
+  tail_ = 0;
 }
 
 StrictScanner::Event StrictScanner::Fail(HttpError error) {
@@ -142,6 +158,10 @@ StrictScanner::Event StrictScanner::Scan(const char* data, size_t length,
   const unsigned char* p = begin;
   const Limits& limits = *limits_;
   Event event = Event::kNeedMore;
+  // Where the method began in this input (the input's start when a held
+  // piece of it came before).
+  const unsigned char* method_begin = begin;
+  tail_ = 0;
 
   // Every `return` below sets *consumed to the bytes accepted so far: an
   // offending byte is never counted as consumed.
@@ -174,6 +194,9 @@ StrictScanner::Event StrictScanner::Scan(const char* data, size_t length,
         if (!Is(c, kTchar)) TSGI_FAIL(HttpError::kBadRequest);
         started_++;
         method_len_ = 0;
+        method_total_ = 0;
+        long_method_ = false;
+        method_begin = p;
         target_len_ = 0;
         literal_pos_ = 0;
         field_bytes_ = 0;
@@ -190,25 +213,57 @@ StrictScanner::Event StrictScanner::Scan(const char* data, size_t length,
         const unsigned char* q = p;
         while (q < end && Is(*q, kTchar)) q++;
         const size_t run = static_cast<size_t>(q - p);
-        if (run > kMaxMethodLength - method_len_) {
-          p += kMaxMethodLength - method_len_;
-          TSGI_FAIL(HttpError::kNotImplemented);
+        if (method_total_ + run > kMaxMethodLength) {
+          // No token longer than the longest target is taken for a method.
+          const uint32_t bound = limits.max_url_size > kMaxMethodLength
+                                     ? limits.max_url_size
+                                     : kMaxMethodLength;
+          if (run > bound - method_total_) {
+            p += bound - method_total_;
+            tail_ = static_cast<size_t>(p - method_begin);
+            TSGI_FAIL(HttpError::kNotImplemented);
+          }
+          long_method_ = true;
         }
-        __builtin_memcpy(method_ + method_len_, p, run);
-        method_len_ = static_cast<uint8_t>(method_len_ + run);
+        // A method held back from an earlier input goes to llhttp once it
+        // is complete, or once it is too long to be one llhttp knows.
+        if (held_ != 0 && (long_method_ || (q != end && *q == ' '))) {
+          held_ = 0;
+          *consumed = 0;
+          return Event::kRelease;
+        }
+        if (!long_method_) {
+          __builtin_memcpy(method_ + method_len_, p, run);
+          method_len_ = static_cast<uint8_t>(method_len_ + run);
+        }
+        method_total_ += static_cast<uint32_t>(run);
         p = q;
-        if (p == end) break;
-        if (*p != ' ') TSGI_FAIL(HttpError::kBadRequest);
+        if (p == end) {
+          if (long_method_) break;
+          // Held back from llhttp until its end is seen: llhttp judges a
+          // method before the request line is known to be one (a lone
+          // word is a 400, not an unknown method).
+          tail_ = static_cast<size_t>(p - method_begin);
+          held_ += static_cast<uint32_t>(tail_);
+          *consumed = length;
+          return Event::kHold;
+        }
+        if (*p != ' ') {
+          tail_ = static_cast<size_t>(p - method_begin);
+          TSGI_FAIL(HttpError::kBadRequest);
+        }
         // Methods are case-sensitive (RFC 9110 section 9.1). CONNECT asks
         // for a tunnel, which a gateway to applications does not offer.
-        if (method_len_ == 7 && __builtin_memcmp(method_, "CONNECT", 7) == 0) {
+        if (!long_method_ && method_len_ == 7 &&
+            __builtin_memcmp(method_, "CONNECT", 7) == 0) {
           TSGI_FAIL(HttpError::kNotImplemented);
         }
         // "*" is the target of OPTIONS, and of PRI in the HTTP/2 preface
         // (refused with 505 at its version).
         asterisk_ok_ =
-            (method_len_ == 7 && __builtin_memcmp(method_, "OPTIONS", 7) == 0) ||
-            (method_len_ == 3 && __builtin_memcmp(method_, "PRI", 3) == 0);
+            !long_method_ &&
+            ((method_len_ == 7 && __builtin_memcmp(method_, "OPTIONS", 7) == 0) ||
+             (method_len_ == 3 && __builtin_memcmp(method_, "PRI", 3) == 0));
         state_ = State::kTargetStart;
         p++;
         break;
@@ -251,7 +306,8 @@ StrictScanner::Event StrictScanner::Scan(const char* data, size_t length,
         target_len_ += static_cast<uint32_t>(run);
         p = q;
         if (p == end) break;
-        // A fragment, SP inside, CTL, or non-ASCII: not a request-target.
+        // A fragment, SP inside, CTL, non-ASCII or another byte outside
+        // RFC 3986: not a request-target (RFC 9112 section 3.2).
         if (*p != ' ') TSGI_FAIL(HttpError::kBadRequest);
         state_ = State::kVersion;
         p++;
@@ -307,6 +363,8 @@ StrictScanner::Event StrictScanner::Scan(const char* data, size_t length,
         if (version_major_ != 1 || version_minor_ > 1) {
           TSGI_FAIL(HttpError::kVersionNotSupported);
         }
+        // A well-formed request line with a method no one implements.
+        if (long_method_) TSGI_FAIL(HttpError::kNotImplemented);
         state_ = State::kRequestLineLf;
         p++;
         break;
@@ -373,12 +431,43 @@ StrictScanner::Event StrictScanner::Scan(const char* data, size_t length,
         const unsigned char* q = SkipValueWords(p, end);
         while (q < end && Is(*q, kValue)) q++;
         const size_t run = static_cast<size_t>(q - p);
+        if (held_ != 0) {
+          // The last input ended in whitespace: trailing OWS if only more
+          // whitespace and the CR follow, else part of the value, which
+          // llhttp then gets first.
+          const unsigned char* w = p;
+          while (w < q && IsWs(*w)) w++;
+          if (w != q || (q != end && *q != '\r')) {
+            held_ = 0;
+            *consumed = 0;
+            return Event::kRelease;
+          }
+        }
         if (run > FieldRoom()) {
           p += FieldRoom();
           TSGI_FAIL(HttpError::kHeaderFieldsTooLarge);
         }
         CountFieldByte(run);
+        // OWS ending a value is not part of it (RFC 9112 section 5.1):
+        // kept from llhttp, whose spans then hold exactly the value, and
+        // which would otherwise misread Content-Length, Transfer-Encoding
+        // or Connection ending in HTAB. (llhttp drops the leading OWS.)
+        const unsigned char* ws = q;
+        while (ws > p && IsWs(ws[-1])) ws--;
         p = q;
+        if (ws != q || held_ != 0) {  // held_: the run is all whitespace
+          tail_ = static_cast<size_t>(q - ws);
+          *consumed = static_cast<size_t>(q - begin);
+          if (q == end) {
+            held_ += static_cast<uint32_t>(tail_);
+            return Event::kHold;
+          }
+          if (*q == '\r') {
+            held_ = 0;
+            return Event::kWithhold;
+          }
+          tail_ = 0;  // a bad byte follows: refused below
+        }
         if (p == end) break;
         // CTL, NUL, DEL or a bare LF in a value (RFC 9110 section 5.5).
         if (*p != '\r') TSGI_FAIL(HttpError::kBadRequest);
@@ -439,87 +528,54 @@ StrictScanner::Event StrictScanner::Scan(const char* data, size_t length,
           break;
         }
         if (chunk_digits_ == 0) TSGI_FAIL(HttpError::kBadRequest);
-        if (c == ';') {
-          state_ = State::kChunkExtName;
-        } else if (c == '\r') {
-          state_ = State::kChunkSizeLf;
-        } else {
-          // Whitespace, "0x", a bare LF: not a chunk-size line.
+        if (c == ';' || IsWs(c)) {
+          // chunk-ext, from its first byte (BWS or ";") to the CR.
+          state_ = State::kChunkExtBws;
+          break;
+        }
+        if (c != '\r') {
+          // "0x", a bare LF: not a chunk-size line.
           TSGI_FAIL(HttpError::kBadRequest);
         }
+        state_ = State::kChunkSizeLf;
         p++;
         break;
-      // chunk-ext = *( ";" ext-name [ "=" ext-val ] ), with no whitespace
-      // (the BWS of the grammar is refused). Bounded per message.
+      // chunk-ext = *( BWS ";" BWS ext-name [ BWS "=" BWS ext-val ] ),
+      // ext-val = token / quoted-string (RFC 9112 section 7.1.1). This
+      // server knows no extension, so all are ignored: kept from llhttp
+      // (8.1 refuses BWS, quoted-pairs and a second extension after a token
+      // value) and from the application. Bounded per chunk-size line.
+      case State::kChunkExtBws:
+      case State::kChunkExtNameStart:
       case State::kChunkExtName:
-      case State::kChunkExtNameMore:
+      case State::kChunkExtAfterName:
       case State::kChunkExtValueStart:
       case State::kChunkExtToken:
       case State::kChunkExtQuoted:
       case State::kChunkExtQuotedPair:
       case State::kChunkExtAfterQuoted: {
-        if (++ext_bytes_ > limits.max_header_size) {
-          TSGI_FAIL(HttpError::kContentTooLarge);
+        const unsigned char* const ext_begin = p;
+        while (p < end) {
+          if (*p == '\r' && (state_ == State::kChunkExtName ||
+                             state_ == State::kChunkExtToken ||
+                             state_ == State::kChunkExtAfterQuoted)) {
+            break;
+          }
+          tail_ = static_cast<size_t>(p - ext_begin);
+          if (ext_bytes_ >= limits.max_chunk_ext_size) {
+            TSGI_FAIL(HttpError::kExtensionTooLarge);
+          }
+          ext_bytes_++;
+          if (!ChunkExtStep(*p)) TSGI_FAIL(HttpError::kBadRequest);
+          p++;
         }
-        bool ok = true;
-        switch (state_) {
-          case State::kChunkExtName:
-            ok = Is(c, kTchar);
-            state_ = State::kChunkExtNameMore;
-            break;
-          case State::kChunkExtNameMore:
-            if (c == '=') {
-              state_ = State::kChunkExtValueStart;
-            } else if (c == ';') {
-              state_ = State::kChunkExtName;
-            } else if (c == '\r') {
-              state_ = State::kChunkSizeLf;
-            } else {
-              ok = Is(c, kTchar);
-            }
-            break;
-          case State::kChunkExtValueStart:
-            if (c == '"') {
-              state_ = State::kChunkExtQuoted;
-            } else {
-              ok = Is(c, kTchar);
-              state_ = State::kChunkExtToken;
-            }
-            break;
-          case State::kChunkExtToken:
-            if (c == ';') {
-              state_ = State::kChunkExtName;
-            } else if (c == '\r') {
-              state_ = State::kChunkSizeLf;
-            } else {
-              ok = Is(c, kTchar);
-            }
-            break;
-          case State::kChunkExtQuoted:
-            if (c == '"') {
-              state_ = State::kChunkExtAfterQuoted;
-            } else if (c == '\\') {
-              state_ = State::kChunkExtQuotedPair;
-            } else {
-              ok = Is(c, kQdtext);
-            }
-            break;
-          case State::kChunkExtQuotedPair:
-            // quoted-pair = "\" ( HTAB / SP / VCHAR / obs-text )
-            ok = c == '\t' || (c >= 0x20 && c != 0x7f);
-            state_ = State::kChunkExtQuoted;
-            break;
-          default:  // kChunkExtAfterQuoted
-            if (c == ';') {
-              state_ = State::kChunkExtName;
-            } else if (c == '\r') {
-              state_ = State::kChunkSizeLf;
-            } else {
-              ok = false;
-            }
-            break;
+        if (p != ext_begin) {
+          tail_ = static_cast<size_t>(p - ext_begin);
+          *consumed = static_cast<size_t>(p - begin);
+          return Event::kWithhold;
         }
-        if (!ok) TSGI_FAIL(HttpError::kBadRequest);
+        // The CR ending the line comes first in this input.
+        state_ = State::kChunkSizeLf;
         p++;
         break;
       }
@@ -566,6 +622,7 @@ StrictScanner::Event StrictScanner::Scan(const char* data, size_t length,
         if (c != '\n') TSGI_FAIL(HttpError::kBadRequest);
         chunk_size_ = 0;
         chunk_digits_ = 0;
+        ext_bytes_ = 0;
         state_ = State::kChunkSize;
         p++;
         break;
@@ -574,6 +631,74 @@ StrictScanner::Event StrictScanner::Scan(const char* data, size_t length,
 #undef TSGI_FAIL
   *consumed = length;
   return Event::kNeedMore;
+}
+
+// One byte of a chunk extension other than the CR ending it: moves state_
+// on; false when the byte breaks the grammar.
+bool StrictScanner::ChunkExtStep(unsigned char c) {
+  switch (state_) {
+    case State::kChunkExtBws:
+      if (c == ';') {
+        state_ = State::kChunkExtNameStart;
+        return true;
+      }
+      return IsWs(c);
+    case State::kChunkExtNameStart:
+      if (IsWs(c)) return true;
+      state_ = State::kChunkExtName;
+      return Is(c, kTchar);
+    case State::kChunkExtName:
+    case State::kChunkExtAfterName:
+      if (c == '=') {
+        state_ = State::kChunkExtValueStart;
+      } else if (c == ';') {
+        state_ = State::kChunkExtNameStart;
+      } else if (IsWs(c)) {
+        state_ = State::kChunkExtAfterName;
+      } else {
+        return state_ == State::kChunkExtName && Is(c, kTchar);
+      }
+      return true;
+    case State::kChunkExtValueStart:
+      if (IsWs(c)) return true;
+      if (c == '"') {
+        state_ = State::kChunkExtQuoted;
+        return true;
+      }
+      state_ = State::kChunkExtToken;
+      return Is(c, kTchar);
+    case State::kChunkExtToken:
+      if (c == ';') {
+        state_ = State::kChunkExtNameStart;
+      } else if (IsWs(c)) {
+        state_ = State::kChunkExtBws;
+      } else {
+        return Is(c, kTchar);
+      }
+      return true;
+    case State::kChunkExtQuoted:
+      if (c == '"') {
+        state_ = State::kChunkExtAfterQuoted;
+      } else if (c == '\\') {
+        state_ = State::kChunkExtQuotedPair;
+      } else {
+        return Is(c, kQdtext);
+      }
+      return true;
+    case State::kChunkExtQuotedPair:
+      // quoted-pair = "\" ( HTAB / SP / VCHAR / obs-text )
+      state_ = State::kChunkExtQuoted;
+      return c == '\t' || (c >= 0x20 && c != 0x7f);
+    case State::kChunkExtAfterQuoted:
+      if (c == ';') {
+        state_ = State::kChunkExtNameStart;
+        return true;
+      }
+      state_ = State::kChunkExtBws;
+      return IsWs(c);
+    default:
+      return false;
+  }
 }
 
 void StrictScanner::BeginBody(bool chunked, uint64_t content_length) {
@@ -599,13 +724,6 @@ void StrictScanner::BeginBody(bool chunked, uint64_t content_length) {
 // ---- CheckHead --------------------------------------------------------------
 
 namespace {
-
-// Trailing OWS is part of llhttp's value span; it is not part of the value
-// (RFC 9110 section 5.5).
-uint32_t TrimmedLength(const char* value, uint32_t len) {
-  while (len > 0 && (value[len - 1] == ' ' || value[len - 1] == '\t')) len--;
-  return len;
-}
 
 // Transfer-Encoding = #transfer-coding, here a plain token list (no
 // parameters: none of the codings this server knows takes one). Collects
@@ -638,7 +756,9 @@ bool ScanCodings(const char* v, uint32_t len, CodingState* st) {
 
 // Host = uri-host [ ":" port ] (RFC 9110 section 7.2, RFC 3986 3.2.2). An
 // empty value is allowed (a target without authority).
-bool ValidHost(const char* v, uint32_t len) {
+// Inlined: CheckHead runs it for every request.
+__attribute__((always_inline)) inline bool ValidHost(const char* v,
+                                                     uint32_t len) {
   uint32_t i = 0;
   if (len > 0 && v[0] == '[') {
     // IP-literal: hex digits, ':' and '.' (IPv6, IPv4 tail), or IPvFuture
@@ -664,6 +784,33 @@ bool ValidHost(const char* v, uint32_t len) {
 
 }  // namespace
 
+HttpError CheckTarget(const char* target, uint32_t length) {
+  // origin-form and asterisk-form: the scanner's byte rules are all.
+  if (length == 0 || target[0] == '/' || target[0] == '*') {
+    return HttpError::kNone;
+  }
+  // absolute-form: scheme ":" hier-part, the scheme checked by the scanner.
+  uint32_t i = 0;
+  while (i < length && target[i] != ':') i++;
+  if (i == length) return HttpError::kBadRequest;
+  const bool http = EqualsLower(target, i, "http") ||
+                    EqualsLower(target, i, "https");
+  i++;
+  if (length - i < 2 || target[i] != '/' || target[i + 1] != '/') {
+    // No authority: an http or https URI needs one.
+    return http ? HttpError::kBadRequest : HttpError::kNone;
+  }
+  i += 2;
+  const uint32_t start = i;
+  while (i < length && target[i] != '/' && target[i] != '?') i++;
+  // authority = host [ ":" port ] here: '@' (userinfo) is not a host byte.
+  if (http && (i == start || target[start] == ':')) {
+    return HttpError::kBadRequest;  // an empty host
+  }
+  if (!ValidHost(target + start, i - start)) return HttpError::kBadRequest;
+  return HttpError::kNone;
+}
+
 HttpError CheckHead(bool http10, const char* bytes, const HeaderSpan* spans,
                     uint32_t count, HeadFacts* facts) {
   *facts = HeadFacts();
@@ -676,7 +823,7 @@ HttpError CheckHead(bool http10, const char* bytes, const HeaderSpan* spans,
     const HeaderSpan& s = spans[i];
     const char* name = bytes + s.name_off;
     const char* value = bytes + s.value_off;
-    const uint32_t value_len = TrimmedLength(value, s.value_len);
+    const uint32_t value_len = s.value_len;
     // Dispatch on length first: most fields match none of these.
     switch (s.name_len) {
       case 4:  // Host

@@ -28,9 +28,15 @@ struct Limits {
   uint32_t max_header_size;
   uint32_t max_header_count;
   uint64_t max_body_size;
+  // The chunk extensions of one chunk-size line (RFC 9112 section 7.1.1),
+  // whitespace included: 413 beyond. Not a setting of its own: JS derives
+  // it (maxChunkExtensionSize) and passes it in.
+  uint32_t max_chunk_ext_size;
 };
 
-// Longest method token accepted; every method llhttp knows is shorter.
+// Longest method token kept (and held back from llhttp while it arrives in
+// pieces); every method llhttp knows is shorter. A longer one is an unknown
+// method: 501 once the request line proves well-formed.
 constexpr uint32_t kMaxMethodLength = 32;
 // Empty lines (CRLF) tolerated before a request line (RFC 9112 section 2.2).
 constexpr uint32_t kMaxLeadingEmptyLines = 8;
@@ -39,16 +45,37 @@ constexpr uint32_t kMaxLeadingEmptyLines = 8;
 // keeps no pointer into the input; its whole state is a few integers, so
 // a message may arrive in any number of pieces.
 //
-// Protocol with the caller (Parser::Execute):
-//   Scan() stops after the final LF of a head (kHeadEnd), after the last
-//   byte of a message (kMessageEnd), in front of the first byte that breaks
-//   a rule (kError; error() says which response), or at the end of the
-//   input (kNeedMore). After kHeadEnd the caller must call BeginBody() with
-//   the framing its semantic check decided before scanning on. After
-//   kError every later Scan() returns kError and consumes nothing.
+// Protocol with the caller (Parser::Execute). Scan() accepts `*consumed`
+// leading bytes and stops after the final LF of a head (kHeadEnd), after
+// the last byte of a message (kMessageEnd), in front of the first byte that
+// breaks a rule (kError; error() says which response), at the end of the
+// input (kNeedMore), or where llhttp must not see what was accepted as it
+// is. The last tail() of the accepted bytes are then kept from llhttp:
+//   - kWithhold: for good (chunk extensions, which llhttp 8.1 parses more
+//     strictly than RFC 9112 allows, and OWS ending a field value, which is
+//     not part of it, RFC 9112 section 5.1); the held bytes, if any, too;
+//   - kHold: for now (the input ends inside a method or inside whitespace
+//     in a field value): the caller keeps them after those it already holds;
+//   - kError: the bytes in front of the offending one that llhttp must not
+//     get (a method that turned out malformed);
+// and the first `*consumed - tail()` go to llhttp. kRelease (nothing
+// consumed) asks the caller to give llhttp the held bytes now, before
+// anything else, and to scan on: they were part of what follows. Cut
+// anywhere, the same bytes thus give llhttp the same stream.
+//   After kHeadEnd the caller must call BeginBody() with the framing its
+// semantic check decided before scanning on. After kError every later
+// Scan() returns kError and consumes nothing.
 class StrictScanner {
  public:
-  enum class Event : uint8_t { kNeedMore, kHeadEnd, kMessageEnd, kError };
+  enum class Event : uint8_t {
+    kNeedMore,
+    kHeadEnd,
+    kMessageEnd,
+    kWithhold,
+    kHold,
+    kRelease,
+    kError,
+  };
 
   void Reset(const Limits* limits);
 
@@ -60,6 +87,14 @@ class StrictScanner {
   void BeginBody(bool chunked, uint64_t content_length);
 
   HttpError error() const { return error_; }
+  // Accepted bytes at the end of the last Scan() kept from llhttp.
+  size_t tail() const { return tail_; }
+  // Inside a request line (also after kError: where the offending byte
+  // was). Until the line is known to be well-formed, an unknown method is
+  // not yet a 501 (RFC 9110 section 15.6.2).
+  bool in_request_line() const {
+    return state_ >= State::kMethod && state_ <= State::kRequestLineLf;
+  }
   // Between the end of a head and the end of its message.
   bool in_body() const { return phase_ == Phase::kBody; }
   // Messages whose first byte was seen, and messages fully scanned.
@@ -89,9 +124,12 @@ class StrictScanner {
     kSectionLf,        // CR of the empty line ending a field section
     kBodyLength,
     kChunkSize,
+    // chunk-ext (RFC 9112 section 7.1.1), whitespace being BWS:
+    kChunkExtBws,        // before ";" (after the size or a value)
+    kChunkExtNameStart,  // after ";"
     kChunkExtName,
-    kChunkExtNameMore,
-    kChunkExtValueStart,
+    kChunkExtAfterName,  // BWS after a name: "=" or ";" follows
+    kChunkExtValueStart, // after "="
     kChunkExtToken,
     kChunkExtQuoted,
     kChunkExtQuotedPair,
@@ -103,6 +141,7 @@ class StrictScanner {
   };
 
   Event Fail(HttpError error);
+  bool ChunkExtStep(unsigned char c);
   bool CountFieldByte(size_t n);
   size_t FieldRoom() const;
 
@@ -115,8 +154,12 @@ class StrictScanner {
   uint8_t literal_pos_ = 0;      // position in "HTTP/"
   uint8_t version_major_ = 0;
   uint8_t version_minor_ = 0;
-  uint8_t method_len_ = 0;
+  uint8_t method_len_ = 0;       // bytes kept in method_
   bool asterisk_ok_ = false;    // OPTIONS or PRI
+  bool long_method_ = false;    // longer than kMaxMethodLength: 501
+  uint32_t method_total_ = 0;    // bytes of the method token
+  uint32_t held_ = 0;            // accepted bytes the caller holds (kHold)
+  size_t tail_ = 0;
   uint32_t empty_lines_ = 0;
   uint32_t target_len_ = 0;
   uint32_t field_bytes_ = 0;     // bytes of the current field section
@@ -124,7 +167,7 @@ class StrictScanner {
   uint32_t name_len_ = 0;
   uint32_t started_ = 0;
   uint32_t completed_ = 0;
-  uint32_t ext_bytes_ = 0;       // chunk-extension bytes of this message
+  uint32_t ext_bytes_ = 0;       // chunk-extension bytes of this line
   uint32_t chunk_digits_ = 0;
   uint64_t chunk_size_ = 0;
   uint64_t remaining_ = 0;       // body bytes left in this chunk or body
@@ -147,8 +190,8 @@ struct HeadFacts {
 struct HeaderSpan {
   uint32_t name_off;
   uint32_t name_len;
-  uint32_t value_off;  // leading whitespace already removed by llhttp
-  uint32_t value_len;
+  uint32_t value_off;  // OWS around the value is not part of it: llhttp
+  uint32_t value_len;  // drops the leading, the scanner withholds the rest
 };
 
 // Semantic rules over a complete head whose bytes the scanner accepted:
@@ -156,9 +199,15 @@ struct HeaderSpan {
 // with Content-Length, not in HTTP/1.0, a token list ending in one
 // "chunked"; other codings 501), Host (exactly one in HTTP/1.1, at most one
 // in HTTP/1.0, uri-host [":" port]), Expect (only 100-continue, else 417).
-// `spans` holds `count` fields pointing into `bytes`.
+// `spans` holds `count` fields pointing into `bytes`, values without OWS.
 HttpError CheckHead(bool http10, const char* bytes, const HeaderSpan* spans,
                     uint32_t count, HeadFacts* facts);
+
+// The request target beyond its bytes, which the scanner checked (RFC 3986
+// characters, no fragment): an absolute-form target with an authority has a
+// well-formed host and port and no userinfo (RFC 9110 section 4.2.4); an
+// http or https one has a non-empty host (section 4.2.1).
+HttpError CheckTarget(const char* target, uint32_t length);
 
 }  // namespace tsgi
 

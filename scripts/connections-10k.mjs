@@ -12,12 +12,15 @@
 // raises nothing, so its own soft limit must allow N + 100. When a limit
 // is too low, the run says so and uses the most connections it allows.
 // Exit status 0 when every request got a 200.
-import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import net from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { exchange } from './lib/http-response.mjs';
+import { fdCount, rssKiB } from './lib/proc.mjs';
+import { startServer } from './lib/server-process.mjs';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const fixture = join(root, 'test', 'fixtures', 'fault-server.mjs');
@@ -52,21 +55,13 @@ if (most < wanted) {
   wanted = most;
 }
 
-const child = spawn('bash', ['-c', `ulimit -n ${serverLimit} && exec "$0" "$@"`, process.execPath, fixture, kind], {
-  stdio: ['ignore', 'pipe', 'inherit'],
-});
-const { port, pid } = await new Promise((resolve, reject) => {
-  let out = '';
-  child.stdout.setEncoding('utf8').on('data', (s) => {
-    out += s;
-    if (out.includes('\n')) resolve(JSON.parse(out.slice(0, out.indexOf('\n'))));
-  });
-  child.on('close', (code) => reject(new Error(`server exited (${code}) before listening`)));
-});
-const rss = () => Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))[1]);
-const fds = () => readdirSync(`/proc/${pid}/fd`).length;
+const server = await startServer(process.execPath, [fixture, kind], { nofile: serverLimit, stderr: 'inherit' });
+const pid = /** @type {number} */ (server.info.pid);
+const { port } = server;
+const rss = () => rssKiB(pid);
+const fds = () => fdCount(pid);
 
-/** A keep-alive connection that counts complete "ok" responses. */
+/** A keep-alive connection. */
 function open() {
   return new Promise((resolve, reject) => {
     const s = net.connect({ host: '127.0.0.1', port });
@@ -74,37 +69,15 @@ function open() {
     s.once('connect', () => {
       s.off('error', reject);
       s.on('error', () => {});
-      let data = '';
-      s.ok = 0;
-      s.waiter = null;
-      s.on('data', (d) => {
-        data += d.toString('latin1');
-        let end;
-        while ((end = data.indexOf('\r\n\r\nok')) >= 0) {
-          if (data.startsWith('HTTP/1.1 200 ')) s.ok++;
-          data = data.slice(end + 6);
-          s.waiter?.();
-        }
-      });
-      s.on('close', () => s.waiter?.());
       resolve(s);
     });
   });
 }
 
-function request(s, timeoutMs = 30_000) {
-  const before = s.ok;
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => resolve(false), timeoutMs);
-    s.waiter = () => {
-      if (s.ok > before || s.destroyed) {
-        clearTimeout(timer);
-        s.waiter = null;
-        resolve(s.ok > before);
-      }
-    };
-    s.write('GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n');
-  });
+/** One GET / on `s`: true when a complete 200 "ok" came back. */
+async function request(s, timeoutMs = 30_000) {
+  const { outcome, responses } = await exchange(s, 'GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n', { timeoutMs });
+  return outcome === 'done' && responses[0].status === 200 && responses[0].body.toString() === 'ok';
 }
 
 const t0 = Date.now();
@@ -133,7 +106,7 @@ for (let i = 0; i < 100 && fdsEnd > fdsStart; i++) {
   await new Promise((r) => setTimeout(r, 50));
   fdsEnd = fds();
 }
-child.kill('SIGTERM');
+await server.stop();
 
 const pass = failures === 0 && held === wanted && secondOk === wanted;
 process.stdout.write(

@@ -34,17 +34,19 @@ export function settingsTable(settings) {
   return lines.join('\n');
 }
 
-/** The settings block of ServeOptions in src/types.ts. */
-export function optionsBlock(settings) {
+/** The settings block of ServeOptions in src/types.ts (`supervisor`
+ * false), or of SupervisorOptions (true). */
+export function optionsBlock(settings, supervisor = false) {
   const { SETTINGS, formatDefault, describeRange } = settings;
   const type = (s) => {
+    if (s.list) return 'string | readonly string[]';
+    if (s.auto) return "number | 'auto'";
     if (s.type === 'string' || s.type === 'boolean') return s.type;
-    if (s.type === 'list') return 'string | readonly string[]';
     if (s.type === 'choice') return s.key === 'server' ? 'ServerKind' : s.choices.map((c) => `'${c}'`).join(' | ');
     return 'number';
   };
   const out = [];
-  for (const s of SETTINGS) {
+  for (const s of SETTINGS.filter((x) => Boolean(x.supervisor) === supervisor)) {
     const help = s.help.charAt(0).toUpperCase() + s.help.slice(1);
     const flag = s.flag === null ? '' : ` Flag \`${s.flag}\`.`;
     out.push(...wrapComment(`${help}. Default ${formatDefault(s)}; ${describeRange(s)}.${flag}`, '  '));
@@ -98,7 +100,8 @@ export function generate(settings, rules, read = (path) => readFileSync(join(roo
   let readme = read('README.md');
   readme = replaceBlock(readme, 'settings', settingsTable(settings), 'README.md');
   readme = replaceBlock(readme, 'owned-headers', ownedHeadersTable(rules), 'README.md');
-  const types = replaceBlock(read('src/types.ts'), 'settings', optionsBlock(settings), 'src/types.ts');
+  let types = replaceBlock(read('src/types.ts'), 'settings', optionsBlock(settings), 'src/types.ts');
+  types = replaceBlock(types, 'supervisor-settings', optionsBlock(settings, true), 'src/types.ts');
   return [
     ['README.md', readme],
     ['src/types.ts', types],

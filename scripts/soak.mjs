@@ -7,8 +7,10 @@
 //   node scripts/soak.mjs [--requests N] [--concurrency C] [--abort-rate R]
 //                         [--server native|node] [--seed S] [--valgrind]
 //
-// The mix: keep-alive GETs, POST bodies (echoed), chunked streaming
-// responses, pipelined batches of four, 500s, Connection: close; and, at
+// The mix: keep-alive GETs, POST bodies (echoed), chunked uploads with
+// chunk extensions and OWS cut into several writes (the bytes the native
+// parser holds back between reads), chunked streaming responses, pipelined
+// batches of four, 500s, Connection: close; and, at
 // --abort-rate (default 5 %), a connection the client resets mid-head,
 // mid-body or mid-response. Every response is checked (status and length).
 //
@@ -18,13 +20,15 @@
 //
 // Exit status 0 when every check passed, 1 otherwise. Build first
 // (`npm run build`, or `npx node-gyp rebuild && npx tsc -p tsconfig.json`).
-import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { exchange } from './lib/http-response.mjs';
+import { fdCount as fdsOf, rssKiB as rssOf } from './lib/proc.mjs';
+import { startServer } from './lib/server-process.mjs';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const fixture = join(root, 'test', 'fixtures', 'fault-server.mjs');
@@ -74,10 +78,9 @@ function random() {
 const workDir = mkdtempSync(join(tmpdir(), 'tsgi-soak-'));
 const valgrindLog = join(workDir, 'valgrind.log');
 
-function startServer() {
-  const nodeArgs = [fixture, kind];
-  const command = args.valgrind ? 'valgrind' : process.execPath;
-  const argv = args.valgrind
+const command = args.valgrind ? 'valgrind' : process.execPath;
+const argv = [
+  ...(args.valgrind
     ? [
         '--tool=memcheck',
         '--leak-check=full',
@@ -86,59 +89,44 @@ function startServer() {
         '--num-callers=40',
         `--log-file=${valgrindLog}`,
         process.execPath,
-        ...nodeArgs,
       ]
-    : nodeArgs;
-  const child = spawn(command, argv, { stdio: ['pipe', 'pipe', 'pipe'] });
-  let stderr = '';
-  child.stderr.setEncoding('utf8').on('data', (s) => (stderr += s));
-  const exited = new Promise((resolve) => child.on('close', (code, signal) => resolve({ code, signal })));
-  const ready = new Promise((resolve, reject) => {
-    let out = '';
-    child.stdout.setEncoding('utf8').on('data', (s) => {
-      out += s;
-      const nl = out.indexOf('\n');
-      if (nl >= 0) resolve(JSON.parse(out.slice(0, nl)));
-    });
-    void exited.then((e) => reject(new Error(`server exited (${e.code ?? e.signal}) before listening: ${stderr}`)));
-  });
-  return { child, ready, exited, stderr: () => stderr };
-}
-
-const server = startServer();
-const { port, pid } = await server.ready;
+    : []),
+  fixture,
+  kind,
+];
+// Node under valgrind takes a while to start.
+const server = await startServer(command, argv, {
+  stdin: 'pipe',
+  timeoutMs: args.valgrind ? 300_000 : 20_000,
+});
+const { port } = server;
+const pid = /** @type {number} */ (server.info.pid);
 let crashed = false;
-void server.exited.then(() => {
+let stopping = false;
+void server.exit.then(() => {
   if (!stopping) crashed = true;
 });
-let stopping = false;
 
-const fdCount = () => readdirSync(`/proc/${pid}/fd`).length;
+const fdCount = () => fdsOf(pid);
 function rssKiB() {
-  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-  return m ? Number(m[1]) : NaN;
+  try {
+    return rssOf(pid);
+  } catch {
+    return NaN;
+  }
 }
 
-// ---- a minimal HTTP/1.1 response reader --------------------------------------
+// ---- a keep-alive connection ---------------------------------------------------
 
-/** One keep-alive connection; `expect(n)` resolves with n parsed responses. */
+/** One client connection; the responses are read by the repository's
+ * response parser (scripts/lib/http-response.mjs). */
 class Conn {
   constructor(socket) {
     this.socket = socket;
-    this.buf = Buffer.alloc(0);
     this.closed = false;
-    this.waiting = null;
-    this.responses = [];
-    this.cur = null;
-    socket.on('data', (d) => {
-      this.buf = this.buf.length === 0 ? d : Buffer.concat([this.buf, d]);
-      this.parse();
-      this.wake();
-    });
     socket.on('error', () => {});
     socket.on('close', () => {
       this.closed = true;
-      this.wake();
     });
   }
 
@@ -154,102 +142,38 @@ class Conn {
     });
   }
 
-  parse() {
-    for (;;) {
-      if (!this.cur) {
-        const end = this.buf.indexOf('\r\n\r\n');
-        if (end < 0) return;
-        const head = this.buf.subarray(0, end).toString('latin1');
-        this.buf = this.buf.subarray(end + 4);
-        const status = Number(head.slice(9, 12));
-        const cl = /\r\ncontent-length: *(\d+)/i.exec(head);
-        this.cur = {
-          status,
-          length: 0,
-          close: /\r\nconnection: *close/i.test(head),
-          remaining: cl ? Number(cl[1]) : -1,
-          chunked: /\r\ntransfer-encoding: *chunked/i.test(head),
-          chunkLeft: 0,
-          body: [],
-        };
-        if (!cl && !this.cur.chunked) this.cur.remaining = 0;
-      }
-      const cur = this.cur;
-      if (!cur.chunked) {
-        const n = Math.min(cur.remaining, this.buf.length);
-        if (n > 0) cur.body.push(this.buf.subarray(0, n));
-        cur.length += n;
-        cur.remaining -= n;
-        this.buf = this.buf.subarray(n);
-        if (cur.remaining > 0) return;
-      } else {
-        for (;;) {
-          if (cur.chunkLeft > 0) {
-            const n = Math.min(cur.chunkLeft, this.buf.length);
-            if (n > 0) cur.body.push(this.buf.subarray(0, n));
-            cur.length += n;
-            cur.chunkLeft -= n;
-            this.buf = this.buf.subarray(n);
-            if (cur.chunkLeft > 0) return;
-            cur.chunkLeft = -2; // the CRLF after the data
-          }
-          if (cur.chunkLeft === -2) {
-            if (this.buf.length < 2) return;
-            this.buf = this.buf.subarray(2);
-            cur.chunkLeft = 0;
-          }
-          const nl = this.buf.indexOf('\r\n');
-          if (nl < 0) return;
-          const size = parseInt(this.buf.subarray(0, nl).toString('latin1'), 16);
-          this.buf = this.buf.subarray(nl + 2);
-          if (size === 0) {
-            // No trailers from this server: the terminating CRLF follows.
-            if (this.buf.length < 2) {
-              this.buf = Buffer.concat([Buffer.from('0\r\n'), this.buf]);
-              return;
-            }
-            this.buf = this.buf.subarray(2);
-            break;
-          }
-          cur.chunkLeft = size;
-        }
-      }
-      this.responses.push(cur);
-      this.cur = null;
-      this.wake();
-    }
-  }
-
-  wake() {
-    const w = this.waiting;
-    if (w && (this.closed || this.responses.length >= w.n || (w.bytes && this.cur && this.cur.length >= w.bytes))) {
-      this.waiting = null;
-      w.resolve();
-    }
-  }
-
-  /** Waits for n complete responses (or close, or `bytes` of body). */
-  wait(n, bytes = 0, timeoutMs = 30_000) {
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`timed out waiting for ${n} response(s)`)), timeoutMs);
-      this.waiting = {
-        n,
-        bytes,
-        resolve: () => {
-          clearTimeout(timer);
-          resolve();
-        },
-      };
-      this.wake();
-    });
-  }
-
+  /** Writes `data` and resolves its `n` responses; throws unless all came. */
   async exchange(data, n) {
-    this.responses = [];
-    this.socket.write(data);
-    await this.wait(n);
-    if (this.responses.length < n) throw new Error(`connection closed after ${this.responses.length} of ${n} responses`);
-    return this.responses;
+    const { outcome, responses, error } = await exchange(this.socket, data, { count: n, timeoutMs: 30_000 });
+    if (outcome === 'done') return responses;
+    throw new Error(
+      outcome === 'timeout'
+        ? `timed out waiting for ${n} response(s)`
+        : outcome === 'error'
+          ? `bad response: ${error}`
+          : `connection closed after ${responses.length} of ${n} responses`,
+    );
+  }
+
+  /** Writes `parts` one loop turn apart (so the server reads them as
+   * separate pieces) and resolves the `n` responses, as exchange(). */
+  async exchangeSplit(parts, n) {
+    const answer = this.exchange(null, n);
+    for (const part of parts) {
+      this.socket.write(part);
+      await new Promise((r) => setImmediate(r));
+    }
+    return answer;
+  }
+
+  /** Writes `data` and waits until `bytes` of the response's body came (or
+   * all of it, or the connection closed). */
+  async partial(data, bytes) {
+    const { outcome } = await exchange(this.socket, data, {
+      timeoutMs: 30_000,
+      until: (p) => p.pendingBodyBytes >= bytes || p.responses[0]?.complete === true,
+    });
+    if (outcome === 'timeout') throw new Error(`timed out waiting for ${bytes} bytes of a response`);
   }
 
   destroy() {
@@ -264,7 +188,7 @@ const stats = {
   failures: 0,
   firstFailure: '',
   aborts: { head: 0, body: 0, response: 0 },
-  kinds: { get: 0, post: 0, lines: 0, pipelined: 0, stream: 0, error: 0, close: 0 },
+  kinds: { get: 0, post: 0, split: 0, lines: 0, pipelined: 0, stream: 0, error: 0, close: 0 },
 };
 let started = 0;
 let done = 0;
@@ -278,14 +202,24 @@ function fail(message) {
 }
 
 function check(res, status, length, what) {
-  if (res.status !== status || (length >= 0 && res.length !== length)) {
-    fail(`${what}: status ${res.status} length ${res.length}, expected ${status} / ${length}`);
+  if (res.status !== status || (length >= 0 && res.body.length !== length)) {
+    fail(`${what}: status ${res.status} length ${res.body.length}, expected ${status} / ${length}`);
     return false;
   }
   return true;
 }
 
 const get = (path, extra = '') => `GET ${path} HTTP/1.1\r\nHost: soak\r\n${extra}\r\n`;
+
+// A chunked upload cut inside its method and inside trailing OWS, with
+// chunk extensions: 5 bytes echoed.
+const SPLIT = [
+  'PO',
+  'ST /echo HTTP/1.1\r\nHost: soak \t',
+  ' \r\nX-Trail: v  ',
+  '\t\r\nTransfer-Encoding: chunked\r\n\r\n5;a="x\\"y";b\r\nhel',
+  'lo\r\n0;last\r\n\r\n',
+];
 
 async function abortOne() {
   const conn = await Conn.open();
@@ -302,8 +236,7 @@ async function abortOne() {
     await new Promise((r) => setImmediate(r));
   } else {
     stats.aborts.response++;
-    conn.socket.write(get(random() < 0.5 ? '/stream' : '/lines?n=100000'));
-    await conn.wait(1, 1 + Math.floor(random() * 100_000));
+    await conn.partial(get(random() < 0.5 ? '/stream' : '/lines?n=100000'), 1 + Math.floor(random() * 100_000));
   }
   // A reset, not a FIN: the kernel discards what is unread.
   conn.socket.resetAndDestroy();
@@ -331,6 +264,12 @@ async function worker() {
           const [res] = await conn.exchange(get('/'), 1);
           if (check(res, 200, 2, 'GET /')) stats.ok++;
           stats.kinds.get++;
+          done++;
+        } else if (pick < 0.49) {
+          started++;
+          const [res] = await conn.exchangeSplit(SPLIT, 1);
+          if (check(res, 200, 5, 'split chunked POST /echo')) stats.ok++;
+          stats.kinds.split++;
           done++;
         } else if (pick < 0.62) {
           started++;
@@ -450,12 +389,7 @@ const fdsAfter = crashed ? NaN : await waitFds(fdsBefore, 5_000);
 const rssEnd = crashed ? NaN : rssKiB();
 
 stopping = true;
-server.child.kill('SIGTERM');
-const exit = await Promise.race([
-  server.exited,
-  new Promise((r) => setTimeout(() => r({ code: null, signal: 'timeout' }), args.valgrind ? 300_000 : 30_000)),
-]);
-if (exit.signal === 'timeout') server.child.kill('SIGKILL');
+const exit = await server.stop({ timeoutMs: args.valgrind ? 300_000 : 30_000 });
 
 // ---- the report ----------------------------------------------------------------
 

@@ -1,6 +1,7 @@
 // index.ts: the public exports of tsgi, and nothing else.
 export type {
   Application,
+  BoundAddress,
   Chunk,
   Environ,
   ErrorStream,
@@ -15,9 +16,13 @@ export type {
   ServeOptions,
   ServerKind,
   StartResponse,
+  SupervisorOptions,
   WriteFunction,
 } from './types.js';
 export { serve } from './serve.js';
+export { supervise, type Supervisor } from './supervisor/supervisor.js';
+export { stderrLogger, type LifecycleEvent, type SupervisorLogger } from './supervisor/events.js';
+export { onReopenLogs, publish } from './supervisor/hooks.js';
 export { fileWrapper } from './gateway/file-wrapper.js';
 export { validate, ValidationError, type ValidateOptions } from './middleware/validate.js';
 export { fromFetchHandler, type FetchHandler, type FromFetchHandlerOptions } from './adapters/fetch-handler.js';

@@ -7,7 +7,7 @@
 // of ServeOptions are all derived from it (`npm run docs` writes the last
 // two). Checks a type cannot express live in src/config/checks.ts.
 // ARCHITECTURE.md, "Where each rule lives".
-import type { ServeOptions } from './types.js';
+import type { ServeOptions, SupervisorOptions } from './types.js';
 
 /** How a setting's value is written and checked. */
 export type SettingType =
@@ -23,9 +23,9 @@ export type SettingType =
   | 'boolean'
   /** One of `choices`. */
   | 'choice'
-  /** Strings: a list, or one string with commas between the items (a
-   * flag may also be repeated). */
-  | 'list';
+  /** A file mode creation mask: a whole number from 0 to 0o777; in text,
+   * octal (`007`, `0o007`). */
+  | 'mode';
 
 /** A row of the table: a setting without the names derived from its key. */
 interface Row {
@@ -46,8 +46,16 @@ interface Row {
   readonly short?: string;
   /** A limit or timeout the servers enforce (part of `Limits`). */
   readonly limit?: true;
-  /** What a valid 'string' or 'list' value is, for the docs and the
-   * messages; src/config/checks.ts holds the check itself. */
+  /** A 'string' that may also be a list of them; the flag may repeat. */
+  readonly list?: true;
+  /** A number that may also be the string "auto". */
+  readonly auto?: true;
+  /** A setting of the supervisor (`tsgi serve`, `supervise()`: workers,
+   * their watchdog and replacement), not of `serve()`: a SupervisorOptions
+   * option, not a ServeOptions one. */
+  readonly supervisor?: true;
+  /** What a valid 'string' value is, for the docs and the messages;
+   * src/config/checks.ts holds the check itself. */
   readonly accepts?: string;
   /** The placeholder of the flag's value in --help. */
   readonly meta?: string;
@@ -79,22 +87,30 @@ function flagName(key: string): string {
 
 /** The table, by key. Its order is the order of --help and of the docs. */
 const TABLE = {
-  host: { type: 'string', default: '127.0.0.1', help: 'address to listen on (IPv6 without brackets)', flag: null },
-  port: { type: 'integer', default: 8000, min: 0, max: 65535, help: 'port to listen on; 0 takes a free one', flag: null },
+  bind: { type: 'string', list: true, default: undefined, short: '-b', help: 'where to listen: HOST:PORT, [IPv6]:PORT, unix:PATH or fd://N; repeat it for several' },
+  host: { type: 'string', default: '127.0.0.1', help: 'address to listen on (IPv6 without brackets), when bind is not given', flag: null },
+  port: { type: 'integer', default: 8000, min: 0, max: 65535, help: 'port to listen on, when bind is not given; 0 takes a free one', flag: null },
   server: { type: 'choice', choices: ['native', 'node'], default: undefined, short: '-s', help: 'which server runs the application: native, or node (the reference server)' },
   backlog: { type: 'integer', default: 511, min: 1, max: 2 ** 31 - 1, help: 'connections the kernel queues before they are accepted', flag: null },
-  multiprocess: { type: 'boolean', default: false, help: 'the value of tsgi.multiprocess: other processes serve the same application', flag: null },
-  bind: { type: 'list', default: undefined, short: '-b', meta: 'host:port', accepts: 'HOST:PORT or [IPv6]:PORT', help: 'where to listen; wins over host and port (default: host:port)' },
-  // Logs (README, "Logs"). gunicorn's names and defaults.
+  multiprocess: { type: 'boolean', default: false, help: 'the value of tsgi.multiprocess: other processes serve the same application (true anyway with more than one worker)', flag: null },
+  umask: { type: 'mode', default: undefined, help: 'the file mode creation mask of unix socket files that bind creates (octal)' },
+  // The supervisor (src/supervisor/): workers, their watchdog, replacement.
+  workers: { type: 'count', auto: true, default: 1, min: 1, max: 1024, supervisor: true, short: '-w', help: 'worker threads, each with the application and a server of its own; auto: one per CPU this process may use' },
+  timeout: { type: 'seconds', default: 30, min: 0, max: kDay, supervisor: true, help: 'a worker whose event loop has not turned for this long is logged with its requests in flight, terminated and replaced' },
+  maxRequests: { type: 'count', default: 0, min: 0, max: 2 ** 31 - 1, supervisor: true, help: 'a worker is replaced gracefully after this many requests; 0 never' },
+  maxRequestsJitter: { type: 'count', default: 0, min: 0, max: 2 ** 31 - 1, supervisor: true, help: 'up to this many requests more, chosen at random per worker, so that workers are not all replaced at once' },
+  reload: { type: 'boolean', default: false, supervisor: true, help: 'restart the workers when a file under the application\'s directory changes (development)' },
+  // Logs (README, "Logs"). gunicorn's names and defaults. With workers, each
+  // appends to the same access log; the error log is the supervisor's.
   accessLog: { type: 'string', default: undefined, meta: 'file|-', accepts: 'a file path, or - for stdout', help: 'where each response is logged: a file (appended to; reopened on SIGUSR1), or - for stdout; none by default' },
   accessLogFormat: { type: 'string', default: '%(h)s %(l)s %(u)s %(t)s "%(r)s" %(s)s %(b)s "%(f)s" "%(a)s"', meta: 'format', accepts: "gunicorn's %(atom)s format, or json", help: "an access log line: gunicorn's atoms, or json for one JSON object per line" },
   errorLog: { type: 'string', default: '-', meta: 'file|-', accepts: 'a file path, or - for stderr', help: "where the server's events and tsgi.errors go: a file (appended to; reopened on SIGUSR1), or - for stderr" },
   logLevel: { type: 'choice', choices: ['debug', 'info', 'warning', 'error', 'critical'], default: 'info', help: 'the least severe event the error log keeps' },
   // Proxies (README, "Behind a proxy").
-  forwardedAllowIps: { type: 'list', default: '127.0.0.1,::1', meta: 'ips', accepts: 'IP addresses and CIDR ranges (IPv4, IPv6), or *', help: 'front-ends trusted to name the client (X-Forwarded-*, Forwarded, the PROXY header); unix-socket peers always are' },
+  forwardedAllowIps: { type: 'string', list: true, default: '127.0.0.1,::1', meta: 'ips', accepts: 'IP addresses and CIDR ranges (IPv4, IPv6), or *, with commas between them', help: 'front-ends trusted to name the client (X-Forwarded-*, Forwarded, the PROXY header); unix-socket peers always are' },
   proxyProtocol: { type: 'choice', choices: ['off', 'v1', 'v2', 'auto'], default: 'off', help: "haproxy's PROXY header before HTTP on connections from trusted front-ends: v1, v2, auto (either) or off" },
   // Metrics (README, "Metrics").
-  statsBind: { type: 'string', default: undefined, meta: 'host:port|unix:path', accepts: 'HOST:PORT, [IPv6]:PORT or unix:PATH', help: 'where /metrics (Prometheus text) is served; off by default' },
+  statsBind: { type: 'string', default: undefined, meta: 'host:port|unix:path', accepts: 'HOST:PORT, [IPv6]:PORT or unix:PATH', help: 'where /metrics (Prometheus text) is served, by the supervisor for all its workers; off by default' },
   // Limits (RFC 9112 §2.3, §3; RFC 9110 §15.5.14, §15.5.15; RFC 6585 §5):
   // each is answered with a ready-made response and the connection closed.
   maxUrlSize: { type: 'size', default: 8 * KiB, min: 1, max: 64 * MiB, limit: true, help: 'longest request target, in bytes: 414 beyond it' },
@@ -124,23 +140,25 @@ export type SettingKey = keyof Table;
 /** The names of the limits and timeouts. */
 export type LimitKey = { [K in SettingKey]: Table[K] extends { limit: true } ? K : never }[SettingKey];
 
-/** The value type of each setting, as `serve()` takes it. */
-type ValueOf<R> = R extends { type: 'string' }
+/** The value type of each setting. */
+type ValueOf<R> = R extends { list: true }
+  ? string | readonly string[]
+  : R extends { auto: true }
+    ? number | 'auto'
+    : R extends { type: 'string' }
   ? string
   : R extends { type: 'boolean' }
     ? boolean
     : R extends { type: 'choice'; choices: readonly (infer C)[] }
       ? C
-      : R extends { type: 'list' }
-        ? string | readonly string[]
-        : number;
+      : number;
 
-/** The value type of each setting once resolved: lists as arrays. */
-type ResolvedOf<R> = R extends { type: 'list' } ? readonly string[] : ValueOf<R>;
+/** The keys of the serve() settings (the others are the supervisor's). */
+export type ServeKey = { [K in SettingKey]: Table[K] extends { supervisor: true } ? never : K }[SettingKey];
 
 /** Every setting with its value, defaults filled in. */
 export type ResolvedSettings = {
-  [K in SettingKey]: ResolvedOf<Table[K]> | (Table[K]['default'] extends undefined ? undefined : never);
+  [K in SettingKey]: ValueOf<Table[K]> | (Table[K]['default'] extends undefined ? undefined : never);
 };
 
 /** The limits and timeouts a server runs with, defaults filled in. */
@@ -160,7 +178,8 @@ export const DEFAULT_LIMITS: Readonly<Limits> = Object.freeze(
 export function formatDefault(s: Setting): string {
   if (s.default === undefined) {
     if (s.key === 'server') return 'native, when the addon loads';
-    if (s.key === 'bind') return `${TABLE.host.default}:${TABLE.port.default}`;
+    if (s.key === 'bind') return 'host:port (127.0.0.1:8000), or the sockets systemd passes';
+    if (s.key === 'umask') return "the process's";
     return 'none';
   }
   if (s.type === 'size') return formatSize(s.default as number);
@@ -179,6 +198,8 @@ export function formatSize(bytes: number): string {
 
 /** What a valid value of `s` is, for error messages and the docs. */
 export function describeRange(s: Setting): string {
+  if (s.auto) return `${describeRange({ ...s, auto: undefined })} or "auto"`;
+  if (s.list) return s.accepts === undefined ? 'a string or a list of strings' : `${s.accepts} (a string or a list)`;
   switch (s.type) {
     case 'size':
       return `a whole number of bytes from ${s.min} to ${s.max === Number.MAX_SAFE_INTEGER ? '2^53 - 1' : formatSize(s.max!)}`;
@@ -193,22 +214,17 @@ export function describeRange(s: Setting): string {
       return 'true or false';
     case 'string':
       return s.accepts ?? 'a string';
-    case 'list':
-      return s.accepts === undefined ? 'a list of strings' : `a list of ${s.accepts}`;
+    case 'mode':
+      return 'a file mode mask from 0 to 0o777 (octal in text: 007)';
   }
-}
-
-/** `"a, b ,c"` -> `["a", "b", "c"]`; a list stays a list. */
-export function toList(value: string | readonly string[]): readonly string[] {
-  if (typeof value !== 'string') return value;
-  return value
-    .split(',')
-    .map((item) => item.trim())
-    .filter((item) => item !== '');
 }
 
 /** Why `value` is not a valid value of `s`, or null. */
 export function settingProblem(s: Setting, value: unknown): string | null {
+  if (s.auto && value === 'auto') return null;
+  if (s.list && Array.isArray(value)) {
+    return value.length > 0 && value.every((v) => typeof v === 'string') ? null : `must be ${describeRange(s)}`;
+  }
   let ok: boolean;
   switch (s.type) {
     case 'size':
@@ -226,12 +242,12 @@ export function settingProblem(s: Setting, value: unknown): string | null {
       ok = typeof value === 'boolean';
       break;
     case 'string':
-      ok = typeof value === 'string' && value !== '';
+      // Empty is a value only of a list (forwardedAllowIps: trust no IP
+      // peer).
+      ok = typeof value === 'string' && (value !== '' || s.list === true);
       break;
-    case 'list':
-      // Empty is a value (forwardedAllowIps: trust no IP peer); checks.ts
-      // refuses it where it is not.
-      ok = typeof value === 'string' || (Array.isArray(value) && value.every((item) => typeof item === 'string' && item.trim() !== ''));
+    case 'mode':
+      ok = Number.isSafeInteger(value) && (value as number) >= 0 && (value as number) <= 0o777;
       break;
   }
   return ok ? null : `must be ${describeRange(s)}`;
@@ -241,9 +257,8 @@ export function settingProblem(s: Setting, value: unknown): string | null {
  * RangeError when it is out of range. Its message names `where`. */
 export function settingError(s: Setting, value: unknown, where: string): TypeError | RangeError {
   const problem = settingProblem(s, value)!;
-  const shown = showValue(value);
-  const message = `${where}${s.key} ${problem}, got ${shown}`;
-  const numeric = s.type !== 'choice' && s.type !== 'boolean' && s.type !== 'string' && s.type !== 'list';
+  const message = `${where}${s.key} ${problem}, got ${showValue(value)}`;
+  const numeric = s.type !== 'choice' && s.type !== 'boolean' && s.type !== 'string';
   return numeric && typeof value === 'number' ? new RangeError(message) : new TypeError(message);
 }
 
@@ -259,6 +274,16 @@ export function showValue(value: unknown): string {
   return String(value);
 }
 
+/** The items of a list setting: `"a, b ,c"` -> `["a", "b", "c"]` (commas
+ * separate items in one string, as gunicorn's forwarded_allow_ips); a list
+ * stays a list. */
+export function toList(value: string | readonly string[]): readonly string[] {
+  return (typeof value === 'string' ? [value] : value)
+    .flatMap((item) => item.split(','))
+    .map((item) => item.trim())
+    .filter((item) => item !== '');
+}
+
 /** Fills in the defaults of `options` and checks every value given;
  * throws a TypeError or RangeError whose message starts with `where`. */
 export function resolveSettings(options: Record<string, unknown>, where = 'serve: '): ResolvedSettings {
@@ -266,11 +291,11 @@ export function resolveSettings(options: Record<string, unknown>, where = 'serve
   for (const s of SETTINGS) {
     const value = options[s.key];
     if (value === undefined) {
-      out[s.key] = s.type === 'list' && s.default !== undefined ? toList(s.default as string) : s.default;
+      out[s.key] = s.default;
       continue;
     }
     if (settingProblem(s, value) !== null) throw settingError(s, value, where);
-    out[s.key] = s.type === 'list' ? Object.freeze([...toList(value as string | string[])]) : value;
+    out[s.key] = value;
   }
   return out as unknown as ResolvedSettings;
 }
@@ -280,11 +305,31 @@ export function limitsOf(settings: ResolvedSettings): Limits {
   return Object.fromEntries(SETTINGS.filter((s) => s.limit).map((s) => [s.key, settings[s.key as LimitKey]])) as Limits;
 }
 
-// ServeOptions (src/types.ts, whose settings block `npm run docs:settings`
-// writes from this table) has exactly these settings, with these types.
+/**
+ * A derived limit, not an option of its own: the bytes of chunk extensions
+ * (RFC 9112 §7.1.1, whitespace included) one chunk-size line may carry,
+ * 413 beyond. Per chunk, so that a long upload with an extension on every
+ * chunk is served; as large as a header section, the metadata a request
+ * may carry in one piece. node:http has a fixed bound of its own (16 KiB,
+ * the default here), which `maxHeaderSize` does not move.
+ *
+ * @example
+ * ```ts
+ * maxChunkExtensionSize({ ...DEFAULT_LIMITS }); // 16384
+ * ```
+ */
+export function maxChunkExtensionSize(limits: Limits): number {
+  return limits.maxHeaderSize;
+}
+
+// ServeOptions and SupervisorOptions (src/types.ts, whose settings blocks
+// `npm run docs` writes from this table) have exactly these settings, with
+// these types.
 type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
-const optionsMatchTable: Same<Required<Pick<ServeOptions, SettingKey>>, { [K in SettingKey]: ValueOf<Table[K]> }> = true;
+const optionsMatchTable: Same<Required<Pick<ServeOptions, ServeKey>>, { [K in ServeKey]: ValueOf<Table[K]> }> = true;
+const supervisorMatchTable: Same<Required<Pick<SupervisorOptions, SettingKey>>, { [K in SettingKey]: ValueOf<Table[K]> }> = true;
 void optionsMatchTable;
+void supervisorMatchTable;
 
 /**
  * How often timeouts are checked: a quarter of the shortest enabled one,

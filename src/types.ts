@@ -135,18 +135,21 @@ export interface Environ {
    * has none (a chunked request has none). */
   CONTENT_LENGTH?: string;
   /** Host name the request was addressed to (Host header without port, or
-   * the bound address). Always present. */
+   * the address of the bind that accepted the connection; for a unix
+   * socket, its path). Always present. */
   SERVER_NAME: string;
-  /** The port the server listens on, as a string. Always present. */
+  /** The port of the bind that accepted the connection, as a string; `""`
+   * on a unix socket, which has no port. Always present. */
   SERVER_PORT: string;
   /** `"HTTP/1.1"` or `"HTTP/1.0"`. Always present. */
   SERVER_PROTOCOL: string;
   /** The peer's IP address; behind a trusted front-end (forwardedAllowIps),
    * the client's, as its forwarded headers or PROXY header name it (README,
-   * "Behind a proxy"). Always present. */
+   * "Behind a proxy"). `""` on a unix socket, whose peer has no address,
+   * unless a front-end names the client. Always present. */
   REMOTE_ADDR: string;
-  /** The peer's port, as a string; `""` when a forwarded header named the
-   * client without one. Always present. */
+  /** The peer's port, as a string; `""` on a unix socket, or when a
+   * forwarded header named the client without one. Always present. */
   REMOTE_PORT: string;
 
   /** `[1, 0]`. */
@@ -158,10 +161,19 @@ export interface Environ {
   'tsgi.input': InputStream;
   /** Error log stream (stderr by default). */
   'tsgi.errors': ErrorStream;
-  /** True if the same process may run requests concurrently: always true
-   * on Node.js (async applications interleave). */
+  /** True if the application may be called for a request while another is
+   * still running: always true on Node.js (async applications interleave on
+   * their thread). With `--workers`, each worker thread imports its own copy
+   * of the module, so no application object is ever run by two threads at
+   * once; two threads never share its module state either. */
   'tsgi.multithread': boolean;
-  /** True if other processes may serve the same application. */
+  /** True if other copies of the application serve at the same time, each
+   * with module state of its own: more than one worker (`--workers N`: each
+   * worker thread loads the module itself, as a process would), or the
+   * `multiprocess` option (other processes, say several tsgi instances
+   * behind nginx). With one worker it is false, though a reload (SIGHUP,
+   * `--max-requests`) briefly runs the new copy beside the old one; it
+   * follows SIGTTIN/SIGTTOU as the count changes. */
   'tsgi.multiprocess': boolean;
   /** True if the application is run for one request only. */
   'tsgi.run_once': boolean;
@@ -210,11 +222,15 @@ export interface ServeOptions {
    * `statsBind` and no block, serve() makes its own. */
   metrics?: Float64Array;
   // settings:begin (written by `npm run docs` from src/settings.ts)
-  /** Address to listen on (IPv6 without brackets). Default "127.0.0.1"; a
-   * string. */
+  /** Where to listen: HOST:PORT, [IPv6]:PORT, unix:PATH or fd://N; repeat it
+   * for several. Default host:port (127.0.0.1:8000), or the sockets systemd
+   * passes; a string or a list of strings. Flag `--bind`. */
+  bind?: string | readonly string[];
+  /** Address to listen on (IPv6 without brackets), when bind is not given.
+   * Default "127.0.0.1"; a string. */
   host?: string;
-  /** Port to listen on; 0 takes a free one. Default 8000; a whole number from
-   * 0 to 65535. */
+  /** Port to listen on, when bind is not given; 0 takes a free one. Default
+   * 8000; a whole number from 0 to 65535. */
   port?: number;
   /** Which server runs the application: native, or node (the reference
    * server). Default native, when the addon loads; "native" or "node". Flag
@@ -224,11 +240,13 @@ export interface ServeOptions {
    * whole number from 1 to 2147483647. */
   backlog?: number;
   /** The value of tsgi.multiprocess: other processes serve the same
-   * application. Default false; true or false. */
+   * application (true anyway with more than one worker). Default false; true
+   * or false. */
   multiprocess?: boolean;
-  /** Where to listen; wins over host and port (default: host:port). Default
-   * 127.0.0.1:8000; a list of HOST:PORT or [IPv6]:PORT. Flag `--bind`. */
-  bind?: string | readonly string[];
+  /** The file mode creation mask of unix socket files that bind creates
+   * (octal). Default the process's; a file mode mask from 0 to 0o777 (octal
+   * in text: 007). Flag `--umask`. */
+  umask?: number;
   /** Where each response is logged: a file (appended to; reopened on
    * SIGUSR1), or - for stdout; none by default. Default none; a file path, or
    * - for stdout. Flag `--access-log`. */
@@ -246,16 +264,17 @@ export interface ServeOptions {
    * "info" or "warning" or "error" or "critical". Flag `--log-level`. */
   logLevel?: 'debug' | 'info' | 'warning' | 'error' | 'critical';
   /** Front-ends trusted to name the client (X-Forwarded-*, Forwarded, the
-   * PROXY header); unix-socket peers always are. Default "127.0.0.1,::1"; a
-   * list of IP addresses and CIDR ranges (IPv4, IPv6), or *. Flag
-   * `--forwarded-allow-ips`. */
+   * PROXY header); unix-socket peers always are. Default "127.0.0.1,::1"; IP
+   * addresses and CIDR ranges (IPv4, IPv6), or *, with commas between them (a
+   * string or a list). Flag `--forwarded-allow-ips`. */
   forwardedAllowIps?: string | readonly string[];
   /** Haproxy's PROXY header before HTTP on connections from trusted
    * front-ends: v1, v2, auto (either) or off. Default "off"; "off" or "v1" or
    * "v2" or "auto". Flag `--proxy-protocol`. */
   proxyProtocol?: 'off' | 'v1' | 'v2' | 'auto';
-  /** Where /metrics (Prometheus text) is served; off by default. Default
-   * none; HOST:PORT, [IPv6]:PORT or unix:PATH. Flag `--stats-bind`. */
+  /** Where /metrics (Prometheus text) is served, by the supervisor for all
+   * its workers; off by default. Default none; HOST:PORT, [IPv6]:PORT or
+   * unix:PATH. Flag `--stats-bind`. */
   statsBind?: string;
   /** Longest request target, in bytes: 414 beyond it. Default 8 KiB; a whole
    * number of bytes from 1 to 64 MiB. Flag `--max-url-size`. */
@@ -292,15 +311,54 @@ export interface ServeOptions {
   // settings:end
 }
 
+/** One address a server listens on. */
+export interface BoundAddress {
+  /** `"tcp"`, or `"unix"` for a unix socket. */
+  readonly kind: 'tcp' | 'unix';
+  /** The IP address; for a unix socket, its path. */
+  readonly host: string;
+  /** The port (the real one when 0 was asked); 0 for a unix socket. */
+  readonly port: number;
+  /** `http://127.0.0.1:8000`, `http://[::1]:8000` or `unix:/run/app.sock`. */
+  readonly url: string;
+}
+
+/** Options of `supervise()` and `tsgi serve`: those of `serve()` and the
+ * supervisor's (the block below is written from src/settings.ts by `npm
+ * run docs`). */
+export interface SupervisorOptions extends ServeOptions {
+  // supervisor-settings:begin (written by `npm run docs` from src/settings.ts)
+  /** Worker threads, each with the application and a server of its own; auto:
+   * one per CPU this process may use. Default 1; a whole number from 1 to
+   * 1024 or "auto". Flag `--workers`. */
+  workers?: number | 'auto';
+  /** A worker whose event loop has not turned for this long is logged with
+   * its requests in flight, terminated and replaced. Default 30 s; a number
+   * of seconds from 0 to 86400. Flag `--timeout`. */
+  timeout?: number;
+  /** A worker is replaced gracefully after this many requests; 0 never.
+   * Default 0; a whole number from 0 to 2147483647. Flag `--max-requests`. */
+  maxRequests?: number;
+  /** Up to this many requests more, chosen at random per worker, so that
+   * workers are not all replaced at once. Default 0; a whole number from 0 to
+   * 2147483647. Flag `--max-requests-jitter`. */
+  maxRequestsJitter?: number;
+  /** Restart the workers when a file under the application's directory
+   * changes (development). Default false; true or false. Flag `--reload`. */
+  reload?: boolean;
+  // supervisor-settings:end
+}
+
 /** A running server, as returned by `serve()`. */
 export interface Server {
   /** `"native"` or `"node"`. */
   readonly kind: ServerKind;
-  /** The bound host. */
+  /** The first bind's host (for a unix socket, its path). */
   readonly host: string;
-  /** The bound port (the real one when 0 was asked). */
+  /** The first bind's port (the real one when 0 was asked; 0 for a unix
+   * socket). */
   readonly port: number;
-  /** `http://host:port`. */
+  /** The first bind's URL: `http://host:port`, or `unix:PATH`. */
   readonly url: string;
   /** Where `/metrics` is served (`127.0.0.1:9100`, `unix:/path`), or null
    * without `statsBind`. */
@@ -308,6 +366,8 @@ export interface Server {
   /** Reopens the access and error log files by their paths (after
    * logrotate renamed them; `tsgi serve` does it on SIGUSR1). */
   reopenLogs(): void;
+  /** Every address it listens on, in the order of `bind`. */
+  readonly addresses: readonly BoundAddress[];
   /**
    * Stops accepting, closes idle keep-alive connections at once, lets
    * requests in flight finish (their responses carry `Connection: close`),

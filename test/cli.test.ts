@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadNative, unavailableMessage } from '../src/native/loader.js';
 import { formatDefault, SETTINGS } from '../src/settings.js';
-import { infoOnly, logEvents } from './helpers/cli.js';
+import { infoOnly, logEvents, oneWorkerLife, steady } from './helpers/cli.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const bin = join(root, 'bin', 'tsgi.js');
@@ -185,7 +185,7 @@ describe('tsgi serve', () => {
         const exit = await s.exit;
         expect({ ...exit, stderr: '' }).toEqual({ code: 0, signal: null, stdout: s.line, stderr: '' });
         // The error log (stderr by default): what happened, nothing else.
-        expect(infoOnly(exit.stderr)).toEqual([`listening on http://127.0.0.1:${s.port} (${server})`, 'SIGTERM: closing', 'closed']);
+        expect(steady(infoOnly(exit.stderr))).toEqual(oneWorkerLife(s.port, server));
       },
     );
   }
@@ -203,7 +203,7 @@ describe('tsgi serve', () => {
     s.child.kill('SIGINT');
     const exit = await s.exit;
     expect(exit.code).toBe(0);
-    expect(infoOnly(exit.stderr)).toEqual([`listening on http://127.0.0.1:${s.port} (node)`, 'SIGINT: closing', 'closed']);
+    expect(steady(infoOnly(exit.stderr))).toEqual(oneWorkerLife(s.port, 'node', 'SIGINT'));
   });
 
   for (const server of ['node', 'native'] as const) {
@@ -258,9 +258,8 @@ describe('tsgi serve', () => {
       expect(exit.code).toBe(0);
       const { events, other } = logEvents(exit.stderr);
       expect(other).toEqual([]);
-      expect(events.map((e) => `${e.level} ${e.message}`)).toEqual([
-        `INFO listening on http://127.0.0.1:${s.port} (${server})`,
-        'INFO SIGTERM: closing',
+      expect(steady(events.map((e) => `${e.level} ${e.message}`))).toEqual([
+        ...oneWorkerLife(s.port, server).slice(0, 4).map((m) => `INFO ${m}`),
         'WARNING SIGTERM again, exiting without waiting for open connections',
       ]);
     });
@@ -322,11 +321,11 @@ describe('tsgi usage errors exit 2 with one line on stderr', () => {
     ['an unknown command', ['run', 'x'], "tsgi: error: unknown command 'run'"],
     ['a missing module argument', ['serve'], "tsgi: error: missing required argument 'module'"],
     ['an extra argument', ['serve', 'examples/hello.mjs', 'more'], /^tsgi: error: too many arguments for 'serve'/],
-    ['a --bind without port', ['serve', 'examples/hello.mjs', '--bind', '127.0.0.1'], 'tsgi: error: option \'--bind\' must be HOST:PORT (IPv6 as [HOST]:PORT), got "127.0.0.1"'],
-    ['a --bind without host', ['serve', 'examples/hello.mjs', '--bind', ':8000'], 'tsgi: error: option \'--bind\' must be HOST:PORT (IPv6 as [HOST]:PORT), got ":8000"'],
-    ['a --bind with a bad port', ['serve', 'examples/hello.mjs', '--bind', '127.0.0.1:http'], 'tsgi: error: option \'--bind\' must be HOST:PORT (IPv6 as [HOST]:PORT), got "127.0.0.1:http"'],
+    ['a --bind without port', ['serve', 'examples/hello.mjs', '--bind', '127.0.0.1'], 'tsgi: error: option \'--bind\' must be HOST:PORT, [IPv6]:PORT, unix:PATH or fd://N, got "127.0.0.1"'],
+    ['a --bind without host', ['serve', 'examples/hello.mjs', '--bind', ':8000'], 'tsgi: error: option \'--bind\' must be HOST:PORT, [IPv6]:PORT, unix:PATH or fd://N, got ":8000"'],
+    ['a --bind with a bad port', ['serve', 'examples/hello.mjs', '--bind', '127.0.0.1:http'], 'tsgi: error: option \'--bind\' must be HOST:PORT, [IPv6]:PORT, unix:PATH or fd://N, got "127.0.0.1:http"'],
     ['a --bind port above 65535', ['serve', 'examples/hello.mjs', '--bind', '127.0.0.1:65536'], 'tsgi: error: option \'--bind\' port must be 0-65535, got "127.0.0.1:65536"'],
-    ['an unbracketed IPv6 --bind', ['serve', 'examples/hello.mjs', '--bind', '::1:80'], 'tsgi: error: option \'--bind\' must be HOST:PORT (IPv6 as [HOST]:PORT), got "::1:80"'],
+    ['an unbracketed IPv6 --bind', ['serve', 'examples/hello.mjs', '--bind', '::1:80'], 'tsgi: error: option \'--bind\' must be HOST:PORT, [IPv6]:PORT, unix:PATH or fd://N, got "::1:80"'],
     ['an invalid --server', ['serve', 'examples/hello.mjs', '--server', 'x'], 'tsgi: error: option \'--server\' must be "native" or "node", got "x"'],
     ['a missing module file', ['serve', 'nope.mjs'], 'tsgi: cannot find module file "nope.mjs"'],
     ['a directory as module', ['serve', 'examples'], 'tsgi: module "examples" is not a file'],
@@ -368,7 +367,7 @@ describe('tsgi usage errors exit 2 with one line on stderr', () => {
     const exit = await run(['serve', '--help']);
     expect(exit.code).toBe(0);
     expect(exit.stdout).toMatch(/^Usage: tsgi serve \[options\] <module>/);
-    expect(exit.stdout).toContain('--bind <host:port>');
+    expect(exit.stdout).toContain('--bind <address>');
     // Every flag of the settings table, with the table's default.
     const help = exit.stdout.replace(/\s+/g, ' ');
     for (const s of SETTINGS.filter((x) => x.flag !== null)) {
@@ -394,7 +393,7 @@ describe('tsgi runtime errors exit 1', () => {
     const exit = await run(['serve', 'examples/hello.mjs', '--bind', `127.0.0.1:${port}`, '--server', 'node']);
     expect(exit.code).toBe(1);
     expect(exit.stdout).toBe('');
-    expectOneLine(exit.stderr, new RegExp(`^tsgi: cannot serve on 127\\.0\\.0\\.1:${port}: .*EADDRINUSE`));
+    expectOneLine(exit.stderr, new RegExp(`^tsgi: cannot listen on 127\\.0\\.0\\.1:${port}: EADDRINUSE \\(address already in use\\)$`));
   });
 
   it.skipIf(!nativeMissing)('when --server native is asked for and the addon does not load', { timeout: TIMEOUT }, async () => {

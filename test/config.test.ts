@@ -83,7 +83,7 @@ describe('settings precedence', () => {
     expect(p.get('maxHeaderSize')).toEqual(['4096', 'environment TSGI_MAX_HEADER_SIZE']);
     expect(p.get('keepAliveTimeout')).toEqual(['7', `file ${file}`]);
     expect(p.get('accessLog')).toEqual(['"from-file.log"', `file ${file}`]);
-    expect(p.get('bind')).toEqual(['["127.0.0.1:0"]', `file ${file}`]);
+    expect(p.get('bind')).toEqual(['"127.0.0.1:0"', `file ${file}`]);
     expect(p.get('requestTimeout')).toEqual(['300', 'default']);
     // Every setting is listed.
     expect([...p.keys()]).toEqual(SETTINGS.map((s) => s.key));
@@ -127,15 +127,15 @@ describe('bad values exit 2, naming the setting, the source and what is accepted
     ['a flag that is not a number', ['--headers-timeout', 'soon'], {}, {}, () => "tsgi: error: option '--headers-timeout' must be a number of seconds (e.g. 30, 0.5), got \"soon\""],
     ['a bad choice by flag', ['--log-level', 'loud'], {}, {}, () => 'tsgi: error: option \'--log-level\' must be "debug" or "info" or "warning" or "error" or "critical", got "loud"'],
     ['a bad --proxy-protocol', ['--proxy-protocol', 'v3'], {}, {}, () => 'tsgi: error: option \'--proxy-protocol\' must be "off" or "v1" or "v2" or "auto", got "v3"'],
-    ['a bad --stats-bind', ['--stats-bind', 'here'], {}, {}, () => 'tsgi: error: option \'--stats-bind\' must be HOST:PORT (IPv6 as [HOST]:PORT) or unix:PATH, got "here"'],
+    ['a bad --stats-bind', ['--stats-bind', 'here'], {}, {}, () => 'tsgi: error: option \'--stats-bind\' must be HOST:PORT, [IPv6]:PORT or unix:PATH, got "here"'],
     ['a bad variable', [], { TSGI_MAX_BODY_SIZE: '12x' }, {}, () => 'tsgi: error: environment variable TSGI_MAX_BODY_SIZE must be a whole number, with k, M or G for sizes (e.g. 16384, 16k, 16M), got "12x"'],
     ['a variable out of range', [], { TSGI_KEEP_ALIVE_TIMEOUT: '100000' }, {}, () => 'tsgi: error: environment variable TSGI_KEEP_ALIVE_TIMEOUT must be a number of seconds from 0 to 86400, got "100000"'],
     ['a bad list in a variable', [], { TSGI_FORWARDED_ALLOW_IPS: '10.0.0.1, nope' }, {}, () => 'tsgi: error: environment variable TSGI_FORWARDED_ALLOW_IPS must be a list of IP addresses and CIDR ranges (IPv4, IPv6), or *: "nope" is not one, got "10.0.0.1, nope"'],
-    ['a bad bind in a variable', [], { TSGI_BIND: '::1:80' }, {}, () => 'tsgi: error: environment variable TSGI_BIND must be HOST:PORT (IPv6 as [HOST]:PORT), got "::1:80"'],
+    ['a bad bind in a variable', [], { TSGI_BIND: '::1:80' }, {}, () => 'tsgi: error: environment variable TSGI_BIND must be HOST:PORT, [IPv6]:PORT, unix:PATH or fd://N, got "::1:80"'],
     ['a bad format in a variable', [], { TSGI_ACCESS_LOG_FORMAT: '%(h' }, {}, () => 'tsgi: error: environment variable TSGI_ACCESS_LOG_FORMAT has "%(" at 0 without its ")" (gunicorn\'s %(atom)s format, or json), got "%(h"'],
     ['a value of the wrong type in the file', [], {}, { 'tsgi.config.json': JSON.stringify({ maxHeaderCount: true }) }, (d) => `tsgi: error: maxHeaderCount in ${join(d, 'tsgi.config.json')} must be a whole number from 1 to 65536, got true`],
     ['a string that is no size in the file', [], {}, { 'tsgi.config.json': JSON.stringify({ maxBodySize: 'big' }) }, (d) => `tsgi: error: maxBodySize in ${join(d, 'tsgi.config.json')} must be a whole number of bytes from 1 to 2^53 - 1, got "big"`],
-    ['a bad list in the file', [], {}, { 'tsgi.config.mjs': 'export default { bind: ["127.0.0.1:0", 8000] };\n' }, (d) => `tsgi: error: bind in ${join(d, 'tsgi.config.mjs')} must be a list of HOST:PORT or [IPv6]:PORT, got ["127.0.0.1:0",8000]`],
+    ['a bad list in the file', [], {}, { 'tsgi.config.mjs': 'export default { bind: ["127.0.0.1:0", 8000] };\n' }, (d) => `tsgi: error: bind in ${join(d, 'tsgi.config.mjs')} must be a string or a list of strings, got ["127.0.0.1:0",8000]`],
     ['an unknown key in the file', [], {}, { 'tsgi.config.json': JSON.stringify({ maxUrlSzie: 1 }) }, (d) => `tsgi: error: "maxUrlSzie" in ${join(d, 'tsgi.config.json')} is not a setting (did you mean maxUrlSize?); the settings are listed by tsgi serve --help and in the README`],
     ['a file that is not JSON', [], {}, { 'tsgi.config.json': '{ maxUrlSize: 1 }' }, (d) => `tsgi: error: cannot read the config file ${join(d, 'tsgi.config.json')}: Expected property name or '}' in JSON at position 2`],
     ['a file that holds no object', [], {}, { 'tsgi.config.json': '[1]' }, (d) => `tsgi: error: the config file ${join(d, 'tsgi.config.json')} must hold an object of settings, got an array`],

@@ -37,7 +37,9 @@ native('checkContract', () => {
 
   const cases: [string, (c: NativeContract) => void, string][] = [
     ['an event type with another value', (c) => (c.events.Head = 9), 'Ev.Head is 9 in C++ but 2 in TypeScript'],
-    ['an event type TypeScript does not know', (c) => (c.events.BodyError = 9), 'Ev.BodyError is 9 in C++ but undefined in TypeScript'],
+    ['an event type TypeScript does not know', (c) => (c.events.Upgrade = 10), 'Ev.Upgrade is 10 in C++ but undefined in TypeScript'],
+    ['a body failure TypeScript does not know', (c) => (c.bodyFailures.Reset = 5), 'BodyFailure.Reset is 5 in C++ but undefined in TypeScript'],
+    ['another target set', (c) => (c.httpRules.targetChars += '#'), 'http-rules isTargetChar is'],
     ['a record of another size', (c) => (c.eventWords.Body = 5), 'EV_SIZE.Body is 5 in C++ but 4 in TypeScript'],
     ['words per header', (c) => (c.headWordsPerHeader = 3), 'HEAD_WORDS_PER_HEADER is 3 in C++ but 4 in TypeScript'],
     ['a missing request flag', (c) => delete c.requestFlags.Chunked, 'Rf.Chunked is undefined in C++ but 8 in TypeScript'],
@@ -86,6 +88,7 @@ function serverOptions(onEvents: (words: number) => void): NativeServerOptions {
     maxHeaderSize: 4096,
     maxHeaderCount: 20,
     maxBodySize: 1 << 20,
+    maxChunkExtensionSize: 4096,
     refusals,
     tickMs: 100,
     headersTimeoutMs: 5000,
@@ -101,6 +104,7 @@ native('the Server constructor', () => {
     'maxHeaderSize',
     'maxHeaderCount',
     'maxBodySize',
+    'maxChunkExtensionSize',
     'headersTimeoutMs',
     'requestTimeoutMs',
     'keepAliveTimeoutMs',

@@ -1,13 +1,14 @@
 // common.mjs: what every benchmark server answers, and how it is started,
-// in one place, so that the tsgi app (bench/apps/tsgi-app.mjs), the
-// node:http server (bench/servers/node-http.mjs) and the uWebSockets.js
-// server (bench/servers/uws.mjs) run the same application logic and send the
-// same bodies. The nginx config in bench/run.mjs mirrors these by hand.
+// in one place, so that the tsgi app (tsgi-app.mjs), the node:http server
+// (node-http-server.mjs) and the uWebSockets.js server (uws-server.mjs) run
+// the same application logic and send the same bodies. The nginx config
+// (nginx-conf.mjs) mirrors these by hand.
 //
-// Routes (exact paths; anything else is 404):
+// Routes (exact paths, and the /items/ prefix; anything else is 404):
 //   GET  /          "Hello, World!\n"                         (hello)
 //   GET  /browser   a line built from the path, the query and three
 //                   request headers (browserBody below)         (browser-like)
+//   GET  /items/*   the same                                    (browser-varied)
 //   POST /echo      the request body, echoed                    (echo)
 //   GET  /file      the file named by $TSGI_BENCH_FILE          (file)
 //   GET  /stream    STREAM_CHUNKS chunks of STREAM_CHUNK_SIZE bytes,
@@ -27,6 +28,10 @@ export const STREAM_CHUNK = Buffer.alloc(STREAM_CHUNK_SIZE, 'abcdefghijklmnopqrs
 /** The file of the file scenario: its path and size, read once at start. */
 export const FILE = process.env.TSGI_BENCH_FILE || null;
 export const FILE_SIZE = FILE ? statSync(FILE).size : -1;
+
+/** The prefix of the browser-varied scenario's paths (/items/<n>), answered
+ * as /browser is. */
+export const ITEMS = '/items/';
 
 /**
  * The value of `name` in a list like `a=1&b=2` (sep "&") or

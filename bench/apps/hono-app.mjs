@@ -1,10 +1,10 @@
 // hono-app.mjs: the Hono application of the benchmark, one app for every
 // server that runs fetch handlers: tsgi (through fromFetchHandler, see
-// bench/servers/hono-tsgi.mjs), @hono/node-server (hono-node-server.mjs)
-// and Bun.serve (hono-bun.mjs).
+// hono-tsgi-server.mjs), @hono/node-server (hono-node-server.mjs) and
+// Bun.serve (hono-bun-server.mjs); bench/servers/hono-*.mjs start them.
 //
 // Routes (exact paths; anything else is Hono's 404):
-//   GET /      "Hello, World!\n", text/plain; charset=utf-8   (hello, as bench/apps/common.mjs)
+//   GET /      "Hello, World!\n", text/plain; charset=utf-8   (hello, as common.mjs)
 //   GET /json  {"message":"Hello, World!"}, application/json  (a JSON route)
 import { Hono } from 'hono';
 

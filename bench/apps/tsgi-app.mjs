@@ -3,15 +3,16 @@
 //
 //   node bin/tsgi.js serve bench/apps/tsgi-app.mjs --bind 127.0.0.1:0 --server native|node
 //
-// The routes and bodies are those of bench/apps/common.mjs, which the
-// node:http and uWebSockets.js servers share, so every server runs the same
-// application logic. The file route needs TSGI_BENCH_FILE (set by the
+// The routes and bodies are those of common.mjs, which the node:http and
+// uWebSockets.js servers share, so every server runs the same application
+// logic. The file route needs TSGI_BENCH_FILE (set by the
 // harness).
 import {
   BINARY,
   FILE,
   FILE_SIZE,
   HELLO,
+  ITEMS,
   STREAM_CHUNK,
   STREAM_CHUNKS,
   TEXT,
@@ -39,28 +40,32 @@ async function echo(environ, startResponse) {
   return [body];
 }
 
+function browser(environ, startResponse) {
+  const body = Buffer.from(
+    browserBody(
+      environ.PATH_INFO,
+      environ.QUERY_STRING,
+      environ.HTTP_USER_AGENT ?? '',
+      environ.HTTP_ACCEPT_LANGUAGE ?? '',
+      environ.HTTP_COOKIE ?? '',
+    ),
+    'latin1',
+  );
+  startResponse('200 OK', [
+    ['Content-Type', TEXT],
+    ['Content-Length', String(body.length)],
+  ]);
+  return [body];
+}
+
 export default function app(environ, startResponse) {
-  switch (environ.PATH_INFO) {
+  const path = environ.PATH_INFO;
+  switch (path) {
     case '/':
       startResponse('200 OK', HELLO_HEADERS);
       return HELLO_BODY;
-    case '/browser': {
-      const body = Buffer.from(
-        browserBody(
-          environ.PATH_INFO,
-          environ.QUERY_STRING,
-          environ.HTTP_USER_AGENT ?? '',
-          environ.HTTP_ACCEPT_LANGUAGE ?? '',
-          environ.HTTP_COOKIE ?? '',
-        ),
-        'latin1',
-      );
-      startResponse('200 OK', [
-        ['Content-Type', TEXT],
-        ['Content-Length', String(body.length)],
-      ]);
-      return [body];
-    }
+    case '/browser':
+      return browser(environ, startResponse);
     case '/echo':
       return echo(environ, startResponse);
     case '/file':
@@ -74,6 +79,7 @@ export default function app(environ, startResponse) {
       startResponse('200 OK', TEXT_ONLY);
       return stream();
     default:
+      if (path.startsWith(ITEMS)) return browser(environ, startResponse);
       break;
   }
   startResponse('404 Not Found', [

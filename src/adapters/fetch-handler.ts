@@ -2,8 +2,8 @@
 // itty-router, srvx...) as a TSGI application. The request side is
 // fetch-request.ts; this file turns the Response into startResponse and a
 // body, without building a stream for a body that is already in memory.
-import { STATUS_CODES } from 'node:http';
 import type { Application, Chunk, Environ, Header, ResponseBody, StartResponse } from '../types.js';
+import { bodiless, reasonPhrase } from '../gateway/http-rules.js';
 import { LazyRequest } from './fetch-request.js';
 import { installLightResponse, lightParts, NativeResponse } from './fetch-response.js';
 
@@ -64,7 +64,7 @@ function statusLine(status: number, text: string): string {
   if (text !== '') return `${status} ${text}`;
   let line = statusLines.get(status);
   if (line === undefined) {
-    line = `${status} ${STATUS_CODES[status] ?? 'Unknown'}`;
+    line = `${status} ${reasonPhrase(status)}`;
     if (statusLines.size < 1000) statusLines.set(status, line);
   }
   return line;
@@ -139,8 +139,8 @@ class FetchBody implements AsyncIterator<Chunk> {
     this.response = res;
     const light = lightParts(res);
     if (light !== null) {
-      const bodiless = light.status === 204 || light.status === 304 || this.request.method === 'HEAD';
-      const chunk = bodiless ? null : light.body;
+      const noBody = bodiless(light.status, this.request.method);
+      const chunk = noBody ? null : light.body;
       if (chunk !== null && !light.headers.some((h) => h[0].toLowerCase() === 'content-length')) {
         light.headers.push(['content-length', String(typeof chunk === 'string' ? Buffer.byteLength(chunk) : chunk.byteLength)]);
       }
@@ -151,19 +151,19 @@ class FetchBody implements AsyncIterator<Chunk> {
     }
     const headers = headerPairs(res.headers);
     const chunk = bodyInHand(res);
-    const bodiless = res.status === 204 || res.status === 304 || this.request.method === 'HEAD';
-    if (chunk === undefined && !bodiless) {
+    const noBody = bodiless(res.status, this.request.method);
+    if (chunk === undefined && !noBody) {
       this.startResponse(statusLine(res.status, res.statusText), headers);
       this.reader = res.body!.getReader();
       this.state = State.Streaming;
       return;
     }
-    if (chunk !== null && chunk !== undefined && !bodiless && !res.headers.has('content-length')) {
+    if (chunk !== null && chunk !== undefined && !noBody && !res.headers.has('content-length')) {
       headers.push(['content-length', String(typeof chunk === 'string' ? Buffer.byteLength(chunk) : chunk.byteLength)]);
     }
     this.startResponse(statusLine(res.status, res.statusText), headers);
     if (chunk === undefined) void res.body?.cancel().catch(() => {});
-    this.chunk = bodiless || chunk === undefined ? null : chunk;
+    this.chunk = noBody || chunk === undefined ? null : chunk;
     this.state = State.InHand;
   }
 
@@ -249,11 +249,11 @@ export function fromFetchHandler(handler: FetchHandler, options: FromFetchHandle
     if (light !== null) {
       startResponse(statusLine(light.status, light.statusText), light.headers);
       const body = light.body;
-      return body === null || light.status === 204 || light.status === 304 || request.method === 'HEAD' ? [] : [body];
+      return body === null || bodiless(light.status, request.method) ? [] : [body];
     }
     checkResponse(res);
     const chunk = bodyInHand(res);
-    if (chunk === undefined && res.status !== 204 && res.status !== 304 && request.method !== 'HEAD') {
+    if (chunk === undefined && !bodiless(res.status, request.method)) {
       return new FetchBody(request, startResponse, null, res) as unknown as ResponseBody;
     }
     const headers = headerPairs(res.headers);

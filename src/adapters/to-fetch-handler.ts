@@ -8,6 +8,7 @@
 import type { Application, Chunk, ErrorStream, Header } from '../types.js';
 import { addHeader, createEnviron, environKey, finishEnviron, type EnvironBase } from '../gateway/environ.js';
 import { fileWrapper } from '../gateway/file-wrapper.js';
+import { bodiless, bodilessStatus } from '../gateway/http-rules.js';
 import { emptyInput, PullInput } from '../gateway/input.js';
 import { runApplication, type Sink } from '../gateway/response.js';
 
@@ -114,10 +115,10 @@ class FetchSink implements Sink {
     const h = new Headers();
     for (let i = 0; i < headers.length; i++) h.append(headers[i]![0], headers[i]![1]);
     const init = { status: code, statusText: status.slice(4), headers: h };
-    this.bodiless = code === 204 || code === 304 || this.method === 'HEAD';
+    this.bodiless = bodiless(code, this.method);
     if (this.bodiless) {
       // The runtime sends no body; a HEAD response still says its size.
-      if (contentLength >= 0 && code !== 304 && code !== 204) h.set('content-length', String(contentLength));
+      if (contentLength >= 0 && !bodilessStatus(code)) h.set('content-length', String(contentLength));
       resolve(new Response(null, init));
       return true;
     }

@@ -1,7 +1,7 @@
 // main.ts: the `tsgi` command.
 //
-//   tsgi serve MODULE[:EXPORT] [--bind HOST:PORT] [--server native|node]
-//              [--config FILE] [--print-config] [--check-config] [settings]
+//   tsgi serve MODULE[:EXPORT] [--bind ADDRESS]... [--workers N] [--server native|node]
+//              [--config FILE] [--print-config] [--check-config] [settings]  (serve.ts)
 //   tsgi cgi MODULE[:EXPORT]  (cgi.ts)
 //   tsgi build      (build.ts)
 //   tsgi doctor     (doctor.ts)
@@ -16,22 +16,21 @@
 // starts with `tsgi: `. The settings' sources and their precedence:
 // src/config/load.ts.
 import { accessSync, constants as fsc, existsSync, statSync } from 'node:fs';
-import { dirname, isAbsolute, resolve } from 'node:path';
-import { pathToFileURL } from 'node:url';
+import { dirname, resolve } from 'node:path';
 import { Command, CommanderError } from 'commander';
 import { NativeUnavailableError } from '../native/loader.js';
-import { serve } from '../serve.js';
 import { registerCgi } from './cgi.js';
 import { formatDefault, SETTINGS, type ResolvedSettings, type Setting, type SettingKey } from '../settings.js';
-import type { Application, ServeOptions, Server } from '../types.js';
+import type { SupervisorOptions } from '../types.js';
 import { validateSettings } from '../config/checks.js';
-import { CONFIG_FILES, ConfigError, describeSource, formatSettings, loadSettings, type LoadedSettings } from '../config/load.js';
+import { CONFIG_FILES, ConfigError, describeSource, formatSettings, loadSettings, subject, type LoadedSettings } from '../config/load.js';
 import { ErrorLog } from '../log/error-log.js';
+import { BindError } from '../supervisor/binds.js';
+import { AppLoadError, loadApplication } from '../supervisor/load-app.js';
+import { runServe } from './serve.js';
 import { runBuild } from './build.js';
 import { runDoctor } from './doctor.js';
 import { versionText } from './version.js';
-
-const EXPORT_NAME = /^[A-Za-z_$][\w$]*$/;
 
 /** A mistake in how the command was called: exit code 2. */
 class UsageError extends Error {}
@@ -54,11 +53,17 @@ const kFlagSettings = SETTINGS.filter((s) => s.flag !== null);
 /** The placeholder of a flag's value in --help. */
 function valueName(s: Setting): string {
   if (s.meta !== undefined) return s.meta;
+  if (s.key === 'bind') return 'address';
+  if (s.auto) return 'n|auto';
+  if (s.type === 'mode') return 'octal';
   if (s.type === 'size') return 'bytes';
   if (s.type === 'seconds') return 'seconds';
   if (s.type === 'choice') return s.choices!.join('|');
-  if (s.type === 'string' || s.type === 'list') return 'value';
   return 'n';
+}
+
+function collect(value: string, previous: string[]): string[] {
+  return [...previous, value];
 }
 
 /** Commander's camel-cased option name for a flag: `--max-url-size` -> `maxUrlSize`. */
@@ -66,131 +71,14 @@ function optionName(flag: string): string {
   return flag.slice(2).replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
 }
 
-/** Splits `MODULE[:EXPORT]`. A colon followed by something that is not an
- * identifier stays part of the path. */
-function splitTarget(target: string): { file: string; name: string | undefined } {
-  const colon = target.lastIndexOf(':');
-  if (colon > 0) {
-    const name = target.slice(colon + 1);
-    if (EXPORT_NAME.test(name)) return { file: target.slice(0, colon), name };
-  }
-  return { file: target, name: undefined };
-}
-
-/** `SyntaxError: Unexpected end of input`: the error's kind and first line. */
-function describeImportError(err: unknown): string {
-  if (!(err instanceof Error) || !err.name || err.name === 'Error') return firstLine(err);
-  return `${err.name}: ${firstLine(err)}`;
-}
-
-function describe(value: unknown): string {
-  if (value === null) return 'null';
-  if (Array.isArray(value)) return 'an array';
-  return typeof value === 'object' ? 'an object' : typeof value;
-}
-
-/**
- * Imports `MODULE[:EXPORT]` relative to the working directory and returns the
- * application: the named export, or else the default export, `app` or
- * `application`, whichever is first a function. For CommonJS modules the
- * `module.exports` object (the default export) is searched too.
- */
-async function loadApplication(target: string, cwd = process.cwd()): Promise<Application> {
-  const { file, name } = splitTarget(target);
-  const shown = JSON.stringify(file);
-  const path = isAbsolute(file) ? file : resolve(cwd, file);
-  let isFile = false;
-  try {
-    isFile = statSync(path).isFile();
-  } catch {
-    throw new UsageError(`cannot find module file ${shown}`);
-  }
-  if (!isFile) throw new UsageError(`module ${shown} is not a file`);
-
-  let mod: Record<string, unknown>;
-  try {
-    mod = (await import(pathToFileURL(path).href)) as Record<string, unknown>;
-  } catch (err) {
-    throw new UsageError(`cannot import ${shown}: ${describeImportError(err)}`);
-  }
-  const cjs = mod.default;
-  const lookup = (key: string): unknown => {
-    if (mod[key] !== undefined) return mod[key];
-    if (key !== 'default' && typeof cjs === 'object' && cjs !== null) {
-      return (cjs as Record<string, unknown>)[key];
-    }
-    return undefined;
-  };
-
-  if (name !== undefined) {
-    const value = lookup(name);
-    if (value === undefined) throw new UsageError(`${shown} has no export ${JSON.stringify(name)}`);
-    if (typeof value !== 'function') {
-      throw new UsageError(`export ${JSON.stringify(name)} of ${shown} is not a function, got ${describe(value)}`);
-    }
-    return value as Application;
-  }
-  const candidates = ['default', 'app', 'application'];
-  for (const key of candidates) {
-    const value = lookup(key);
-    if (typeof value === 'function') return value as Application;
-  }
-  const present = candidates.filter((key) => lookup(key) !== undefined);
-  if (present.length === 0) {
-    throw new UsageError(`${shown} has no default export, "app" or "application" export`);
-  }
-  const key = present[0]!;
-  throw new UsageError(
-    `export ${JSON.stringify(key)} of ${shown} is not a function, got ${describe(lookup(key))}`,
-  );
-}
-
-/** `http://127.0.0.1:8000`, `http://[::1]:8000`. */
-function formatUrl(host: string, port: number): string {
-  return `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
-}
-
-/** Closes the server on SIGTERM/SIGINT and exits 0; a second signal exits
- * at once without waiting for connections in flight. SIGUSR1 reopens the
- * log files (logrotate renamed them). */
-function handleSignals(server: Server, log: ErrorLog): void {
-  let stopping = false;
-  const onSignal = (signal: NodeJS.Signals): void => {
-    if (stopping) {
-      log.warning(`${signal} again, exiting without waiting for open connections`);
-      log.file.flushSync();
-      process.exit(0);
-    }
-    stopping = true;
-    log.info(`${signal}: closing`);
-    server.close().then(
-      async () => {
-        log.info('closed');
-        await log.close();
-        process.exit(0);
-      },
-      async (err: unknown) => {
-        log.error(`error while closing the server: ${firstLine(err)}`);
-        await log.close();
-        process.exit(1);
-      },
-    );
-  };
-  process.on('SIGTERM', onSignal);
-  process.on('SIGINT', onSignal);
-  process.on('SIGUSR1', () => {
-    log.reopen();
-    server.reopenLogs();
-    log.info('SIGUSR1: log files reopened');
-  });
-}
-
-/** The raw text of every settings flag given, by setting key. */
+/** The raw text of every settings flag given, by setting key (a boolean
+ * flag: "true"). */
 function flagTexts(opts: Record<string, unknown>): Partial<Record<SettingKey, string | string[]>> {
   const flags: Partial<Record<SettingKey, string | string[]>> = {};
   for (const s of kFlagSettings) {
     const value = opts[optionName(s.flag!)];
-    if (value !== undefined) flags[s.key as SettingKey] = value as string | string[];
+    if (value === undefined || (Array.isArray(value) && value.length === 0)) continue;
+    flags[s.key as SettingKey] = value === true ? 'true' : (value as string | string[]);
   }
   return flags;
 }
@@ -215,7 +103,9 @@ interface ServeFlags extends Record<string, unknown> {
   checkConfig?: boolean;
 }
 
-async function runServe(target: string, opts: ServeFlags): Promise<void> {
+/** `tsgi serve`: the settings from their sources (src/config/load.ts),
+ * --print-config and --check-config, the error log, then serve.ts. */
+async function serveCommandAction(target: string, opts: ServeFlags): Promise<void> {
   let loaded: LoadedSettings;
   let settings: ResolvedSettings;
   try {
@@ -231,36 +121,24 @@ async function runServe(target: string, opts: ServeFlags): Promise<void> {
     process.stdout.write(formatSettings(loaded, settings));
     throw new Done();
   }
-  const app = await loadApplication(target);
   if (opts.checkConfig) {
+    await loadApplication(target);
     const from = loaded.file === null ? 'no config file' : `config file ${loaded.file}`;
     process.stdout.write(`tsgi: ${JSON.stringify(target)} loads and its settings are valid (${from})\n`);
     throw new Done();
   }
-  const bind = settings.bind?.[0] ?? `${settings.host}:${settings.port}`;
   let log: ErrorLog;
   try {
     log = ErrorLog.open(settings.errorLog, settings.logLevel);
   } catch (err) {
     throw new UsageError(`error: errorLog (${describeSource(loaded.sources.errorLog)}) cannot be opened: ${firstLine(err)}`);
   }
-  let server: Server;
   try {
-    server = await serve(app, { ...(loaded.options as ServeOptions), errors: log });
+    await runServe(target, loaded.options as SupervisorOptions, log, `error: ${subject('bind', loaded.sources.bind)}`);
   } catch (err) {
-    await log.close();
-    if (err instanceof NativeUnavailableError) throw new RuntimeError(err.message);
-    if (err instanceof TypeError || err instanceof RangeError) throw new UsageError(`error: ${firstLine(err).replace(/^serve: /, '')}`);
-    throw new RuntimeError(`cannot serve on ${bind}: ${firstLine(err)}`);
-  }
-  handleSignals(server, log);
-  const url = formatUrl(server.host, server.port);
-  process.stdout.write(`listening on ${url} (${server.kind})\n`);
-  log.info(`listening on ${url} (${server.kind})`);
-  if (server.stats !== null) {
-    const stats = server.stats.startsWith('unix:') ? server.stats : `http://${server.stats}/metrics`;
-    process.stdout.write(`metrics on ${stats}\n`);
-    log.info(`metrics on ${stats}`);
+    // What was logged before the failure reaches the file before exit.
+    log.file.flushSync();
+    throw err;
   }
 }
 
@@ -289,14 +167,19 @@ function buildProgram(): Command {
     .option('--check-config', 'load the application and the settings, say whether they are valid, and exit (0, or 2)');
   const serveCommand = program.commands.find((c) => c.name() === 'serve')!;
   for (const s of kFlagSettings) {
-    const flags = `${s.short ? `${s.short}, ` : ''}${s.flag} <${valueName(s)}>`;
-    const text = `${s.help} (default ${formatDefault(s)}; ${s.env})`;
-    // A list flag may be repeated; each value may hold several, with commas.
-    if (s.type === 'list') serveCommand.option(flags, text, (value: string, prior: string[] | undefined) => [...(prior ?? []), value]);
-    else serveCommand.option(flags, text);
+    const help = `${s.help} (default ${formatDefault(s)}; ${s.env})`;
+    const names = `${s.short ? `${s.short}, ` : ''}${s.flag}`;
+    if (s.type === 'boolean') serveCommand.option(names, help);
+    else if (s.list) serveCommand.option(`${names} <${valueName(s)}>`, help, collect, []);
+    else serveCommand.option(`${names} <${valueName(s)}>`, help);
   }
   serveCommand.action(async (target: string, opts: ServeFlags) => {
-    await runServe(target, opts);
+    try {
+      await serveCommandAction(target, opts);
+    } catch (err) {
+      if (err instanceof AppLoadError || err instanceof BindError || err instanceof UsageError || err instanceof Done) throw err;
+      throw new RuntimeError(firstLine(err));
+    }
   });
   registerCgi(program, (target) => loadApplication(target));
   program
@@ -334,7 +217,11 @@ export async function main(argv: string[] = process.argv): Promise<void> {
       // commander already printed (or help printed for a missing command).
       process.exit(err.exitCode === 0 ? 0 : 2);
     }
-    if (err instanceof UsageError) {
+    if (err instanceof UsageError || err instanceof AppLoadError) {
+      process.stderr.write(`tsgi: ${err.message}\n`);
+      process.exit(2);
+    }
+    if (err instanceof BindError) {
       process.stderr.write(`tsgi: ${err.message}\n`);
       process.exit(2);
     }

@@ -6,7 +6,7 @@
 import { accessFormatProblem } from '../log/access-format.js';
 import { allowListProblem } from '../gateway/forwarded.js';
 import { resolveSettings, setting, settingError, settingProblem, showValue, toList, type ResolvedSettings, type SettingKey } from '../settings.js';
-import { parseBind } from './bind.js';
+import { BindError, parseBind } from '../supervisor/binds.js';
 
 /** Why `value` (of the type the table wants) is not valid for `key`, or
  * null: `must be ...`, to follow the setting's name. */
@@ -20,20 +20,21 @@ export function valueProblem(key: SettingKey, value: unknown): string | null {
     }
     case 'forwardedAllowIps':
       return allowListProblem(toList(value as string | string[]));
-    case 'bind':
-      if (toList(value as string | string[]).length === 0) return 'must name an address';
-      for (const item of toList(value as string | string[])) {
-        const bind = parseBind(item, false);
-        if ('problem' in bind) return bind.problem;
-      }
-      return null;
-    case 'statsBind': {
-      const bind = parseBind(value as string, true);
-      return 'problem' in bind ? bind.problem : null;
-    }
+    case 'statsBind':
+      return statsBindProblem(value as string);
     default:
       return null;
   }
+}
+
+/** What is wrong with a statsBind (binds.ts's forms, but fd://), or null. */
+function statsBindProblem(text: string): string | null {
+  try {
+    if (parseBind(text, '').kind !== 'fd') return null;
+  } catch (err) {
+    if (!(err instanceof BindError)) throw err;
+  }
+  return 'must be HOST:PORT, [IPv6]:PORT or unix:PATH';
 }
 
 /** A TypeError whose message names `where` and the value. */
@@ -50,7 +51,7 @@ export function valueError(key: SettingKey, value: unknown, where: string): Type
  */
 export function validateSettings(options: Record<string, unknown>, where = 'serve: '): ResolvedSettings {
   const resolved = resolveSettings(options, where);
-  for (const key of ['accessLogFormat', 'forwardedAllowIps', 'bind', 'statsBind'] as const) {
+  for (const key of ['accessLogFormat', 'forwardedAllowIps', 'statsBind'] as const) {
     const value = options[key];
     if (value !== undefined && valueProblem(key, value) !== null) throw valueError(key, value, where);
   }

@@ -49,8 +49,15 @@ export function parseSeconds(text: string): number {
   return /^\d+(?:\.\d+)?$/.test(text.trim()) ? Number(text) : NaN;
 }
 
+/** `007`, `0o027`: a file mode mask in octal; NaN when it is not one. */
+export function parseMode(text: string): number {
+  const m = /^(?:0o)?([0-7]{1,4})$/i.exec(text.trim());
+  return m ? parseInt(m[1]!, 8) : NaN;
+}
+
 /** How a setting's text must look, when it does not. */
 function syntaxProblem(s: Setting): string {
+  if (s.type === 'mode') return 'must be an octal mode mask (e.g. 007, 0o027)';
   if (s.type === 'size' || s.type === 'count' || s.type === 'integer') {
     return 'must be a whole number, with k, M or G for sizes (e.g. 16384, 16k, 16M)';
   }
@@ -61,9 +68,14 @@ function syntaxProblem(s: Setting): string {
 /** A setting's value from text (a flag, a variable, a string in a config
  * file), or `{ problem }`. */
 export function parseText(s: Setting, text: string | readonly string[]): unknown | { problem: string } {
-  if (s.type === 'list') return typeof text === 'string' ? text : [...text].join(',');
+  if (s.list) return typeof text === 'string' ? text : text.length === 1 ? text[0]! : [...text];
   const one = typeof text === 'string' ? text : text[text.length - 1]!;
+  if (s.auto && one.trim() === 'auto') return 'auto';
   switch (s.type) {
+    case 'mode': {
+      const n = parseMode(one);
+      return Number.isNaN(n) ? { problem: syntaxProblem(s) } : n;
+    }
     case 'size':
     case 'count':
     case 'integer': {
@@ -103,8 +115,9 @@ export function describeSource(source: SettingSource): string {
   }
 }
 
-/** The subject of a message about a value from `source`. */
-function subject(key: SettingKey, source: SettingSource): string {
+/** The subject of a message about a value from `source`: `option
+ * '--bind'`, `environment variable TSGI_BIND`, `bind in FILE`. */
+export function subject(key: SettingKey, source: SettingSource): string {
   switch (source.kind) {
     case 'flag':
       return `option '${source.flag}'`;
@@ -190,7 +203,7 @@ async function readConfigFile(path: string): Promise<Record<string, unknown>> {
 /** A value from a config file: numbers and booleans as they are, strings
  * as on the command line (`16M`, `0.5`), lists as lists. */
 function fileValue(s: Setting, value: unknown): unknown {
-  if (typeof value === 'string' && s.type !== 'string' && s.type !== 'choice' && s.type !== 'list') {
+  if (typeof value === 'string' && s.type !== 'string' && s.type !== 'choice' && !(s.auto && value === 'auto')) {
     const parsed = parseText(s, value);
     return isProblem(parsed) ? value : parsed;
   }

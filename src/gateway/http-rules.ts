@@ -5,6 +5,7 @@
 // addon's copies (native/http_rules.h) are compared with them when it loads
 // (checkContract in src/native/binding.ts). ARCHITECTURE.md, "Where each
 // rule lives".
+import { STATUS_CODES } from 'node:http';
 
 /** RFC 9110 §5.6.2: `token = 1*tchar`. */
 export const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
@@ -13,6 +14,20 @@ export const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 export function isToken(name: string): boolean {
   return TOKEN.test(name);
 }
+
+/**
+ * The bytes of a request target (RFC 9112 §3.2, RFC 3986 §2.1-2.3): VCHAR
+ * but `#` (no fragment) and `"`, `<`, `>`, which every browser
+ * percent-encodes. Kept although RFC 3986 leaves them out: `\`, `^`, `` ` ``,
+ * `{`, `|`, `}`, which browsers send raw in queries (WHATWG URL, "query
+ * percent-encode set"): refusing them breaks real clients.
+ */
+export function isTargetChar(c: number): boolean {
+  return c > 0x20 && c < 0x7f && c !== 0x23 && c !== 0x22 && c !== 0x3c && c !== 0x3e;
+}
+
+/** A whole request target of `isTargetChar` bytes. */
+export const TARGET = /^[!$-;=?-~]+$/;
 
 /** True when the character code `c` may appear in a field value or a reason
  * phrase (RFC 9110 §5.5, RFC 9112 §4): HTAB, SP, VCHAR and obs-text. Values
@@ -83,6 +98,12 @@ export const REASONS: Readonly<Record<number, string>> = Object.freeze({
   501: 'Not Implemented',
   505: 'HTTP Version Not Supported',
 });
+
+/** The reason phrase for any status code: ours where we write it, else
+ * node:http's table (the IANA registry), else "Unknown". */
+export function reasonPhrase(code: number): string {
+  return REASONS[code] ?? STATUS_CODES[code] ?? 'Unknown';
+}
 
 // ---- Bodies ----------------------------------------------------------------
 

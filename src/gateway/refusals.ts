@@ -75,6 +75,7 @@ export const NATIVE_REFUSALS: Readonly<Record<string, number>> = Object.freeze({
   versionNotSupported: 505,
   requestTimeout: 408,
   expectationFailed: 417,
+  extensionTooLarge: 413,
 });
 
 /** The 500 of an application that failed before its response began

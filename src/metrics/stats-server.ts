@@ -6,8 +6,7 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { connect } from 'node:net';
 import { lstatSync, unlinkSync } from 'node:fs';
-import type { Bind } from '../config/bind.js';
-import { formatBind } from '../config/bind.js';
+import type { Bind } from '../supervisor/binds.js';
 import { METRICS_CONTENT_TYPE, renderMetrics, type MetricsSource } from './render.js';
 
 /** A running stats endpoint. */
@@ -36,11 +35,11 @@ function socketAlive(path: string): Promise<boolean> {
  *
  * @example
  * ```ts
- * const stats = await startStatsServer({ kind: 'tcp', host: '127.0.0.1', port: 9100 },
+ * const stats = await startStatsServer(parseBind('127.0.0.1:9100', 'statsBind'),
  *   () => [{ worker: '0', block }]);
  * ```
  */
-export async function startStatsServer(bind: Bind, sources: () => readonly MetricsSource[]): Promise<StatsServer> {
+export async function startStatsServer(bind: Exclude<Bind, { kind: 'fd' }>, sources: () => readonly MetricsSource[]): Promise<StatsServer> {
   const handle = (req: IncomingMessage, res: ServerResponse) => {
     const path = (req.url ?? '/').split('?')[0];
     if (path !== '/metrics') {
@@ -88,7 +87,7 @@ export async function startStatsServer(bind: Bind, sources: () => readonly Metri
   server.keepAliveTimeout = 5000;
   const address = server.address();
   const port = typeof address === 'object' && address !== null ? address.port : null;
-  const shown = bind.kind === 'tcp' ? formatBind({ ...bind, port: port ?? bind.port }) : formatBind(bind);
+  const shown = bind.kind === 'tcp' ? `${bind.host.includes(':') ? `[${bind.host}]` : bind.host}:${port ?? bind.port}` : `unix:${bind.path}`;
   let closed: Promise<void> | null = null;
   return {
     address: shown,

@@ -18,15 +18,18 @@
 // Every enum and number here is also defined in C++ (native/bridge.h,
 // parser.h, errors.h, connection.h, http_rules.h); the addon exports its
 // values as `contract`, and checkContract() refuses an addon that disagrees.
-import { bodilessStatus, isFieldChar, MAX_STATUS, MIN_STATUS, TOKEN } from '../gateway/http-rules.js';
+import { bodilessStatus, isFieldChar, isTargetChar, MAX_STATUS, MIN_STATUS, TARGET, TOKEN } from '../gateway/http-rules.js';
 import { NATIVE_REFUSALS } from '../gateway/refusals.js';
 import { metricsLayoutProblems, type NativeMetricsLayout } from '../metrics/layout.js';
+import { BodyFailure } from '../gateway/body-error.js';
 
 /** Event record types: the first word of each record. */
 export enum Ev {
-  /** [1, conn, addrOff, addrLen, remotePort, localPort] — a connection was
-   * accepted. The remote address text (e.g. `127.0.0.1`, `::1`) is at
-   * bytes[addrOff, addrOff+addrLen). */
+  /** [1, conn, addrOff, addrLen, remotePort, localPort, listener] — a
+   * connection was accepted by listener `listener` (0, 1, ... in the order
+   * listen()/adopt() succeeded). The remote address text (e.g.
+   * `127.0.0.1`, `::1`) is at bytes[addrOff, addrOff+addrLen); a unix
+   * socket has no address (addrLen 0) and ports -1. */
   Open = 1,
   /** [2, conn, method, flags, urlOff, urlLen, nHeaders,
    *  (nameOff, nameLen, valueOff, valueLen) × nHeaders] — a complete request
@@ -53,6 +56,10 @@ export enum Ev {
   FileDone = 7,
   /** [8] — after close(): the listener and every connection are closed. */
   Closed = 8,
+  /** [9, conn, reason] — the newest request's body cannot complete, for
+   * `reason` (a `BodyFailure` of src/gateway/body-error.ts); the id goes
+   * dead or closes next. */
+  BodyError = 9,
   /** [10, conn, hasAddress, srcOff, srcLen, srcPort, dstOff, dstLen,
    * dstPort] — the PROXY header asked for by proxyHeader() was read; with
    * hasAddress 1 it names the client (source) and the address it reached
@@ -64,7 +71,7 @@ export enum Ev {
 /** Number of int32 words of each record type, by type (a Head record has
  * HEAD_WORDS_PER_HEADER more per header). */
 export const EV_SIZE: Readonly<Record<Ev, number>> = Object.freeze({
-  [Ev.Open]: 6,
+  [Ev.Open]: 7,
   [Ev.Head]: 7,
   [Ev.Body]: 4,
   [Ev.BodyEnd]: 2,
@@ -72,6 +79,7 @@ export const EV_SIZE: Readonly<Record<Ev, number>> = Object.freeze({
   [Ev.Close]: 2,
   [Ev.FileDone]: 3,
   [Ev.Closed]: 1,
+  [Ev.BodyError]: 3,
   [Ev.Proxy]: 9,
 });
 export const HEAD_WORDS_PER_HEADER = 4;
@@ -85,6 +93,13 @@ export const SLOT_MASK = (1 << SLOT_BITS) - 1;
 /** The least the shared arrays may hold (NativeServerOptions). */
 export const MIN_EVENT_WORDS = 16 * 1024;
 export const MIN_BYTES = 256 * 1024;
+
+/** The watchdog's in-flight ring (native/inflight.h): INFLIGHT_ENTRIES
+ * records of INFLIGHT_WORDS int32 words: [state, seq, conn, method, next,
+ * targetLength, target bytes from word INFLIGHT_TARGET_OFFSET...]. */
+export const INFLIGHT_ENTRIES = 256;
+export const INFLIGHT_WORDS = 16;
+export const INFLIGHT_TARGET_OFFSET = 6;
 
 /** Request flags (the `flags` word of a Head record). JS passes the same
  * word back to `respond()`, so C++ keeps no per-request state. */
@@ -136,10 +151,24 @@ export enum Wr {
 /** The native server object (one per `serve()`; one per worker thread). */
 export interface NativeServer {
   /**
-   * Binds and listens; returns the bound port. Throws an Error whose
-   * message names the address and the libuv error (`EADDRINUSE`…).
+   * Binds and listens (one more listener); returns the bound port. Throws
+   * an Error whose message names the address and the libuv error
+   * (`EADDRINUSE`…).
    */
   listen(host: string, port: number, backlog: number): number;
+
+  /**
+   * Listens on a duplicate of `fd`, a listening TCP or unix socket, and
+   * returns the listener's index. `fd` stays the caller's: the socket and
+   * its accept queue live on after release() or close() (the supervisor's
+   * reload relies on it, ARCHITECTURE.md "Listeners and workers"). Throws
+   * with code `EINVAL` when `fd` is not a listening socket, `EBADF`...
+   */
+  adopt(fd: number, backlog: number): number;
+
+  /** Closes listener `index` (its duplicate descriptor); returns false when
+   * it was not open. Connections it accepted stay. */
+  release(index: number): boolean;
 
   /**
    * Starts the response to the oldest unanswered request of `conn`.
@@ -211,6 +240,11 @@ export interface NativeServer {
    * follows when everything is closed. */
   close(): void;
 
+  /** Stops accepting as `close()` does, but leaves idle keep-alive
+   * connections open: each closes after its next response (which gets
+   * `Connection: close`) or at its keep-alive timeout. Closed follows. */
+  drain(): void;
+
   /** `close()`, then cuts every connection still open at once (the
    * graceful timeout ran out): queued output is discarded, each gets its
    * Close event, then Closed follows. */
@@ -249,11 +283,18 @@ export interface NativeServerOptions {
    * own loop and Server) can listen on one port (ARCHITECTURE.md,
    * "State per environment"). */
   reusePort?: boolean;
+  /** The watchdog's ring of requests in flight (INFLIGHT_ENTRIES ×
+   * INFLIGHT_WORDS words on a SharedArrayBuffer; src/supervisor/
+   * watchdog.ts reads it). Omitted: nothing is recorded. */
+  inflight?: Int32Array;
   /** Limits, in bytes/counts. */
   maxUrlSize: number;
   maxHeaderSize: number;
   maxHeaderCount: number;
   maxBodySize: number;
+  /** Chunk-extension bytes per chunk-size line (maxChunkExtensionSize of
+   * src/settings.ts). */
+  maxChunkExtensionSize: number;
   /** The ready-made response of each parse error, indexed by the values
    * of `contract.httpErrors`: the status line (`head`) and what follows
    * the Date line (`tail`), as latin1 (src/gateway/refusals.ts). */
@@ -289,16 +330,21 @@ export interface NativeContract {
   requestFlags: Record<string, number>;
   responseFlags: Record<string, number>;
   writeResults: Record<string, number>;
+  /** The reason words of BodyError records (BodyFailure). */
+  bodyFailures: Record<string, number>;
   httpErrors: Record<string, number>;
   slotBits: number;
   generationBits: number;
   minEventWords: number;
   minBytes: number;
+  inflight: { entries: number; words: number; targetOffset: number };
   httpRules: {
     /** Every byte C++ takes for a token character, as latin1. */
     tokenChars: string;
     /** Every byte C++ takes for a field-value character, as latin1. */
     fieldChars: string;
+    /** The bytes of a request target (isTargetChar). */
+    targetChars: string;
     /** Every status from 100 to 599 C++ sends without a body. */
     bodilessStatuses: number[];
     minStatus: number;
@@ -308,8 +354,33 @@ export interface NativeContract {
   metrics: NativeMetricsLayout;
 }
 
+/** Listening descriptors, made and inspected with plain system calls
+ * (native/sockets.cc). Every descriptor returned is the caller's to close.
+ * Errors carry `code` (the errno name) and a message naming the address. */
+export interface NativeSockets {
+  /** A TCP listener, SO_REUSEPORT set before bind when `reusePort`. With
+   * `probe` (and a port other than 0), the address is first bound without
+   * SO_REUSEPORT, so one that another program listens on is EADDRINUSE. */
+  listenTcp(host: string, port: number, backlog: number, reusePort: boolean, probe: boolean): number;
+  /** A unix listener at `path` under `umask` (-1: the process's). */
+  listenUnix(path: string, backlog: number, umask: number): number;
+  /** What `fd` is; throws EBADF (not open) or ENOTSOCK. */
+  inspect(fd: number): {
+    listening: boolean;
+    type: 'stream' | 'other';
+    family: 'inet' | 'inet6' | 'unix' | 'other';
+    address: string;
+    port: number;
+    path: string;
+  };
+  dup(fd: number): number;
+  close(fd: number): void;
+  closeOnExec(fd: number): void;
+}
+
 export interface NativeBinding {
   Server: new (options: NativeServerOptions) => NativeServer;
+  sockets: NativeSockets;
   /** llhttp's method names, indexed by llhttp's method number. */
   methods: string[];
   /** Header names that cross as ids: `knownHeaders[id]`, lower case
@@ -367,6 +438,9 @@ export function checkContract(binding: Pick<NativeBinding, 'contract'>): void {
   sameEnum('Rf', c.requestFlags, entries(Rf));
   sameEnum('Wf', c.responseFlags, entries(Wf));
   sameEnum('Wr', c.writeResults, entries(Wr));
+  // Lost (0) is what a Close means by itself; C++ never sends it.
+  const { Lost: _lost, ...failures } = entries(BodyFailure);
+  sameEnum('BodyFailure', c.bodyFailures, failures);
   const httpErrors = c.httpErrors ?? {};
   for (const name of new Set([...Object.keys(httpErrors), ...Object.keys(NATIVE_REFUSALS)])) {
     if (!(name in httpErrors)) problems.push(`NATIVE_REFUSALS.${name} is not a parse error of the addon (httpErrors)`);
@@ -376,9 +450,14 @@ export function checkContract(binding: Pick<NativeBinding, 'contract'>): void {
   same('GENERATION_BITS', c.generationBits, GENERATION_BITS);
   same('MIN_EVENT_WORDS', c.minEventWords, MIN_EVENT_WORDS);
   same('MIN_BYTES', c.minBytes, MIN_BYTES);
+  same('INFLIGHT_ENTRIES', c.inflight?.entries, INFLIGHT_ENTRIES);
+  same('INFLIGHT_WORDS', c.inflight?.words, INFLIGHT_WORDS);
+  same('INFLIGHT_TARGET_OFFSET', c.inflight?.targetOffset, INFLIGHT_TARGET_OFFSET);
   const rules = c.httpRules ?? ({} as NativeContract['httpRules']);
   same('http-rules TOKEN', rules.tokenChars, byteSet((b) => TOKEN.test(String.fromCharCode(b))));
   same('http-rules isFieldChar', rules.fieldChars, byteSet(isFieldChar));
+  same('http-rules isTargetChar', rules.targetChars, byteSet(isTargetChar));
+  same('http-rules TARGET', rules.targetChars, byteSet((b) => TARGET.test(String.fromCharCode(b))));
   const bodiless: number[] = [];
   for (let code = 100; code <= 599; code++) if (bodilessStatus(code)) bodiless.push(code);
   same('http-rules bodilessStatus', JSON.stringify(rules.bodilessStatuses), JSON.stringify(bodiless));

@@ -1,8 +1,10 @@
 // server.ts: the native server's TypeScript half: decodes the event records
 // the addon writes, builds environs, runs the application one request at a
 // time per connection, and hands responses back to C++ as primitives.
-import type { Application, Chunk, Environ, ErrorStream, Header, Server } from '../types.js';
-import { timerTickMs, type Limits } from '../settings.js';
+import type { Application, BoundAddress, Chunk, Environ, ErrorStream, Header } from '../types.js';
+import type { ListenTarget, ServingServer } from '../supervisor/binds.js';
+import { maxChunkExtensionSize, timerTickMs, type Limits } from '../settings.js';
+import { bodyError, BodyFailure } from '../gateway/body-error.js';
 import { addHeader, createEnviron, environKey, finishEnviron, type EnvironBase } from '../gateway/environ.js';
 import { emptyInput, Input, type InputHooks } from '../gateway/input.js';
 import { NATIVE_REFUSALS, refusalParts } from '../gateway/refusals.js';
@@ -26,8 +28,8 @@ import {
 } from './binding.js';
 
 export interface NativeServerStartOptions {
-  host: string;
-  port: number;
+  /** What to listen on: addresses to bind, or descriptors to adopt. */
+  listeners: readonly ListenTarget[];
   backlog: number;
   errors: ErrorStream;
   multiprocess: boolean;
@@ -41,10 +43,9 @@ export interface NativeServerStartOptions {
   metrics: Float64Array | null;
   /** The PROXY header expected from trusted front-ends, or 'off'. */
   proxyProtocol: 'off' | keyof typeof ProxyMode;
+  /** The watchdog's ring (src/supervisor/watchdog.ts), in a worker. */
+  inflight?: Int32Array;
 }
-
-/** What startNativeServer returns; serve() adds the rest of Server. */
-export type BaseServer = Pick<Server, 'kind' | 'host' | 'port' | 'url' | 'close'>;
 
 // Record sizes (binding.ts), read once.
 const kOpenWords = EV_SIZE[Ev.Open];
@@ -54,6 +55,7 @@ const kBodyEndWords = EV_SIZE[Ev.BodyEnd];
 const kDrainWords = EV_SIZE[Ev.Drain];
 const kCloseWords = EV_SIZE[Ev.Close];
 const kFileDoneWords = EV_SIZE[Ev.FileDone];
+const kBodyErrorWords = EV_SIZE[Ev.BodyError];
 const kClosedWords = EV_SIZE[Ev.Closed];
 const kProxyWords = EV_SIZE[Ev.Proxy];
 // Requests queued behind an unfinished response before reading pauses.
@@ -118,6 +120,8 @@ class Connection implements Sink {
     /** The peer's address and port, or the client's from a PROXY header. */
     public remoteAddr: string,
     public remotePort: string,
+    /** Its listener's SERVER_NAME and SERVER_PORT. */
+    readonly base: EnvironBase,
   ) {
     this.trust = server.trust.trusts(remoteAddr) ? server.trust : null;
   }
@@ -234,7 +238,7 @@ class Connection implements Sink {
 
   closed(): void {
     this.gone = true;
-    const lost = new Error('tsgi: the client closed the connection before the body was complete');
+    const lost = this.server.bodyError(BodyFailure.Lost);
     this.current?.input?.fail(lost);
     if (this.queue !== null) for (const req of this.queue) req.input?.fail(lost);
     this.queue = null;
@@ -252,6 +256,8 @@ class NativeHttpServer {
   readonly events: Int32Array;
   readonly bytes: Latin1Buffer;
   private readonly conns: (Connection | undefined)[] = [];
+  /** The environ base of each listener, by index (Open records name it). */
+  readonly bases: EnvironBase[] = [];
   private readonly methods: string[];
   /** Environ key of each known header id (null: dropped or no id). */
   private readonly knownKeys: (string | null)[];
@@ -259,6 +265,7 @@ class NativeHttpServer {
   private flushQueued = false;
   private onClosed: (() => void) | null = null;
   private readonly gracefulMs: number;
+  private readonly limits: Limits;
   private readonly flushTask = () => {
     this.flushQueued = false;
     this.native.flush();
@@ -268,16 +275,17 @@ class NativeHttpServer {
     binding: NativeBinding,
     readonly app: Application,
     readonly errors: ErrorStream,
-    readonly base: EnvironBase,
     limits: Limits,
     readonly accessLog: SinkWrapper | null,
     readonly trust: ProxyTrust,
     metrics: Float64Array | null,
     private readonly proxyMode: ProxyMode | 0,
+    inflight: Int32Array | undefined,
   ) {
     this.methods = binding.methods;
     this.knownKeys = binding.knownHeaders.map((name) => (name === null ? null : environKey(name)));
     this.gracefulMs = limits.gracefulTimeout * 1000;
+    this.limits = limits;
     // The addon needs the largest head (and its record) to fit in half of
     // the shared arrays; the rest holds the other records of a batch.
     const headWords = EV_SIZE[Ev.Head] + HEAD_WORDS_PER_HEADER * limits.maxHeaderCount;
@@ -305,7 +313,9 @@ class NativeHttpServer {
       maxHeaderSize: limits.maxHeaderSize,
       maxHeaderCount: limits.maxHeaderCount,
       maxBodySize: limits.maxBodySize,
+      maxChunkExtensionSize: maxChunkExtensionSize(limits),
       refusals,
+      inflight,
       tickMs: timerTickMs(Object.values(timeoutsMs)),
       ...timeoutsMs,
       ...(metrics === null
@@ -316,6 +326,11 @@ class NativeHttpServer {
             parseErrorSlots: refusals.map((_, value) => parseErrorSlot(NATIVE_REFUSALS[nameOf[value]!]!)),
           }),
     });
+  }
+
+  /** The Error a failed body throws. */
+  bodyError(failure: BodyFailure): Error {
+    return bodyError(failure, this.limits, maxChunkExtensionSize(this.limits));
   }
 
   /** Output was produced: outside an event batch, flush at the end of this
@@ -334,7 +349,7 @@ class NativeHttpServer {
    * that holds no handle (a bare promise) would not keep the loop alive:
    * the ref'd timer does, until the Closed event.
    */
-  close(): Promise<void> {
+  close(drain = false): Promise<void> {
     return new Promise((resolve) => {
       const timer =
         this.gracefulMs > 0
@@ -344,7 +359,8 @@ class NativeHttpServer {
         clearTimeout(timer);
         resolve();
       };
-      this.native.close();
+      if (drain) this.native.drain();
+      else this.native.close();
     });
   }
 
@@ -383,7 +399,14 @@ class NativeHttpServer {
           case Ev.Open: {
             const off = ev[i + 2]!;
             const addr = bytes.latin1Slice(off, off + ev[i + 3]!);
-            const conn = new Connection(this, id, addr, String(ev[i + 4]!));
+            const remotePort = ev[i + 4]!;
+            const conn = new Connection(
+              this,
+              id,
+              addr,
+              remotePort < 0 ? '' : String(remotePort),
+              this.bases[ev[i + 6]!] ?? this.bases[0]!,
+            );
             this.conns[id & SLOT_MASK] = conn;
             // From a trusted front-end, a PROXY header comes first.
             if (this.proxyMode !== 0 && conn.trust !== null) this.native.proxyHeader(id, this.proxyMode);
@@ -421,6 +444,10 @@ class NativeHttpServer {
             this.conns[id & SLOT_MASK]?.fileSent(ev[i + 2]!);
             i += kFileDoneWords;
             break;
+          case Ev.BodyError:
+            this.conns[id & SLOT_MASK]?.newest?.input?.fail(this.bodyError(ev[i + 2]!));
+            i += kBodyErrorWords;
+            break;
           case Ev.Closed:
             this.onClosed?.();
             this.onClosed = null;
@@ -457,7 +484,7 @@ class NativeHttpServer {
     const req = new Request(conn, flags);
     if (flags & Rf.HasBody) req.input = new Input(req);
     const environ = createEnviron(
-      this.base,
+      conn.base,
       this.methods[method] ?? 'GET',
       urlLen === text.length ? text : text.slice(0, urlLen),
       flags & Rf.Http10 ? 'HTTP/1.0' : 'HTTP/1.1',
@@ -485,38 +512,78 @@ class NativeHttpServer {
   }
 }
 
-/** Starts the native server; throws if the addon cannot listen. */
-export function startNativeServer(binding: NativeBinding, app: Application, options: NativeServerStartOptions): BaseServer {
-  const base: EnvironBase = {
-    serverName: options.host,
-    serverPort: String(options.port),
-    errors: options.errors,
-    multiprocess: options.multiprocess,
-    fileWrapper,
-  };
+/** Starts the native server on `options.listeners`; throws if the addon
+ * cannot listen on one (those already open are closed). */
+export function startNativeServer(binding: NativeBinding, app: Application, options: NativeServerStartOptions): ServingServer {
   const server = new NativeHttpServer(
     binding,
     app,
     options.errors,
-    base,
     options.limits,
     options.accessLog,
     options.trust,
     options.metrics,
     options.proxyProtocol === 'off' ? 0 : ProxyMode[options.proxyProtocol],
+    options.inflight,
   );
-  const port = server.native.listen(options.host, options.port, options.backlog);
-  base.serverPort = String(port);
-  const host = options.host;
+  const addresses: BoundAddress[] = [];
+  const baseOf = (serverName: string, serverPort: string): EnvironBase => ({
+    serverName,
+    serverPort,
+    errors: options.errors,
+    multiprocess: options.multiprocess,
+    fileWrapper,
+  });
+  /** Listens on one target; returns its listener index. */
+  const open = (target: ListenTarget): number => {
+    if (target.kind === 'tcp') {
+      const port = server.native.listen(target.host, target.port, options.backlog);
+      const index = server.bases.length;
+      server.bases[index] = baseOf(target.host, String(port));
+      addresses[index] = tcpAddress(target.host, port);
+      return index;
+    }
+    if (target.kind === 'unix') throw new Error('tsgi: the native server listens on unix sockets it is given as descriptors');
+    const index = server.native.adopt(target.fd, options.backlog);
+    server.bases[index] = baseOf(target.serverName, target.serverPort);
+    addresses[index] = target.address;
+    return index;
+  };
+  try {
+    for (const target of options.listeners) open(target);
+  } catch (err) {
+    server.native.close();
+    throw err;
+  }
+  const first = addresses[0]!;
   let closed: Promise<void> | null = null;
   return {
     kind: 'native',
-    host,
-    port,
-    url: `http://${host.includes(':') ? `[${host}]` : host}:${port}`,
+    host: first.host,
+    port: first.port,
+    url: first.url,
+    get addresses() {
+      return addresses.filter((a) => a !== undefined);
+    },
     close() {
       closed ??= server.close();
       return closed;
     },
+    drain() {
+      closed ??= server.close(true);
+      return closed;
+    },
+    adopt: open,
+    release(index: number) {
+      if (server.native.release(index)) delete addresses[index];
+    },
+    setMultiprocess(value: boolean) {
+      for (const base of server.bases) if (base) base.multiprocess = value;
+    },
   };
+}
+
+/** A TCP address as `Server.addresses` shows it. */
+export function tcpAddress(host: string, port: number): BoundAddress {
+  return { kind: 'tcp', host, port, url: `http://${host.includes(':') ? `[${host}]` : host}:${port}` };
 }

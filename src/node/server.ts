@@ -1,11 +1,12 @@
 // server.ts: the reference server on node:http. Same contract as the native
 // server; node:http does parsing and framing, the shared gateway does the rest.
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { createServer, type IncomingMessage, type Server as HttpServer, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
-import type { Application, ErrorStream, Server } from '../types.js';
+import type { Application, BoundAddress, ErrorStream } from '../types.js';
+import type { ListenTarget, ServingServer } from '../supervisor/binds.js';
+import { tcpAddress } from '../native/server.js';
 import { timerTickMs, type Limits } from '../settings.js';
 import { makeEnviron, type EnvironBase } from '../gateway/environ.js';
-import { bodiless, bodilessStatus, isToken, TOKEN } from '../gateway/http-rules.js';
 import { emptyInput, Input } from '../gateway/input.js';
 import { refusal, refusalBytes } from '../gateway/refusals.js';
 import { runApplication, type SinkWrapper } from '../gateway/response.js';
@@ -13,14 +14,18 @@ import { NodeSink } from './sink.js';
 import { fileWrapper } from '../gateway/file-wrapper.js';
 import type { ProxyTrust } from '../gateway/forwarded.js';
 import { MetricsCounter } from '../metrics/count.js';
-import type { BaseServer } from '../native/server.js';
 import { performance } from 'node:perf_hooks';
 import { readProxyHeader, type ProxyAddress } from './proxy-protocol.js';
+import { bodyError, BodyFailure } from '../gateway/body-error.js';
+import { asksClose, badTrailers, checkHead, requestLineStatus } from './strict.js';
 
 /** Options the reference server understands (a subset of ServeOptions). */
 export interface NodeServerOptions {
-  host: string;
-  port: number;
+  /** What to listen on: one node:http server each, sharing the handlers. */
+  listeners: readonly ListenTarget[];
+  /** Duplicates a descriptor (the addon's sockets.dup): node:net takes the
+   * descriptor it listens on, the supervisor keeps its own. */
+  dup?: (fd: number) => number;
   backlog: number;
   errors: ErrorStream;
   multiprocess: boolean;
@@ -62,42 +67,25 @@ interface SocketState {
   /** Bytes of the socket already counted in the metrics. */
   bytesIn: number;
   bytesOut: number;
+  /** The newest request while its body is still arriving. */
+  reading: Reading | null;
 }
 
-// Host = uri-host [ ":" port ] (RFC 9110 section 7.2, RFC 3986 section 3.2.2).
-const HOST = /^(?:\[[0-9A-Za-z:.!$&'()*+,;=_~-]+\]|[0-9A-Za-z._~%!$&'()*+,;=-]*)(?::[0-9]*)?$/;
-
-/** The status a request head deserves beyond what node:http checks, or 0. */
-function checkHead(req: IncomingMessage, limits: Limits): number {
-  if (req.httpVersionMajor !== 1 || req.httpVersionMinor > 1) return 505;
-  if ((req.url ?? '').length > limits.maxUrlSize) return 414;
-  const raw = req.rawHeaders;
-  if (raw.length / 2 > limits.maxHeaderCount) return 431;
-  let hosts = 0;
-  const codings: string[] = [];
-  let te = false;
-  for (let i = 0; i < raw.length; i += 2) {
-    const name = raw[i]!.toLowerCase();
-    const value = raw[i + 1]!;
-    if (name === 'host') {
-      hosts++;
-      if (!HOST.test(value)) return 400;
-    } else if (name === 'transfer-encoding') {
-      te = true;
-      for (const c of value.split(',')) codings.push(c.trim().toLowerCase());
-    }
-  }
-  if (hosts > 1 || (req.httpVersionMinor === 1 && hosts === 0)) return 400;
-  if (te) {
-    if (req.httpVersionMinor === 0) return 400;
-    if (codings.some((c) => !TOKEN.test(c))) return 400;
-    if (codings[codings.length - 1] !== 'chunked' || codings.indexOf('chunked') !== codings.length - 1) return 400;
-    if (codings.length > 1) return 501;
-  }
-  const cl = req.headers['content-length'];
-  if (cl !== undefined && Number(cl) > limits.maxBodySize) return 413;
-  return 0;
+/** A request whose body is being received. */
+interface Reading {
+  req: IncomingMessage;
+  res: ServerResponse;
+  sink: NodeSink;
+  body: Input;
+  /** Its body failed: nothing more of it reaches the application. */
+  failed: boolean;
+  /** Its response no longer counts in `outstanding` (replaced). */
+  replaced: boolean;
 }
+
+/** node:http's own bound on the chunk extensions of one chunk
+ * (kMaxChunkExtensionsSize in its parser binding); not configurable. */
+const NODE_CHUNK_EXTENSION_LIMIT = 16 * 1024;
 
 // The bytes of a request line besides its target: the longest method the
 // native scanner accepts (32), two spaces, "HTTP/1.1" and CRLF, rounded up.
@@ -113,16 +101,18 @@ function headerSectionSize(raw: string[]): number {
 }
 
 /** Starts the reference server. */
-export function startNodeServer(app: Application, options: NodeServerOptions): Promise<BaseServer> {
+export async function startNodeServer(app: Application, options: NodeServerOptions): Promise<ServingServer> {
   let closing = false;
   const isClosing = () => closing;
-  const base: EnvironBase = {
-    serverName: options.host,
-    serverPort: String(options.port),
+  /** The environ base of each listening http.Server (SERVER_NAME/PORT). */
+  const bases = new Map<unknown, EnvironBase>();
+  const baseOf = (serverName: string, serverPort: string): EnvironBase => ({
+    serverName,
+    serverPort,
     errors: options.errors,
     multiprocess: options.multiprocess,
     fileWrapper,
-  };
+  });
 
   const sockets = new WeakMap<Socket, SocketState>();
   /** What the PROXY header of a socket said (proxy-protocol.ts). */
@@ -132,7 +122,7 @@ export function startNodeServer(app: Application, options: NodeServerOptions): P
     if (!st) {
       const peer = proxied.get(socket)?.source ?? socket.remoteAddress ?? '';
       const trust = options.trust.trusts(peer) ? options.trust : null;
-      st = { outstanding: 0, closes: false, refused: false, pending: 0, trust, bytesIn: 0, bytesOut: 0 };
+      st = { outstanding: 0, closes: false, refused: false, pending: 0, reading: null, trust, bytesIn: 0, bytesOut: 0 };
       sockets.set(socket, st);
     }
     return st;
@@ -180,19 +170,50 @@ export function startNodeServer(app: Application, options: NodeServerOptions): P
     res.end(r.body);
   };
 
+  /**
+   * The body of the newest request cannot complete (RFC 9112 section 7.1,
+   * maxBodySize, requestTimeout): its application's input fails with the
+   * reason, and the ready-made response takes the place of its response,
+   * after the earlier ones, unless that has begun: then the connection is
+   * cut. As on the native server.
+   */
+  const failBody = (socket: Socket, st: SocketState, reading: Reading, code: number, failure: BodyFailure) => {
+    metrics?.parseError(code);
+    reading.failed = true;
+    reading.body.fail(bodyError(failure, options.limits, NODE_CHUNK_EXTENSION_LIMIT));
+    // node:http has parsed a later request already (its 'data' and 'end'
+    // come when the application reads): it is queued behind this one.
+    const newest = st.reading === reading;
+    st.reading = null;
+    if (!newest || reading.res.headersSent || !socket.writable) {
+      socket.destroy();
+      return;
+    }
+    reading.sink.detach();
+    reading.replaced = true;
+    st.outstanding--;
+    st.refused = true;
+    st.pending = code;
+    if (st.outstanding === 0) flushRefusal(socket, st);
+  };
+
   const handle = (req: IncomingMessage, res: ServerResponse, expectContinue: boolean) => {
     const socket = req.socket;
     const st = stateOf(socket);
-    // Nothing after a refused request reaches the application.
-    if (st.refused) return;
+    // Nothing after a refused or a closing request reaches the application.
+    if (st.refused || st.closes) return;
     const refusal = headerSectionSize(req.rawHeaders) > options.limits.maxHeaderSize ? 431 : checkHead(req, options.limits);
     if (refusal !== 0) {
       refuseRequest(req, res, refusal);
       return;
     }
     st.outstanding++;
+    if (res.shouldKeepAlive && asksClose(req)) res.shouldKeepAlive = false;
     if (!res.shouldKeepAlive) st.closes = true;
+    const sink = new NodeSink(res, isClosing, limits.sendTimeout * 1000);
+    let reading: Reading | null = null;
     res.once('close', () => {
+      if (reading?.replaced) return;
       st.outstanding--;
       if (st.outstanding === 0 && st.pending !== 0) flushRefusal(socket, st);
       // A keep-alive connection whose response ends while closing closes then.
@@ -215,33 +236,47 @@ export function startNodeServer(app: Application, options: NodeServerOptions): P
         pause: () => req.pause(),
         resume: () => req.resume(),
       });
+      const r: Reading = { req, res, sink, body, failed: false, replaced: false };
+      reading = st.reading = r;
       // A chunked body that grows past maxBodySize (a declared one was
-      // refused above): 413 if the response has not started, else a cut.
+      // refused above).
       let received = 0;
       req.on('data', (chunk: Buffer) => {
+        if (r.failed) return;
         received += chunk.length;
         if (received > options.limits.maxBodySize) {
-          body.fail(new Error(`tsgi: the request body is larger than maxBodySize (${options.limits.maxBodySize} bytes)`));
-          st.refused = true;
-          metrics?.parseError(413);
-          if (res.headersSent || !socket.writable) socket.destroy();
-          else socket.end(readyResponse(413));
+          failBody(socket, st, r, 413, BodyFailure.TooLarge);
           return;
         }
         body.push(chunk);
       });
-      req.on('end', () => body.end());
+      req.on('end', () => {
+        if (r.failed) return;
+        if (badTrailers(req)) {
+          failBody(socket, st, r, 400, BodyFailure.Malformed);
+          return;
+        }
+        // node:http's own bound is maxHeaderSize plus room for the request
+        // line (see createServer below): the trailer section's is ours.
+        if (headerSectionSize(req.rawTrailers) > options.limits.maxHeaderSize || req.rawTrailers.length / 2 > options.limits.maxHeaderCount) {
+          failBody(socket, st, r, 431, BodyFailure.TrailersTooLarge);
+          return;
+        }
+        if (st.reading === r) st.reading = null;
+        body.end();
+      });
       req.on('close', () => {
-        if (!req.complete) body.fail(new Error('tsgi: the client closed the connection before the body was complete'));
+        if (st.reading === r) st.reading = null;
+        if (!req.complete) body.fail(bodyError(BodyFailure.Lost, options.limits, NODE_CHUNK_EXTENSION_LIMIT));
       });
-      res.on('finish', () => {
-        body.discard();
-        // The body was not read to its end: the connection cannot be reused.
-        if (!req.complete) res.socket?.destroySoon();
-      });
+      // A body the application left unread: node:http reads the rest of it
+      // and throws it away (requestTimeout bounds that), and keeps the
+      // connection; it may even not have parsed a body it has received.
+      res.on('finish', () => body.discard());
       input = body;
     }
     const proxy = proxied.get(socket);
+    const base = bases.get((socket as Socket & { server?: unknown }).server) ?? bases.values().next().value!;
     const environ = makeEnviron(
       base,
       req.method ?? 'GET',
@@ -249,7 +284,7 @@ export function startNodeServer(app: Application, options: NodeServerOptions): P
       `HTTP/${req.httpVersion}`,
       flatHeaders(req),
       proxy?.source ?? socket.remoteAddress ?? '',
-      String(proxy?.sourcePort ?? socket.remotePort ?? 0),
+      proxy !== undefined ? String(proxy.sourcePort) : socket.remotePort === undefined ? '' : String(socket.remotePort),
       input,
       st.trust,
     );
@@ -262,7 +297,7 @@ export function startNodeServer(app: Application, options: NodeServerOptions): P
         countBytes(socket, st);
       });
     }
-    runApplication(app, environ, new NodeSink(res, isClosing, limits.sendTimeout * 1000), options.errors, options.accessLog);
+    runApplication(app, environ, sink, options.errors, options.accessLog);
   };
 
   const limits = options.limits;
@@ -279,6 +314,9 @@ export function startNodeServer(app: Application, options: NodeServerOptions): P
       // target (414, checkHead) and maxHeaderSize that of the fields (431,
       // headerSectionSize), as on the native server.
       maxHeaderSize: limits.maxHeaderSize + limits.maxUrlSize + kRequestLineRoom,
+      // checkHead refuses a missing Host with the ready-made 400 and reads
+      // nothing after it; node:http's own 400 would serve what follows.
+      requireHostHeader: false,
       // Timeouts as on the native server (a fresh connection that sends
       // nothing is bound by headersTimeout and closed without a word, see
       // 'clientError'), with differences node:http does not let us remove:
@@ -303,76 +341,88 @@ export function startNodeServer(app: Application, options: NodeServerOptions): P
   (server as { httpAllowHalfOpen?: boolean }).httpAllowHalfOpen = true;
   server.on('checkContinue', (req: IncomingMessage, res: ServerResponse) => handle(req, res, true));
   const mode = options.proxyProtocol;
-  if (mode !== 'off') {
-    // From a trusted front-end, the PROXY header is read before node:http
-    // sees a byte: node:http's own 'connection' listener (the one it adds
-    // when the server is made) gets the socket once the header is read,
-    // with what followed the header put back on it.
-    const nodeListeners = server.listeners('connection') as ((socket: Socket) => void)[];
-    server.removeAllListeners('connection');
-    const toNode = (socket: Socket) => {
-      for (const l of nodeListeners) l.call(server, socket);
-    };
-    server.on('connection', (socket: Socket) => {
-      if (!options.trust.trusts(socket.remoteAddress ?? '')) {
-        toNode(socket);
-        return;
-      }
-      readProxyHeader(socket, mode, headersMs, (address) => {
-        if (address !== null) proxied.set(socket, address);
-        toNode(socket);
+  let openSockets = 0;
+  /** The PROXY header and the connection counts of `srv` (the server, or a
+   * twin of it). */
+  const wireConnections = (srv: HttpServer) => {
+    if (mode !== 'off') {
+      // From a trusted front-end, the PROXY header is read before node:http
+      // sees a byte: node:http's own 'connection' listener (the one it adds
+      // when the server is made) gets the socket once the header is read,
+      // with what followed the header put back on it.
+      const nodeListeners = srv.listeners('connection') as ((socket: Socket) => void)[];
+      srv.removeAllListeners('connection');
+      const toNode = (socket: Socket) => {
+        for (const l of nodeListeners) l.call(srv, socket);
+      };
+      srv.on('connection', (socket: Socket) => {
+        if (!options.trust.trusts(socket.remoteAddress ?? '')) {
+          toNode(socket);
+          return;
+        }
+        readProxyHeader(socket, mode, headersMs, (address) => {
+          if (address !== null) proxied.set(socket, address);
+          toNode(socket);
+        });
       });
-    });
-  }
-  if (metrics !== null) {
-    let open = 0;
-    server.on('connection', (socket: Socket) => {
-      metrics.accepted(++open);
-      socket.once('close', () => {
-        metrics.closed(--open);
-        countBytes(socket, stateOf(socket));
+    }
+    if (metrics !== null) {
+      srv.on('connection', (socket: Socket) => {
+        metrics.accepted(++openSockets);
+        socket.once('close', () => {
+          metrics.closed(--openSockets);
+          countBytes(socket, stateOf(socket));
+        });
       });
-    });
-  }
+    }
+  };
+  wireConnections(server);
   server.maxHeadersCount = options.limits.maxHeaderCount + 1;
   server.on('clientError', (err: NodeJS.ErrnoException & { rawPacket?: Buffer }, socket: Socket) => {
+    const st = stateOf(socket);
+    if (!socket.writable || err.code === 'ECONNRESET' || err.code === 'HPE_INVALID_EOF_STATE') {
+      // The client is gone: nothing can be said (the input of a request
+      // being read fails on its 'close').
+      socket.destroy();
+      return;
+    }
+    let code = 400;
+    if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT') code = 408;
+    else if (err.code === 'HPE_HEADER_OVERFLOW') code = 431;
+    else if (err.code === 'HPE_PAUSED_H2_UPGRADE') code = 505;
+    else if (err.code === 'HPE_CHUNK_EXTENSIONS_OVERFLOW') code = 413;
+    else if (err.code === 'HPE_INVALID_VERSION' || err.code === 'HPE_INVALID_METHOD') {
+      // 501 or 505 only for a well-formed request line, as on the native
+      // server: a lone word, or a TLS handshake, is a 400.
+      const packet = err.rawPacket?.toString('latin1') ?? '';
+      const at = Math.min((err as { bytesParsed?: number }).bytesParsed ?? 0, packet.length);
+      const start = packet.lastIndexOf('\n', at) + 1;
+      const end = packet.indexOf('\r\n', start);
+      code = requestLineStatus(end < 0 ? null : packet.slice(start, end));
+    }
+    if (st.reading !== null && !st.reading.req.complete) {
+      // The body of the newest request broke off.
+      const failure =
+        code === 408
+          ? BodyFailure.Timeout
+          : err.code === 'HPE_CHUNK_EXTENSIONS_OVERFLOW'
+            ? BodyFailure.ExtensionTooLarge
+            : BodyFailure.Malformed;
+      failBody(socket, st, st.reading, code, failure);
+      return;
+    }
     const inFlight = (socket as Socket & { _httpMessage?: ServerResponse | null })._httpMessage;
-    if (!socket.writable || err.code === 'ECONNRESET' || inFlight?.headersSent) {
+    if (inFlight?.headersSent) {
       // Nothing can be said: a response is already on the wire.
       socket.destroy();
       return;
     }
-    if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT') {
+    if (code === 408) {
       // A connection that never sent a byte is owed nothing (RFC 9112
-      // §9.5); a partial request gets 408 (RFC 9110 §15.5.9).
-      if (socket.bytesRead === 0) {
-        socket.destroy();
-      } else {
-        // Not after the responses in flight, as other refusals: the one in
-        // flight is this request's own, waiting for the body that stalled.
-        stateOf(socket).refused = true;
-        metrics?.parseError(408);
-        socket.end(readyResponse(408));
-      }
+      // §9.5); a partial head gets 408 (RFC 9110 §15.5.9).
+      if (socket.bytesRead === 0) socket.destroy();
+      else refuseSocket(socket, 408);
       return;
-    }
-    let code = 400;
-    if (err.code === 'HPE_HEADER_OVERFLOW') code = 431;
-    else if (err.code === 'HPE_PAUSED_H2_UPGRADE') code = 505;
-    else if (err.code === 'HPE_CHUNK_EXTENSIONS_OVERFLOW') code = 413;
-    else if (err.code === 'HPE_INVALID_VERSION' || err.code === 'HPE_INVALID_METHOD') {
-      const packet = err.rawPacket?.toString('latin1') ?? '';
-      const at = Math.min((err as { bytesParsed?: number }).bytesParsed ?? 0, packet.length);
-      if (err.code === 'HPE_INVALID_METHOD') {
-        // An unknown method is a token; a TLS handshake, say, is not.
-        if (isToken(packet.charAt(at))) code = 501;
-      } else {
-        // A well-formed version other than 1.0 or 1.1 is 505; junk is 400.
-        const start = packet.lastIndexOf('\n', at) + 1;
-        const end = packet.indexOf('\r\n', start);
-        const line = end < 0 ? '' : packet.slice(start, end);
-        if (/^\S+ \S+ HTTP\/\d\.\d$/.test(line)) code = 505;
-      }
     }
     // The responses to earlier pipelined requests go first.
     refuseSocket(socket, code);
@@ -385,40 +435,129 @@ export function startNodeServer(app: Application, options: NodeServerOptions): P
     refuseRequest(req, res, 417);
   });
 
-  return new Promise((resolve, reject) => {
-    const onError = (err: NodeJS.ErrnoException) => {
-      reject(new Error(`listen ${err.code ?? err.message} ${options.host}:${options.port}`));
-    };
-    server.once('error', onError);
-    server.listen({ host: options.host, port: options.port, backlog: options.backlog }, () => {
-      server.off('error', onError);
-      const address = server.address();
-      const port = typeof address === 'object' && address !== null ? address.port : options.port;
-      base.serverPort = String(port);
-      const host = options.host;
-      let closed: Promise<void> | null = null;
-      resolve({
-        kind: 'node',
-        host,
-        port,
-        url: `http://${host.includes(':') ? `[${host}]` : host}:${port}`,
-        close() {
-          closed ??= new Promise<void>((done) => {
-            closing = true;
-            // Requests in flight get gracefulTimeout; then every
-            // connection still open is cut (their responses' 'close' ends
-            // the bodies) and server.close() calls back.
-            const gracefulMs = ms(limits.gracefulTimeout);
-            const timer = gracefulMs > 0 ? setTimeout(() => server.closeAllConnections(), gracefulMs) : undefined;
-            server.close(() => {
-              clearTimeout(timer);
-              done();
-            });
-            server.closeIdleConnections();
-          });
-          return closed;
-        },
-      });
+  /** Another http.Server with the same options and handlers as `server`
+   * (one per listener: a net.Server listens on one handle). */
+  const twin = (): HttpServer => {
+    const other = createServer(
+      { maxHeaderSize: limits.maxHeaderSize + limits.maxUrlSize + kRequestLineRoom, keepAliveTimeout: server.keepAliveTimeout, headersTimeout: server.headersTimeout, requestTimeout: server.requestTimeout, connectionsCheckingInterval: timerTickMs([headersMs, requestMs]) },
+    );
+    (other as { httpAllowHalfOpen?: boolean }).httpAllowHalfOpen = true;
+    other.maxHeadersCount = server.maxHeadersCount;
+    for (const event of ['request', 'checkContinue', 'clientError', 'connect', 'checkExpectation']) {
+      for (const listener of server.listeners(event)) other.on(event, listener as (...args: unknown[]) => void);
+    }
+    wireConnections(other);
+    return other;
+  };
+  const servers: (HttpServer | undefined)[] = [];
+  const addresses: (BoundAddress | undefined)[] = [];
+  const closedOf = new Map<HttpServer, Promise<void>>();
+  const listenOn = (srv: HttpServer, target: ListenTarget): Promise<BoundAddress> =>
+    new Promise((resolve, reject) => {
+      const where = target.kind === 'tcp' ? `${target.host}:${target.port}` : target.kind === 'unix' ? `unix:${target.path}` : `fd://${target.fd}`;
+      const onError = (err: NodeJS.ErrnoException) => reject(new Error(`listen ${err.code ?? err.message} ${where}`));
+      srv.once('error', onError);
+      const done = () => {
+        srv.off('error', onError);
+        if (target.kind === 'fd') {
+          bases.set(srv, baseOf(target.serverName, target.serverPort));
+          resolve(target.address);
+        } else if (target.kind === 'unix') {
+          bases.set(srv, baseOf(target.path, ''));
+          resolve({ kind: 'unix', host: target.path, port: 0, url: `unix:${target.path}` });
+        } else {
+          const address = srv.address();
+          const port = typeof address === 'object' && address !== null ? address.port : target.port;
+          bases.set(srv, baseOf(target.host, String(port)));
+          resolve(tcpAddress(target.host, port));
+        }
+      };
+      if (target.kind === 'tcp') srv.listen({ host: target.host, port: target.port, backlog: options.backlog }, done);
+      else if (target.kind === 'fd') srv.listen({ fd: options.dup ? options.dup(target.fd) : target.fd, backlog: options.backlog }, done);
+      else {
+        // process.umask is the main thread's only; node:net binds at once.
+        const old = target.umask >= 0 ? process.umask(target.umask) : -1;
+        try {
+          srv.listen({ path: target.path, backlog: options.backlog }, done);
+        } finally {
+          if (old >= 0) process.umask(old);
+        }
+      }
     });
-  });
+  const open = async (target: ListenTarget): Promise<number> => {
+    const srv = servers.length === 0 ? server : twin();
+    const index = servers.length;
+    servers.push(srv);
+    try {
+      addresses[index] = await listenOn(srv, target);
+    } catch (err) {
+      servers[index] = undefined;
+      throw err;
+    }
+    return index;
+  };
+  /** Stops listening; resolves when its last connection is gone. */
+  const stop = (srv: HttpServer): Promise<void> => {
+    let p = closedOf.get(srv);
+    if (!p) {
+      p = new Promise<void>((done) => srv.close(() => done()));
+      closedOf.set(srv, p);
+    }
+    return p;
+  };
+  try {
+    for (const target of options.listeners) await open(target);
+  } catch (err) {
+    for (const srv of servers) if (srv?.listening) srv.close();
+    throw err;
+  }
+  const first = addresses[0]!;
+  let closed: Promise<void> | null = null;
+  const serving: ServingServer = {
+    kind: 'node',
+    host: first.host,
+    port: first.port,
+    url: first.url,
+    get addresses() {
+      return addresses.filter((a): a is BoundAddress => a !== undefined);
+    },
+    close() {
+      closed ??= new Promise<void>((done) => {
+        closing = true;
+        // Requests in flight get gracefulTimeout; then every
+        // connection still open is cut (their responses' 'close' ends
+        // the bodies) and server.close() calls back.
+        const all = servers.filter((srv): srv is HttpServer => srv !== undefined);
+        const gracefulMs = ms(limits.gracefulTimeout);
+        const timer = gracefulMs > 0 ? setTimeout(() => all.forEach((srv) => srv.closeAllConnections()), gracefulMs) : undefined;
+        void Promise.all(all.map(stop)).then(() => {
+          clearTimeout(timer);
+          done();
+        });
+        for (const srv of all) srv.closeIdleConnections();
+      });
+      return closed;
+    },
+    drain() {
+      // node:http's close() closes idle keep-alive connections itself
+      // (Node 19 and later): the reference server cannot leave them open.
+      return serving.close();
+    },
+    adopt(target: ListenTarget) {
+      // The supervisor only hands descriptors, which node:net opens at once.
+      const index = servers.length;
+      void open(target).catch((err: unknown) => options.errors.write(`tsgi: ${String(err)}\n`));
+      return index;
+    },
+    release(index: number) {
+      const srv = servers[index];
+      if (srv === undefined) return;
+      addresses[index] = undefined;
+      void stop(srv);
+    },
+    setMultiprocess(value: boolean) {
+      for (const base of bases.values()) base.multiprocess = value;
+    },
+  };
+  return serving;
 }

@@ -57,6 +57,7 @@ export class NodeSink implements Sink {
   private declared = -1;
   private written = 0;
   private waiters: (() => void)[] = [];
+  private detached = false;
   readonly sendFile = null;
 
   constructor(
@@ -159,8 +160,17 @@ export class NodeSink implements Sink {
   }
 
   abort(): void {
+    if (this.detached) return;
     this.gone = true;
     this.res.destroy();
+    this.wake();
+  }
+
+  /** A ready-made response takes this one's place: whatever the
+   * application still sends goes nowhere. */
+  detach(): void {
+    this.detached = true;
+    this.gone = true;
     this.wake();
   }
 

@@ -4,11 +4,12 @@
 // runs tsc first), and the cases below drive it over real sockets. The Bun
 // and Deno binaries come from the `bun` and `deno` dev dependencies;
 // Deno runs with no network and no npm resolution at all.
-import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 // @ts-expect-error: a plain .mjs script without types
 import { findBun, findDeno } from '../../scripts/find-runtimes.mjs';
+// @ts-expect-error: a plain .mjs script without types
+import { startServer } from '../../scripts/lib/server-process.mjs';
 import { buildRequest, header, headerAll, RawClient, request, sleep } from '../helpers/http.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
@@ -62,36 +63,21 @@ for (const runtime of RUNTIMES) {
     continue;
   }
   describe(runtime.name, () => {
-    let child: ChildProcess;
+    let srv: { port: number; stderr(): string; stop(): Promise<unknown> } | undefined;
     let port = 0;
-    let stderr = '';
     const base = () => `http://127.0.0.1:${port}`;
 
     beforeAll(async () => {
-      child = spawn(found.argv[0]!, found.argv.slice(1), { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NO_COLOR: '1' } });
-      child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
-      port = await new Promise<number>((resolve, reject) => {
-        let out = '';
-        const timer = setTimeout(() => reject(new Error(`${runtime.name} did not start: ${out}${stderr}`)), 15_000);
-        child.stdout!.on('data', (d: Buffer) => {
-          out += d.toString();
-          const m = /listening on http:\/\/127\.0\.0\.1:(\d+)/.exec(out);
-          if (m) {
-            clearTimeout(timer);
-            resolve(Number(m[1]));
-          }
-        });
-        child.once('exit', (code) => reject(new Error(`${runtime.name} exited ${code}: ${stderr}`)));
+      srv = await startServer(found.argv[0]!, found.argv.slice(1), {
+        cwd: ROOT,
+        env: { ...process.env, NO_COLOR: '1' },
+        timeoutMs: 15_000,
+        keepChars: Infinity,
       });
+      port = srv!.port;
     });
     afterAll(async () => {
-      if (child.exitCode === null) {
-        const exited = new Promise((r) => child.once('exit', r));
-        child.kill('SIGTERM');
-        const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
-        await exited;
-        clearTimeout(timer);
-      }
+      await srv?.stop();
     });
 
     it('maps the request onto the environ keys', async () => {
@@ -167,13 +153,13 @@ for (const runtime of RUNTIMES) {
       const res = await fetch(`${base()}/error-before`);
       expect(res.status).toBe(500);
       expect(await res.text()).toBe('Internal Server Error\n');
-      await until(() => stderr.includes('failed before the headers'));
+      await until(() => srv!.stderr().includes('failed before the headers'));
     });
 
     it('answers an invalid status with a 500 naming the rule', async () => {
       const res = await fetch(`${base()}/bad-status`);
       expect(res.status).toBe(500);
-      await until(() => stderr.includes('status must be "NNN Reason"'));
+      await until(() => srv!.stderr().includes('status must be "NNN Reason"'));
     });
 
     it('cuts the response when the application fails after the headers', async () => {
@@ -185,7 +171,7 @@ for (const runtime of RUNTIMES) {
       const res = client.parser.responses[0];
       expect(res?.status).toBe(200);
       expect(res?.complete).toBe(false);
-      await until(() => stderr.includes('failed after the headers'));
+      await until(() => srv!.stderr().includes('failed after the headers'));
     });
 
     it('calls close() when a response completes, and when the client goes away mid-body', async () => {

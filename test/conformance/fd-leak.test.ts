@@ -9,6 +9,8 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import type { Application, ServerKind } from '../../src/index.js';
 import { buildRequest, get, RawClient, request, sleep, until } from '../helpers/http.js';
 import { closeServer, forEachServer, start } from '../helpers/servers.js';
+// @ts-expect-error: a plain .mjs script without types
+import { fdCount } from '../../scripts/lib/proc.mjs';
 
 let dir = '';
 let file = '';
@@ -27,7 +29,6 @@ afterAll(() => {
   fs.rmSync(dir, { recursive: true, force: true });
 });
 
-const fdCount = () => fs.readdirSync('/proc/self/fd').length;
 
 const app: Application = async (environ, startResponse) => {
   switch (environ.PATH_INFO) {

@@ -8,6 +8,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Application, ServerKind } from '../../src/index.js';
 import { buildRequest, header, RawClient, request, until } from '../helpers/http.js';
 import { forEachServer, start as startServer } from '../helpers/servers.js';
+// @ts-expect-error: a plain .mjs script without types
+import { fdsOpenOn } from '../../scripts/lib/proc.mjs';
 
 const SIZE = 1024 * 1024 + 13;
 let dir = '';
@@ -31,17 +33,7 @@ afterAll(() => {
 });
 
 /** Descriptors of this process that point at the test file. */
-function openOnFile(target = file): string[] {
-  const out: string[] = [];
-  for (const fd of fs.readdirSync('/proc/self/fd')) {
-    try {
-      if (fs.readlinkSync(`/proc/self/fd/${fd}`) === target) out.push(fd);
-    } catch {
-      // closed meanwhile
-    }
-  }
-  return out;
-}
+const openOnFile = (target = file): number[] => fdsOpenOn(target);
 
 forEachServer((kind) => {
   for (const validated of [true, false]) {

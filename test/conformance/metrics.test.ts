@@ -229,7 +229,7 @@ describe('metrics blocks', () => {
   });
 
   it('refuses a bad statsBind or metrics block before listening', async () => {
-    await expect(serve(app, { port: 0, statsBind: 'nowhere' })).rejects.toThrow('serve: statsBind must be HOST:PORT (IPv6 as [HOST]:PORT) or unix:PATH, got "nowhere"');
+    await expect(serve(app, { port: 0, statsBind: 'nowhere' })).rejects.toThrow('serve: statsBind must be HOST:PORT, [IPv6]:PORT or unix:PATH, got "nowhere"');
     await expect(serve(app, { port: 0, metrics: new Float64Array(3) })).rejects.toThrow('serve: metrics must be a Float64Array of 76 (newMetricsBlock())');
   });
 });

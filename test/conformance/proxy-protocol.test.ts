@@ -149,13 +149,13 @@ forEachServer((kind) => {
     expect(c.received).toBe(0);
   });
 
-  it('from a peer that is not a trusted front-end: plain HTTP (a PROXY line is an unknown method: 501)', async () => {
+  it('from a peer that is not a trusted front-end: plain HTTP (a PROXY line is not a request line: 400)', async () => {
     const { port } = await start(kind, app, { proxyProtocol: 'auto', forwardedAllowIps: '10.0.0.0/8' });
     expect(await through(port, get())).toMatch(/^127\.0\.0\.1 \d+ \d+ \/p -$/);
     const c = await RawClient.connect(port);
     await c.send(Buffer.concat([Buffer.from('PROXY TCP4 192.0.2.1 198.51.100.1 1 2\r\n'), get()]), 'PROXY');
     const res = await c.next();
-    expect(res.status).toBe(501);
+    expect(res.status).toBe(400);
     c.destroy();
   });
 

@@ -10,11 +10,12 @@
 //
 // The servers run without validate() here: these are the faults the servers
 // themselves must survive, not the ones the middleware reports first.
-import fs from 'node:fs';
 import { expect, it } from 'vitest';
 import type { Application, Environ, StartResponse } from '../../src/index.js';
 import { buildRequest, deferred, get, RawClient, sleep, until } from '../helpers/http.js';
 import { forEachServer, start, type CaptureStream } from '../helpers/servers.js';
+// @ts-expect-error: a plain .mjs script without types
+import { fdCount } from '../../scripts/lib/proc.mjs';
 
 type Outcome = '500' | 'cut';
 
@@ -256,7 +257,6 @@ async function expectLogged(errors: CaptureStream): Promise<void> {
   await expect.poll(() => errors.text().length, { timeout: 2000, message: 'an error is logged' }).toBeGreaterThan(0);
 }
 
-const fdCount = () => fs.readdirSync('/proc/self/fd').length;
 
 forEachServer((kind) => {
   for (const fault of APP_FAULTS) {

@@ -5,8 +5,7 @@
 // application that never reads; running out of descriptors sheds load
 // without spinning and recovers; a thousand keep-alive connections are held
 // and served at once (scripts/connections-10k.mjs does ten thousand).
-import { spawn, type ChildProcess } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
+import type { ChildProcess } from 'node:child_process';
 import net from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
@@ -14,6 +13,12 @@ import type { ServerKind } from '../../src/index.js';
 import { sleep } from '../helpers/http.js';
 import { forEachServer } from '../helpers/servers.js';
 import { requireBuild } from '../helpers/cli.js';
+// @ts-expect-error: a plain .mjs script without types
+import { exchange as exchangeRaw } from '../../scripts/lib/http-response.mjs';
+// @ts-expect-error: a plain .mjs script without types
+import { cpuMs, fdCount, rssKiB } from '../../scripts/lib/proc.mjs';
+// @ts-expect-error: a plain .mjs script without types
+import { startServer } from '../../scripts/lib/server-process.mjs';
 
 const fixture = fileURLToPath(new URL('../fixtures/fault-server.mjs', import.meta.url));
 // Far below what either test would reach without backpressure (gigabytes
@@ -29,44 +34,13 @@ interface ChildServer {
 const children = new Set<ChildProcess>();
 const sockets = new Set<net.Socket>();
 
-/** Starts the fixture; `options` are serve() options (numbers). */
+/** Starts the fixture, with the descriptor limit `nofile` if given;
+ * `options` are serve() options (numbers). */
 async function startChild(kind: ServerKind, nofile?: number, options: string[] = []): Promise<ChildServer> {
-  const [command, args] = nofile
-    ? ['bash', ['-c', `ulimit -n ${nofile} && exec "$0" "$@"`, process.execPath, fixture, kind, ...options]]
-    : [process.execPath, [fixture, kind, ...options]];
-  const child = spawn(command as string, args as string[], { stdio: ['ignore', 'pipe', 'pipe'] });
-  children.add(child);
-  let stderr = '';
-  child.stderr!.setEncoding('utf8').on('data', (s: string) => (stderr += s));
-  const line = await new Promise<string>((resolve, reject) => {
-    let out = '';
-    const timer = setTimeout(() => reject(new Error(`no listening line; stderr: ${stderr}`)), 10_000);
-    child.stdout!.setEncoding('utf8').on('data', (s: string) => {
-      out += s;
-      if (out.includes('\n')) {
-        clearTimeout(timer);
-        resolve(out.slice(0, out.indexOf('\n')));
-      }
-    });
-    child.on('close', () => reject(new Error(`server exited before listening: ${stderr}`)));
-  });
-  const { port, pid } = JSON.parse(line) as { port: number; pid: number };
-  return { child, pid, port };
+  const srv = await startServer(process.execPath, [fixture, kind, ...options], { nofile, timeoutMs: 10_000 });
+  children.add(srv.child);
+  return { child: srv.child, pid: srv.info.pid as number, port: srv.port };
 }
-
-function rssKiB(pid: number): number {
-  return Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]);
-}
-
-/** User + system CPU time of a process, in milliseconds. */
-function cpuMs(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  // Fields 14 and 15 of proc(5), counted from the state field (3).
-  return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100;
-}
-
-const fdCount = (pid: number) => readdirSync(`/proc/${pid}/fd`).length;
 
 function connect(port: number): Promise<net.Socket> {
   return new Promise((resolve, reject) => {
@@ -84,29 +58,11 @@ function connect(port: number): Promise<net.Socket> {
 
 /** One GET on `s`: resolves with the status, or 0 if the connection closed
  * (or stayed silent for `timeoutMs`) first. */
-function exchange(s: net.Socket, path = '/', timeoutMs = 2000): Promise<number> {
-  return new Promise((resolve) => {
-    let data = '';
-    const done = (status: number) => {
-      clearTimeout(timer);
-      s.off('data', onData);
-      s.off('close', onClose);
-      resolve(status);
-    };
-    const onData = (d: Buffer) => {
-      data += d.toString('latin1');
-      const headEnd = data.indexOf('\r\n\r\n');
-      if (headEnd < 0) return;
-      const head = data.slice(0, headEnd + 2);
-      const length = /\r\ncontent-length: *(\d+)\r\n/i.exec(head);
-      if (length && data.length - headEnd - 4 >= Number(length[1])) done(Number(head.slice(9, 12)));
-    };
-    const onClose = () => done(0);
-    const timer = setTimeout(() => done(0), timeoutMs);
-    s.on('data', onData);
-    s.on('close', onClose);
-    s.write(`GET ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n`);
+async function exchange(s: net.Socket, path = '/', timeoutMs = 2000): Promise<number> {
+  const { outcome, responses } = await exchangeRaw(s, `GET ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n`, {
+    timeoutMs,
   });
+  return outcome === 'done' ? (responses[0].status as number) : 0;
 }
 
 beforeAll(() => requireBuild());

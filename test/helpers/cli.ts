@@ -1,11 +1,13 @@
 // cli.ts: runs `node bin/tsgi.js serve ...` as a child process for tests
 // that need the real command (flags, signals, exit codes): fixtures are
 // written to a temporary directory, children are killed after each test.
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+// @ts-expect-error: a plain .mjs script without types (typed below)
+import { startServer } from '../../scripts/lib/server-process.mjs';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 const bin = join(root, 'bin', 'tsgi.js');
@@ -14,6 +16,15 @@ export interface CliExit {
   code: number | null;
   signal: NodeJS.Signals | null;
   stderr: string;
+}
+
+/** What scripts/lib/server-process.mjs's startServer() resolves (the part used here). */
+interface ServerProcess {
+  child: ChildProcess;
+  line: string;
+  exit: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  stdout(): string;
+  stderr(): string;
 }
 
 export interface CliServer {
@@ -46,43 +57,31 @@ export function writeFixtures(files: Record<string, string>): { dir: string; rem
   return { dir, remove: () => rmSync(dir, { recursive: true, force: true }) };
 }
 
-/** Starts `tsgi serve <args>` in `cwd` and resolves once it listens. */
+/** Starts `tsgi serve <args>` in `cwd` (with `env`, process.env by
+ * default) and resolves once it listens; its first line must be the
+ * listening line. */
 export async function startCli(args: string[], cwd: string, env?: NodeJS.ProcessEnv): Promise<CliServer> {
-  const child = spawn(process.execPath, [bin, 'serve', ...args], { cwd, stdio: ['ignore', 'pipe', 'pipe'], env: env ?? process.env });
-  children.add(child);
-  let stdout = '';
-  let stderr = '';
-  child.stdout!.setEncoding('utf8').on('data', (s: string) => (stdout += s));
-  child.stderr!.setEncoding('utf8').on('data', (s: string) => (stderr += s));
-  const exit = new Promise<CliExit>((resolve) => {
-    child.on('close', (code, signal) => {
-      children.delete(child);
-      resolve({ code, signal, stderr });
-    });
-  });
-  const line = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`no listening line within 10 s; stderr: ${stderr}`)), 10_000);
-    const check = () => {
-      const nl = stdout.indexOf('\n');
-      if (nl >= 0) {
-        clearTimeout(timer);
-        resolve(stdout.slice(0, nl));
-      }
-    };
-    child.stdout!.on('data', check);
-    void exit.then((e) => {
-      clearTimeout(timer);
-      reject(new Error(`tsgi exited with ${e.code} before listening; stderr: ${e.stderr}`));
-    });
-  });
-  const m = /^listening on http:\/\/127\.0\.0\.1:(\d+) \((native|node)\)$/.exec(line);
-  if (!m) throw new Error(`unexpected listening line ${JSON.stringify(line)}`);
+  const srv = (await startServer(process.execPath, [bin, 'serve', ...args], {
+    cwd,
+    env,
+    timeoutMs: 10_000,
+    keepChars: Infinity,
+  })) as ServerProcess;
+  children.add(srv.child);
   let exited = false;
-  void exit.then(() => (exited = true));
+  const exit = srv.exit.then((e) => {
+    exited = true;
+    children.delete(srv.child);
+    return { ...e, stderr: srv.stderr() };
+  });
+  const m = /^listening on http:\/\/127\.0\.0\.1:(\d+) \((native|node)\)$/.exec(srv.line);
+  if (!m || !srv.stdout().startsWith(`${srv.line}\n`)) {
+    throw new Error(`unexpected first line ${JSON.stringify(srv.stdout().split('\n')[0])}`);
+  }
   const waitOutput = (stream: 'stdout' | 'stderr', pred: (text: string) => boolean, timeoutMs = 5_000) =>
     new Promise<string>((resolve, reject) => {
-      const text = () => (stream === 'stdout' ? stdout : stderr);
-      const pipe = stream === 'stdout' ? child.stdout! : child.stderr!;
+      const text = stream === 'stdout' ? srv.stdout : srv.stderr;
+      const pipe = stream === 'stdout' ? srv.child.stdout! : srv.child.stderr!;
       const check = () => {
         if (!pred(text())) return false;
         clearTimeout(timer);
@@ -90,7 +89,8 @@ export async function startCli(args: string[], cwd: string, env?: NodeJS.Process
         resolve(text());
         return true;
       };
-      const onData = () => void check();
+      // After startServer's own listener has appended the chunk.
+      const onData = () => void setImmediate(check);
       const timer = setTimeout(() => {
         pipe.off('data', onData);
         reject(new Error(`timed out after ${timeoutMs} ms waiting on ${stream}; it holds ${JSON.stringify(text())}`));
@@ -103,7 +103,7 @@ export async function startCli(args: string[], cwd: string, env?: NodeJS.Process
       }
       pipe.on('data', onData);
     });
-  return { child, port: Number(m[1]), kind: m[2]!, exit, stdout: () => stdout, stderr: () => stderr, waitOutput };
+  return { child: srv.child, port: Number(m[1]), kind: m[2]!, exit, stdout: srv.stdout, stderr: srv.stderr, waitOutput };
 }
 
 /** Kills every child still running (after each test). */
@@ -142,4 +142,22 @@ export function infoOnly(stderr: string): string[] {
   const bad = [...other, ...events.filter((e) => e.level !== 'INFO').map((e) => `[${e.level}] ${e.message}`)];
   if (bad.length > 0) throw new Error(`stderr has more than INFO events: ${JSON.stringify(bad)}`);
   return events.map((e) => e.message);
+}
+
+/** Error-log messages with what varies from run to run (thread ids, how
+ * long a worker ran) written as `N` and `T`. */
+export function steady(messages: string[]): string[] {
+  return messages.map((m) => m.replace(/\(thread \d+/g, '(thread N').replace(/after \d+(?:\.\d+)? s\)/g, 'after T s)'));
+}
+
+/** The INFO events of `tsgi serve` with one worker, from its start to a
+ * stop by `signal`, as steady() writes them. */
+export function oneWorkerLife(port: number, kind: string, signal = 'SIGTERM'): string[] {
+  return [
+    'worker 1 starting (thread N)',
+    `worker 1 ready (thread N, ${kind})`,
+    `listening on http://127.0.0.1:${port} (${kind})`,
+    `${signal}: stopping`,
+    'worker 1 exited (thread N, after T s): stopped',
+  ];
 }

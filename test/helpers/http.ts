@@ -1,8 +1,11 @@
 // http.ts: a raw HTTP/1.1 client for the conformance suite. It sends exact
-// bytes over node:net and parses the response bytes itself, so tests can
+// bytes over node:net and parses the response bytes with the repository's
+// one response parser (scripts/lib/http-response.mjs), so tests can
 // assert on framing (Content-Length, chunked, close-delimited), header
 // presence and order, interim 1xx responses and connection state.
 import net from 'node:net';
+// @ts-expect-error: a plain .mjs script without types (typed below)
+import { ResponseParser as SharedParser } from '../../scripts/lib/http-response.mjs';
 
 export type Framing = 'length' | 'chunked' | 'close' | 'none';
 
@@ -48,223 +51,23 @@ export function connectionHas(res: HttpResponse, token: string): boolean {
   );
 }
 
-type State =
-  | 'head'
-  | 'length'
-  | 'chunk-size'
-  | 'chunk-data'
-  | 'chunk-crlf'
-  | 'trailers'
-  | 'close'
-  | 'error';
-
 /**
- * Incremental HTTP/1.x response parser. `methods` lists the methods of the
- * requests sent, in order: a HEAD request's response has no body.
+ * The incremental HTTP/1.x response parser (shared with scripts/ and
+ * bench/): `new ResponseParser(methods)` lists the methods of the requests
+ * sent, in order (a HEAD request's response has no body); `feed(data)`,
+ * `end()` when the peer closed; `responses` (finals) and `all` (interim 1xx
+ * included) hold HttpResponse objects, `error` a parse error,
+ * `pendingBodyBytes` the bytes of the unfinished body.
  */
-export class ResponseParser {
-  /** Final responses (status >= 200), in order. */
-  readonly responses: HttpResponse[] = [];
-  /** Every response including interim 1xx ones, in order. */
-  readonly all: HttpResponse[] = [];
+export const ResponseParser = SharedParser as unknown as new (methods?: string[]) => ResponseParser;
+export interface ResponseParser {
+  readonly methods: string[];
+  readonly responses: HttpResponse[];
+  readonly all: HttpResponse[];
   error: string | undefined;
-  private buf: Buffer = Buffer.alloc(0);
-  private state: State = 'head';
-  private cur: HttpResponse | undefined;
-  private parts: Buffer[] = [];
-  private remaining = 0;
-
-  constructor(readonly methods: string[] = []) {}
-
-  /** Bytes received for the current (unfinished) response body. */
-  get pendingBodyBytes(): number {
-    let n = 0;
-    for (const p of this.parts) n += p.length;
-    return n;
-  }
-
-  feed(data: Buffer): void {
-    if (this.state === 'error') return;
-    this.buf = this.buf.length === 0 ? data : Buffer.concat([this.buf, data]);
-    this.run();
-  }
-
-  /** The peer closed: close-delimited bodies end here; anything else
-   * unfinished is recorded as incomplete. */
-  end(): void {
-    if (this.cur) {
-      if (this.state === 'close') {
-        this.finish(true);
-      } else {
-        this.finish(false);
-      }
-    } else if (this.buf.length > 0 && this.state === 'head' && !this.error) {
-      this.error = `truncated head: ${JSON.stringify(this.buf.toString('latin1').slice(0, 200))}`;
-    }
-  }
-
-  private fail(msg: string): void {
-    this.state = 'error';
-    this.error = msg;
-  }
-
-  private finish(complete: boolean): void {
-    const cur = this.cur!;
-    cur.body = Buffer.concat(this.parts);
-    cur.complete = complete;
-    this.parts = [];
-    this.cur = undefined;
-    this.state = 'head';
-  }
-
-  private run(): void {
-    for (;;) {
-      switch (this.state) {
-        case 'head': {
-          const idx = this.buf.indexOf('\r\n\r\n');
-          if (idx < 0) {
-            if (this.buf.length > 256 * 1024) this.fail('head too large');
-            return;
-          }
-          const rawHead = this.buf.subarray(0, idx + 4).toString('latin1');
-          this.buf = this.buf.subarray(idx + 4);
-          const lines = rawHead.slice(0, -4).split('\r\n');
-          const m = /^(HTTP\/\d\.\d) (\d{3})(?: (.*))?$/.exec(lines[0]!);
-          if (!m) {
-            this.fail(`bad status line: ${JSON.stringify(lines[0])}`);
-            return;
-          }
-          const headers: [string, string][] = [];
-          for (const line of lines.slice(1)) {
-            const c = line.indexOf(':');
-            if (c <= 0) {
-              this.fail(`bad header line: ${JSON.stringify(line)}`);
-              return;
-            }
-            headers.push([line.slice(0, c), line.slice(c + 1).trim()]);
-          }
-          const status = Number(m[2]);
-          const interim = status >= 100 && status < 200;
-          const method = interim ? '' : (this.methods[this.responses.length] ?? 'GET');
-          const res: HttpResponse = {
-            version: m[1]!,
-            status,
-            reason: m[3] ?? '',
-            statusLine: lines[0]!,
-            headers,
-            rawHead,
-            body: Buffer.alloc(0),
-            framing: 'none',
-            chunkSizes: [],
-            trailers: [],
-            complete: false,
-            method,
-          };
-          this.all.push(res);
-          if (interim) {
-            res.complete = true;
-            continue;
-          }
-          this.responses.push(res);
-          this.cur = res;
-          const te = headerAll(res, 'transfer-encoding').join(',').toLowerCase();
-          const cl = headerAll(res, 'content-length');
-          if (method === 'HEAD' || status === 204 || status === 304) {
-            res.framing = 'none';
-            this.finish(true);
-          } else if (te.split(',').map((s) => s.trim()).includes('chunked')) {
-            res.framing = 'chunked';
-            this.state = 'chunk-size';
-          } else if (cl.length > 0) {
-            if (new Set(cl).size !== 1 || !/^\d+$/.test(cl[0]!)) {
-              this.fail(`bad Content-Length: ${JSON.stringify(cl)}`);
-              return;
-            }
-            res.framing = 'length';
-            this.remaining = Number(cl[0]);
-            this.state = 'length';
-            if (this.remaining === 0) this.finish(true);
-          } else {
-            res.framing = 'close';
-            this.state = 'close';
-          }
-          continue;
-        }
-        case 'length': {
-          if (this.buf.length === 0) return;
-          const n = Math.min(this.remaining, this.buf.length);
-          this.parts.push(this.buf.subarray(0, n));
-          this.buf = this.buf.subarray(n);
-          this.remaining -= n;
-          if (this.remaining === 0) this.finish(true);
-          continue;
-        }
-        case 'close': {
-          if (this.buf.length === 0) return;
-          this.parts.push(this.buf);
-          this.buf = Buffer.alloc(0);
-          return;
-        }
-        case 'chunk-size': {
-          const idx = this.buf.indexOf('\r\n');
-          if (idx < 0) {
-            if (this.buf.length > 1024) this.fail('chunk size line too long');
-            return;
-          }
-          const line = this.buf.subarray(0, idx).toString('latin1');
-          this.buf = this.buf.subarray(idx + 2);
-          const m = /^([0-9a-fA-F]+)(;.*)?$/.exec(line);
-          if (!m) {
-            this.fail(`bad chunk size line: ${JSON.stringify(line)}`);
-            return;
-          }
-          const size = parseInt(m[1]!, 16);
-          if (size === 0) {
-            this.state = 'trailers';
-          } else {
-            this.cur!.chunkSizes.push(size);
-            this.remaining = size;
-            this.state = 'chunk-data';
-          }
-          continue;
-        }
-        case 'chunk-data': {
-          if (this.buf.length === 0) return;
-          const n = Math.min(this.remaining, this.buf.length);
-          this.parts.push(this.buf.subarray(0, n));
-          this.buf = this.buf.subarray(n);
-          this.remaining -= n;
-          if (this.remaining === 0) this.state = 'chunk-crlf';
-          continue;
-        }
-        case 'chunk-crlf': {
-          if (this.buf.length < 2) return;
-          if (this.buf[0] !== 13 || this.buf[1] !== 10) {
-            this.fail('missing CRLF after chunk data');
-            return;
-          }
-          this.buf = this.buf.subarray(2);
-          this.state = 'chunk-size';
-          continue;
-        }
-        case 'trailers': {
-          const idx = this.buf.indexOf('\r\n');
-          if (idx < 0) return;
-          const line = this.buf.subarray(0, idx).toString('latin1');
-          this.buf = this.buf.subarray(idx + 2);
-          if (line === '') {
-            this.finish(true);
-          } else {
-            const c = line.indexOf(':');
-            this.cur!.trailers.push([line.slice(0, c), line.slice(c + 1).trim()]);
-          }
-          continue;
-        }
-        case 'error':
-          return;
-      }
-    }
-  }
+  readonly pendingBodyBytes: number;
+  feed(data: Buffer): void;
+  end(): void;
 }
 
 export interface ClientOptions {

@@ -1,19 +1,19 @@
 #!/usr/bin/env node
-// hono-tsgi.mjs: the Hono app of bench/apps/hono-app.mjs on a tsgi server
+// hono-tsgi-server.mjs: the Hono app of hono-app.mjs on a tsgi server
 // through fromFetchHandler: what a Hono user gets by switching servers.
 //
-//   node bench/servers/hono-tsgi.mjs [--bind HOST:PORT] [--server native|node] [--keep-alive-timeout SECONDS]
+//   node bench/apps/hono-tsgi-server.mjs [--bind HOST:PORT] [--server native|node] [--keep-alive-timeout SECONDS]
 //
 // Prints `listening on http://HOST:PORT (hono-tsgi-native)` (or
 // `hono-tsgi-node`) once ready, and closes on SIGTERM/SIGINT.
 import { fromFetchHandler, serve } from '../../dist/index.js';
-import { serverArgs } from '../apps/common.mjs';
-import app from '../apps/hono-app.mjs';
+import { serverArgs } from './common.mjs';
+import app from './hono-app.mjs';
 
-const args = serverArgs('hono-tsgi.mjs', process.argv.slice(2), { server: true, 'keep-alive-timeout': true });
+const args = serverArgs('hono-tsgi-server.mjs', process.argv.slice(2), { server: true, 'keep-alive-timeout': true });
 const kind = args.server ?? 'native';
 if (kind !== 'native' && kind !== 'node') {
-  process.stderr.write(`hono-tsgi.mjs: --server must be native or node, got ${kind}\n`);
+  process.stderr.write(`hono-tsgi-server.mjs: --server must be native or node, got ${kind}\n`);
   process.exit(2);
 }
 const keepAliveTimeout = args['keep-alive-timeout'] === undefined ? 5 : Number(args['keep-alive-timeout']);
@@ -22,7 +22,7 @@ let server;
 try {
   server = await serve(fromFetchHandler(app.fetch), { host: args.host, port: args.port, server: kind, keepAliveTimeout });
 } catch (err) {
-  process.stderr.write(`hono-tsgi.mjs: ${err.message}\n`);
+  process.stderr.write(`hono-tsgi-server.mjs: ${err.message}\n`);
   process.exit(1);
 }
 process.stdout.write(`listening on ${server.url} (hono-tsgi-${server.kind})\n`);

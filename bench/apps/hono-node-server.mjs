@@ -1,16 +1,16 @@
 #!/usr/bin/env node
-// hono-node-server.mjs: the Hono app of bench/apps/hono-app.mjs on
+// hono-node-server.mjs: the Hono app of hono-app.mjs on
 // @hono/node-server, Hono's own Node.js adapter (its defaults, which
 // replace the global Request and Response with its lighter ones): the
 // anchor the Hono-on-tsgi figures are compared with.
 //
-//   node bench/servers/hono-node-server.mjs [--bind HOST:PORT] [--keep-alive-timeout SECONDS]
+//   node bench/apps/hono-node-server.mjs [--bind HOST:PORT] [--keep-alive-timeout SECONDS]
 //
 // Prints `listening on http://HOST:PORT (hono-node-server)` once ready, and
 // closes on SIGTERM/SIGINT.
 import { serve } from '@hono/node-server';
-import { serverArgs } from '../apps/common.mjs';
-import app from '../apps/hono-app.mjs';
+import { serverArgs } from './common.mjs';
+import app from './hono-app.mjs';
 
 const args = serverArgs('hono-node-server.mjs', process.argv.slice(2), { 'keep-alive-timeout': true });
 const keepAlive = args['keep-alive-timeout'] === undefined ? 5 : Number(args['keep-alive-timeout']);
