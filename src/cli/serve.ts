@@ -93,7 +93,7 @@ export async function runServe(target: string, options: SupervisorOptions, log: 
     const dir = dirname(isAbsolute(file) ? file : resolve(process.cwd(), file));
     watchForReload(dir, (changed) => void supervisor.reload(`${changed || 'a file'} changed`));
   }
-  announce(supervisor.addresses, supervisor.kind, null, log);
+  announce(supervisor.addresses, supervisor.kind, supervisor.stats, log);
 }
 
 export { BindError };

@@ -4,7 +4,8 @@
 // worker that dies (with back-off when they die young), one the watchdog
 // finds stuck, and one past --max-requests; reloads all of them without
 // closing a socket (SIGHUP); adds and removes one (SIGTTIN, SIGTTOU); and
-// stops them gracefully (SIGTERM). ARCHITECTURE.md, "Listeners and workers".
+// stops them gracefully (SIGTERM); serves their metrics (--stats-bind).
+// ARCHITECTURE.md, "Listeners and workers".
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import type { BoundAddress, SupervisorOptions } from '../types.js';
@@ -16,8 +17,11 @@ import { resolveBinds, type ListenTarget } from './binds.js';
 import { stderrLogger, type ExitReason, type LifecycleEvent, type SupervisorLogger } from './events.js';
 import { ListenerSet } from './listeners.js';
 import { AppLoadError } from './load-app.js';
-import { CONTROL_WORDS, type FromWorker, type ToWorker, type WorkerStart } from './protocol.js';
+import { CONTROL_WORDS, METRICS_BUFFER, type FromWorker, type ToWorker, type WorkerStart } from './protocol.js';
 import { heartbeatMs, readInflight, Watchdog } from './watchdog.js';
+import { startStatsServer, type StatsServer } from '../metrics/stats-server.js';
+import { WorkerMetrics } from '../metrics/workers.js';
+import { statsBindOf } from '../serve.js';
 
 const kWorkerEntry = new URL('./worker.js', import.meta.url);
 /** A worker that dies sooner than this after it started counts as dying
@@ -121,6 +125,9 @@ export interface Supervisor {
   reopenLogs(): void;
   /** The buffers the live workers published under `name` (hooks.ts). */
   published(name: string): SharedArrayBuffer[];
+  /** Where `/metrics` is served (`127.0.0.1:9100`, `unix:/path`), or null
+   * without `statsBind`. */
+  readonly stats: string | null;
   /** Stops every worker gracefully (gracefulTimeout), closes the sockets,
    * removes the unix socket files it made; resolves when done. */
   close(): Promise<void>;
@@ -144,6 +151,9 @@ class SupervisorImpl implements Supervisor {
   private closed: Promise<void> | null = null;
   kind = 'native';
   workers: number;
+  /** The counters workers left, their restarts and timeouts (statsBind). */
+  readonly metrics = new WorkerMetrics();
+  statsServer: StatsServer | null = null;
 
   constructor(
     private readonly target: string,
@@ -204,6 +214,13 @@ class SupervisorImpl implements Supervisor {
       control,
       heartbeatMs: heartbeatMs(this.settings.timeout),
       maxRequests: this.settings.maxRequests > 0 ? this.settings.maxRequests + Math.floor(Math.random() * (jitter + 1)) : 0,
+      observe: {
+        accessLog: this.settings.accessLog,
+        accessLogFormat: this.settings.accessLogFormat,
+        forwardedAllowIps: this.settings.forwardedAllowIps,
+        proxyProtocol: this.settings.proxyProtocol,
+        metrics: this.settings.statsBind !== undefined,
+      },
     };
     const worker = new Worker(kWorkerEntry, { workerData: start });
     const h = new WorkerHandle(slot, worker, control, start, (handle, m) => this.onMessage(handle, m));
@@ -246,6 +263,7 @@ class SupervisorImpl implements Supervisor {
   private stuck(h: WorkerHandle, stuckMs: number): void {
     if (h.state === 'gone') return;
     h.timedOut = stuckMs;
+    this.metrics.timedOut(h.id);
     this.log({ type: 'worker-timeout', worker: h.id, threadId: h.threadId, stuckMs, inflight: readInflight(h.control, this.binding.methods) });
     // terminate() stops the JS that runs, even a loop that never yields.
     void h.worker.terminate();
@@ -257,6 +275,8 @@ class SupervisorImpl implements Supervisor {
     h.state = 'gone';
     this.handles.delete(h);
     this.watchdog.unwatch(h);
+    const buffer = h.published.get(METRICS_BUFFER);
+    this.metrics.exited(h.id, buffer === undefined ? undefined : new Float64Array(buffer));
     const reason: ExitReason = expected
       ? { kind: 'stopped' }
       : h.timedOut
@@ -276,6 +296,7 @@ class SupervisorImpl implements Supervisor {
     this.young.set(h.slot, young);
     const delayMs = young === 0 ? 0 : Math.min(kMaxBackoffMs, 100 * 2 ** (young - 1));
     this.log({ type: 'worker-restart', worker: h.id, delayMs, fastDeaths: young });
+    this.metrics.restarted(h.id);
     const timer = setTimeout(() => {
       this.restartTimers.delete(h.slot);
       if (this.state !== 'running' || h.slot >= this.workers) return;
@@ -435,9 +456,26 @@ class SupervisorImpl implements Supervisor {
     return [...this.handles].flatMap((h) => (h.state === 'gone' ? [] : [h.published.get(name)].filter((b): b is SharedArrayBuffer => !!b)));
   }
 
+  get stats(): string | null {
+    return this.statsServer?.address ?? null;
+  }
+
+  /** Starts the `/metrics` endpoint on `bind`: every worker's counters. */
+  async serveStats(bind: string): Promise<void> {
+    this.statsServer = await startStatsServer(statsBindOf(bind), () =>
+      this.metrics.sources(
+        [...this.handles].flatMap((h) => {
+          const buffer = h.state === 'gone' ? undefined : h.published.get(METRICS_BUFFER);
+          return buffer === undefined ? [] : [{ worker: h.id, block: new Float64Array(buffer) }];
+        }),
+      ),
+    );
+  }
+
   close(): Promise<void> {
     this.closed ??= (async () => {
       this.state = 'stopping';
+      await this.statsServer?.close();
       for (const t of this.restartTimers.values()) clearTimeout(t);
       this.restartTimers.clear();
       await Promise.all([...this.handles].map((h) => this.stopWorker(h, false)));
@@ -483,5 +521,13 @@ export async function supervise(target: string, options: SupervisorOptions = {},
   });
   const supervisor = new SupervisorImpl(target, process.cwd(), settings, set, native.binding, extra.logger ?? stderrLogger(), workers);
   await supervisor.start();
+  if (settings.statsBind !== undefined) {
+    try {
+      await supervisor.serveStats(settings.statsBind);
+    } catch (err) {
+      await supervisor.close();
+      throw new Error(`cannot serve the metrics on ${settings.statsBind}: ${(err as Error).message}`);
+    }
+  }
   return supervisor;
 }
