@@ -21,6 +21,8 @@ import { CONTROL_WORDS, METRICS_BUFFER, type FromWorker, type ToWorker, type Wor
 import { heartbeatMs, readInflight, Watchdog } from './watchdog.js';
 import { startStatsServer, type StatsServer } from '../metrics/stats-server.js';
 import { WorkerMetrics } from '../metrics/workers.js';
+import { ErrorLog } from '../log/error-log.js';
+import { errorLogLogger } from '../log/supervisor-log.js';
 import { statsBindOf } from '../serve.js';
 
 const kWorkerEntry = new URL('./worker.js', import.meta.url);
@@ -496,7 +498,10 @@ export function workerCount(value: number | 'auto'): number {
  * of its own on sockets this thread owns. Resolves once every worker
  * serves; rejects with an AppLoadError when the module cannot be loaded,
  * with an Error when a bind cannot be opened. Signals are the caller's
- * (signals.ts maps them as `tsgi serve` does).
+ * (signals.ts maps them as `tsgi serve` does). Events go to `extra.logger`;
+ * without one, to the error log when `errorLog` or `logLevel` is given,
+ * else warnings and errors to stderr. With `statsBind` it serves
+ * `/metrics` for every worker (`supervisor.stats` says where).
  *
  * @example
  * ```ts
@@ -519,7 +524,10 @@ export async function supervise(target: string, options: SupervisorOptions = {},
     umask: settings.umask ?? -1,
     reusePort: true,
   });
-  const supervisor = new SupervisorImpl(target, process.cwd(), settings, set, native.binding, extra.logger ?? stderrLogger(), workers);
+  // Without a logger of the caller's: the error log when one is asked for.
+  const own = options.errorLog !== undefined || options.logLevel !== undefined;
+  const logger = extra.logger ?? (own ? errorLogLogger(ErrorLog.open(settings.errorLog, settings.logLevel)) : stderrLogger());
+  const supervisor = new SupervisorImpl(target, process.cwd(), settings, set, native.binding, logger, workers);
   await supervisor.start();
   if (settings.statsBind !== undefined) {
     try {
