@@ -1,9 +1,10 @@
 // observe.test.ts: the access log, the trusted front-ends and the metrics of
 // `tsgi serve --workers 2`: one access log file that every worker appends
-// to and that SIGUSR1 reopens in each, --forwarded-allow-ips in every
-// worker, and /metrics summed over the workers, counters kept across a
+// to and that SIGUSR1 reopens in each, --forwarded-allow-ips and
+// --proxy-protocol in every worker, and /metrics summed over the workers, counters kept across a
 // worker's replacement. Real processes, sockets and signals.
 import http from 'node:http';
+import { connect } from 'node:net';
 import { existsSync, readFileSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
@@ -110,6 +111,30 @@ describe.skipIf(nativeLoadError)('tsgi serve --workers 2: logs, proxies, metrics
     for (const v of seen.values()) expect(v).toEqual({ REMOTE_ADDR: '127.0.0.1', scheme: 'http' });
     strict.child.kill('SIGTERM');
     expect((await strict.exit).code).toBe(0);
+  });
+
+  it('reads the PROXY header in every worker with --proxy-protocol', async () => {
+    const t = await startTsgi(['app.mjs', '--bind', '127.0.0.1:0', '--workers', '2', '--proxy-protocol', 'v1'], { cwd: files.dir });
+    /** One request after a PROXY v1 line naming 192.0.2.<n>. */
+    const proxied = (n: number) =>
+      new Promise<{ thread: number; REMOTE_ADDR: string }>((resolve, reject) => {
+        const c = connect(t.port, '127.0.0.1');
+        let text = '';
+        c.setEncoding('latin1').on('data', (d: string) => (text += d));
+        c.on('end', () => resolve(JSON.parse(text.slice(text.indexOf('\r\n\r\n') + 4))));
+        c.on('error', reject);
+        c.write(`PROXY TCP4 192.0.2.${n} 198.51.100.1 40000 80\r\nGET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`);
+      });
+    const seen = new Map<number, string>();
+    let n = 0;
+    await until('both workers have answered', async () => {
+      const r = await proxied(++n);
+      expect(r.REMOTE_ADDR).toBe(`192.0.2.${n}`);
+      seen.set(r.thread, r.REMOTE_ADDR);
+      return seen.size === 2;
+    });
+    t.child.kill('SIGTERM');
+    expect((await t.exit).code).toBe(0);
   });
 
   it('serves /metrics for both workers and their total, and keeps the counts of a replaced worker', async () => {
