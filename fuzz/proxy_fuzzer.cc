@@ -80,7 +80,7 @@ Outcome Run(ProxyMode mode, const uint8_t* data, size_t size, size_t step) {
   static ProxyHeaderParser proxy;
   static tsgi::Parser http;
   static Counter counter;
-  static const tsgi::Limits kLimits = {4096, 8192, 64, 1 << 20};
+  static const tsgi::Limits kLimits = {4096, 8192, 64, 1 << 20, 8192};
   proxy.Reset(mode);
   counter = Counter();
   http.Reset(&counter, &kLimits);
