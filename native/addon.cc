@@ -145,6 +145,8 @@ Napi::Object Contract(Napi::Env env) {
   contract.Set("generationBits", tsgi::kGenerationBits);
   contract.Set("minEventWords", static_cast<uint32_t>(tsgi::kMinEventWords));
   contract.Set("minBytes", static_cast<uint32_t>(tsgi::kMinBytes));
+  contract.Set("outputHighWater", static_cast<uint32_t>(tsgi::kHighWater));
+  contract.Set("outputLowWater", static_cast<uint32_t>(tsgi::kLowWater));
   contract.Set("httpRules", HttpRules(env));
   contract.Set("metrics", MetricsLayout(env));
   Napi::Object inflight = Napi::Object::New(env);

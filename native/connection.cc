@@ -379,6 +379,10 @@ int Connection::Write(Text& chunk) {
   if (!writer_.response_active()) {
     return pending_ == 0 && close_after_flush_ ? kWrGone : kWrMisuse;
   }
+  if (writer_.CorkFull(chunk.MaxSize()) && writer_.Flush() < 0) {
+    CloseNow();
+    return kWrGone;
+  }
   if (!writer_.WriteBody(chunk)) {
     CloseNow();
     return kWrGone;

@@ -528,7 +528,13 @@ void Server::FlushDirty() {
   dirty_.clear();
 }
 
-void Server::FlushAll() { FlushDirty(); }
+// Inside one of our callbacks (JS flushing from a microtask or tick that
+// runs before the callback ends) EndCallback writes everything once JS is
+// done: flushing now would write each chunk of the turn on its own.
+void Server::FlushAll() {
+  if (depth_ != 0) return;
+  FlushDirty();
+}
 
 void Server::AfterApiCall() {
   if (depth_ != 0 || sink_.in_js() || !aux_open_) return;

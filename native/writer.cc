@@ -10,7 +10,10 @@
 #include "http_rules.h"
 
 #ifdef __linux__
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/sendfile.h>
+#include <sys/socket.h>
 #endif
 
 namespace tsgi {
@@ -298,6 +301,7 @@ void Writer::SendFile(int fd, int64_t offset, uint64_t length) {
   file_.prefix = cork_.size();
   file_.chunk_end = chunked_;
   file_.active = true;
+  SetCork(true);
   if (!writing_) ContinueFile();
 }
 
@@ -387,8 +391,25 @@ void Writer::ContinueFile() {
   FinishFile(0);
 }
 
+// TCP_CORK (tcp(7)) for the length of a file job: the corked head and the
+// file's first bytes share full-sized segments instead of the head leaving
+// alone as a small segment (TCP_NODELAY is on), as nginx's tcp_nopush does.
+// With the head alone, measured on loopback, the client's receive window
+// stayed small (ss: rwnd-limited 99% of the time, 5% of the bytes sent
+// again) and the client spent 2.5 times the CPU per 1 MiB response.
+// Uncorking at the end pushes the last partial segment at once.
+void Writer::SetCork(bool on) {
+#ifdef __linux__
+  uv_os_fd_t sock = -1;
+  if (uv_fileno(reinterpret_cast<uv_handle_t*>(stream_), &sock) != 0) return;
+  int v = on ? 1 : 0;
+  setsockopt(sock, IPPROTO_TCP, TCP_CORK, &v, sizeof(v));
+#endif
+}
+
 void Writer::FinishFile(int status) {
   file_.active = false;
+  SetCork(false);
   if (status == 0 && file_.chunk_end) {
     // The chunk's CRLF goes before whatever was corked after sendFile().
     if (!cork_.Prepend(LITERAL("\r\n"))) status = UV_ENOMEM;

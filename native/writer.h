@@ -15,9 +15,14 @@
 namespace tsgi {
 
 // Queued output above this makes write/respond return Wr.Full; Drain is
-// emitted once it is back at or below kLowWater.
+// emitted once it is back at or below kLowWater. Part of the contract with
+// src/native/binding.ts (OUTPUT_HIGH_WATER, OUTPUT_LOW_WATER), checked at
+// load.
 constexpr size_t kHighWater = 64 * 1024;
 constexpr size_t kLowWater = 16 * 1024;
+// The most a chunk's framing adds (RFC 9112 section 7.1: hex size, CRLF,
+// CRLF).
+constexpr size_t kChunkFraming = 32;
 // Block size for the pread+uv_write fallback of sendFile.
 constexpr size_t kFileBlock = 64 * 1024;
 
@@ -140,6 +145,14 @@ class Writer {
   // releases the in-flight bytes and goes on with what is queued.
   void AfterWrite(int status);
 
+  // True when appending about `more` bytes would take the cork buffer past
+  // one pool block (BufferPool::kMaxBlock): the caller flushes first, so
+  // that a body made of many chunks is written in blocks as it grows
+  // instead of being copied into an ever larger buffer.
+  bool CorkFull(size_t more) const {
+    return !cork_.empty() && !writing_ && !file_.active &&
+           cork_.size() + more + kChunkFraming > BufferPool::kMaxBlock;
+  }
   bool response_active() const { return active_; }
   bool response_closes() const { return closes_; }
   bool file_active() const { return file_.active; }
@@ -164,6 +177,8 @@ class Writer {
   int StartWrite(const char* data, size_t length);
   void ContinueFile();
   void FinishFile(int status);
+  // TCP_CORK on the socket while a file job runs (Linux; no-op elsewhere).
+  void SetCork(bool on);
   bool AppendText(Text& text, size_t* written);
   bool AppendDecimal(uint64_t value);
   bool AppendHex(uint64_t value);

@@ -90,6 +90,13 @@ export const SLOT_BITS = 20;
 export const GENERATION_BITS = 11;
 export const SLOT_MASK = (1 << SLOT_BITS) - 1;
 
+/** Response backpressure: `write()`/`respond()` return `Wr.Full` once more
+ * than OUTPUT_HIGH_WATER bytes are queued for a connection (corked or with
+ * libuv), and a Drain record follows once at most OUTPUT_LOW_WATER are.
+ * The node server gives its sockets the same high-water mark. */
+export const OUTPUT_HIGH_WATER = 64 * 1024;
+export const OUTPUT_LOW_WATER = 16 * 1024;
+
 /** The least the shared arrays may hold (NativeServerOptions). */
 export const MIN_EVENT_WORDS = 16 * 1024;
 export const MIN_BYTES = 256 * 1024;
@@ -232,7 +239,9 @@ export interface NativeServer {
 
   /** Writes the output corked since the last flush (one write per
    * connection). C++ flushes by itself at the end of each libuv callback;
-   * JS calls this once per microtask turn after writing outside one. */
+   * JS calls this once the microtask queue has drained after writing;
+   * inside one of the addon's callbacks it does nothing (the callback's
+   * end flushes). */
   flush(): void;
 
   /** Stops accepting; closes idle connections now and the others after
@@ -337,6 +346,8 @@ export interface NativeContract {
   generationBits: number;
   minEventWords: number;
   minBytes: number;
+  outputHighWater: number;
+  outputLowWater: number;
   inflight: { entries: number; words: number; targetOffset: number };
   httpRules: {
     /** Every byte C++ takes for a token character, as latin1. */
@@ -450,6 +461,8 @@ export function checkContract(binding: Pick<NativeBinding, 'contract'>): void {
   same('GENERATION_BITS', c.generationBits, GENERATION_BITS);
   same('MIN_EVENT_WORDS', c.minEventWords, MIN_EVENT_WORDS);
   same('MIN_BYTES', c.minBytes, MIN_BYTES);
+  same('OUTPUT_HIGH_WATER', c.outputHighWater, OUTPUT_HIGH_WATER);
+  same('OUTPUT_LOW_WATER', c.outputLowWater, OUTPUT_LOW_WATER);
   same('INFLIGHT_ENTRIES', c.inflight?.entries, INFLIGHT_ENTRIES);
   same('INFLIGHT_WORDS', c.inflight?.words, INFLIGHT_WORDS);
   same('INFLIGHT_TARGET_OFFSET', c.inflight?.targetOffset, INFLIGHT_TARGET_OFFSET);

@@ -333,12 +333,16 @@ class NativeHttpServer {
     return bodyError(failure, this.limits, maxChunkExtensionSize(this.limits));
   }
 
-  /** Output was produced: outside an event batch, flush at the end of this
-   * microtask turn so that everything written in it leaves in one write. */
+  /** Output was produced: outside an event batch, flush once the microtask
+   * queue has drained (a tick queued from a microtask runs after the last
+   * one), so that everything written in this turn, such as every chunk an
+   * async generator yields without waiting for I/O, leaves in one write.
+   * Inside one of the addon's callbacks the flush is the addon's own, at
+   * the callback's end, and this one does nothing. */
   touched(): void {
     if (this.inBatch || this.flushQueued) return;
     this.flushQueued = true;
-    queueMicrotask(this.flushTask);
+    process.nextTick(this.flushTask);
   }
 
   /**

@@ -5,6 +5,7 @@ import type { Socket } from 'node:net';
 import type { Application, BoundAddress, ErrorStream } from '../types.js';
 import type { ListenTarget, ServingServer } from '../supervisor/binds.js';
 import { tcpAddress } from '../native/server.js';
+import { OUTPUT_HIGH_WATER } from '../native/binding.js';
 import { timerTickMs, type Limits } from '../settings.js';
 import { makeEnviron, type EnvironBase } from '../gateway/environ.js';
 import { emptyInput, Input } from '../gateway/input.js';
@@ -306,36 +307,39 @@ export async function startNodeServer(app: Application, options: NodeServerOptio
   // node:http refuses a headers timeout above the request timeout; the
   // request timeout bounds the head anyway.
   const headersMs = requestMs > 0 && limits.headersTimeout > 0 ? Math.min(ms(limits.headersTimeout), requestMs) : ms(limits.headersTimeout);
-  const server = createServer(
-    {
-      // The limits node:http has; see README, "Limits and security".
-      // node:http counts the request line in its header limit: room for
-      // the longest allowed target, so that maxUrlSize is the limit of the
-      // target (414, checkHead) and maxHeaderSize that of the fields (431,
-      // headerSectionSize), as on the native server.
-      maxHeaderSize: limits.maxHeaderSize + limits.maxUrlSize + kRequestLineRoom,
-      // checkHead refuses a missing Host with the ready-made 400 and reads
-      // nothing after it; node:http's own 400 would serve what follows.
-      requireHostHeader: false,
-      // Timeouts as on the native server (a fresh connection that sends
-      // nothing is bound by headersTimeout and closed without a word, see
-      // 'clientError'), with differences node:http does not let us remove:
-      // - keepAliveTimeout: node:http waits one second more than asked
-      //   (HTTP_SERVER_KEEP_ALIVE_TIMEOUT_BUFFER) before it closes an idle
-      //   connection.
-      // - headersTimeout counts from a head's first byte, also on a
-      //   keep-alive connection (the native server counts from the end of
-      //   the previous response, which keepAliveTimeout bounds anyway).
-      // - headers and request timeouts are checked every
-      //   connectionsCheckingInterval: a quarter of the shortest, like the
-      //   native server's tick (10 ms to 1 s).
-      keepAliveTimeout: ms(limits.keepAliveTimeout),
-      headersTimeout: headersMs,
-      requestTimeout: requestMs,
-      connectionsCheckingInterval: timerTickMs([headersMs, requestMs]),
-    },
-    (req, res) => handle(req, res, false),
-  );
+  const httpOptions = {
+    // The limits node:http has; see README, "Limits and security".
+    // node:http counts the request line in its header limit: room for
+    // the longest allowed target, so that maxUrlSize is the limit of the
+    // target (414, checkHead) and maxHeaderSize that of the fields (431,
+    // headerSectionSize), as on the native server.
+    maxHeaderSize: limits.maxHeaderSize + limits.maxUrlSize + kRequestLineRoom,
+    // checkHead refuses a missing Host with the ready-made 400 and reads
+    // nothing after it; node:http's own 400 would serve what follows.
+    requireHostHeader: false,
+    // Timeouts as on the native server (a fresh connection that sends
+    // nothing is bound by headersTimeout and closed without a word, see
+    // 'clientError'), with differences node:http does not let us remove:
+    // - keepAliveTimeout: node:http waits one second more than asked
+    //   (HTTP_SERVER_KEEP_ALIVE_TIMEOUT_BUFFER) before it closes an idle
+    //   connection.
+    // - headersTimeout counts from a head's first byte, also on a
+    //   keep-alive connection (the native server counts from the end of
+    //   the previous response, which keepAliveTimeout bounds anyway).
+    // - headers and request timeouts are checked every
+    //   connectionsCheckingInterval: a quarter of the shortest, like the
+    //   native server's tick (10 ms to 1 s).
+    keepAliveTimeout: ms(limits.keepAliveTimeout),
+    headersTimeout: headersMs,
+    requestTimeout: requestMs,
+    connectionsCheckingInterval: timerTickMs([headersMs, requestMs]),
+    // The sockets' high-water mark is the native server's (binding.ts):
+    // node's default (16 KiB) makes a streamed body wait for 'drain'
+    // every 16 KiB, one writev and one loop turn each (strace: 5 writes
+    // for 64 KiB in 16 chunks, where the native server makes 2).
+    highWaterMark: OUTPUT_HIGH_WATER,
+  };
+  const server = createServer(httpOptions, (req, res) => handle(req, res, false));
   // A client that half-closes after its requests (RFC 9112 §9.6) still gets
   // its responses, as on the native server; node:http would drop them.
   (server as { httpAllowHalfOpen?: boolean }).httpAllowHalfOpen = true;
@@ -438,9 +442,7 @@ export async function startNodeServer(app: Application, options: NodeServerOptio
   /** Another http.Server with the same options and handlers as `server`
    * (one per listener: a net.Server listens on one handle). */
   const twin = (): HttpServer => {
-    const other = createServer(
-      { maxHeaderSize: limits.maxHeaderSize + limits.maxUrlSize + kRequestLineRoom, keepAliveTimeout: server.keepAliveTimeout, headersTimeout: server.headersTimeout, requestTimeout: server.requestTimeout, connectionsCheckingInterval: timerTickMs([headersMs, requestMs]) },
-    );
+    const other = createServer(httpOptions);
     (other as { httpAllowHalfOpen?: boolean }).httpAllowHalfOpen = true;
     other.maxHeadersCount = server.maxHeadersCount;
     for (const event of ['request', 'checkContinue', 'clientError', 'connect', 'checkExpectation']) {

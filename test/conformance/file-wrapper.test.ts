@@ -140,6 +140,45 @@ function fileTests(kind: ServerKind, validated: boolean): void {
     expect(await until(() => openOnFile().length === 0, 2000)).toBe(true);
   });
 
+  // The native server corks the socket (TCP_CORK) while it sends a file and
+  // uncorks at its end: a last partial segment left corked would wait up to
+  // 200 ms in the kernel, so 20 responses in a row would take 4 s or more.
+  it('sends file after file on one connection without holding back their ends', async () => {
+    const { port } = await start(kind, byPath);
+    const client = await RawClient.connect(port, { keepRaw: false });
+    const began = Date.now();
+    for (let i = 0; i < 20; i++) {
+      await client.send(buildRequest('GET', '/file'), 'GET');
+      const res = await client.next();
+      expect(res.status).toBe(200);
+      expect(res.body.equals(content), `response ${i}`).toBe(true);
+    }
+    expect(Date.now() - began, '20 files of 1 MiB + 13 bytes, one after another').toBeLessThan(3000);
+    client.destroy();
+  });
+
+  it('delivers a file intact to a client that stops reading, then reads', async () => {
+    const big = path.join(dir, `slow-${kind}-${validated}.bin`);
+    const bytes = randomBytes(16 * 1024 * 1024 + 5);
+    fs.writeFileSync(big, bytes);
+    const { port } = await start(kind, (environ, startResponse) => {
+      startResponse('200 OK', [['Content-Type', 'application/octet-stream']]);
+      return environ['tsgi.file_wrapper'](big);
+    });
+    const client = await RawClient.connect(port, { keepRaw: false });
+    client.socket.pause();
+    await client.send(buildRequest('GET', '/slow'), 'GET');
+    expect(await until(() => openOnFile(big).length > 0, 2000), 'file opened').toBe(true);
+    // The kernel's buffers fill and the server waits for the socket.
+    await new Promise<void>((r) => setImmediate(r));
+    client.socket.resume();
+    const res = await client.next(15_000);
+    expect(res.body.length).toBe(bytes.length);
+    expect(res.body.equals(bytes)).toBe(true);
+    expect(await until(() => openOnFile(big).length === 0, 2000), 'file closed').toBe(true);
+    client.destroy();
+  });
+
   it('closes the file when the client goes away mid-file', async () => {
     const { port } = await start(kind, (environ, startResponse) => {
       startResponse('200 OK', [['Content-Type', 'application/octet-stream']]);

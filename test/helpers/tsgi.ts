@@ -55,6 +55,9 @@ export function runTsgi(args: string[], options: { cwd?: string; env?: NodeJS.Pr
   });
 }
 
+/** What scripts/test-asan.mjs sets for the sanitized addon to load. */
+const kSanitizerEnv = ['LD_PRELOAD', 'ASAN_OPTIONS', 'UBSAN_OPTIONS', 'TSGI_SANITIZED'];
+
 /**
  * Starts `tsgi serve <args>` and resolves once it printed `lines`
  * listening lines (default: one per --bind, at least one).
@@ -64,10 +67,17 @@ export async function startTsgi(
   options: { cwd?: string; env?: NodeJS.ProcessEnv; lines?: number; stdio?: StdioOptions; command?: string[] } = {},
 ): Promise<Tsgi> {
   const lines = options.lines ?? Math.max(1, args.filter((a) => a === '--bind' || a === '-b').length);
-  const argv = [...(options.command ?? []), ...(options.command ? [process.execPath] : []), bin, 'serve', ...args];
+  const env = options.env ?? process.env;
+  const command = [...(options.command ?? [])];
+  // systemd-socket-activate hands its child only the variables named with
+  // -E: under `npm run test:asan` the sanitizer's must reach tsgi too.
+  if (command[0] === 'systemd-socket-activate') {
+    for (const name of kSanitizerEnv) if (env[name] !== undefined) command.splice(1, 0, '-E', name);
+  }
+  const argv = [...command, ...(options.command ? [process.execPath] : []), bin, 'serve', ...args];
   const child = spawn(options.command ? argv[0]! : process.execPath, options.command ? argv.slice(1) : argv, {
     cwd: options.cwd ?? root,
-    env: options.env ?? process.env,
+    env,
     stdio: options.stdio ?? ['ignore', 'pipe', 'pipe'],
   });
   children.add(child);
