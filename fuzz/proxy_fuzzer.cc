@@ -52,9 +52,11 @@ class Counter final : public tsgi::ParserDelegate {
     body += length;
     return 0;
   }
-  int OnMessageComplete(bool) override {
+  int OnMessageComplete(bool keep_alive) override {
     completes++;
-    return 0;
+    // Like Connection (RFC 9112 section 9.6): nothing is parsed after a
+    // closing request.
+    return keep_alive ? 0 : 1;
   }
   uint32_t heads = 0;
   uint32_t completes = 0;
