@@ -114,6 +114,7 @@ export function toNodeListener(app: Application, options: NodeListenerOptions = 
       socket.remoteAddress ?? '',
       String(socket.remotePort ?? 0),
       input,
+      null,
     );
     const mount = mountPoint(req);
     if (mount !== '') {
@@ -125,6 +126,6 @@ export function toNodeListener(app: Application, options: NodeListenerOptions = 
     }
     if (req.originalUrl !== undefined) environ.REQUEST_URI = req.originalUrl;
     if ((socket as TLSSocket).encrypted) environ['tsgi.url_scheme'] = 'https';
-    runApplication(app, environ, new NodeSink(res, never, sendMs), errors);
+    runApplication(app, environ, new NodeSink(res, never, sendMs), errors, null);
   };
 }

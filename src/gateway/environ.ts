@@ -1,6 +1,7 @@
 // environ.ts: the one place where a request head becomes a TSGI environ
 // (PEP 3333 §"environ Variables"), shared by both servers.
 import type { Environ, ErrorStream, FileWrapperFactory, InputStream } from '../types.js';
+import type { ProxyTrust } from './forwarded.js';
 
 /** What stays the same for every request of a server. */
 export interface EnvironBase {
@@ -119,8 +120,10 @@ export function addHeader(environ: Environ, key: string, value: string): void {
 }
 
 /** Completes the environ once every header is in: SERVER_NAME is the Host
- * header's host, without its port. */
-export function finishEnviron(environ: Environ): Environ {
+ * header's host, without its port; then, on a connection from a trusted
+ * front-end (`trust` is its server's ProxyTrust, null for any other peer),
+ * the forwarded headers (forwarded.ts). */
+export function finishEnviron(environ: Environ, trust: ProxyTrust | null): Environ {
   const host = environ.HTTP_HOST;
   if (host) {
     if (host.charCodeAt(0) === 91 /* [ */) {
@@ -131,6 +134,7 @@ export function finishEnviron(environ: Environ): Environ {
       environ.SERVER_NAME = colon < 0 ? host : host.slice(0, colon);
     }
   }
+  if (trust !== null) trust.apply(environ);
   return environ;
 }
 
@@ -145,11 +149,12 @@ export function makeEnviron(
   remoteAddr: string,
   remotePort: string,
   input: InputStream,
+  trust: ProxyTrust | null,
 ): Environ {
   const environ = createEnviron(base, method, target, protocol, remoteAddr, remotePort, input);
   for (let i = 0; i + 1 < headers.length; i += 2) {
     const key = environKey(headers[i]!);
     if (key !== null) addHeader(environ, key, headers[i + 1]!);
   }
-  return finishEnviron(environ);
+  return finishEnviron(environ, trust);
 }

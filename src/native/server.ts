@@ -8,14 +8,17 @@ import { bodyError, BodyFailure } from '../gateway/body-error.js';
 import { addHeader, createEnviron, environKey, finishEnviron, type EnvironBase } from '../gateway/environ.js';
 import { emptyInput, Input, type InputHooks } from '../gateway/input.js';
 import { NATIVE_REFUSALS, refusalParts } from '../gateway/refusals.js';
-import { runApplication, type Sink } from '../gateway/response.js';
+import { runApplication, type Sink, type SinkWrapper } from '../gateway/response.js';
 import { fileWrapper } from '../gateway/file-wrapper.js';
+import type { ProxyTrust } from '../gateway/forwarded.js';
+import { parseErrorSlot } from '../metrics/layout.js';
 import {
   EV_SIZE,
   Ev,
   HEAD_WORDS_PER_HEADER,
   MIN_BYTES,
   MIN_EVENT_WORDS,
+  ProxyMode,
   Rf,
   SLOT_MASK,
   Wf,
@@ -32,6 +35,14 @@ export interface NativeServerStartOptions {
   multiprocess: boolean;
   /** Limits and timeouts, defaults filled in. */
   limits: Limits;
+  /** The access log, or null. */
+  accessLog: SinkWrapper | null;
+  /** The trusted front-ends (forwardedAllowIps). */
+  trust: ProxyTrust;
+  /** The metrics block C++ counts into, or null. */
+  metrics: Float64Array | null;
+  /** The PROXY header expected from trusted front-ends, or 'off'. */
+  proxyProtocol: 'off' | keyof typeof ProxyMode;
   /** The watchdog's ring (src/supervisor/watchdog.ts), in a worker. */
   inflight?: Int32Array;
 }
@@ -46,6 +57,7 @@ const kCloseWords = EV_SIZE[Ev.Close];
 const kFileDoneWords = EV_SIZE[Ev.FileDone];
 const kBodyErrorWords = EV_SIZE[Ev.BodyError];
 const kClosedWords = EV_SIZE[Ev.Closed];
+const kProxyWords = EV_SIZE[Ev.Proxy];
 // Requests queued behind an unfinished response before reading pauses.
 const kMaxQueued = 32;
 const kPauseBody = 1;
@@ -96,14 +108,23 @@ class Connection implements Sink {
   private fileDone: (() => void) | null = null;
   onGone: (() => void) | null = null;
 
+  /** The server's ProxyTrust when the peer is a trusted front-end (its
+   * forwarded headers count), else null. */
+  trust: ProxyTrust | null;
+  /** SERVER_PORT as a PROXY header gave it, or null. */
+  serverPort: string | null = null;
+
   constructor(
     readonly server: NativeHttpServer,
     readonly id: number,
-    readonly remoteAddr: string,
-    readonly remotePort: string,
+    /** The peer's address and port, or the client's from a PROXY header. */
+    public remoteAddr: string,
+    public remotePort: string,
     /** Its listener's SERVER_NAME and SERVER_PORT. */
     readonly base: EnvironBase,
-  ) {}
+  ) {
+    this.trust = server.trust.trusts(remoteAddr) ? server.trust : null;
+  }
 
   sendFile(fd: number, offset: number, length: number): Promise<void> {
     return new Promise<void>((resolve) => {
@@ -122,7 +143,7 @@ class Connection implements Sink {
     this.newest = req;
     if (this.current === null && this.queue === null && !this.gone) {
       this.current = req;
-      runApplication(this.server.app, req.environ, this, this.server.errors);
+      runApplication(this.server.app, req.environ, this, this.server.errors, this.server.accessLog);
       return;
     }
     (this.queue ??= []).push(req);
@@ -141,12 +162,12 @@ class Connection implements Sink {
   run(): void {
     if (this.running) return;
     this.running = true;
-    const { app, errors } = this.server;
+    const { app, errors, accessLog } = this.server;
     while (this.current === null && !this.gone && this.queue !== null) {
       const req = this.queue.shift()!;
       if (this.queue.length === 0) this.queue = null;
       this.current = req;
-      runApplication(app, req.environ, this, errors);
+      runApplication(app, req.environ, this, errors, accessLog);
     }
     this.running = false;
     if (this.pauseBits & kPauseQueue && (this.queue?.length ?? 0) < kMaxQueued / 4) this.setPause(kPauseQueue, false);
@@ -255,6 +276,10 @@ class NativeHttpServer {
     readonly app: Application,
     readonly errors: ErrorStream,
     limits: Limits,
+    readonly accessLog: SinkWrapper | null,
+    readonly trust: ProxyTrust,
+    metrics: Float64Array | null,
+    private readonly proxyMode: ProxyMode | 0,
     inflight: Int32Array | undefined,
   ) {
     this.methods = binding.methods;
@@ -269,8 +294,10 @@ class NativeHttpServer {
     this.bytes = Buffer.alloc(Math.max(4 * MIN_BYTES, 2 * headBytes + MIN_BYTES)) as Latin1Buffer;
     // Each parse error's ready-made response, at the index of its value.
     const refusals: { head: string; tail: string }[] = [];
+    const nameOf: string[] = [];
     for (const [name, value] of Object.entries(binding.contract.httpErrors)) {
       refusals[value] = refusalParts(NATIVE_REFUSALS[name]!);
+      nameOf[value] = name;
     }
     const timeoutsMs = {
       headersTimeoutMs: limits.headersTimeout * 1000,
@@ -291,6 +318,13 @@ class NativeHttpServer {
       inflight,
       tickMs: timerTickMs(Object.values(timeoutsMs)),
       ...timeoutsMs,
+      ...(metrics === null
+        ? {}
+        : {
+            metrics,
+            // The slot of each parse error: that of its refusal's status.
+            parseErrorSlots: refusals.map((_, value) => parseErrorSlot(NATIVE_REFUSALS[nameOf[value]!]!)),
+          }),
     });
   }
 
@@ -370,14 +404,30 @@ class NativeHttpServer {
             const off = ev[i + 2]!;
             const addr = bytes.latin1Slice(off, off + ev[i + 3]!);
             const remotePort = ev[i + 4]!;
-            this.conns[id & SLOT_MASK] = new Connection(
+            const conn = new Connection(
               this,
               id,
               addr,
               remotePort < 0 ? '' : String(remotePort),
               this.bases[ev[i + 6]!] ?? this.bases[0]!,
             );
+            this.conns[id & SLOT_MASK] = conn;
+            // From a trusted front-end, a PROXY header comes first.
+            if (this.proxyMode !== 0 && conn.trust !== null) this.native.proxyHeader(id, this.proxyMode);
             i += kOpenWords;
+            break;
+          }
+          case Ev.Proxy: {
+            const conn = this.conns[id & SLOT_MASK];
+            if (conn !== undefined && ev[i + 2] === 1) {
+              const src = ev[i + 3]!;
+              conn.remoteAddr = bytes.latin1Slice(src, src + ev[i + 4]!);
+              conn.remotePort = String(ev[i + 5]!);
+              conn.serverPort = String(ev[i + 8]!);
+              // The client, not the balancer, now decides what is trusted.
+              conn.trust = this.trust.trusts(conn.remoteAddr) ? this.trust : null;
+            }
+            i += kProxyWords;
             break;
           }
           case Ev.Drain:
@@ -446,6 +496,7 @@ class NativeHttpServer {
       conn.remotePort,
       req.input ?? emptyInput,
     );
+    if (conn.serverPort !== null) environ.SERVER_PORT = conn.serverPort;
     const known = this.knownKeys;
     for (let p = at, stop = at + HEAD_WORDS_PER_HEADER * n; p < stop; p += HEAD_WORDS_PER_HEADER) {
       const nameLen = ev[p + 1]!;
@@ -460,7 +511,7 @@ class NativeHttpServer {
       const valueOff = ev[p + 2]! - start;
       addHeader(environ, key, text.slice(valueOff, valueOff + ev[p + 3]!));
     }
-    req.environ = finishEnviron(environ);
+    req.environ = finishEnviron(environ, conn.trust);
     conn.receive(req);
   }
 }
@@ -468,7 +519,17 @@ class NativeHttpServer {
 /** Starts the native server on `options.listeners`; throws if the addon
  * cannot listen on one (those already open are closed). */
 export function startNativeServer(binding: NativeBinding, app: Application, options: NativeServerStartOptions): ServingServer {
-  const server = new NativeHttpServer(binding, app, options.errors, options.limits, options.inflight);
+  const server = new NativeHttpServer(
+    binding,
+    app,
+    options.errors,
+    options.limits,
+    options.accessLog,
+    options.trust,
+    options.metrics,
+    options.proxyProtocol === 'off' ? 0 : ProxyMode[options.proxyProtocol],
+    options.inflight,
+  );
   const addresses: BoundAddress[] = [];
   const baseOf = (serverName: string, serverPort: string): EnvironBase => ({
     serverName,

@@ -25,6 +25,7 @@ export interface Tsgi {
   urls: string[];
   /** The port of the first TCP bind (0 when there is none). */
   port: number;
+  stdout(): string;
   stderr(): string;
   /** Resolves with the stderr text once it matches `re` (rejects after `ms`). */
   waitForLog(re: RegExp, ms?: number): Promise<string>;
@@ -118,6 +119,7 @@ export async function startTsgi(
     child,
     urls,
     port: tcp ? Number(new URL(tcp).port) : 0,
+    stdout: () => stdout,
     stderr: () => stderr,
     waitForLog(re, ms = 10_000) {
       return new Promise((resolve, reject) => {

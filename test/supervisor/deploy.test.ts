@@ -111,11 +111,11 @@ describe.skipIf(nativeLoadError || ((!hasNginx || !hasActivate) && !process.env.
     for (let i = 0; i < 30; i++) {
       const r = JSON.parse((await fetchText({ port })).body);
       seen.add(r.instance);
-      // On a unix socket the peer has no address.
-      expect(r.REMOTE_ADDR).toBe('');
+      // On a unix socket the peer (nginx) has no address, and is trusted
+      // (--forwarded-allow-ips): REMOTE_ADDR is the client's, from the
+      // X-Forwarded-For nginx sets.
       expect(r.xff).toBe('127.0.0.1');
-      // HOOK(h9-observe): with --forwarded-allow-ips (its default trusts
-      // the proxy), REMOTE_ADDR becomes X-Forwarded-For's 127.0.0.1 here.
+      expect(r.REMOTE_ADDR).toBe('127.0.0.1');
     }
     expect(seen).toEqual(new Set(['a', 'b']));
 
