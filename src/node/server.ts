@@ -10,6 +10,7 @@ import { timerTickMs, type Limits } from '../settings.js';
 import { makeEnviron, type EnvironBase } from '../gateway/environ.js';
 import { emptyInput, Input } from '../gateway/input.js';
 import { refusal, refusalBytes } from '../gateway/refusals.js';
+import { requestHasBody } from '../gateway/http-rules.js';
 import { runApplication, type SinkWrapper } from '../gateway/response.js';
 import { NodeSink } from './sink.js';
 import { fileWrapper } from '../gateway/file-wrapper.js';
@@ -220,10 +221,7 @@ export async function startNodeServer(app: Application, options: NodeServerOptio
       // A keep-alive connection whose response ends while closing closes then.
       else if (closing) socket.destroySoon();
     });
-    const hasBody =
-      req.headers['content-length'] !== undefined
-        ? req.headers['content-length'] !== '0'
-        : req.headers['transfer-encoding'] !== undefined;
+    const hasBody = requestHasBody(req.headers);
     let input: Input | typeof emptyInput = emptyInput;
     if (hasBody) {
       let continued = !expectContinue;
