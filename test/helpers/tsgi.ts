@@ -2,7 +2,7 @@
 // workers) as a child process for the supervisor's tests: its listening
 // lines, its stderr as it comes, signals, and a bounded load client that
 // checks every response and counts every failure.
-import { spawn, type ChildProcess, type StdioOptions } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess, type StdioOptions } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import { tmpdir } from 'node:os';
@@ -223,6 +223,16 @@ export function load(
     },
   };
 }
+
+/** Whether Debian's systemd-socket-activate (package systemd) is here. */
+export const hasSocketActivate = (() => {
+  try {
+    execFileSync('systemd-socket-activate', ['--help'], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+})();
 
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 

@@ -5,7 +5,7 @@
 // reach both; the client's address arrives; a 20 MiB upload and a 50 MB
 // streamed download pass intact; SIGHUP of one instance and SIGTERM and a
 // restart of the other under load fail no request. About 10 s.
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
@@ -13,17 +13,10 @@ import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { nativeLoadError } from '../helpers/servers.js';
-import { bin, fetchText, fixtureDir, killAll, load, root, sleep, startTsgi, until } from '../helpers/tsgi.js';
+import { bin, fetchText, fixtureDir, killAll, load, root, sleep, startTsgi, until, hasSocketActivate } from '../helpers/tsgi.js';
 
 const hasNginx = existsSync('/usr/sbin/nginx');
-const hasActivate = (() => {
-  try {
-    execFileSync('systemd-socket-activate', ['--help'], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-})();
+const hasActivate = hasSocketActivate;
 
 const kApp = `import { createHash } from 'node:crypto';
 export default async function app(env, sr) {
