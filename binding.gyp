@@ -20,6 +20,7 @@
         'native/bridge.cc',
         'native/connection.cc',
         'native/parser.cc',
+        'native/proxy_protocol.cc',
         'native/server.cc',
         'native/sockets.cc',
         'native/timers.cc',

@@ -19,6 +19,7 @@
 #include "inflight.h"
 #include "known_headers.h"
 #include "llhttp.h"
+#include "metrics.h"
 #include "parser.h"
 #include "sockets.h"
 
@@ -56,6 +57,39 @@ Napi::Object HttpRules(Napi::Env env) {
   return rules;
 }
 
+// The block of metrics.h: its slots, method labels and bucket bounds.
+Napi::Object MetricsLayout(Napi::Env env) {
+  using namespace tsgi;  // NOLINT: the slot list names its sizes unqualified
+  Napi::Object layout = Napi::Object::New(env);
+  Napi::Object slots = Napi::Object::New(env);
+#define TSGI_SLOT(name, js, first, count)                             \
+  {                                                                   \
+    Napi::Array slot = Napi::Array::New(env, 2);                      \
+    slot.Set(0u, static_cast<uint32_t>(first));                       \
+    slot.Set(1u, static_cast<uint32_t>(count));                       \
+    slots.Set(#js, slot);                                             \
+  }
+  TSGI_METRIC_SLOTS(TSGI_SLOT)
+#undef TSGI_SLOT
+  layout.Set("slots", slots);
+  layout.Set("size", static_cast<uint32_t>(tsgi::kMetricSlots));
+  layout.Set("version", tsgi::kMetricsLayoutVersion);
+  Napi::Array methods = Napi::Array::New(env);
+#define TSGI_METHOD(index, label) methods.Set(static_cast<uint32_t>(index), #label);
+  TSGI_METRIC_METHODS(TSGI_METHOD)
+#undef TSGI_METHOD
+  methods.Set(static_cast<uint32_t>(tsgi::kMetricOther), "other");
+  layout.Set("methods", methods);
+  Napi::Array buckets = Napi::Array::New(env);
+  uint32_t n = 0;
+#define TSGI_BOUND(us) buckets.Set(n++, static_cast<double>(us) / 1e6);
+  TSGI_METRIC_BUCKETS_US(TSGI_BOUND)
+#undef TSGI_BOUND
+  layout.Set("buckets", buckets);
+  layout.Set("parseErrorSlots", static_cast<uint32_t>(tsgi::kMetricParseErrors));
+  return layout;
+}
+
 Napi::Object Contract(Napi::Env env) {
   Napi::Object contract = Napi::Object::New(env);
   Napi::Object events = Napi::Object::New(env);
@@ -69,6 +103,14 @@ Napi::Object Contract(Napi::Env env) {
   contract.Set("eventWords", words);
   contract.Set("headWordsPerHeader",
                static_cast<uint32_t>(tsgi::kHeadWordsPerHeader));
+  contract.Set("requestMethodShift", tsgi::kRfMethodShift);
+  {
+    Napi::Object object = Napi::Object::New(env);
+#define TSGI_MODE(name, js, value) object.Set(#js, static_cast<int32_t>(value));
+    TSGI_PROXY_MODES(TSGI_MODE)
+#undef TSGI_MODE
+    contract.Set("proxyModes", object);
+  }
 
 #define TSGI_ENTRY(name, js, value) object.Set(#js, static_cast<int32_t>(value));
   {
@@ -120,6 +162,7 @@ Napi::Object Contract(Napi::Env env) {
   contract.Set("outputHighWater", static_cast<uint32_t>(tsgi::kHighWater));
   contract.Set("outputLowWater", static_cast<uint32_t>(tsgi::kLowWater));
   contract.Set("httpRules", HttpRules(env));
+  contract.Set("metrics", MetricsLayout(env));
   Napi::Object inflight = Napi::Object::New(env);
   inflight.Set("entries", static_cast<uint32_t>(tsgi::kInflightEntries));
   inflight.Set("words", static_cast<uint32_t>(tsgi::kInflightWords));

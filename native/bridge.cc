@@ -166,7 +166,7 @@ void EventSink::Head(int32_t conn, const ParsedHead& head) {
   w[0] = kEvHead;
   w[1] = conn;
   w[2] = head.method;
-  w[3] = head.flags;
+  w[3] = head.flags | (head.method << kRfMethodShift);
   w[4] = base + static_cast<int32_t>(head.url_off);
   w[5] = static_cast<int32_t>(head.url_len);
   w[6] = static_cast<int32_t>(head.header_count);
@@ -197,6 +197,32 @@ void EventSink::Body(int32_t conn, const char* data, size_t length) {
   w[1] = conn;
   w[2] = static_cast<int32_t>(off);
   w[3] = static_cast<int32_t>(length);
+  ev_len_ += kWords;
+}
+
+void EventSink::Proxy(int32_t conn, const ProxyResult& result) {
+  if (disabled_) return;
+  constexpr size_t kWords = EventWords(kEvProxy);
+  static_assert(kWords == 9, "the Proxy record is written below");
+  const size_t src_len = std::strlen(result.source);
+  const size_t dst_len = std::strlen(result.destination);
+  if (ev_len_ + kWords > ev_cap_ || bytes_len_ + src_len + dst_len > bytes_cap_) {
+    return;  // unreachable: the caller made room
+  }
+  const size_t off = bytes_len_;
+  std::memcpy(bytes_ + off, result.source, src_len);
+  std::memcpy(bytes_ + off + src_len, result.destination, dst_len);
+  bytes_len_ += src_len + dst_len;
+  int32_t* w = ev_ + ev_len_;
+  w[0] = kEvProxy;
+  w[1] = conn;
+  w[2] = result.has_address ? 1 : 0;
+  w[3] = static_cast<int32_t>(off);
+  w[4] = static_cast<int32_t>(src_len);
+  w[5] = result.source_port;
+  w[6] = static_cast<int32_t>(off + src_len);
+  w[7] = static_cast<int32_t>(dst_len);
+  w[8] = result.destination_port;
   ev_len_ += kWords;
 }
 
@@ -746,6 +772,43 @@ bool ReadRefusals(napi_env env, napi_value options, ServerConfig* config) {
   return true;
 }
 
+// options.parseErrorSlots[i]: the metrics slot of HttpError i (needed
+// only with options.metrics).
+bool ReadParseErrorSlots(napi_env env, napi_value options,
+                         ServerConfig* config) {
+  napi_value metrics, list;
+  if (napi_get_named_property(env, options, "metrics", &metrics) != napi_ok ||
+      napi_get_named_property(env, options, "parseErrorSlots", &list) !=
+          napi_ok) {
+    return false;
+  }
+  if (IsType(env, metrics, napi_undefined)) return true;
+  bool is_array = false;
+  uint32_t length = 0;
+  bool ok = napi_is_array(env, list, &is_array) == napi_ok && is_array &&
+            napi_get_array_length(env, list, &length) == napi_ok &&
+            length == kHttpErrorCount;
+  for (uint32_t i = 0; ok && i < length; i++) {
+    napi_value entry;
+    int32_t slot = -1;
+    ok = napi_get_element(env, list, i, &entry) == napi_ok &&
+         napi_get_value_int32(env, entry, &slot) == napi_ok && slot >= 0 &&
+         static_cast<size_t>(slot) < kMetricParseErrors;
+    if (ok) config->parse_error_slot[i] = static_cast<uint8_t>(slot);
+  }
+  if (!ok) {
+    ThrowWithCode(env, OptionError::Kind::kType,
+                  IsType(env, list, napi_undefined) ? kMissingOptionCode
+                                                    : kInvalidOptionCode,
+                  "options.parseErrorSlots must be an array of " +
+                      std::to_string(kHttpErrorCount) +
+                      " slot numbers below " +
+                      std::to_string(kMetricParseErrors) +
+                      ", one per parse error (with options.metrics)");
+  }
+  return ok;
+}
+
 napi_value New(napi_env env, napi_callback_info info) {
   napi_value new_target;
   if (napi_get_new_target(env, info, &new_target) != napi_ok ||
@@ -762,9 +825,10 @@ napi_value New(napi_env env, napi_callback_info info) {
     return nullptr;
   }
   napi_value on_events, events, bytes, responses, response_bytes, reuse,
-      inflight;
+      inflight, metrics;
   if (napi_get_named_property(env, options, "onEvents", &on_events) !=
           napi_ok ||
+      napi_get_named_property(env, options, "metrics", &metrics) != napi_ok ||
       napi_get_named_property(env, options, "events", &events) != napi_ok ||
       napi_get_named_property(env, options, "bytes", &bytes) != napi_ok ||
       napi_get_named_property(env, options, "responses", &responses) !=
@@ -812,7 +876,8 @@ napi_value New(napi_env env, napi_callback_info info) {
       !ReadMs(env, options, "keepAliveTimeoutMs", &timeouts.keep_alive_ms) ||
       !ReadMs(env, options, "sendTimeoutMs", &timeouts.send_ms) ||
       !ReadMs(env, options, "tickMs", &config->tick_ms) ||
-      !ReadRefusals(env, options, config.get())) {
+      !ReadRefusals(env, options, config.get()) ||
+      !ReadParseErrorSlots(env, options, config.get())) {
     return nullptr;
   }
   if (config->tick_ms == 0) {
@@ -837,7 +902,7 @@ napi_value New(napi_env env, napi_callback_info info) {
   Server* server = new Server(env, loop, std::move(config));
   OptionError error;
   if (!server->Init(on_events, events, bytes, responses, response_bytes,
-                    &error)) {
+                    metrics, &error)) {
     delete server;
     ThrowWithCode(env, error.kind, kInvalidOptionCode, error.message);
     return nullptr;
@@ -1204,6 +1269,34 @@ napi_value ServerVoid(napi_env env, napi_callback_info info) {
   return Undefined(env);
 }
 
+// proxyHeader(conn, mode): the connection's first bytes must be a PROXY
+// header of `mode` (ProxyMode); JS calls it from the Open event.
+napi_value ProxyHeader(napi_env env, napi_callback_info info) {
+  napi_value argv[2];
+  Server* server = Unpack(env, info, 2, argv);
+  if (server == nullptr) return nullptr;
+  int32_t conn, mode;
+  if (!GetInt32(env, argv[0], "conn", &conn) ||
+      !GetInt32(env, argv[1], "mode", &mode)) {
+    return nullptr;
+  }
+  bool known = false;
+#define TSGI_MODE(name, js, value) known = known || mode == value;
+  TSGI_PROXY_MODES(TSGI_MODE)
+#undef TSGI_MODE
+  if (!known) {
+    ThrowRange(env, "proxyHeader: mode must be a ProxyMode (1, 2 or 3)");
+    return nullptr;
+  }
+  Connection* c = server->Lookup(conn);
+  if (c != nullptr && !c->ExpectProxy(static_cast<ProxyMode>(mode))) {
+    napi_throw_error(env, kMisuseCode,
+                     "proxyHeader: the connection has already read bytes");
+    return nullptr;
+  }
+  return Undefined(env);
+}
+
 napi_value GetConnections(napi_env env, napi_callback_info info) {
   Server* server = Unpack(env, info, 0, nullptr);
   if (server == nullptr) return nullptr;
@@ -1246,6 +1339,8 @@ napi_status DefineServerClass(napi_env env, napi_value exports) {
        nullptr, kMethod, nullptr},
       {"closeAll", nullptr, ServerVoid<&Server::CloseAll>, nullptr, nullptr,
        nullptr, kMethod, nullptr},
+      {"proxyHeader", nullptr, ProxyHeader, nullptr, nullptr, nullptr,
+       kMethod, nullptr},
       {"drain", nullptr, ServerVoid<&Server::Drain>, nullptr, nullptr,
        nullptr, kMethod, nullptr},
       {"connections", nullptr, nullptr, GetConnections, nullptr, nullptr,

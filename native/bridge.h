@@ -11,6 +11,7 @@
 
 #include "node_api.h"
 #include "parser.h"
+#include "proxy_protocol.h"
 
 namespace tsgi {
 
@@ -30,7 +31,8 @@ namespace tsgi {
   V(kEvClose, Close, 6, 2)     \
   V(kEvFileDone, FileDone, 7, 3) \
   V(kEvClosed, Closed, 8, 1)     \
-  V(kEvBodyError, BodyError, 9, 3)
+  V(kEvBodyError, BodyError, 9, 3) \
+  V(kEvProxy, Proxy, 10, 9)
 
 enum EventType : int32_t {
 #define TSGI_ENUM(name, js, value, words) name = value,
@@ -177,6 +179,8 @@ class EventSink {
             int32_t remote_port, int32_t local_port, int32_t listener);
   void Head(int32_t conn, const ParsedHead& head);
   void Body(int32_t conn, const char* data, size_t length);
+  // The PROXY header of `conn` was read: its addresses, as text.
+  void Proxy(int32_t conn, const ProxyResult& result);
   // Records without bytes; safe at any time, also while JS runs.
   void Small(int32_t type, int32_t conn);
   void Small(int32_t type, int32_t conn, int32_t arg);

@@ -39,6 +39,7 @@ int Connection::Accept(Listener* listener, uint32_t generation) {
   pending_error_ = HttpError::kNone;
   continue_state_ = kContinueNone;
   announced_ = reading_ = paused_ = parse_done_ = false;
+  proxy_pending_ = false;
   close_after_flush_ = errored_ = peer_ended_ = want_drain_ = dirty_ = false;
   body_incomplete_ = false;
   idle_since_ = message_start_ = head_clock_ = uv_now(server_->loop());
@@ -54,7 +55,7 @@ int Connection::Accept(Listener* listener, uint32_t generation) {
   }
   if (!listener->pipe) uv_tcp_nodelay(&handle_.tcp, 1);
   parser_.Reset(this, &server_->limits(), &server_->buffer_pool());
-  writer_.Reset(stream(), &server_->buffer_pool());
+  writer_.Reset(stream(), &server_->buffer_pool(), &server_->metrics());
 
   // Addresses for the Open record (CGI REMOTE_ADDR, REMOTE_PORT and
   // SERVER_PORT on the JS side); a unix socket has none: "" and -1.
@@ -152,10 +153,35 @@ void Connection::OnRead(ssize_t nread, const uv_buf_t* buf) {
     return;
   }
   if (parse_done_ || errored_) return;
+  const char* data = buf->base;
+  size_t length = static_cast<size_t>(nread);
+  if (proxy_pending_) {
+    // haproxy's spec: the header comes whole before anything else, and a
+    // connection whose header is invalid is closed without a response.
+    size_t consumed = 0;
+    const ProxyHeaderParser::Result pr = proxy_.Feed(data, length, &consumed);
+    if (pr == ProxyHeaderParser::Result::kInvalid) {
+      CloseNow();
+      return;
+    }
+    if (pr == ProxyHeaderParser::Result::kNeedMore) {
+      ArmTimer();
+      return;
+    }
+    proxy_pending_ = false;
+    OnProxyHeader();
+    if (state_ != State::kOpen || parse_done_ || errored_) return;
+    data += consumed;
+    length -= consumed;
+    if (length == 0) {
+      ArmTimer();
+      return;
+    }
+  }
   const bool was_in_message = parser_.in_message();
   const bool was_idle = pending_ == 0 && !writer_.response_active();
   const uint32_t done_before = messages_done_;
-  Parser::Result r = parser_.Execute(buf->base, static_cast<size_t>(nread));
+  Parser::Result r = parser_.Execute(data, length);
   if (state_ != State::kOpen) return;
   if (r == Parser::Result::kStopped) {
     StopParsing();
@@ -186,7 +212,8 @@ int Connection::OnHead(const ParsedHead& head) {
   sink.Head(id(), head);
   server_->inflight().Add(&inflight_, id(), head.method,
                           head.bytes + head.url_off, head.url_len);
-  pending_++;
+  // The oldest unanswered request is taken up now (metrics: its duration).
+  if (++pending_ == 1 && server_->metrics().on()) started_us_ = NowUs();
   body_incomplete_ = true;
   continue_state_ =
       (head.flags & kRfExpectContinue) != 0 ? kContinueWanted : kContinueNone;
@@ -226,6 +253,7 @@ int Connection::OnMessageComplete(bool keep_alive) {
 }
 
 void Connection::OnParseError(HttpError error) {
+  server_->CountParseError(error);
   StopParsing();
   if (close_after_flush_ || errored_) return;
   if (body_incomplete_) {
@@ -327,6 +355,8 @@ int Connection::BeginRespond(int32_t req_flags, int status,
   }
   start->content_length = content_length;
   if (pending_ == 1) continue_state_ = kContinueNone;
+  response_status_ = status;
+  response_method_ = (req_flags >> kRfMethodShift) & 0xff;
   return kWrOk;
 }
 
@@ -398,9 +428,12 @@ int Connection::End() {
   }
   const bool request_incomplete = pending_ == 1 && body_incomplete_;
   const bool close = writer_.EndResponse() || request_incomplete;
+  CountResponse();
   if (pending_ > 0) {
-    pending_--;
     server_->inflight().Done(&inflight_, id());
+    if (--pending_ > 0 && server_->metrics().on()) {
+      started_us_ = NowUs();  // the next pipelined request is taken up
+    }
   }
   if (pending_ == 0) {
     // From now on, waiting for a request is keep-alive idle time.
@@ -451,6 +484,24 @@ void Connection::SendContinue() {
     return;
   }
   MarkDirty();
+}
+
+bool Connection::ExpectProxy(ProxyMode mode) {
+  if (state_ != State::kOpen) return true;  // closing: nothing to read
+  if (messages_done_ != 0 || parser_.in_message() || parse_done_) {
+    return false;
+  }
+  proxy_.Reset(mode);
+  proxy_pending_ = true;
+  return true;
+}
+
+void Connection::OnProxyHeader() {
+  EventSink& sink = server_->sink();
+  sink.EnsureRoom(EventWords(kEvProxy), 2 * kProxyAddressText);
+  // EnsureRoom may have run JS, which may have closed this connection.
+  if (state_ != State::kOpen) return;
+  sink.Proxy(id(), proxy_.result());
 }
 
 void Connection::Pause() {
@@ -585,6 +636,8 @@ void Connection::OnShutdownCb(uv_shutdown_t* req, int status) {
 void Connection::CloseNow() {
   if (state_ == State::kFree || state_ == State::kClosing) return;
   server_->wheel().Remove(&deadline_);
+  // A response cut short still counts, with the status it began with.
+  if (writer_.response_active()) CountResponse();
   if (writer_.file_active() && announced_) {
     // JS keeps its fd open until FileDone: tell it the job is over.
     server_->sink().Small(kEvFileDone, id(), UV_ECANCELED);
@@ -609,6 +662,18 @@ void Connection::OnClosed() {
   dirty_ = false;
   pending_ = 0;
   generation_ = (generation_ + 1) & kGenerationMask;
+}
+
+// ---- Metrics ---------------------------------------------------------------
+
+uint64_t Connection::NowUs() { return uv_hrtime() / 1000; }
+
+void Connection::CountResponse() {
+  Metrics& metrics = server_->metrics();
+  if (!metrics.on()) return;
+  const uint64_t now = NowUs();
+  metrics.Response(MetricMethod(response_method_), response_status_,
+                   now > started_us_ ? now - started_us_ : 0);
 }
 
 // ---- Timeouts --------------------------------------------------------------

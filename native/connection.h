@@ -9,6 +9,7 @@
 #include "errors.h"
 #include "inflight.h"
 #include "parser.h"
+#include "proxy_protocol.h"
 #include "timers.h"
 #include "uv.h"
 #include "writer.h"
@@ -78,6 +79,10 @@ class Connection final : public ParserDelegate, public WriterOwner {
   void SendContinue();
   void Pause();
   void Resume();
+  // The first bytes must be a PROXY header of `mode` (from a trusted
+  // front-end, JS decides; called from the Open event, before any read).
+  // False when bytes were read already.
+  bool ExpectProxy(ProxyMode mode);
 
   // Writes the corked output (called by the Server for dirty connections).
   void FlushOutput();
@@ -125,8 +130,13 @@ class Connection final : public ParserDelegate, public WriterOwner {
   void CloseAfterFlush();
   void BeginLinger();
   void OnParseError(HttpError error);
+  // The response in progress ends (or is cut): the request counters.
+  void CountResponse();
+  static uint64_t NowUs();
   void OnPeerEnd();
   void SendPendingError();
+  // The PROXY header is complete: its record, then HTTP.
+  void OnProxyHeader();
 
   // ---- Timeouts (timers.h) ----
   // The deadline of what the connection is waiting for from the client
@@ -163,6 +173,11 @@ class Connection final : public ParserDelegate, public WriterOwner {
 
   Parser parser_;
   Writer writer_;
+  // Reads the PROXY header while proxy_pending_; until then nothing reaches
+  // parser_, and the headers timeout of an idle connection bounds the wait
+  // (closed without a word, as an invalid header is).
+  ProxyHeaderParser proxy_;
+  bool proxy_pending_ = false;
 
   // Requests handed to JS (Head records) whose response has not ended.
   // JS answers them in order, so the oldest is the one being answered.
@@ -197,6 +212,10 @@ class Connection final : public ParserDelegate, public WriterOwner {
   uint64_t send_since_ = 0;     // output queued since (or last progress);
                                 // 0: nothing queued
   uint32_t messages_done_ = 0;  // messages completed on this socket
+  // ---- Metrics (metrics.h), kept only while they are on ----
+  uint64_t started_us_ = 0;     // the oldest unanswered request taken up
+  int response_status_ = 0;     // of the response in progress
+  int response_method_ = 0;     // its request's llhttp method
   bool kept_alive_ = false;     // a response ended: idle is keep-alive idle
 };
 

@@ -33,6 +33,12 @@ enum RequestFlags : int32_t {
 #undef TSGI_ENUM
 };
 
+// The flags word of a Head record also carries llhttp's method number,
+// from this bit up (the flags above use the bits below it), so that the
+// word JS passes back to respond() says which method is answered (the
+// request counters of metrics.h). Exported as `requestMethodShift`.
+constexpr int kRfMethodShift = 8;
+
 // A complete request head. Everything points into the input given to
 // Parser::Execute or into the Parser's storage, and is valid only during
 // ParserDelegate::OnHead.

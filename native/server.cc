@@ -80,7 +80,35 @@ Server::~Server() {
 
 bool Server::Init(napi_value on_events, napi_value events, napi_value bytes,
                   napi_value responses, napi_value response_bytes,
-                  OptionError* error) {
+                  napi_value metrics, OptionError* error) {
+  napi_valuetype metrics_type = napi_undefined;
+  napi_typeof(env_, metrics, &metrics_type);
+  double* slots = nullptr;
+  if (metrics_type != napi_undefined) {
+    bool is_typed = false;
+    napi_typedarray_type type;
+    size_t length = 0;
+    void* data = nullptr;
+    napi_value buffer;
+    size_t offset = 0;
+    if (napi_is_typedarray(env_, metrics, &is_typed) != napi_ok ||
+        !is_typed ||
+        napi_get_typedarray_info(env_, metrics, &type, &length, &data,
+                                 &buffer, &offset) != napi_ok ||
+        type != napi_float64_array || length != kMetricSlots) {
+      error->Set(OptionError::Kind::kType,
+                 "options.metrics must be a Float64Array of the metrics "
+                 "layout's size (src/metrics/layout.ts)");
+      return false;
+    }
+    slots = static_cast<double*>(data);
+    if (slots[kMxLayout] != kMetricsLayoutVersion) {
+      error->Set(OptionError::Kind::kType,
+                 "options.metrics was not made for this layout version "
+                 "(use newMetricsBlock() of src/metrics/layout.ts)");
+      return false;
+    }
+  }
   if (!sink_.Init(env_, on_events, events, bytes, error)) return false;
   if (!queue_.Init(env_, responses, response_bytes, error)) {
     sink_.Destroy();
@@ -107,6 +135,16 @@ bool Server::Init(napi_value on_events, napi_value events, napi_value bytes,
     sink_.Destroy();
     queue_.Destroy(env_);
     return false;
+  }
+  if (slots != nullptr) {
+    if (napi_create_reference(env_, metrics, 1, &metrics_ref_) != napi_ok) {
+      error->Set(OptionError::Kind::kType, "cannot hold options.metrics");
+      sink_.Destroy();
+      queue_.Destroy(env_);
+      return false;
+    }
+    metrics_.Attach(slots);
+    metrics_.Set(kMxConnectionsOpen, 0);
   }
   uv_check_init(loop_, &check_);
   check_.data = this;
@@ -149,6 +187,11 @@ void Server::Finalize(napi_env env, void* data, void* /*hint*/) {
   self->sink_.Disable();
   self->sink_.Destroy();
   self->queue_.Destroy(env);
+  self->metrics_.Detach();
+  if (self->metrics_ref_ != nullptr) {
+    napi_delete_reference(env, self->metrics_ref_);
+    self->metrics_ref_ = nullptr;
+  }
   if (self->wrapper_ != nullptr) {
     napi_delete_reference(env, self->wrapper_);
     self->wrapper_ = nullptr;
@@ -180,6 +223,7 @@ void Server::CleanupHook(napi_async_cleanup_hook_handle /*handle*/,
 void Server::Teardown() {
   tearing_down_ = true;
   sink_.Disable();
+  metrics_.Detach();
   // The ring keeps what was in flight when the environment ended (a
   // worker that died): the supervisor logs it.
   inflight_.Attach(nullptr);
@@ -384,11 +428,14 @@ void Server::OnConnection(Listener* listener, int status) {
   Connection* conn = slots_[slot].get();
   open_handles_++;
   connection_count_++;
+  metrics_.Add(kMxConnectionsAccepted, 1);
+  metrics_.Set(kMxConnectionsOpen, connection_count_);
   int r = conn->Accept(listener, conn->generation());
   if (r != 0 && conn->state() == Connection::State::kFree) {
     // No handle was created: nothing will call ConnectionClosed.
     open_handles_--;
     connection_count_--;
+    metrics_.Set(kMxConnectionsOpen, connection_count_);
     free_slots_.push_back(slot);
   }
 }
@@ -400,6 +447,7 @@ void Server::ConnectionClosed(Connection* conn) {
     conn->OnClosed();
     free_slots_.push_back(conn->slot());
     connection_count_--;
+    metrics_.Set(kMxConnectionsOpen, connection_count_);
     MaybeClosed();
   } else {
     conn->OnClosed();
@@ -473,6 +521,9 @@ void Server::AllocCb(uv_handle_t* handle, size_t /*suggested*/,
 void Server::ReadCb(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf) {
   Connection* conn = static_cast<Connection*>(stream->data);
   PollScope scope(conn->server());
+  if (nread > 0) {
+    conn->server()->metrics_.Add(kMxBytesIn, static_cast<double>(nread));
+  }
   conn->OnRead(nread, buf);
 }
 

@@ -15,6 +15,7 @@
 #include "byte_buffer.h"
 #include "connection.h"
 #include "inflight.h"
+#include "metrics.h"
 #include "node_api.h"
 #include "parser.h"
 #include "timers.h"
@@ -37,6 +38,9 @@ struct ServerConfig {
   // line (errors.h).
   std::string ready_head[kHttpErrorCount];
   std::string ready_tail[kHttpErrorCount];
+  // The parse-error slot of the metrics that counts each HttpError
+  // (options.parseErrorSlots; all 0 without metrics).
+  uint8_t parse_error_slot[kHttpErrorCount] = {};
 };
 
 class Server;
@@ -81,9 +85,11 @@ class Server {
 
   // Second construction step. On failure nothing is left open and the
   // caller deletes the object; on success only Finalize may free it.
+  // `metrics` is the block to count into (a Float64Array of metrics.h's
+  // layout) or undefined.
   bool Init(napi_value on_events, napi_value events, napi_value bytes,
             napi_value responses, napi_value response_bytes,
-            OptionError* error);
+            napi_value metrics, OptionError* error);
   void SetWrapper(napi_ref wrapper) { wrapper_ = wrapper; }
   // napi_wrap finalizer.
   static void Finalize(napi_env env, void* data, void* hint);
@@ -156,6 +162,13 @@ class Server {
   bool closing() const { return closing_; }
   bool tearing_down() const { return tearing_down_; }
   void AddDirty(uint32_t slot) { dirty_.push_back(slot); }
+  // The counters (metrics.h); off when no block was given.
+  Metrics& metrics() { return metrics_; }
+  void CountParseError(HttpError error) {
+    if (!metrics_.on()) return;
+    if (error == HttpError::kNone) error = HttpError::kBadRequest;
+    metrics_.Add(kMxParseErrors + config_->parse_error_slot[static_cast<size_t>(error)], 1);
+  }
   // Every connection's deadline lives here (timers.h).
   DeadlineWheel& wheel() { return wheel_; }
   const Timeouts& timeouts() const { return config_->timeouts; }
@@ -232,6 +245,11 @@ class Server {
   const std::unique_ptr<ServerConfig> config_;
   ReadyResponse ready_[kHttpErrorCount];
   BufferPool buffer_pool_;
+  // Writes into the block JS gave (metrics_ref_ keeps its typed array, and
+  // so its memory, alive); detached in Teardown and Finalize, before the
+  // reference is dropped, so that no close callback writes after.
+  Metrics metrics_;
+  napi_ref metrics_ref_ = nullptr;
 
   // Every listener ever opened, by index; nullptr once closing (the
   // Listener itself lives until its close callback).

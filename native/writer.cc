@@ -30,8 +30,9 @@ size_t BytesText::EncodeTo(char* dst, size_t room) {
   return n;
 }
 
-void Writer::Reset(uv_stream_t* stream, BufferPool* pool) {
+void Writer::Reset(uv_stream_t* stream, BufferPool* pool, Metrics* metrics) {
   stream_ = stream;
+  metrics_ = metrics;
   cork_.set_pool(pool);
   inflight_.set_pool(pool);
   cork_.Clear();
@@ -239,6 +240,7 @@ int Writer::Flush() {
   if (r == UV_EAGAIN || r == UV_ENOSYS) r = 0;
   if (r < 0) return r;
   size_t done = static_cast<size_t>(r);
+  Sent(done);
   if (done == cork_.size()) {
     cork_.Clear();
     cork_.ReturnBlock();
@@ -269,6 +271,7 @@ void Writer::AfterWriteCb(uv_write_t* req, int status) {
 }
 
 void Writer::AfterWrite(int status) {
+  if (status == 0) Sent(inflight_len_);
   writing_ = false;
   inflight_len_ = 0;
   inflight_.Clear();
@@ -341,6 +344,7 @@ void Writer::ContinueFile() {
       FinishFile(r);
       return;
     }
+    Sent(static_cast<size_t>(r));
     cork_.Consume(static_cast<size_t>(r));
     file_.prefix -= static_cast<size_t>(r);
     if (file_.prefix > 0) {
@@ -363,6 +367,7 @@ void Writer::ContinueFile() {
                                                : static_cast<size_t>(file_.remaining);
     ssize_t n = sendfile(sock, file_.fd, &off, want);
     if (n > 0) {
+      Sent(static_cast<size_t>(n));
       file_.offset += n;
       file_.remaining -= static_cast<uint64_t>(n);
       continue;

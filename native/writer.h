@@ -10,6 +10,7 @@
 
 #include "byte_buffer.h"
 #include "errors.h"
+#include "metrics.h"
 #include "uv.h"
 
 namespace tsgi {
@@ -119,8 +120,9 @@ class Writer {
   // of the previous connection of the slot but keeps buffer capacity.
   // Starts a new connection on `stream`. The cork and in-flight buffers take
   // their blocks from `pool` (the Server's) and give them back whenever
-  // they are empty, so an idle connection holds none.
-  void Reset(uv_stream_t* stream, BufferPool* pool);
+  // they are empty, so an idle connection holds none. Bytes the kernel
+  // takes are counted in `metrics` (the Server's, which outlives it).
+  void Reset(uv_stream_t* stream, BufferPool* pool, Metrics* metrics);
 
   // Response framing. All append to the cork buffer; nothing is written to
   // the socket before Flush(). The others return false when memory runs
@@ -206,6 +208,10 @@ class Writer {
 
   WriterOwner* owner_;
   uv_stream_t* stream_ = nullptr;
+  Metrics* metrics_ = nullptr;
+  void Sent(size_t n) {
+    if (metrics_ != nullptr) metrics_->Add(kMxBytesOut, static_cast<double>(n));
+  }
 
   // cork_: owned by the Writer; responses append here.
   // inflight_: handed to libuv by uv_write (bytes [inflight_off, size) of

@@ -38,18 +38,13 @@ export function settingsTable(settings) {
  * false), or of SupervisorOptions (true). */
 export function optionsBlock(settings, supervisor = false) {
   const { SETTINGS, formatDefault, describeRange } = settings;
-  const type = (s) =>
-    s.list
-      ? 'string | readonly string[]'
-      : s.auto
-        ? "number | 'auto'"
-        : s.type === 'string'
-          ? 'string'
-          : s.type === 'boolean'
-            ? 'boolean'
-            : s.type === 'choice'
-              ? 'ServerKind'
-              : 'number';
+  const type = (s) => {
+    if (s.list) return 'string | readonly string[]';
+    if (s.auto) return "number | 'auto'";
+    if (s.type === 'string' || s.type === 'boolean') return s.type;
+    if (s.type === 'choice') return s.key === 'server' ? 'ServerKind' : s.choices.map((c) => `'${c}'`).join(' | ');
+    return 'number';
+  };
   const out = [];
   for (const s of SETTINGS.filter((x) => Boolean(x.supervisor) === supervisor)) {
     const help = s.help.charAt(0).toUpperCase() + s.help.slice(1);

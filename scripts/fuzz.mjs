@@ -1,17 +1,21 @@
 #!/usr/bin/env node
-// fuzz.mjs: builds the libFuzzer harness of the native parsing layer
-// (fuzz/parser_fuzzer.cc + native/parser.cc + native/strict.cc + the
-// system llhttp, no Node-API) with clang and -fsanitize=fuzzer,address,
-// undefined, then runs it on the seed corpus in fuzz/corpus.
+// fuzz.mjs: builds the libFuzzer harnesses of the native parsing layer
+// with clang and -fsanitize=fuzzer,address,undefined (no Node-API), then
+// runs each on its seed corpus, one after the other:
+//   parser: fuzz/parser_fuzzer.cc + native/parser.cc + native/strict.cc +
+//           the system llhttp; seeds fuzz/corpus, dictionary fuzz/http.dict
+//   proxy:  fuzz/proxy_fuzzer.cc + native/proxy_protocol.cc (and the HTTP
+//           parser after the header); seeds fuzz/proxy-corpus,
+//           dictionary fuzz/proxy.dict
 //
-//   npm run fuzz -- --time 60            run for 60 s (CI)
-//   node scripts/fuzz.mjs --time 1800 --jobs 2
+//   npm run fuzz -- --time 60            60 s for each harness (CI)
+//   node scripts/fuzz.mjs --time 1800 --jobs 2 --target parser
 //   node scripts/fuzz.mjs --build-only
-//   node scripts/fuzz.mjs --run <file>   replay one input (a crash)
+//   node scripts/fuzz.mjs --target proxy --run <file>   replay one input
 //
-// New inputs go to build/fuzz/corpus (seeds are never modified), crashes
-// to build/fuzz/artifacts. Exits non-zero when the fuzzer finds a crash or
-// a broken invariant.
+// New inputs go to build/fuzz/<target>/corpus (seeds are never modified),
+// crashes to build/fuzz/<target>/artifacts. Exits non-zero when a fuzzer
+// finds a crash or a broken invariant.
 import { spawnSync, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync } from 'node:fs';
 import { dirname, join, resolve, relative } from 'node:path';
@@ -33,8 +37,9 @@ const program = new Command()
   .option('--jobs <n>', 'parallel fuzzing processes', positive, 1)
   .option('--cc <clang>', 'C compiler', process.env.CC_FUZZ || 'clang')
   .option('--cxx <clang++>', 'C++ compiler', process.env.CXX_FUZZ || 'clang++')
-  .option('--build-only', 'build the harness and stop')
-  .option('--run <file>', 'replay one input instead of fuzzing')
+  .option('--target <name>', 'parser, proxy or all', 'all')
+  .option('--build-only', 'build the harnesses and stop')
+  .option('--run <file>', 'replay one input instead of fuzzing (with --target)')
   .parse();
 const opts = program.opts();
 
@@ -59,19 +64,33 @@ function llhttp(what) {
   return r.stdout.split('\n').filter(Boolean).map((f) => (what === 'sources' ? resolve(ROOT, f) : f));
 }
 
-function build() {
+/** The harnesses: their sources besides llhttp, seeds and dictionary. */
+const TARGETS = {
+  parser: { sources: ['fuzz/parser_fuzzer.cc', 'native/parser.cc', 'native/strict.cc'], seeds: 'fuzz/corpus', dict: 'fuzz/http.dict' },
+  proxy: {
+    sources: ['fuzz/proxy_fuzzer.cc', 'native/proxy_protocol.cc', 'native/parser.cc', 'native/strict.cc'],
+    seeds: 'fuzz/proxy-corpus',
+    dict: 'fuzz/proxy.dict',
+  },
+};
+
+let llhttpObjects = null;
+
+function build(name) {
   mkdirSync(join(OUT, 'obj'), { recursive: true });
   const sanitize = '-fsanitize=address,undefined';
   const common = ['-g', '-O1', '-fno-omit-frame-pointer', sanitize, '-fno-sanitize-recover=undefined'];
   const include = llhttp('include');
-  const objects = [];
-  // llhttp is instrumented for coverage too: its states are what we explore.
-  for (const src of llhttp('sources')) {
-    const obj = join(OUT, 'obj', `llhttp-${src.split('/').pop().replace(/\.c$/, '.o')}`);
-    run(opts.cc, [...common, '-fsanitize=fuzzer-no-link', '-w', ...include.map((d) => `-I${d}`), '-c', src, '-o', obj]);
-    objects.push(obj);
+  if (llhttpObjects === null) {
+    llhttpObjects = [];
+    // llhttp is instrumented for coverage too: its states are what we explore.
+    for (const src of llhttp('sources')) {
+      const obj = join(OUT, 'obj', `llhttp-${src.split('/').pop().replace(/\.c$/, '.o')}`);
+      run(opts.cc, [...common, '-fsanitize=fuzzer-no-link', '-w', ...include.map((d) => `-I${d}`), '-c', src, '-o', obj]);
+      llhttpObjects.push(obj);
+    }
   }
-  const binary = join(OUT, 'parser_fuzzer');
+  const binary = join(OUT, `${name}_fuzzer`);
   run(opts.cxx, [
     ...common,
     '-fsanitize=fuzzer',
@@ -81,10 +100,8 @@ function build() {
     '-fno-exceptions',
     '-I' + join(ROOT, 'native'),
     ...include.map((d) => `-I${d}`),
-    join(ROOT, 'fuzz', 'parser_fuzzer.cc'),
-    join(ROOT, 'native', 'parser.cc'),
-    join(ROOT, 'native', 'strict.cc'),
-    ...objects,
+    ...TARGETS[name].sources.map((f) => join(ROOT, f)),
+    ...llhttpObjects,
     ...llhttp('libraries'),
     '-o',
     binary,
@@ -92,43 +109,66 @@ function build() {
   return binary;
 }
 
-const binary = build();
-console.log(`fuzz: built ${relative(ROOT, binary)}`);
+const names = opts.target === 'all' ? Object.keys(TARGETS) : [opts.target];
+for (const name of names) {
+  if (!(name in TARGETS)) {
+    console.error(`fuzz: --target must be parser, proxy or all, got ${JSON.stringify(name)}`);
+    process.exit(2);
+  }
+}
+const binaries = Object.fromEntries(names.map((name) => [name, build(name)]));
+for (const b of Object.values(binaries)) console.log(`fuzz: built ${relative(ROOT, b)}`);
 if (opts.buildOnly) process.exit(0);
 
-const dict = join(ROOT, 'fuzz', 'http.dict');
 if (opts.run) {
-  const r = spawnSync(binary, [`-dict=${dict}`, resolve(opts.run)], { stdio: 'inherit' });
+  if (names.length !== 1) {
+    console.error('fuzz: --run replays on one harness: add --target parser or --target proxy');
+    process.exit(2);
+  }
+  const r = spawnSync(binaries[names[0]], [`-dict=${join(ROOT, TARGETS[names[0]].dict)}`, resolve(opts.run)], { stdio: 'inherit' });
   process.exit(r.status ?? 1);
 }
 
-const corpus = join(OUT, 'corpus');
-const artifacts = join(OUT, 'artifacts');
-mkdirSync(corpus, { recursive: true });
-mkdirSync(artifacts, { recursive: true });
-const seeds = join(ROOT, 'fuzz', 'corpus');
-if (!existsSync(seeds) || readdirSync(seeds).length === 0) {
-  console.error('fuzz: the seed corpus fuzz/corpus is missing');
-  process.exit(2);
+/** Runs one harness for opts.time seconds; resolves with its exit code. */
+function fuzz(name) {
+  const t = TARGETS[name];
+  const dir = join(OUT, name);
+  const corpus = join(dir, 'corpus');
+  const artifacts = join(dir, 'artifacts');
+  mkdirSync(corpus, { recursive: true });
+  mkdirSync(artifacts, { recursive: true });
+  const seeds = join(ROOT, t.seeds);
+  if (!existsSync(seeds) || readdirSync(seeds).length === 0) {
+    console.error(`fuzz: the seed corpus ${t.seeds} is missing`);
+    process.exit(2);
+  }
+  const args = [
+    `-max_total_time=${opts.time}`,
+    `-dict=${join(ROOT, t.dict)}`,
+    `-artifact_prefix=${artifacts}/`,
+    '-print_final_stats=1',
+    '-max_len=4096',
+    '-timeout=10',
+    '-rss_limit_mb=2048',
+  ];
+  if (opts.jobs > 1) args.push(`-jobs=${opts.jobs}`, `-workers=${opts.jobs}`);
+  args.push(corpus, seeds);
+  console.log(`fuzz: ${relative(ROOT, binaries[name])} ${args.map((a) => a.replace(ROOT + '/', '')).join(' ')}`);
+  const child = spawn(binaries[name], args, { cwd: dir, stdio: 'inherit' });
+  const stop = () => child.kill('SIGINT');
+  process.on('SIGINT', stop);
+  process.on('SIGTERM', stop);
+  return new Promise((resolve) => {
+    child.on('exit', (code, signal) => {
+      process.off('SIGINT', stop);
+      process.off('SIGTERM', stop);
+      if (code === 0) console.log(`fuzz: ${name}: no crash, no broken invariant`);
+      else console.error(`fuzz: ${name}: the fuzzer stopped with ${signal ?? `exit ${code}`}; see build/fuzz/${name}/artifacts`);
+      resolve(code ?? 1);
+    });
+  });
 }
-const args = [
-  `-max_total_time=${opts.time}`,
-  `-dict=${dict}`,
-  `-artifact_prefix=${artifacts}/`,
-  '-print_final_stats=1',
-  '-max_len=4096',
-  '-timeout=10',
-  '-rss_limit_mb=2048',
-];
-if (opts.jobs > 1) args.push(`-jobs=${opts.jobs}`, `-workers=${opts.jobs}`);
-args.push(corpus, seeds);
-console.log(`fuzz: ${relative(ROOT, binary)} ${args.map((a) => a.replace(ROOT + '/', '')).join(' ')}`);
-const child = spawn(binary, args, { cwd: OUT, stdio: 'inherit' });
-const stop = () => child.kill('SIGINT');
-process.on('SIGINT', stop);
-process.on('SIGTERM', stop);
-child.on('exit', (code, signal) => {
-  if (code === 0) console.log('fuzz: no crash, no broken invariant');
-  else console.error(`fuzz: the fuzzer stopped with ${signal ?? `exit ${code}`}; see build/fuzz/artifacts`);
-  process.exit(code ?? 1);
-});
+
+let failed = 0;
+for (const name of names) if ((await fuzz(name)) !== 0) failed++;
+process.exit(failed === 0 ? 0 : 1);

@@ -1,10 +1,12 @@
 // settings.ts: every setting of a tsgi server in one table: its type,
 // default, range and help, and the names it has as a `serve()` option (also
 // its config-file key), a `tsgi serve` flag and an environment variable.
-// serve()'s checks, the CLI's flags and --help, DEFAULT_LIMITS, the native
-// server's limits, the README's table of settings and the JSDoc of
-// ServeOptions are all derived from it (`npm run docs:settings` writes the
-// last two). ARCHITECTURE.md, "Where each rule lives".
+// serve()'s checks, the CLI's flags and --help, the TSGI_* variables and
+// config-file keys `tsgi serve` reads (src/config/load.ts), DEFAULT_LIMITS,
+// the native server's limits, the README's table of settings and the JSDoc
+// of ServeOptions are all derived from it (`npm run docs` writes the last
+// two). Checks a type cannot express live in src/config/checks.ts.
+// ARCHITECTURE.md, "Where each rule lives".
 import type { ServeOptions, SupervisorOptions } from './types.js';
 
 /** How a setting's value is written and checked. */
@@ -52,6 +54,11 @@ interface Row {
    * their watchdog and replacement), not of `serve()`: a SupervisorOptions
    * option, not a ServeOptions one. */
   readonly supervisor?: true;
+  /** What a valid 'string' value is, for the docs and the messages;
+   * src/config/checks.ts holds the check itself. */
+  readonly accepts?: string;
+  /** The placeholder of the flag's value in --help. */
+  readonly meta?: string;
 }
 
 /** One setting, with its names. */
@@ -60,7 +67,7 @@ export interface Setting extends Omit<Row, 'flag'> {
   readonly key: string;
   /** The `tsgi serve` flag, or null. */
   readonly flag: string | null;
-  /** The environment variable (read from issue 9 on). */
+  /** The environment variable (read by `tsgi serve`: src/config/load.ts). */
   readonly env: string;
 }
 
@@ -93,6 +100,17 @@ const TABLE = {
   maxRequests: { type: 'count', default: 0, min: 0, max: 2 ** 31 - 1, supervisor: true, help: 'a worker is replaced gracefully after this many requests; 0 never' },
   maxRequestsJitter: { type: 'count', default: 0, min: 0, max: 2 ** 31 - 1, supervisor: true, help: 'up to this many requests more, chosen at random per worker, so that workers are not all replaced at once' },
   reload: { type: 'boolean', default: false, supervisor: true, help: 'restart the workers when a file under the application\'s directory changes (development)' },
+  // Logs (README, "Logs"). gunicorn's names and defaults. With workers, each
+  // appends to the same access log; the error log is the supervisor's.
+  accessLog: { type: 'string', default: undefined, meta: 'file|-', accepts: 'a file path, or - for stdout', help: 'where each response is logged: a file (appended to; reopened on SIGUSR1), or - for stdout; none by default' },
+  accessLogFormat: { type: 'string', default: '%(h)s %(l)s %(u)s %(t)s "%(r)s" %(s)s %(b)s "%(f)s" "%(a)s"', meta: 'format', accepts: "gunicorn's %(atom)s format, or json", help: "an access log line: gunicorn's atoms, or json for one JSON object per line" },
+  errorLog: { type: 'string', default: '-', meta: 'file|-', accepts: 'a file path, or - for stderr', help: "where the server's events and tsgi.errors go: a file (appended to; reopened on SIGUSR1), or - for stderr" },
+  logLevel: { type: 'choice', choices: ['debug', 'info', 'warning', 'error', 'critical'], default: 'info', help: 'the least severe event the error log keeps' },
+  // Proxies (README, "Behind a proxy").
+  forwardedAllowIps: { type: 'string', list: true, default: '127.0.0.1,::1', meta: 'ips', accepts: 'IP addresses and CIDR ranges (IPv4, IPv6), or *, with commas between them', help: 'front-ends trusted to name the client (X-Forwarded-*, Forwarded, the PROXY header); unix-socket peers always are' },
+  proxyProtocol: { type: 'choice', choices: ['off', 'v1', 'v2', 'auto'], default: 'off', help: "haproxy's PROXY header before HTTP on connections from trusted front-ends: v1, v2, auto (either) or off" },
+  // Metrics (README, "Metrics").
+  statsBind: { type: 'string', default: undefined, meta: 'host:port|unix:path', accepts: 'HOST:PORT, [IPv6]:PORT or unix:PATH', help: 'where /metrics (Prometheus text) is served, by the supervisor for all its workers; off by default' },
   // Limits (RFC 9112 §2.3, §3; RFC 9110 §15.5.14, §15.5.15; RFC 6585 §5):
   // each is answered with a ready-made response and the connection closed.
   maxUrlSize: { type: 'size', default: 8 * KiB, min: 1, max: 64 * MiB, limit: true, help: 'longest request target, in bytes: 414 beyond it' },
@@ -181,7 +199,7 @@ export function formatSize(bytes: number): string {
 /** What a valid value of `s` is, for error messages and the docs. */
 export function describeRange(s: Setting): string {
   if (s.auto) return `${describeRange({ ...s, auto: undefined })} or "auto"`;
-  if (s.list) return 'a string or a list of strings';
+  if (s.list) return s.accepts === undefined ? 'a string or a list of strings' : `${s.accepts} (a string or a list)`;
   switch (s.type) {
     case 'size':
       return `a whole number of bytes from ${s.min} to ${s.max === Number.MAX_SAFE_INTEGER ? '2^53 - 1' : formatSize(s.max!)}`;
@@ -195,7 +213,7 @@ export function describeRange(s: Setting): string {
     case 'boolean':
       return 'true or false';
     case 'string':
-      return 'a string';
+      return s.accepts ?? 'a string';
     case 'mode':
       return 'a file mode mask from 0 to 0o777 (octal in text: 007)';
   }
@@ -224,7 +242,9 @@ export function settingProblem(s: Setting, value: unknown): string | null {
       ok = typeof value === 'boolean';
       break;
     case 'string':
-      ok = typeof value === 'string';
+      // Empty is a value only of a list (forwardedAllowIps: trust no IP
+      // peer).
+      ok = typeof value === 'string' && (value !== '' || s.list === true);
       break;
     case 'mode':
       ok = Number.isSafeInteger(value) && (value as number) >= 0 && (value as number) <= 0o777;
@@ -237,11 +257,31 @@ export function settingProblem(s: Setting, value: unknown): string | null {
  * RangeError when it is out of range. Its message names `where`. */
 export function settingError(s: Setting, value: unknown, where: string): TypeError | RangeError {
   const problem = settingProblem(s, value)!;
-  const shown = typeof value === 'string' ? JSON.stringify(value) : String(value);
-  const message = `${where}${s.key} ${problem}, got ${shown}`;
+  const message = `${where}${s.key} ${problem}, got ${showValue(value)}`;
   const numeric = s.type !== 'choice' && s.type !== 'boolean' && s.type !== 'string';
-  if (Array.isArray(value)) return new TypeError(`${where}${s.key} ${problem}, got ${JSON.stringify(value)}`);
   return numeric && typeof value === 'number' ? new RangeError(message) : new TypeError(message);
+}
+
+/** A value as the messages show it: strings and lists as JSON. */
+export function showValue(value: unknown): string {
+  if (typeof value === 'string' || Array.isArray(value)) {
+    try {
+      return JSON.stringify(value);
+    } catch {
+      return 'a list';
+    }
+  }
+  return String(value);
+}
+
+/** The items of a list setting: `"a, b ,c"` -> `["a", "b", "c"]` (commas
+ * separate items in one string, as gunicorn's forwarded_allow_ips); a list
+ * stays a list. */
+export function toList(value: string | readonly string[]): readonly string[] {
+  return (typeof value === 'string' ? [value] : value)
+    .flatMap((item) => item.split(','))
+    .map((item) => item.trim())
+    .filter((item) => item !== '');
 }
 
 /** Fills in the defaults of `options` and checks every value given;

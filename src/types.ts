@@ -143,15 +143,19 @@ export interface Environ {
   SERVER_PORT: string;
   /** `"HTTP/1.1"` or `"HTTP/1.0"`. Always present. */
   SERVER_PROTOCOL: string;
-  /** The peer's IP address (the proxy's, behind a proxy); `""` on a unix
-   * socket, whose peer has no address. Always present. */
+  /** The peer's IP address; behind a trusted front-end (forwardedAllowIps),
+   * the client's, as its forwarded headers or PROXY header name it (README,
+   * "Behind a proxy"). `""` on a unix socket, whose peer has no address,
+   * unless a front-end names the client. Always present. */
   REMOTE_ADDR: string;
-  /** The peer's port, as a string; `""` on a unix socket. Always present. */
+  /** The peer's port, as a string; `""` on a unix socket, or when a
+   * forwarded header named the client without one. Always present. */
   REMOTE_PORT: string;
 
   /** `[1, 0]`. */
   'tsgi.version': readonly [1, 0];
-  /** `"http"` (or `"https"` behind a TLS-terminating server). */
+  /** `"http"`, or what a trusted front-end says (X-Forwarded-Proto,
+   * X-Forwarded-Ssl, Forwarded's proto). */
   'tsgi.url_scheme': 'http' | 'https';
   /** The request body. */
   'tsgi.input': InputStream;
@@ -206,11 +210,17 @@ export type Application = (
 /** Which server runs an application. */
 export type ServerKind = 'native' | 'node';
 
-/** Options of `serve()`: `errors`, and the settings of src/settings.ts
- * (the block below is written from that table by `npm run docs`). */
+/** Options of `serve()`: `errors`, `metrics`, and the settings of
+ * src/settings.ts (the block below is written from that table by `npm run
+ * docs`). */
 export interface ServeOptions {
-  /** Where `tsgi.errors` and the server's own errors go (default stderr). */
+  /** Where `tsgi.errors` and the server's own events go (default: the
+   * `errorLog`, stderr unless set). */
   errors?: ErrorStream;
+  /** A metrics block to count into (`newMetricsBlock()` of
+   * src/metrics/layout.ts), which a supervisor gives each worker; with
+   * `statsBind` and no block, serve() makes its own. */
+  metrics?: Float64Array;
   // settings:begin (written by `npm run docs` from src/settings.ts)
   /** Where to listen: HOST:PORT, [IPv6]:PORT, unix:PATH or fd://N; repeat it
    * for several. Default host:port (127.0.0.1:8000), or the sockets systemd
@@ -237,6 +247,35 @@ export interface ServeOptions {
    * (octal). Default the process's; a file mode mask from 0 to 0o777 (octal
    * in text: 007). Flag `--umask`. */
   umask?: number;
+  /** Where each response is logged: a file (appended to; reopened on
+   * SIGUSR1), or - for stdout; none by default. Default none; a file path, or
+   * - for stdout. Flag `--access-log`. */
+  accessLog?: string;
+  /** An access log line: gunicorn's atoms, or json for one JSON object per
+   * line. Default "%(h)s %(l)s %(u)s %(t)s \"%(r)s\" %(s)s %(b)s \"%(f)s\"
+   * \"%(a)s\""; gunicorn's %(atom)s format, or json. Flag
+   * `--access-log-format`. */
+  accessLogFormat?: string;
+  /** Where the server's events and tsgi.errors go: a file (appended to;
+   * reopened on SIGUSR1), or - for stderr. Default "-"; a file path, or - for
+   * stderr. Flag `--error-log`. */
+  errorLog?: string;
+  /** The least severe event the error log keeps. Default "info"; "debug" or
+   * "info" or "warning" or "error" or "critical". Flag `--log-level`. */
+  logLevel?: 'debug' | 'info' | 'warning' | 'error' | 'critical';
+  /** Front-ends trusted to name the client (X-Forwarded-*, Forwarded, the
+   * PROXY header); unix-socket peers always are. Default "127.0.0.1,::1"; IP
+   * addresses and CIDR ranges (IPv4, IPv6), or *, with commas between them (a
+   * string or a list). Flag `--forwarded-allow-ips`. */
+  forwardedAllowIps?: string | readonly string[];
+  /** Haproxy's PROXY header before HTTP on connections from trusted
+   * front-ends: v1, v2, auto (either) or off. Default "off"; "off" or "v1" or
+   * "v2" or "auto". Flag `--proxy-protocol`. */
+  proxyProtocol?: 'off' | 'v1' | 'v2' | 'auto';
+  /** Where /metrics (Prometheus text) is served, by the supervisor for all
+   * its workers; off by default. Default none; HOST:PORT, [IPv6]:PORT or
+   * unix:PATH. Flag `--stats-bind`. */
+  statsBind?: string;
   /** Longest request target, in bytes: 414 beyond it. Default 8 KiB; a whole
    * number of bytes from 1 to 64 MiB. Flag `--max-url-size`. */
   maxUrlSize?: number;
@@ -321,6 +360,12 @@ export interface Server {
   readonly port: number;
   /** The first bind's URL: `http://host:port`, or `unix:PATH`. */
   readonly url: string;
+  /** Where `/metrics` is served (`127.0.0.1:9100`, `unix:/path`), or null
+   * without `statsBind`. */
+  readonly stats: string | null;
+  /** Reopens the access and error log files by their paths (after
+   * logrotate renamed them; `tsgi serve` does it on SIGUSR1). */
+  reopenLogs(): void;
   /** Every address it listens on, in the order of `bind`. */
   readonly addresses: readonly BoundAddress[];
   /**

@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadNative, unavailableMessage } from '../src/native/loader.js';
 import { formatDefault, SETTINGS } from '../src/settings.js';
+import { infoOnly, logEvents, oneWorkerLife, steady } from './helpers/cli.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const bin = join(root, 'bin', 'tsgi.js');
@@ -182,7 +183,9 @@ describe('tsgi serve', () => {
         expect(res.body).toBe('Hello, World!\n');
         s.child.kill('SIGTERM');
         const exit = await s.exit;
-        expect(exit).toEqual({ code: 0, signal: null, stdout: s.line, stderr: '' });
+        expect({ ...exit, stderr: '' }).toEqual({ code: 0, signal: null, stdout: s.line, stderr: '' });
+        // The error log (stderr by default): what happened, nothing else.
+        expect(steady(infoOnly(exit.stderr))).toEqual(oneWorkerLife(s.port, server));
       },
     );
   }
@@ -200,7 +203,7 @@ describe('tsgi serve', () => {
     s.child.kill('SIGINT');
     const exit = await s.exit;
     expect(exit.code).toBe(0);
-    expect(exit.stderr).toBe('');
+    expect(steady(infoOnly(exit.stderr))).toEqual(oneWorkerLife(s.port, 'node', 'SIGINT'));
   });
 
   for (const server of ['node', 'native'] as const) {
@@ -253,7 +256,12 @@ describe('tsgi serve', () => {
       s.child.kill('SIGTERM');
       const exit = await s.exit;
       expect(exit.code).toBe(0);
-      expectOneLine(exit.stderr, 'tsgi: SIGTERM again, exiting without waiting for open connections');
+      const { events, other } = logEvents(exit.stderr);
+      expect(other).toEqual([]);
+      expect(steady(events.map((e) => `${e.level} ${e.message}`))).toEqual([
+        ...oneWorkerLife(s.port, server).slice(0, 4).map((m) => `INFO ${m}`),
+        'WARNING SIGTERM again, exiting without waiting for open connections',
+      ]);
     });
   }
 
@@ -265,7 +273,9 @@ describe('tsgi serve', () => {
     s.child.kill('SIGTERM');
     const exit = await s.exit;
     expect(exit.code).toBe(0);
-    const log = exit.stderr.trimEnd().split('\n');
+    // What the application wrote to tsgi.errors reaches the error log as
+    // it was written, between the server's events.
+    const log = logEvents(exit.stderr).other;
     expect(log).toHaveLength(3);
     expect(log[0]).toMatch(/^GET \/users 200 \d+\.\d\dms$/);
     expect(log[1]).toMatch(/^GET \/admin 200 \d+\.\d\dms$/);
@@ -362,7 +372,7 @@ describe('tsgi usage errors exit 2 with one line on stderr', () => {
     const help = exit.stdout.replace(/\s+/g, ' ');
     for (const s of SETTINGS.filter((x) => x.flag !== null)) {
       expect(help).toContain(s.flag!);
-      expect(help).toContain(`(default ${formatDefault(s)})`);
+      expect(help).toContain(`(default ${formatDefault(s)}; ${s.env})`);
     }
     expect(exit.stderr).toBe('');
   });

@@ -116,7 +116,7 @@ export function cliMissing() {
 
 /**
  * `tsgi serve <app> --server <server>` on HOST:0 with the benchmark's
- * keep-alive timeout, and `flags` (or flags(ctx), e.g. a file in the
+ * keep-alive timeout, the error log at warning, and `flags` (or flags(ctx), e.g. a file in the
  * work dir) after them.
  * @param {{ id: string, label: string, short?: string, server: 'native' | 'node', app?: string,
  *   flags?: string[] | ((ctx: any) => string[]), tag?: string, optional?: boolean,
@@ -142,6 +142,9 @@ export function tsgiServer(spec) {
         spec.server,
         '--keep-alive-timeout',
         String(KEEP_ALIVE_S),
+        // INFO events (worker start and stop) are not a problem of the run.
+        '--log-level',
+        'warning',
         ...flags(ctx),
       ],
     ],

@@ -5,13 +5,14 @@
 import { honoBun, honoNative, honoNode, honoNodeServer } from './hono.mjs';
 import native from './native.mjs';
 import nativeWorkers from './native-workers.mjs';
+import { nativeLog, nativeLogJson, nativeMetrics } from './native-observe.mjs';
 import nginx from './nginx.mjs';
 import nodeHttp from './node-http.mjs';
 import tsgiNode from './tsgi-node.mjs';
 import uws from './uws.mjs';
 
 /** @type {import('./define.mjs').Server[]} */
-export const SERVERS = [native, tsgiNode, nodeHttp, uws, nginx, nativeWorkers, honoNative, honoNode, honoNodeServer, honoBun];
+export const SERVERS = [native, tsgiNode, nodeHttp, uws, nginx, nativeWorkers, nativeLog, nativeLogJson, nativeMetrics, honoNative, honoNode, honoNodeServer, honoBun];
 
 /** The reference server of the /ref ratios (tsgi node). */
 export const REFERENCE = 'node';

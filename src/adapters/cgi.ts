@@ -169,6 +169,6 @@ export function runCgi(app: Application, options: CgiOptions = {}): Promise<bool
       resolve(ok);
     };
     const environ = cgiEnviron(env, stdin, errors);
-    runApplication(app, environ, new CgiSink(stdout, done), errors);
+    runApplication(app, environ, new CgiSink(stdout, done), errors, null);
   });
 }

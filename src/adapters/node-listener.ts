@@ -9,6 +9,7 @@ import { decodePath, makeEnviron, type EnvironBase } from '../gateway/environ.js
 import { stderrStream } from '../gateway/errors.js';
 import { fileWrapper } from '../gateway/file-wrapper.js';
 import { emptyInput, Input } from '../gateway/input.js';
+import { requestHasBody } from '../gateway/http-rules.js';
 import { runApplication } from '../gateway/response.js';
 import { NodeSink } from '../node/sink.js';
 
@@ -88,10 +89,7 @@ export function toNodeListener(app: Application, options: NodeListenerOptions = 
   return (incoming, res) => {
     const req = incoming as RoutedRequest;
     const socket = req.socket;
-    const hasBody =
-      req.headers['content-length'] !== undefined
-        ? req.headers['content-length'] !== '0'
-        : req.headers['transfer-encoding'] !== undefined;
+    const hasBody = requestHasBody(req.headers);
     let input: Input | typeof emptyInput = emptyInput;
     if (hasBody) {
       const body = new Input({ start() {}, pause: () => req.pause(), resume: () => req.resume() });
@@ -114,6 +112,7 @@ export function toNodeListener(app: Application, options: NodeListenerOptions = 
       socket.remoteAddress ?? '',
       String(socket.remotePort ?? 0),
       input,
+      null,
     );
     const mount = mountPoint(req);
     if (mount !== '') {
@@ -125,6 +124,6 @@ export function toNodeListener(app: Application, options: NodeListenerOptions = 
     }
     if (req.originalUrl !== undefined) environ.REQUEST_URI = req.originalUrl;
     if ((socket as TLSSocket).encrypted) environ['tsgi.url_scheme'] = 'https';
-    runApplication(app, environ, new NodeSink(res, never, sendMs), errors);
+    runApplication(app, environ, new NodeSink(res, never, sendMs), errors, null);
   };
 }

@@ -240,13 +240,13 @@ export function toFetchHandler(app: Application, options: ToFetchHandlerOptions 
         if (key !== null) addHeader(environ, key, value);
       }
       if (environ.HTTP_HOST === undefined) environ.HTTP_HOST = url.host;
-      finishEnviron(environ);
+      finishEnviron(environ, null);
       const sink = new FetchSink(resolve, environ.REQUEST_METHOD, highWaterMark);
       const signal = request.signal;
       if (signal) {
         if (signal.aborted) sink.lost();
         else signal.addEventListener('abort', () => sink.lost(), { once: true });
       }
-      runApplication(app, environ, sink, errors);
+      runApplication(app, environ, sink, errors, null);
     });
 }

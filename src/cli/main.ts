@@ -1,6 +1,7 @@
 // main.ts: the `tsgi` command.
 //
-//   tsgi serve MODULE[:EXPORT] [--bind ADDRESS]... [--workers N] [--server native|node]  (serve.ts)
+//   tsgi serve MODULE[:EXPORT] [--bind ADDRESS]... [--workers N] [--server native|node]
+//              [--config FILE] [--print-config] [--check-config] [settings]  (serve.ts)
 //   tsgi cgi MODULE[:EXPORT]  (cgi.ts)
 //   tsgi build      (build.ts)
 //   tsgi doctor     (doctor.ts)
@@ -10,13 +11,20 @@
 // 1 for runtime failures (the server cannot listen, the native server asked
 // for is not available, a build failed; `tsgi doctor` when the native server
 // is not available), 2 for usage errors (bad
-// flags, a module that cannot be found or imported, a missing export). Every
-// failure is one line on stderr that starts with `tsgi: `.
+// flags, variables or config file, a module that cannot be found or
+// imported, a missing export). Every failure is one line on stderr that
+// starts with `tsgi: `. The settings' sources and their precedence:
+// src/config/load.ts.
+import { accessSync, constants as fsc, existsSync, statSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
 import { Command, CommanderError } from 'commander';
 import { NativeUnavailableError } from '../native/loader.js';
 import { registerCgi } from './cgi.js';
-import { formatDefault, SETTINGS, settingProblem, type Setting } from '../settings.js';
-import type { ServeOptions, SupervisorOptions } from '../types.js';
+import { formatDefault, SETTINGS, type ResolvedSettings, type Setting, type SettingKey } from '../settings.js';
+import type { SupervisorOptions } from '../types.js';
+import { validateSettings } from '../config/checks.js';
+import { CONFIG_FILES, ConfigError, describeSource, formatSettings, loadSettings, subject, type LoadedSettings } from '../config/load.js';
+import { ErrorLog } from '../log/error-log.js';
 import { BindError } from '../supervisor/binds.js';
 import { AppLoadError, loadApplication } from '../supervisor/load-app.js';
 import { runServe } from './serve.js';
@@ -39,32 +47,12 @@ function firstLine(err: unknown): string {
   return text.split('\n').find((line) => line.trim() !== '')?.trim() ?? text;
 }
 
-const kSizeUnits: Record<string, number> = { '': 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3 };
-
-/** `16M`, `8k`, `1048576`: a whole number with an optional binary unit. */
-export function parseSize(flag: string, value: string): number {
-  const m = /^(\d+)\s*([kmg]?)(?:i?b)?$/i.exec(value.trim());
-  const bytes = m ? Number(m[1]) * kSizeUnits[m[2]!.toLowerCase()]! : NaN;
-  if (!Number.isSafeInteger(bytes)) {
-    throw new UsageError(`error: option '${flag}' must be a whole number, with k, M or G for sizes (e.g. 16384, 16k, 16M), got ${JSON.stringify(value)}`);
-  }
-  return bytes;
-}
-
-/** `30`, `0.5`: a number of seconds. */
-export function parseSeconds(flag: string, value: string): number {
-  const seconds = /^\d+(?:\.\d+)?$/.test(value.trim()) ? Number(value) : NaN;
-  if (!Number.isFinite(seconds)) {
-    throw new UsageError(`error: option '${flag}' must be a number of seconds (e.g. 30, 0.5), got ${JSON.stringify(value)}`);
-  }
-  return seconds;
-}
-
 /** The settings that are flags of `tsgi serve` (src/settings.ts). */
 const kFlagSettings = SETTINGS.filter((s) => s.flag !== null);
 
 /** The placeholder of a flag's value in --help. */
 function valueName(s: Setting): string {
+  if (s.meta !== undefined) return s.meta;
   if (s.key === 'bind') return 'address';
   if (s.auto) return 'n|auto';
   if (s.type === 'mode') return 'octal';
@@ -72,31 +60,6 @@ function valueName(s: Setting): string {
   if (s.type === 'seconds') return 'seconds';
   if (s.type === 'choice') return s.choices!.join('|');
   return 'n';
-}
-
-/** `007`, `0o027`: a umask, in octal. */
-export function parseMode(flag: string, value: string): number {
-  const m = /^(?:0o)?([0-7]{1,4})$/i.exec(value.trim());
-  if (!m) throw new UsageError(`error: option '${flag}' must be an octal mode mask (e.g. 007, 0o027), got ${JSON.stringify(value)}`);
-  return parseInt(m[1]!, 8);
-}
-
-/** Parses a flag's value and checks it against the table. */
-function parseFlag(s: Setting, value: string): ServeOptions[keyof ServeOptions] | 'auto' {
-  const flag = s.flag!;
-  const parsed =
-    s.auto && value === 'auto'
-      ? 'auto'
-      : s.type === 'seconds'
-        ? parseSeconds(flag, value)
-        : s.type === 'choice' || s.type === 'string'
-          ? value
-          : s.type === 'mode'
-            ? parseMode(flag, value)
-            : parseSize(flag, value);
-  const problem = settingProblem(s, parsed);
-  if (problem !== null) throw new UsageError(`error: option '${flag}' ${problem}, got ${JSON.stringify(value)}`);
-  return parsed as ServeOptions[keyof ServeOptions];
 }
 
 function collect(value: string, previous: string[]): string[] {
@@ -108,22 +71,75 @@ function optionName(flag: string): string {
   return flag.slice(2).replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
 }
 
-/** The options of `tsgi serve` from its flags, each checked by the table. */
-function serveOptions(opts: Record<string, string | string[] | boolean | undefined>): SupervisorOptions {
-  const options: Record<string, unknown> = {};
+/** The raw text of every settings flag given, by setting key (a boolean
+ * flag: "true"). */
+function flagTexts(opts: Record<string, unknown>): Partial<Record<SettingKey, string | string[]>> {
+  const flags: Partial<Record<SettingKey, string | string[]>> = {};
   for (const s of kFlagSettings) {
     const value = opts[optionName(s.flag!)];
-    if (value === undefined) continue;
-    if (s.list) {
-      const list = value as string[];
-      if (list.length > 0) options[s.key] = list;
-    } else if (s.type === 'boolean') {
-      options[s.key] = value === true;
-    } else {
-      options[s.key] = parseFlag(s, value as string);
-    }
+    if (value === undefined || (Array.isArray(value) && value.length === 0)) continue;
+    flags[s.key as SettingKey] = value === true ? 'true' : (value as string | string[]);
   }
-  return options as SupervisorOptions;
+  return flags;
+}
+
+/** A log path that cannot be written is a bad value of its setting. */
+function checkLogPath(loaded: LoadedSettings, key: 'accessLog' | 'errorLog', path: string | undefined): void {
+  if (path === undefined || path === '-') return;
+  const where = describeSource(loaded.sources[key]);
+  const target = existsSync(path) ? path : dirname(resolve(path));
+  try {
+    accessSync(target, fsc.W_OK);
+    if (existsSync(path) && statSync(path).isDirectory()) throw Object.assign(new Error('it is a directory'), { code: 'EISDIR' });
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    throw new ConfigError(`error: ${key} (${where}) cannot be written: ${JSON.stringify(path)}: ${e.code ?? e.message}; it must be ${key === 'accessLog' ? 'a file path, or - for stdout' : 'a file path, or - for stderr'}`);
+  }
+}
+
+interface ServeFlags extends Record<string, unknown> {
+  config?: string;
+  printConfig?: boolean;
+  checkConfig?: boolean;
+}
+
+/** `tsgi serve`: the settings from their sources (src/config/load.ts),
+ * --print-config and --check-config, the error log, then serve.ts. */
+async function serveCommandAction(target: string, opts: ServeFlags): Promise<void> {
+  let loaded: LoadedSettings;
+  let settings: ResolvedSettings;
+  try {
+    loaded = await loadSettings({ flags: flagTexts(opts), env: process.env, cwd: process.cwd(), configFile: opts.config });
+    settings = validateSettings(loaded.options, 'error: ');
+    checkLogPath(loaded, 'accessLog', settings.accessLog);
+    checkLogPath(loaded, 'errorLog', settings.errorLog);
+  } catch (err) {
+    if (err instanceof ConfigError || err instanceof TypeError || err instanceof RangeError) throw new UsageError(err.message);
+    throw err;
+  }
+  if (opts.printConfig) {
+    process.stdout.write(formatSettings(loaded, settings));
+    throw new Done();
+  }
+  if (opts.checkConfig) {
+    await loadApplication(target);
+    const from = loaded.file === null ? 'no config file' : `config file ${loaded.file}`;
+    process.stdout.write(`tsgi: ${JSON.stringify(target)} loads and its settings are valid (${from})\n`);
+    throw new Done();
+  }
+  let log: ErrorLog;
+  try {
+    log = ErrorLog.open(settings.errorLog, settings.logLevel);
+  } catch (err) {
+    throw new UsageError(`error: errorLog (${describeSource(loaded.sources.errorLog)}) cannot be opened: ${firstLine(err)}`);
+  }
+  try {
+    await runServe(target, loaded.options as SupervisorOptions, log, `error: ${subject('bind', loaded.sources.bind)}`);
+  } catch (err) {
+    // What was logged before the failure reaches the file before exit.
+    log.file.flushSync();
+    throw err;
+  }
 }
 
 function buildProgram(): Command {
@@ -145,20 +161,23 @@ function buildProgram(): Command {
   program
     .command('serve')
     .description('serve an application over HTTP')
-    .argument('<module>', 'MODULE[:EXPORT]: an ES or CommonJS module file; EXPORT defaults to the default export, then "app", then "application"');
+    .argument('<module>', 'MODULE[:EXPORT]: an ES or CommonJS module file; EXPORT defaults to the default export, then "app", then "application"')
+    .option('--config <file>', `the config file (default: ${CONFIG_FILES.join(' or ')} in the working directory, if there)`)
+    .option('--print-config', 'print every setting, its value and where it came from (flag, environment, file, default), and exit')
+    .option('--check-config', 'load the application and the settings, say whether they are valid, and exit (0, or 2)');
   const serveCommand = program.commands.find((c) => c.name() === 'serve')!;
   for (const s of kFlagSettings) {
-    const help = `${s.help} (default ${formatDefault(s)})`;
+    const help = `${s.help} (default ${formatDefault(s)}; ${s.env})`;
     const names = `${s.short ? `${s.short}, ` : ''}${s.flag}`;
     if (s.type === 'boolean') serveCommand.option(names, help);
     else if (s.list) serveCommand.option(`${names} <${valueName(s)}>`, help, collect, []);
     else serveCommand.option(`${names} <${valueName(s)}>`, help);
   }
-  serveCommand.action(async (target: string, opts: Record<string, string | string[] | boolean | undefined>) => {
+  serveCommand.action(async (target: string, opts: ServeFlags) => {
     try {
-      await runServe(target, serveOptions(opts));
+      await serveCommandAction(target, opts);
     } catch (err) {
-      if (err instanceof AppLoadError || err instanceof BindError || err instanceof UsageError) throw err;
+      if (err instanceof AppLoadError || err instanceof BindError || err instanceof UsageError || err instanceof Done) throw err;
       throw new RuntimeError(firstLine(err));
     }
   });

@@ -1,6 +1,7 @@
 // environ.ts: the one place where a request head becomes a TSGI environ
 // (PEP 3333 §"environ Variables"), shared by both servers.
 import type { Environ, ErrorStream, FileWrapperFactory, InputStream } from '../types.js';
+import type { ProxyTrust } from './forwarded.js';
 
 /** What stays the same for every request of a server. */
 export interface EnvironBase {
@@ -137,9 +138,12 @@ function hostName(host: string | undefined, fallback: string): string {
 }
 
 /** Completes the environ once every header is in: SERVER_NAME is the Host
- * header's host, without its port. */
-export function finishEnviron(environ: Environ): Environ {
+ * header's host, without its port; then, on a connection from a trusted
+ * front-end (`trust` is its server's ProxyTrust, null for any other peer),
+ * the forwarded headers (forwarded.ts). */
+export function finishEnviron(environ: Environ, trust: ProxyTrust | null): Environ {
   environ.SERVER_NAME = hostName(environ.HTTP_HOST, environ.SERVER_NAME);
+  if (trust !== null) trust.apply(environ);
   return environ;
 }
 
@@ -327,6 +331,7 @@ export function makeEnviron(
   remoteAddr: string,
   remotePort: string,
   input: InputStream,
+  trust: ProxyTrust | null,
 ): Environ {
   let shape: HeaderShape | null = rootShape;
   const values = shapeValues;
@@ -340,12 +345,16 @@ export function makeEnviron(
     const slot = next.slot;
     if (slot >= 0) values[slot] = next.join === null ? headers[i + 1]! : values[slot] + next.join + headers[i + 1]!;
   }
-  if (shape !== null) return shape.make(base, method, target, protocol, remoteAddr, remotePort, input, values);
+  if (shape !== null) {
+    const environ = shape.make(base, method, target, protocol, remoteAddr, remotePort, input, values);
+    if (trust !== null) trust.apply(environ);
+    return environ;
+  }
   // The trie is full: one keyed store per header.
   const environ = createEnviron(base, method, target, protocol, remoteAddr, remotePort, input);
   for (let i = 0; i + 1 < headers.length; i += 2) {
     const key = environKey(headers[i]!);
     if (key !== null) addHeader(environ, key, headers[i + 1]!);
   }
-  return finishEnviron(environ);
+  return finishEnviron(environ, trust);
 }

@@ -180,6 +180,22 @@ export function parseContentLength(value: string): number {
   return n;
 }
 
+/**
+ * Whether a request head announces a body (RFC 9112 §6.3): a
+ * Content-Length other than 0, or else a Transfer-Encoding. Takes node's
+ * lower-case header object; the head was already found well-framed.
+ *
+ * @example
+ * ```ts
+ * requestHasBody({ 'content-length': '0' }); // false
+ * requestHasBody({ 'transfer-encoding': 'chunked' }); // true
+ * ```
+ */
+export function requestHasBody(headers: Readonly<Record<string, string | string[] | undefined>>): boolean {
+  const length = headers['content-length'];
+  return length !== undefined ? length !== '0' : headers['transfer-encoding'] !== undefined;
+}
+
 /** The tokens of a list-valued field such as Connection (RFC 9110 §5.6.1),
  * lower case, empty elements dropped. */
 export function listTokens(value: string): string[] {

@@ -341,12 +341,20 @@ class Response {
   }
 }
 
+/** What logs a response (src/log/access-log.ts): given a request's sink,
+ * the sink that also writes its access log line. */
+export interface SinkWrapper {
+  wrap(sink: Sink, environ: Environ): Sink;
+}
+
 /**
  * Runs `app` for one request and drives its response into `sink`. Returns
- * synchronously when the application answered synchronously.
+ * synchronously when the application answered synchronously. With an
+ * access log, the sink is wrapped so that the response is logged when it
+ * is over; without one, nothing is measured.
  */
-export function runApplication(app: Application, environ: Environ, sink: Sink, errors: ErrorStream): void {
-  const r = new Response(sink, environ, errors);
+export function runApplication(app: Application, environ: Environ, sink: Sink, errors: ErrorStream, log: SinkWrapper | null): void {
+  const r = new Response(log === null ? sink : log.wrap(sink, environ), environ, errors);
   let result: ResponseBody | Promise<ResponseBody>;
   try {
     result = app(environ, r.startResponse);

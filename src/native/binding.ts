@@ -20,6 +20,7 @@
 // values as `contract`, and checkContract() refuses an addon that disagrees.
 import { bodilessStatus, isFieldChar, isTargetChar, MAX_STATUS, MIN_STATUS, TARGET, TOKEN } from '../gateway/http-rules.js';
 import { NATIVE_REFUSALS } from '../gateway/refusals.js';
+import { metricsLayoutProblems, type NativeMetricsLayout } from '../metrics/layout.js';
 import { BodyFailure } from '../gateway/body-error.js';
 
 /** Event record types: the first word of each record. */
@@ -59,6 +60,12 @@ export enum Ev {
    * `reason` (a `BodyFailure` of src/gateway/body-error.ts); the id goes
    * dead or closes next. */
   BodyError = 9,
+  /** [10, conn, hasAddress, srcOff, srcLen, srcPort, dstOff, dstLen,
+   * dstPort] — the PROXY header asked for by proxyHeader() was read; with
+   * hasAddress 1 it names the client (source) and the address it reached
+   * (destination), as text at bytes[off, off+len); with 0 (v1 UNKNOWN, v2
+   * LOCAL, UNSPEC, UNIX) the connection keeps its own addresses. */
+  Proxy = 10,
 }
 
 /** Number of int32 words of each record type, by type (a Head record has
@@ -73,6 +80,7 @@ export const EV_SIZE: Readonly<Record<Ev, number>> = Object.freeze({
   [Ev.FileDone]: 3,
   [Ev.Closed]: 1,
   [Ev.BodyError]: 3,
+  [Ev.Proxy]: 9,
 });
 export const HEAD_WORDS_PER_HEADER = 4;
 
@@ -145,6 +153,18 @@ export enum Rf {
   ExpectContinue = 1 << 4,
   /** HEAD request: the response carries no body. */
   Head = 1 << 5,
+}
+
+/** The flags word of a Head record carries llhttp's method number from
+ * this bit up (below it, the Rf bits): C++ reads it back from the word
+ * `respond()` gets, for the request counters of the metrics. */
+export const RF_METHOD_SHIFT = 8;
+
+/** Which PROXY header versions a connection may send (proxyHeader()). */
+export enum ProxyMode {
+  v1 = 1,
+  v2 = 2,
+  auto = 3,
 }
 
 /** Response flags, the `rflags` argument of `respond()`. */
@@ -287,6 +307,12 @@ export interface NativeServer {
    * Close event, then Closed follows. */
   closeAll(): void;
 
+  /** The first bytes of `conn` must be a PROXY header of `mode` (haproxy's
+   * PROXY protocol): called from its Open event, for a trusted front-end.
+   * C++ reads it before HTTP: a Proxy event follows; an invalid header, or
+   * none within the headers timeout, closes the connection unanswered. */
+  proxyHeader(conn: number, mode: ProxyMode): void;
+
   /** Number of open connections. */
   readonly connections: number;
 }
@@ -308,6 +334,12 @@ export interface NativeServerOptions {
    * least MIN_QUEUE_WORDS and MIN_QUEUE_BYTES). */
   responses: Int32Array;
   responseBytes: Uint8Array;
+  /** The block C++ counts into (src/metrics/layout.ts, newMetricsBlock);
+   * without one nothing is counted. C++ holds it for the Server's life. */
+  metrics?: Float64Array;
+  /** With `metrics`: the parse-error slot (src/metrics/layout.ts) that
+   * counts each parse error, indexed as `refusals`. */
+  parseErrorSlots?: number[];
   /** Sets SO_REUSEPORT before bind, so that several threads (each with its
    * own loop and Server) can listen on one port (ARCHITECTURE.md,
    * "State per environment"). */
@@ -354,6 +386,8 @@ export interface NativeContract {
   events: Record<string, number>;
   eventWords: Record<string, number>;
   headWordsPerHeader: number;
+  requestMethodShift: number;
+  proxyModes: Record<string, number>;
   requestFlags: Record<string, number>;
   responseFlags: Record<string, number>;
   writeResults: Record<string, number>;
@@ -387,6 +421,8 @@ export interface NativeContract {
     minStatus: number;
     maxStatus: number;
   };
+  /** native/metrics.h's block layout. */
+  metrics: NativeMetricsLayout;
 }
 
 /** Listening descriptors, made and inspected with plain system calls
@@ -465,6 +501,11 @@ export function checkContract(binding: Pick<NativeBinding, 'contract'>): void {
   sameEnum('Ev', c.events, entries(Ev));
   sameEnum('EV_SIZE', c.eventWords, words);
   same('HEAD_WORDS_PER_HEADER', c.headWordsPerHeader, HEAD_WORDS_PER_HEADER);
+  same('RF_METHOD_SHIFT', c.requestMethodShift, RF_METHOD_SHIFT);
+  sameEnum('ProxyMode', c.proxyModes, entries(ProxyMode));
+  for (const [, v] of Object.entries(entries(Rf))) {
+    if (v >= 1 << RF_METHOD_SHIFT) problems.push(`Rf value ${v} overlaps the method bits (RF_METHOD_SHIFT ${RF_METHOD_SHIFT})`);
+  }
   sameEnum('Rf', c.requestFlags, entries(Rf));
   sameEnum('Wf', c.responseFlags, entries(Wf));
   sameEnum('Wr', c.writeResults, entries(Wr));
@@ -502,6 +543,7 @@ export function checkContract(binding: Pick<NativeBinding, 'contract'>): void {
   same('http-rules bodilessStatus', JSON.stringify(rules.bodilessStatuses), JSON.stringify(bodiless));
   same('http-rules MIN_STATUS', rules.minStatus, MIN_STATUS);
   same('http-rules MAX_STATUS', rules.maxStatus, MAX_STATUS);
+  problems.push(...metricsLayoutProblems(c.metrics));
   if (problems.length > 0) {
     throw new Error(`tsgi: the native addon does not match src/native/binding.ts: ${problems.join('; ')} (rebuild the addon)`);
   }

@@ -17,8 +17,10 @@ import {
 } from '../gateway/environ.js';
 import { emptyInput, Input, type InputHooks } from '../gateway/input.js';
 import { NATIVE_REFUSALS, refusalParts } from '../gateway/refusals.js';
-import { runApplication, type ResponseHead, type Sink } from '../gateway/response.js';
+import { runApplication, type ResponseHead, type Sink, type SinkWrapper } from '../gateway/response.js';
 import { fileWrapper } from '../gateway/file-wrapper.js';
+import type { ProxyTrust } from '../gateway/forwarded.js';
+import { parseErrorSlot } from '../metrics/layout.js';
 import {
   EV_SIZE,
   Ev,
@@ -28,6 +30,7 @@ import {
   MAX_PREPARED_HEADS,
   MIN_QUEUE_BYTES,
   MIN_QUEUE_WORDS,
+  ProxyMode,
   RQ,
   RQ_HEADER_WORDS,
   RQ_RECORD_WORDS,
@@ -47,6 +50,14 @@ export interface NativeServerStartOptions {
   multiprocess: boolean;
   /** Limits and timeouts, defaults filled in. */
   limits: Limits;
+  /** The access log, or null. */
+  accessLog: SinkWrapper | null;
+  /** The trusted front-ends (forwardedAllowIps). */
+  trust: ProxyTrust;
+  /** The metrics block C++ counts into, or null. */
+  metrics: Float64Array | null;
+  /** The PROXY header expected from trusted front-ends, or 'off'. */
+  proxyProtocol: 'off' | keyof typeof ProxyMode;
   /** The watchdog's ring (src/supervisor/watchdog.ts), in a worker. */
   inflight?: Int32Array;
 }
@@ -61,6 +72,7 @@ const kCloseWords = EV_SIZE[Ev.Close];
 const kFileDoneWords = EV_SIZE[Ev.FileDone];
 const kBodyErrorWords = EV_SIZE[Ev.BodyError];
 const kClosedWords = EV_SIZE[Ev.Closed];
+const kProxyWords = EV_SIZE[Ev.Proxy];
 // Requests queued behind an unfinished response before reading pauses.
 const kMaxQueued = 32;
 const kPauseBody = 1;
@@ -120,10 +132,16 @@ class Connection implements Sink {
   constructor(
     readonly server: NativeHttpServer,
     readonly id: number,
+    /** The peer's address and port, or the client's from a PROXY header. */
     readonly remoteAddr: string,
     readonly remotePort: string,
     /** Its listener's SERVER_NAME and SERVER_PORT. */
     readonly base: EnvironBase,
+    /** SERVER_PORT: the base's, or the one a PROXY header gave. */
+    readonly serverPort: string,
+    /** The server's ProxyTrust when the peer is a trusted front-end (its
+     * forwarded headers count), else null. */
+    readonly trust: ProxyTrust | null,
   ) {}
 
   sendFile(fd: number, offset: number, length: number): Promise<void> {
@@ -143,7 +161,7 @@ class Connection implements Sink {
     this.newest = req;
     if (this.current === null && this.queue === null && !this.gone) {
       this.current = req;
-      runApplication(this.server.app, req.environ, this, this.server.errors);
+      runApplication(this.server.app, req.environ, this, this.server.errors, this.server.accessLog);
       return;
     }
     (this.queue ??= []).push(req);
@@ -162,12 +180,12 @@ class Connection implements Sink {
   run(): void {
     if (this.running) return;
     this.running = true;
-    const { app, errors } = this.server;
+    const { app, errors, accessLog } = this.server;
     while (this.current === null && !this.gone && this.queue !== null) {
       const req = this.queue.shift()!;
       if (this.queue.length === 0) this.queue = null;
       this.current = req;
-      runApplication(app, req.environ, this, errors);
+      runApplication(app, req.environ, this, errors, accessLog);
     }
     this.running = false;
     if (this.pauseBits & kPauseQueue && (this.queue?.length ?? 0) < kMaxQueued / 4) this.setPause(kPauseQueue, false);
@@ -300,13 +318,18 @@ class NativeHttpServer {
   private readonly prepared: (ResponseHead | undefined)[] = [];
   private nextSlot = 0;
   /** The Connection of each slot that has a request (else undefined), and
-   * the peer and listener of each open slot, from its Open record: the
-   * address (one string per address, shared), the port and the environ
-   * base. An idle connection thus costs three array entries in JS. */
+   * the peer and listener of each open slot, from its Open record (or its
+   * PROXY header's, which comes before any Head): the address (one string
+   * per address, shared), the port, the environ base, SERVER_PORT when a
+   * PROXY header gave one (else null), and the server's ProxyTrust when
+   * the peer is a trusted front-end (else null). An idle connection thus
+   * costs five array entries in JS. */
   private readonly conns: (Connection | undefined)[] = [];
   private readonly peerAddrs: (string | undefined)[] = [];
   private readonly peerPorts: number[] = [];
   private readonly peerBases: (EnvironBase | undefined)[] = [];
+  private readonly peerServerPorts: (string | null)[] = [];
+  private readonly peerTrust: (ProxyTrust | null)[] = [];
   private readonly addrStrings = new Map<string, string>();
   /** The environ base of each listener, by index (Open records name it). */
   readonly bases: EnvironBase[] = [];
@@ -328,6 +351,10 @@ class NativeHttpServer {
     readonly app: Application,
     readonly errors: ErrorStream,
     limits: Limits,
+    readonly accessLog: SinkWrapper | null,
+    readonly trust: ProxyTrust,
+    metrics: Float64Array | null,
+    private readonly proxyMode: ProxyMode | 0,
     inflight: Int32Array | undefined,
   ) {
     this.methods = binding.methods;
@@ -342,8 +369,10 @@ class NativeHttpServer {
     this.bytes = Buffer.alloc(Math.max(4 * MIN_BYTES, 2 * headBytes + MIN_BYTES)) as Latin1Buffer;
     // Each parse error's ready-made response, at the index of its value.
     const refusals: { head: string; tail: string }[] = [];
+    const nameOf: string[] = [];
     for (const [name, value] of Object.entries(binding.contract.httpErrors)) {
       refusals[value] = refusalParts(NATIVE_REFUSALS[name]!);
+      nameOf[value] = name;
     }
     const timeoutsMs = {
       headersTimeoutMs: limits.headersTimeout * 1000,
@@ -368,6 +397,13 @@ class NativeHttpServer {
       inflight,
       tickMs: timerTickMs(Object.values(timeoutsMs)),
       ...timeoutsMs,
+      ...(metrics === null
+        ? {}
+        : {
+            metrics,
+            // The slot of each parse error: that of its refusal's status.
+            parseErrorSlots: refusals.map((_, value) => parseErrorSlot(NATIVE_REFUSALS[nameOf[value]!]!)),
+          }),
     });
   }
 
@@ -517,11 +553,34 @@ class NativeHttpServer {
           case Ev.Open: {
             const off = ev[i + 2]!;
             const slot = id & SLOT_MASK;
-            this.peerAddrs[slot] = this.addrString(bytes.latin1Slice(off, off + ev[i + 3]!));
+            const addr = this.addrString(bytes.latin1Slice(off, off + ev[i + 3]!));
+            const trusted = this.trust.trusts(addr);
+            this.peerAddrs[slot] = addr;
             this.peerPorts[slot] = ev[i + 4]!;
             this.peerBases[slot] = this.bases[ev[i + 6]!] ?? this.bases[0]!;
+            this.peerServerPorts[slot] = null;
+            this.peerTrust[slot] = trusted ? this.trust : null;
             this.conns[slot] = undefined;
+            // From a trusted front-end, a PROXY header comes first.
+            if (this.proxyMode !== 0 && trusted) this.native.proxyHeader(id, this.proxyMode);
             i += kOpenWords;
+            break;
+          }
+          case Ev.Proxy: {
+            // Before any Head of the connection (C++ parses HTTP only once
+            // the header is complete), so no Connection exists yet: the
+            // slot's peer is replaced and the next Head makes it.
+            const slot = id & SLOT_MASK;
+            if (this.peerAddrs[slot] !== undefined && ev[i + 2] === 1) {
+              const src = ev[i + 3]!;
+              const addr = this.addrString(bytes.latin1Slice(src, src + ev[i + 4]!));
+              this.peerAddrs[slot] = addr;
+              this.peerPorts[slot] = ev[i + 5]!;
+              this.peerServerPorts[slot] = String(ev[i + 8]!);
+              // The client, not the balancer, now decides what is trusted.
+              this.peerTrust[slot] = this.trust.trusts(addr) ? this.trust : null;
+            }
+            i += kProxyWords;
             break;
           }
           case Ev.Drain:
@@ -533,6 +592,8 @@ class NativeHttpServer {
             const conn = this.conns[slot];
             this.peerAddrs[slot] = undefined;
             this.peerBases[slot] = undefined;
+            this.peerServerPorts[slot] = null;
+            this.peerTrust[slot] = null;
             if (conn !== undefined && conn.id === id) {
               this.conns[slot] = undefined;
               conn.closed();
@@ -576,7 +637,16 @@ class NativeHttpServer {
       const addr = this.peerAddrs[slot];
       if (addr === undefined) return;
       const port = this.peerPorts[slot]!;
-      conn = this.conns[slot] = new Connection(this, id, addr, port < 0 ? '' : String(port), this.peerBases[slot]!);
+      const base = this.peerBases[slot]!;
+      conn = this.conns[slot] = new Connection(
+        this,
+        id,
+        addr,
+        port < 0 ? '' : String(port),
+        base,
+        this.peerServerPorts[slot] ?? base.serverPort,
+        this.peerTrust[slot] ?? null,
+      );
     }
     const ev = this.events;
     const start = ev[at - 3]!;
@@ -620,10 +690,14 @@ class NativeHttpServer {
       values[slot] = next.join === null ? value : values[slot] + next.join + value;
     }
     if (shape !== null) {
-      req.environ = shape.make(conn.base, method, target, protocol, conn.remoteAddr, conn.remotePort, input, values);
+      const environ = shape.make(conn.base, method, target, protocol, conn.remoteAddr, conn.remotePort, input, values, conn.serverPort);
+      // What finishEnviron does after SERVER_NAME, which make() set.
+      if (conn.trust !== null) conn.trust.apply(environ);
+      req.environ = environ;
     } else {
       // The shape trie is full: one keyed store per header.
       const environ = createEnviron(conn.base, method, target, protocol, conn.remoteAddr, conn.remotePort, input);
+      environ.SERVER_PORT = conn.serverPort;
       for (let p = at; p < stop; p += HEAD_WORDS_PER_HEADER) {
         const nameLen = ev[p + 1]!;
         let key: string | null;
@@ -637,7 +711,7 @@ class NativeHttpServer {
         const valueOff = ev[p + 2]! - start;
         addHeader(environ, key, text.slice(valueOff, valueOff + ev[p + 3]!));
       }
-      req.environ = finishEnviron(environ);
+      req.environ = finishEnviron(environ, conn.trust);
     }
     conn.receive(req);
   }
@@ -646,7 +720,17 @@ class NativeHttpServer {
 /** Starts the native server on `options.listeners`; throws if the addon
  * cannot listen on one (those already open are closed). */
 export function startNativeServer(binding: NativeBinding, app: Application, options: NativeServerStartOptions): ServingServer {
-  const server = new NativeHttpServer(binding, app, options.errors, options.limits, options.inflight);
+  const server = new NativeHttpServer(
+    binding,
+    app,
+    options.errors,
+    options.limits,
+    options.accessLog,
+    options.trust,
+    options.metrics,
+    options.proxyProtocol === 'off' ? 0 : ProxyMode[options.proxyProtocol],
+    options.inflight,
+  );
   const addresses: BoundAddress[] = [];
   const baseOf = (serverName: string, serverPort: string): EnvironBase => ({
     serverName,

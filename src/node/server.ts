@@ -10,9 +10,14 @@ import { timerTickMs, type Limits } from '../settings.js';
 import { makeEnviron, type EnvironBase } from '../gateway/environ.js';
 import { emptyInput, Input } from '../gateway/input.js';
 import { refusal, refusalBytes } from '../gateway/refusals.js';
-import { runApplication } from '../gateway/response.js';
+import { requestHasBody } from '../gateway/http-rules.js';
+import { runApplication, type SinkWrapper } from '../gateway/response.js';
 import { NodeSink } from './sink.js';
 import { fileWrapper } from '../gateway/file-wrapper.js';
+import type { ProxyTrust } from '../gateway/forwarded.js';
+import { MetricsCounter } from '../metrics/count.js';
+import { performance } from 'node:perf_hooks';
+import { readProxyHeader, type ProxyAddress } from './proxy-protocol.js';
 import { bodyError, BodyFailure } from '../gateway/body-error.js';
 import { asksClose, badTrailers, checkHead, requestLineStatus } from './strict.js';
 
@@ -28,6 +33,14 @@ export interface NodeServerOptions {
   multiprocess: boolean;
   /** Limits and timeouts, defaults filled in. */
   limits: Limits;
+  /** The access log, or null. */
+  accessLog: SinkWrapper | null;
+  /** The trusted front-ends (forwardedAllowIps). */
+  trust: ProxyTrust;
+  /** The metrics block to count into, or null. */
+  metrics: Float64Array | null;
+  /** The PROXY header expected from trusted front-ends, or 'off'. */
+  proxyProtocol: 'off' | 'v1' | 'v2' | 'auto';
 }
 
 function flatHeaders(req: IncomingMessage): string[] {
@@ -51,6 +64,11 @@ interface SocketState {
   closes: boolean;
   refused: boolean;
   pending: number;
+  /** The server's ProxyTrust when the peer is a trusted front-end. */
+  trust: ProxyTrust | null;
+  /** Bytes of the socket already counted in the metrics. */
+  bytesIn: number;
+  bytesOut: number;
   /** The newest request while its body is still arriving. */
   reading: Reading | null;
 }
@@ -99,19 +117,34 @@ export async function startNodeServer(app: Application, options: NodeServerOptio
   });
 
   const sockets = new WeakMap<Socket, SocketState>();
+  /** What the PROXY header of a socket said (proxy-protocol.ts). */
+  const proxied = new WeakMap<Socket, ProxyAddress>();
   const stateOf = (socket: Socket): SocketState => {
     let st = sockets.get(socket);
     if (!st) {
-      st = { outstanding: 0, closes: false, refused: false, pending: 0, reading: null };
+      const peer = proxied.get(socket)?.source ?? socket.remoteAddress ?? '';
+      const trust = options.trust.trusts(peer) ? options.trust : null;
+      st = { outstanding: 0, closes: false, refused: false, pending: 0, reading: null, trust, bytesIn: 0, bytesOut: 0 };
       sockets.set(socket, st);
     }
     return st;
   };
   /** Sends the ready-made response once every earlier one has finished;
    * nothing when an earlier response closes the connection anyway. */
+  const metrics = options.metrics === null ? null : new MetricsCounter(options.metrics);
+  /** The socket's bytes since they were last counted. */
+  const countBytes = (socket: Socket, st: SocketState) => {
+    if (metrics === null) return;
+    const read = socket.bytesRead;
+    const written = socket.bytesWritten - socket.writableLength;
+    metrics.bytes(read - st.bytesIn, written - st.bytesOut);
+    st.bytesIn = read;
+    st.bytesOut = written;
+  };
   const refuseSocket = (socket: Socket, code: number) => {
     const st = stateOf(socket);
     if (st.refused) return;
+    metrics?.parseError(code);
     st.refused = true;
     st.pending = code;
     if (st.outstanding === 0) flushRefusal(socket, st);
@@ -130,6 +163,7 @@ export async function startNodeServer(app: Application, options: NodeServerOptio
   const refuseRequest = (req: IncomingMessage, res: ServerResponse, code: number) => {
     const st = stateOf(req.socket);
     st.refused = true;
+    metrics?.parseError(code);
     // The same bytes as readyResponse(): Date first, then the table's
     // headers in order, nothing added by node:http.
     const r = refusal(code);
@@ -146,6 +180,7 @@ export async function startNodeServer(app: Application, options: NodeServerOptio
    * cut. As on the native server.
    */
   const failBody = (socket: Socket, st: SocketState, reading: Reading, code: number, failure: BodyFailure) => {
+    metrics?.parseError(code);
     reading.failed = true;
     reading.body.fail(bodyError(failure, options.limits, NODE_CHUNK_EXTENSION_LIMIT));
     // node:http has parsed a later request already (its 'data' and 'end'
@@ -186,10 +221,7 @@ export async function startNodeServer(app: Application, options: NodeServerOptio
       // A keep-alive connection whose response ends while closing closes then.
       else if (closing) socket.destroySoon();
     });
-    const hasBody =
-      req.headers['content-length'] !== undefined
-        ? req.headers['content-length'] !== '0'
-        : req.headers['transfer-encoding'] !== undefined;
+    const hasBody = requestHasBody(req.headers);
     let input: Input | typeof emptyInput = emptyInput;
     if (hasBody) {
       let continued = !expectContinue;
@@ -242,17 +274,29 @@ export async function startNodeServer(app: Application, options: NodeServerOptio
       res.on('finish', () => body.discard());
       input = body;
     }
+    const proxy = proxied.get(socket);
+    const base = bases.get((socket as Socket & { server?: unknown }).server) ?? bases.values().next().value!;
     const environ = makeEnviron(
-      bases.get((socket as Socket & { server?: unknown }).server) ?? bases.values().next().value!,
+      base,
       req.method ?? 'GET',
       req.url ?? '/',
       `HTTP/${req.httpVersion}`,
       flatHeaders(req),
-      socket.remoteAddress ?? '',
-      socket.remotePort === undefined ? '' : String(socket.remotePort),
+      proxy?.source ?? socket.remoteAddress ?? '',
+      proxy !== undefined ? String(proxy.sourcePort) : socket.remotePort === undefined ? '' : String(socket.remotePort),
       input,
+      st.trust,
     );
-    runApplication(app, environ, sink, options.errors);
+    if (proxy !== undefined && environ.SERVER_PORT === base.serverPort) environ.SERVER_PORT = String(proxy.destinationPort);
+    if (metrics !== null) {
+      const started = performance.now();
+      const method = environ.REQUEST_METHOD;
+      res.once('close', () => {
+        if (res.headersSent) metrics.response(method, res.statusCode, (performance.now() - started) / 1000);
+        countBytes(socket, st);
+      });
+    }
+    runApplication(app, environ, sink, options.errors, options.accessLog);
   };
 
   const limits = options.limits;
@@ -298,6 +342,43 @@ export async function startNodeServer(app: Application, options: NodeServerOptio
   // its responses, as on the native server; node:http would drop them.
   (server as { httpAllowHalfOpen?: boolean }).httpAllowHalfOpen = true;
   server.on('checkContinue', (req: IncomingMessage, res: ServerResponse) => handle(req, res, true));
+  const mode = options.proxyProtocol;
+  let openSockets = 0;
+  /** The PROXY header and the connection counts of `srv` (the server, or a
+   * twin of it). */
+  const wireConnections = (srv: HttpServer) => {
+    if (mode !== 'off') {
+      // From a trusted front-end, the PROXY header is read before node:http
+      // sees a byte: node:http's own 'connection' listener (the one it adds
+      // when the server is made) gets the socket once the header is read,
+      // with what followed the header put back on it.
+      const nodeListeners = srv.listeners('connection') as ((socket: Socket) => void)[];
+      srv.removeAllListeners('connection');
+      const toNode = (socket: Socket) => {
+        for (const l of nodeListeners) l.call(srv, socket);
+      };
+      srv.on('connection', (socket: Socket) => {
+        if (!options.trust.trusts(socket.remoteAddress ?? '')) {
+          toNode(socket);
+          return;
+        }
+        readProxyHeader(socket, mode, headersMs, (address) => {
+          if (address !== null) proxied.set(socket, address);
+          toNode(socket);
+        });
+      });
+    }
+    if (metrics !== null) {
+      srv.on('connection', (socket: Socket) => {
+        metrics.accepted(++openSockets);
+        socket.once('close', () => {
+          metrics.closed(--openSockets);
+          countBytes(socket, stateOf(socket));
+        });
+      });
+    }
+  };
+  wireConnections(server);
   server.maxHeadersCount = options.limits.maxHeaderCount + 1;
   server.on('clientError', (err: NodeJS.ErrnoException & { rawPacket?: Buffer }, socket: Socket) => {
     const st = stateOf(socket);
@@ -365,6 +446,7 @@ export async function startNodeServer(app: Application, options: NodeServerOptio
     for (const event of ['request', 'checkContinue', 'clientError', 'connect', 'checkExpectation']) {
       for (const listener of server.listeners(event)) other.on(event, listener as (...args: unknown[]) => void);
     }
+    wireConnections(other);
     return other;
   };
   const servers: (HttpServer | undefined)[] = [];

@@ -18,8 +18,9 @@ export type ListenTarget =
   | { kind: 'fd'; fd: number; serverName: string; serverPort: string; address: BoundAddress }
   | { kind: 'unix'; path: string; umask: number };
 
-/** A server as the supervisor's workers drive it: listeners come and go. */
-export interface ServingServer extends Server {
+/** A server as the supervisor's workers drive it: listeners come and go
+ * (serve() adds the stats endpoint and reopenLogs of Server). */
+export interface ServingServer extends Omit<Server, 'stats' | 'reopenLogs'> {
   /** Listens on one more target; returns its index. */
   adopt(target: ListenTarget): number;
   /** Stops listener `index` (connections it accepted stay). */

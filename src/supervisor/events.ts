@@ -26,8 +26,9 @@ export type LifecycleEvent =
   | { type: 'workers'; count: number; why: string }
   | { type: 'stop'; signal: string }
   | { type: 'reopen' }
-  /** A worker's tsgi.errors output, as written. */
-  | { type: 'worker-log'; worker: number; text: string };
+  /** A worker's tsgi.errors output, as written; with `level`, an event of
+   * its server (an application's failure) at that level. */
+  | { type: 'worker-log'; worker: number; text: string; level?: LogLevel };
 
 /** The supervisor's one output. `reopen()` runs on SIGUSR1 (logrotate). */
 export interface SupervisorLogger {
@@ -47,7 +48,7 @@ export function levelOf(e: LifecycleEvent): LogLevel {
     case 'worker-restart':
       return e.fastDeaths > 1 ? 'warning' : 'info';
     case 'worker-log':
-      return 'error';
+      return e.level ?? 'error';
     default:
       return 'info';
   }
@@ -101,7 +102,7 @@ export function formatEvent(e: LifecycleEvent): string {
     case 'stop':
       return `${e.signal}: stopping`;
     case 'reopen':
-      return 'SIGUSR1: reopening log files';
+      return 'SIGUSR1: log files reopened';
     case 'worker-log':
       return e.text;
   }
@@ -122,7 +123,7 @@ export function stderrLogger(level: LogLevel = 'warning'): SupervisorLogger {
   return {
     event(e) {
       if (e.type === 'worker-log') {
-        process.stderr.write(e.text);
+        process.stderr.write(e.level === undefined ? e.text : `tsgi: ${e.text}\n`);
         return;
       }
       if (kRank[levelOf(e)] < kRank[level]) return;

@@ -2,7 +2,7 @@
 // (postMessage), what a worker is started with, and the layout of the
 // control block they share (a SharedArrayBuffer per worker).
 import { INFLIGHT_ENTRIES, INFLIGHT_WORDS } from '../native/binding.js';
-import type { Limits } from '../settings.js';
+import type { Limits, ResolvedSettings } from '../settings.js';
 import type { ListenTarget } from './binds.js';
 
 /** The control block, in int32 words: the heartbeat the worker's loop
@@ -10,6 +10,9 @@ import type { ListenTarget } from './binds.js';
 export const HEARTBEAT_WORD = 0;
 export const CONTROL_HEADER_WORDS = 4;
 export const CONTROL_WORDS = CONTROL_HEADER_WORDS + INFLIGHT_ENTRIES * INFLIGHT_WORDS;
+
+/** The name a worker publishes its metrics block under (hooks.ts). */
+export const METRICS_BUFFER = 'metrics';
 
 /** workerData of a worker thread. */
 export interface WorkerStart {
@@ -29,6 +32,9 @@ export interface WorkerStart {
   heartbeatMs: number;
   /** Retire after this many requests; 0: never. */
   maxRequests: number;
+  /** The access log (each worker appends to the same file), the trusted
+   * front-ends, and whether to count into a metrics block it publishes. */
+  observe: Pick<ResolvedSettings, 'accessLog' | 'accessLogFormat' | 'forwardedAllowIps' | 'proxyProtocol'> & { metrics: boolean };
 }
 
 /** Supervisor -> worker. */
@@ -53,8 +59,9 @@ export type FromWorker =
   | { type: 'listening' }
   /** --max-requests reached: replace me gracefully. */
   | { type: 'retire'; requests: number }
-  /** A line the application or the server wrote to tsgi.errors. */
-  | { type: 'log'; text: string }
+  /** A line the application wrote to tsgi.errors; with `level`, an event
+   * of the worker's server (gateway/errors.ts logError) at that level. */
+  | { type: 'log'; text: string; level?: 'warning' | 'error' }
   /** A SharedArrayBuffer the worker publishes under `name` (counters for
    * the supervisor's /metrics, say): hooks.ts. */
   | { type: 'publish'; name: string; buffer: SharedArrayBuffer }

@@ -10,14 +10,19 @@ type Target = Pick<Supervisor, 'close'> & Partial<Pick<Supervisor, 'reload' | 'a
 
 /**
  * Installs the handlers; `onStop(signal)` is told before stopping (the
- * logger's `stop` event). Exits 0 after a graceful stop, 1 when closing
- * failed.
+ * logger's `stop` event), `warn` of a second signal (the error log's
+ * warning; stderr by default). Exits 0 after a graceful stop, 1 when
+ * closing failed.
  */
-export function handleSignals(target: Target, onStop: (signal: NodeJS.Signals) => void = () => {}): void {
+export function handleSignals(
+  target: Target,
+  onStop: (signal: NodeJS.Signals) => void = () => {},
+  warn: (message: string) => void = (message) => process.stderr.write(`tsgi: ${message}\n`),
+): void {
   let stopping = false;
   const stop = (signal: NodeJS.Signals): void => {
     if (stopping) {
-      process.stderr.write(`tsgi: ${signal} again, exiting without waiting for open connections\n`);
+      warn(`${signal} again, exiting without waiting for open connections`);
       process.exit(0);
     }
     stopping = true;

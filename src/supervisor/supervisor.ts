@@ -4,19 +4,26 @@
 // worker that dies (with back-off when they die young), one the watchdog
 // finds stuck, and one past --max-requests; reloads all of them without
 // closing a socket (SIGHUP); adds and removes one (SIGTTIN, SIGTTOU); and
-// stops them gracefully (SIGTERM). ARCHITECTURE.md, "Listeners and workers".
+// stops them gracefully (SIGTERM); serves their metrics (--stats-bind).
+// ARCHITECTURE.md, "Listeners and workers".
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import type { BoundAddress, SupervisorOptions } from '../types.js';
-import { limitsOf, resolveSettings, type ResolvedSettings } from '../settings.js';
+import { limitsOf, type ResolvedSettings } from '../settings.js';
+import { validateSettings } from '../config/checks.js';
 import { loadNative, NativeUnavailableError } from '../native/loader.js';
 import type { NativeBinding } from '../native/binding.js';
 import { resolveBinds, type ListenTarget } from './binds.js';
 import { stderrLogger, type ExitReason, type LifecycleEvent, type SupervisorLogger } from './events.js';
 import { ListenerSet } from './listeners.js';
 import { AppLoadError } from './load-app.js';
-import { CONTROL_WORDS, type FromWorker, type ToWorker, type WorkerStart } from './protocol.js';
+import { CONTROL_WORDS, METRICS_BUFFER, type FromWorker, type ToWorker, type WorkerStart } from './protocol.js';
 import { heartbeatMs, readInflight, Watchdog } from './watchdog.js';
+import { startStatsServer, type StatsServer } from '../metrics/stats-server.js';
+import { WorkerMetrics } from '../metrics/workers.js';
+import { ErrorLog } from '../log/error-log.js';
+import { errorLogLogger } from '../log/supervisor-log.js';
+import { statsBindOf } from '../serve.js';
 
 const kWorkerEntry = new URL('./worker.js', import.meta.url);
 /** A worker that dies sooner than this after it started counts as dying
@@ -120,6 +127,9 @@ export interface Supervisor {
   reopenLogs(): void;
   /** The buffers the live workers published under `name` (hooks.ts). */
   published(name: string): SharedArrayBuffer[];
+  /** Where `/metrics` is served (`127.0.0.1:9100`, `unix:/path`), or null
+   * without `statsBind`. */
+  readonly stats: string | null;
   /** Stops every worker gracefully (gracefulTimeout), closes the sockets,
    * removes the unix socket files it made; resolves when done. */
   close(): Promise<void>;
@@ -143,6 +153,9 @@ class SupervisorImpl implements Supervisor {
   private closed: Promise<void> | null = null;
   kind = 'native';
   workers: number;
+  /** The counters workers left, their restarts and timeouts (statsBind). */
+  readonly metrics = new WorkerMetrics();
+  statsServer: StatsServer | null = null;
 
   constructor(
     private readonly target: string,
@@ -203,6 +216,13 @@ class SupervisorImpl implements Supervisor {
       control,
       heartbeatMs: heartbeatMs(this.settings.timeout),
       maxRequests: this.settings.maxRequests > 0 ? this.settings.maxRequests + Math.floor(Math.random() * (jitter + 1)) : 0,
+      observe: {
+        accessLog: this.settings.accessLog,
+        accessLogFormat: this.settings.accessLogFormat,
+        forwardedAllowIps: this.settings.forwardedAllowIps,
+        proxyProtocol: this.settings.proxyProtocol,
+        metrics: this.settings.statsBind !== undefined,
+      },
     };
     const worker = new Worker(kWorkerEntry, { workerData: start });
     const h = new WorkerHandle(slot, worker, control, start, (handle, m) => this.onMessage(handle, m));
@@ -229,7 +249,7 @@ class SupervisorImpl implements Supervisor {
         this.kind = m.kind;
         break;
       case 'log':
-        this.log({ type: 'worker-log', worker: h.id, text: m.text });
+        this.log({ type: 'worker-log', worker: h.id, text: m.text, level: m.level });
         break;
       case 'publish':
         h.published.set(m.name, m.buffer);
@@ -245,6 +265,7 @@ class SupervisorImpl implements Supervisor {
   private stuck(h: WorkerHandle, stuckMs: number): void {
     if (h.state === 'gone') return;
     h.timedOut = stuckMs;
+    this.metrics.timedOut(h.id);
     this.log({ type: 'worker-timeout', worker: h.id, threadId: h.threadId, stuckMs, inflight: readInflight(h.control, this.binding.methods) });
     // terminate() stops the JS that runs, even a loop that never yields.
     void h.worker.terminate();
@@ -256,6 +277,8 @@ class SupervisorImpl implements Supervisor {
     h.state = 'gone';
     this.handles.delete(h);
     this.watchdog.unwatch(h);
+    const buffer = h.published.get(METRICS_BUFFER);
+    this.metrics.exited(h.id, buffer === undefined ? undefined : new Float64Array(buffer));
     const reason: ExitReason = expected
       ? { kind: 'stopped' }
       : h.timedOut
@@ -275,6 +298,7 @@ class SupervisorImpl implements Supervisor {
     this.young.set(h.slot, young);
     const delayMs = young === 0 ? 0 : Math.min(kMaxBackoffMs, 100 * 2 ** (young - 1));
     this.log({ type: 'worker-restart', worker: h.id, delayMs, fastDeaths: young });
+    this.metrics.restarted(h.id);
     const timer = setTimeout(() => {
       this.restartTimers.delete(h.slot);
       if (this.state !== 'running' || h.slot >= this.workers) return;
@@ -420,12 +444,13 @@ class SupervisorImpl implements Supervisor {
   }
 
   reopenLogs(): void {
-    this.log({ type: 'reopen' });
     try {
       this.logger.reopen?.();
     } catch {
       // the logger says why itself
     }
+    // In the reopened file.
+    this.log({ type: 'reopen' });
     for (const h of this.handles) h.send({ type: 'reopen' });
   }
 
@@ -433,9 +458,26 @@ class SupervisorImpl implements Supervisor {
     return [...this.handles].flatMap((h) => (h.state === 'gone' ? [] : [h.published.get(name)].filter((b): b is SharedArrayBuffer => !!b)));
   }
 
+  get stats(): string | null {
+    return this.statsServer?.address ?? null;
+  }
+
+  /** Starts the `/metrics` endpoint on `bind`: every worker's counters. */
+  async serveStats(bind: string): Promise<void> {
+    this.statsServer = await startStatsServer(statsBindOf(bind), () =>
+      this.metrics.sources(
+        [...this.handles].flatMap((h) => {
+          const buffer = h.state === 'gone' ? undefined : h.published.get(METRICS_BUFFER);
+          return buffer === undefined ? [] : [{ worker: h.id, block: new Float64Array(buffer) }];
+        }),
+      ),
+    );
+  }
+
   close(): Promise<void> {
     this.closed ??= (async () => {
       this.state = 'stopping';
+      await this.statsServer?.close();
       for (const t of this.restartTimers.values()) clearTimeout(t);
       this.restartTimers.clear();
       await Promise.all([...this.handles].map((h) => this.stopWorker(h, false)));
@@ -456,7 +498,10 @@ export function workerCount(value: number | 'auto'): number {
  * of its own on sockets this thread owns. Resolves once every worker
  * serves; rejects with an AppLoadError when the module cannot be loaded,
  * with an Error when a bind cannot be opened. Signals are the caller's
- * (signals.ts maps them as `tsgi serve` does).
+ * (signals.ts maps them as `tsgi serve` does). Events go to `extra.logger`;
+ * without one, to the error log when `errorLog` or `logLevel` is given,
+ * else warnings and errors to stderr. With `statsBind` it serves
+ * `/metrics` for every worker (`supervisor.stats` says where).
  *
  * @example
  * ```ts
@@ -467,7 +512,7 @@ export function workerCount(value: number | 'auto'): number {
  * ```
  */
 export async function supervise(target: string, options: SupervisorOptions = {}, extra: Options = {}): Promise<Supervisor> {
-  const settings = resolveSettings(options as Record<string, unknown>, 'supervise: ');
+  const settings = validateSettings(options as Record<string, unknown>, 'supervise: ');
   const native = loadNative();
   if (!native.ok) throw new NativeUnavailableError(native);
   const host = settings.host;
@@ -479,7 +524,18 @@ export async function supervise(target: string, options: SupervisorOptions = {},
     umask: settings.umask ?? -1,
     reusePort: true,
   });
-  const supervisor = new SupervisorImpl(target, process.cwd(), settings, set, native.binding, extra.logger ?? stderrLogger(), workers);
+  // Without a logger of the caller's: the error log when one is asked for.
+  const own = options.errorLog !== undefined || options.logLevel !== undefined;
+  const logger = extra.logger ?? (own ? errorLogLogger(ErrorLog.open(settings.errorLog, settings.logLevel)) : stderrLogger());
+  const supervisor = new SupervisorImpl(target, process.cwd(), settings, set, native.binding, logger, workers);
   await supervisor.start();
+  if (settings.statsBind !== undefined) {
+    try {
+      await supervisor.serveStats(settings.statsBind);
+    } catch (err) {
+      await supervisor.close();
+      throw new Error(`cannot serve the metrics on ${settings.statsBind}: ${(err as Error).message}`);
+    }
+  }
   return supervisor;
 }

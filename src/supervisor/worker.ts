@@ -4,11 +4,14 @@
 // supervisor says: listen on other sockets, stop, reopen logs.
 import { parentPort, workerData } from 'node:worker_threads';
 import type { Application, ErrorStream } from '../types.js';
-import { startServing } from '../serve.js';
+import { openAccessLog, proxyTrustOf, startServing } from '../serve.js';
+import type { AccessLog } from '../log/access-log.js';
+import { newMetricsBlock } from '../metrics/layout.js';
+import { watchLoopLag } from '../metrics/loop-lag.js';
 import type { ListenTarget, ServingServer } from './binds.js';
-import { reopenLogs } from './hooks.js';
+import { onReopenLogs, publish, reopenLogs } from './hooks.js';
 import { AppLoadError, loadApplication } from './load-app.js';
-import type { FromWorker, ToWorker, WorkerStart } from './protocol.js';
+import { METRICS_BUFFER, type FromWorker, type ToWorker, type WorkerStart } from './protocol.js';
 import { inflightView, startHeartbeat } from './watchdog.js';
 
 const start = workerData as WorkerStart;
@@ -17,12 +20,20 @@ const send = (m: FromWorker): void => port.postMessage(m);
 
 startHeartbeat(start.control, start.heartbeatMs);
 
-/** tsgi.errors of this worker: each write goes to the supervisor's logger. */
-const errors: ErrorStream = {
+/** tsgi.errors of this worker: each write goes to the supervisor's logger,
+ * as do its server's events (error(), warning(): logged at their level,
+ * as an ErrorLog's in one thread). */
+const errors: ErrorStream & { error(message: string): void; warning(message: string): void } = {
   write(message: string) {
     send({ type: 'log', text: String(message) });
   },
   flush() {},
+  error(message: string) {
+    send({ type: 'log', text: message, level: 'error' });
+  },
+  warning(message: string) {
+    send({ type: 'log', text: message, level: 'warning' });
+  },
 };
 
 /** Counts requests and asks to be replaced once past maxRequests. */
@@ -42,7 +53,19 @@ function describe(err: unknown): string {
 }
 
 let server: ServingServer;
+let accessLog: AccessLog | null = null;
 try {
+  // Every worker appends whole lines to the same file with O_APPEND (one
+  // write(2) per batch: the kernel appends each whole), so the supervisor's
+  // one access log needs no hop between threads per request; SIGUSR1
+  // reaches each worker's reopen hook.
+  accessLog = openAccessLog(start.observe, errors);
+  if (accessLog !== null) onReopenLogs(() => accessLog!.reopen());
+  const metrics = start.observe.metrics ? newMetricsBlock() : null;
+  if (metrics !== null) {
+    publish(METRICS_BUFFER, metrics.buffer as SharedArrayBuffer);
+    watchLoopLag(metrics);
+  }
   const app = await loadApplication(start.target, start.cwd);
   server = await startServing(counted(app, start.maxRequests), {
     server: start.server,
@@ -52,6 +75,10 @@ try {
     multiprocess: start.multiprocess,
     limits: start.limits,
     inflight: inflightView(start.control),
+    accessLog,
+    trust: proxyTrustOf(start.observe),
+    metrics,
+    proxyProtocol: start.observe.proxyProtocol,
   });
 } catch (err) {
   send({ type: 'failed', message: err instanceof AppLoadError ? err.message : describe(err), usage: err instanceof AppLoadError });
@@ -92,7 +119,9 @@ port.on('message', (m: ToWorker) => {
     case 'stop':
       if (stopping) return;
       stopping = true;
-      void (m.drain ? server.drain() : server.close()).then(() => {
+      void (m.drain ? server.drain() : server.close()).then(async () => {
+        // The lines of the last responses reach the file before the exit.
+        await accessLog?.close();
         send({ type: 'closed' });
         // Whatever the application left (timers, sockets) ends with it.
         process.exit(0);

@@ -11,7 +11,9 @@ import { forEachServer, start } from '../helpers/servers.js';
 const CONTINUE = 'HTTP/1.1 100 Continue\r\n\r\n';
 
 function serveFetch(kind: Parameters<typeof start>[0], handler: FetchHandler, options = {}) {
-  return start(kind, fromFetchHandler(handler, options));
+  // The server trusts no front-end here: the adapter's trustProxy is what
+  // is tested (the server's own trust: test/conformance/forwarded.test.ts).
+  return start(kind, fromFetchHandler(handler, options), { forwardedAllowIps: '' });
 }
 
 forEachServer((kind) => {

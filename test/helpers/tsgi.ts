@@ -2,7 +2,7 @@
 // workers) as a child process for the supervisor's tests: its listening
 // lines, its stderr as it comes, signals, and a bounded load client that
 // checks every response and counts every failure.
-import { spawn, type ChildProcess, type StdioOptions } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess, type StdioOptions } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import { tmpdir } from 'node:os';
@@ -25,6 +25,7 @@ export interface Tsgi {
   urls: string[];
   /** The port of the first TCP bind (0 when there is none). */
   port: number;
+  stdout(): string;
   stderr(): string;
   /** Resolves with the stderr text once it matches `re` (rejects after `ms`). */
   waitForLog(re: RegExp, ms?: number): Promise<string>;
@@ -118,6 +119,7 @@ export async function startTsgi(
     child,
     urls,
     port: tcp ? Number(new URL(tcp).port) : 0,
+    stdout: () => stdout,
     stderr: () => stderr,
     waitForLog(re, ms = 10_000) {
       return new Promise((resolve, reject) => {
@@ -221,6 +223,16 @@ export function load(
     },
   };
 }
+
+/** Whether Debian's systemd-socket-activate (package systemd) is here. */
+export const hasSocketActivate = (() => {
+  try {
+    execFileSync('systemd-socket-activate', ['--help'], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+})();
 
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 

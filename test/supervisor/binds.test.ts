@@ -2,27 +2,19 @@
 // each, --umask, stale and live socket files, fd://N, systemd socket
 // activation through Debian's systemd-socket-activate, and every bad bind
 // refused with one line and the right exit code.
-import { execFileSync } from 'node:child_process';
 import { existsSync, statSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { loadBinding } from '../../src/native/loader.js';
 import { nativeLoadError } from '../helpers/servers.js';
-import { fetchText, fixtureDir, killAll, runTsgi, startTsgi } from '../helpers/tsgi.js';
+import { fetchText, fixtureDir, killAll, runTsgi, startTsgi, hasSocketActivate } from '../helpers/tsgi.js';
 import { app } from './apps.js';
 
 const files = fixtureDir({ 'app.mjs': app('v1') });
 afterEach(killAll);
 afterAll(() => files.remove());
-const hasActivate = (() => {
-  try {
-    execFileSync('systemd-socket-activate', ['--help'], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-})();
+const hasActivate = hasSocketActivate;
 
 describe.skipIf(nativeLoadError)('binds', () => {
   it('listens on IPv4, IPv6 and a unix socket at once, each with its own SERVER_NAME and SERVER_PORT', async () => {

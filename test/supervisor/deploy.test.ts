@@ -5,7 +5,7 @@
 // reach both; the client's address arrives; a 20 MiB upload and a 50 MB
 // streamed download pass intact; SIGHUP of one instance and SIGTERM and a
 // restart of the other under load fail no request. About 10 s.
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
@@ -13,17 +13,10 @@ import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { nativeLoadError } from '../helpers/servers.js';
-import { bin, fetchText, fixtureDir, killAll, load, root, sleep, startTsgi, until } from '../helpers/tsgi.js';
+import { bin, fetchText, fixtureDir, killAll, load, root, sleep, startTsgi, until, hasSocketActivate } from '../helpers/tsgi.js';
 
 const hasNginx = existsSync('/usr/sbin/nginx');
-const hasActivate = (() => {
-  try {
-    execFileSync('systemd-socket-activate', ['--help'], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-})();
+const hasActivate = hasSocketActivate;
 
 const kApp = `import { createHash } from 'node:crypto';
 export default async function app(env, sr) {
@@ -111,11 +104,11 @@ describe.skipIf(nativeLoadError || ((!hasNginx || !hasActivate) && !process.env.
     for (let i = 0; i < 30; i++) {
       const r = JSON.parse((await fetchText({ port })).body);
       seen.add(r.instance);
-      // On a unix socket the peer has no address.
-      expect(r.REMOTE_ADDR).toBe('');
+      // On a unix socket the peer (nginx) has no address, and is trusted
+      // (--forwarded-allow-ips): REMOTE_ADDR is the client's, from the
+      // X-Forwarded-For nginx sets.
       expect(r.xff).toBe('127.0.0.1');
-      // HOOK(h9-observe): with --forwarded-allow-ips (its default trusts
-      // the proxy), REMOTE_ADDR becomes X-Forwarded-For's 127.0.0.1 here.
+      expect(r.REMOTE_ADDR).toBe('127.0.0.1');
     }
     expect(seen).toEqual(new Set(['a', 'b']));
 

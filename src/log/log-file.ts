@@ -1,0 +1,370 @@
+// log-file.ts: LogFile, where log lines go: a file opened with O_APPEND, or
+// the process's stdout/stderr (`-`). Lines are encoded into blocks of
+// bytes as they come (no string is kept, nothing is joined) and written off
+// the event loop (fs.write/writev on libuv's thread pool): a batch leaves
+// 100 ms after its first line, or as soon as it holds 64 KiB, in one system
+// call, with at most one write in flight (a write per request would cost a
+// thread-pool round trip per request); reopen() (SIGUSR1, after logrotate
+// renamed the file) takes effect between writes. At exit what is pending is
+// written at once.
+//
+// Any thread may have its own LogFile on the same path: each batch is whole
+// lines in one write(2) or writev(2) with O_APPEND, so the kernel appends it
+// at the end as one piece and lines of several threads (or processes) never
+// mix. (A short write, only when the disk is full, writes its rest
+// separately.)
+import { closeSync, openSync, write, writev, writeSync } from 'node:fs';
+
+/** Bytes waiting to be written beyond which new lines are dropped (a disk
+ * that stalls must not grow the heap without bound); counted, and said. */
+const kMaxPending = 8 * 1024 * 1024;
+
+/** How long a line may wait for the lines after it, and how much a batch
+ * holds before it is written at once; the size of a block of bytes. */
+const kFlushMs = 100;
+const kFlushBytes = 64 * 1024;
+const kBlock = 64 * 1024;
+
+/** Every open LogFile of this thread, flushed synchronously at exit. */
+const open = new Set<LogFile>();
+let exitHooked = false;
+
+function flushAtExit(): void {
+  for (const log of open) log.flushSync();
+}
+
+const kHexDigits = [48, 49, 50, 51, 52, 53, 54, 55, 56, 57, 97, 98, 99, 100, 101, 102];
+
+/** `\xHH` of byte `c` at `b[p]`; returns the position after it. */
+function hexByte(b: Uint8Array, p: number, c: number): number {
+  b[p] = 0x5c;
+  b[p + 1] = 0x78;
+  b[p + 2] = kHexDigits[c >> 4]!;
+  b[p + 3] = kHexDigits[c & 15]!;
+  return p + 4;
+}
+
+/** What a LogFile reports about itself (dropped lines, write errors). */
+export type LogProblem = (message: string) => void;
+
+interface WritableBuffer extends Buffer {
+  latin1Write(text: string, offset: number): number;
+  utf8Write(text: string, offset: number): number;
+}
+
+/**
+ * A log destination. `target` is a file path, or `-` for `stdio`. A
+ * `oneByte` log's write() is one byte per character (the access log: its lines
+ * are printable ASCII); any other as UTF-8.
+ *
+ * @example
+ * ```ts
+ * const log = new LogFile('/var/log/tsgi/access.log', 'stdout', true);
+ * log.write('one line\n');
+ * process.on('SIGUSR1', () => log.reopen());
+ * ```
+ */
+export class LogFile {
+  /** The descriptor of the file, or -1 for stdout/stderr. */
+  private fd = -1;
+  /** Blocks filled, oldest first, then the one being filled. */
+  private full: Buffer[] = [];
+  private block: WritableBuffer | null = null;
+  private used = 0;
+  private pending = 0;
+  private writing = false;
+  private scheduled = false;
+  private timer: NodeJS.Timeout | null = null;
+  private reopenWanted = false;
+  private closed = false;
+  private dropped = 0;
+  private failed = false;
+  private idle: (() => void)[] = [];
+  onProblem: LogProblem | null = null;
+  private readonly flushTask = () => {
+    this.scheduled = false;
+    this.timer = null;
+    this.flush();
+  };
+
+  /** Opens the file (creating it, mode 0666 less the umask); throws the
+   * open error (ENOENT for a missing directory, EACCES...). */
+  constructor(
+    readonly target: string,
+    private readonly stdio: 'stdout' | 'stderr',
+    private readonly oneByte = false,
+  ) {
+    if (target !== '-') this.fd = openSync(target, 'a');
+    open.add(this);
+    if (!exitHooked) {
+      exitHooked = true;
+      process.on('exit', flushAtExit);
+    }
+  }
+
+  /** Appends `text` (whole lines, each ending in `\n`); written with the
+   * lines that follow it within 100 ms (or 64 KiB). */
+  write(text: string): void {
+    if (!this.begin()) return;
+    const most = this.oneByte ? text.length : 3 * text.length;
+    const block = this.room(most);
+    const n = this.oneByte ? block.latin1Write(text, this.used) : block.utf8Write(text, this.used);
+    this.used += n;
+    this.pending += n;
+    this.schedule();
+  }
+
+  // ---- A line written piece by piece (the access log, access-format.ts):
+  // begin(), then ascii()/text()/path()/int() for its pieces, then end().
+  // Nothing is concatenated: each piece is copied into the block as it is
+  // (or escaped on the way), one pass over its characters.
+
+  /** Whether a line may be written now (false: dropped, and counted). */
+  begin(): boolean {
+    if (this.closed) return false;
+    if (this.pending > kMaxPending) {
+      this.dropped++;
+      return false;
+    }
+    return true;
+  }
+
+  /** The block, with room for `n` more bytes. A block is given to one
+   * write and not used again: one allocation per 64 KiB of lines. */
+  private room(n: number): WritableBuffer {
+    let block = this.block;
+    if (block === null || this.used + n > block.length) {
+      if (block !== null && this.used > 0) this.full.push(block.subarray(0, this.used));
+      block = Buffer.allocUnsafe(Math.max(kBlock, n)) as WritableBuffer;
+      this.block = block;
+      this.used = 0;
+    }
+    return block;
+  }
+
+  /** A piece known to be printable ASCII (the format's own text). */
+  ascii(s: string): void {
+    const n = s.length;
+    const b = this.room(n);
+    let p = this.used;
+    for (let i = 0; i < n; i++) b[p++] = s.charCodeAt(i);
+    this.pending += p - this.used;
+    this.used = p;
+  }
+
+  /** A value, escaped as the access log's text format wants: `"` as `\"`,
+   * `\` as `\\`, bytes below 0x20, 0x7f and above as `\xHH` (characters
+   * up to U+00FF are bytes; above, their UTF-8). */
+  text(s: string): void {
+    const n = s.length;
+    // At most 12 bytes a UTF-16 unit (3 UTF-8 bytes, 4 characters each).
+    const b = this.room(12 * n);
+    let p = this.used;
+    for (let i = 0; i < n; i++) {
+      const c = s.charCodeAt(i);
+      if (c >= 0x20 && c < 0x7f && c !== 0x22 && c !== 0x5c) {
+        b[p++] = c;
+      } else if (c === 0x22 || c === 0x5c) {
+        b[p++] = 0x5c;
+        b[p++] = c;
+      } else if (c <= 0xff) {
+        p = hexByte(b, p, c);
+      } else {
+        const cp = s.codePointAt(i)!;
+        if (cp > 0xffff) i++;
+        for (const u of Buffer.from(String.fromCodePoint(cp), 'utf8')) p = hexByte(b, p, u);
+      }
+    }
+    this.pending += p - this.used;
+    this.used = p;
+  }
+
+  /** A whole number. */
+  int(v: number): void {
+    this.ascii('' + v);
+  }
+
+  /** The line is complete. */
+  end(): void {
+    this.schedule();
+  }
+
+  /** Arranges the next write: at once for a full batch, else when the
+   * oldest line has waited kFlushMs; a write in flight arranges it when it
+   * completes. */
+  private schedule(): void {
+    if (this.writing || this.pending === 0) return;
+    if (this.pending >= kFlushBytes || this.idle.length > 0) {
+      if (this.timer !== null) {
+        clearTimeout(this.timer);
+        this.timer = null;
+        this.scheduled = false;
+      }
+      if (!this.scheduled) {
+        this.scheduled = true;
+        setImmediate(this.flushTask);
+      }
+    } else if (!this.scheduled) {
+      this.scheduled = true;
+      // Unreferenced: a log line does not keep the process alive (at exit
+      // it is written synchronously).
+      this.timer = setTimeout(this.flushTask, kFlushMs);
+      this.timer.unref();
+    }
+  }
+
+  /** Reopens the file by its path (a rotated file is left to its new
+   * name); for `-`, nothing. Done once the write in flight has finished. */
+  reopen(): void {
+    if (this.fd < 0 || this.closed) return;
+    if (this.writing) {
+      this.reopenWanted = true;
+      return;
+    }
+    this.doReopen();
+  }
+
+  private doReopen(): void {
+    this.reopenWanted = false;
+    let fd: number;
+    try {
+      fd = openSync(this.target, 'a');
+    } catch (err) {
+      this.problem(`cannot reopen ${this.target}: ${(err as Error).message}; still writing to the old file`);
+      return;
+    }
+    const old = this.fd;
+    this.fd = fd;
+    this.failed = false;
+    try {
+      closeSync(old);
+    } catch {
+      // Already gone: nothing to do.
+    }
+  }
+
+  private problem(message: string): void {
+    const report = this.onProblem;
+    if (report !== null) report(message);
+    else process.stderr.write(`tsgi: ${message}\n`);
+  }
+
+  /** Takes the batch: every byte written so far, as blocks. */
+  private take(): Buffer[] {
+    const batch = this.full;
+    if (this.block !== null && this.used > 0) batch.push(this.block.subarray(0, this.used));
+    this.full = [];
+    this.block = null;
+    this.used = 0;
+    this.pending = 0;
+    return batch;
+  }
+
+  private flush(): void {
+    if (this.writing) return;
+    if (this.timer !== null) {
+      clearTimeout(this.timer);
+      this.timer = null;
+      this.scheduled = false;
+    }
+    if (this.pending === 0) {
+      this.settled();
+      return;
+    }
+    if (this.dropped > 0) {
+      const n = this.dropped;
+      this.dropped = 0;
+      this.problem(`${n} log line(s) for ${this.target === '-' ? this.stdio : this.target} dropped: the writes could not keep up`);
+    }
+    const batch = this.take();
+    if (this.fd < 0) {
+      // stdout/stderr: Node's own stream (synchronous for files and pipes
+      // on Linux, so one write per batch; in a worker thread it goes to the
+      // main thread, a batch at a time).
+      const stream = this.stdio === 'stdout' ? process.stdout : process.stderr;
+      stream.write(batch.length === 1 ? batch[0]! : Buffer.concat(batch));
+      this.settled();
+      return;
+    }
+    this.writing = true;
+    this.writeBatch(batch);
+  }
+
+  /** One write(2) or writev(2) of `batch`; the rest of a short write goes
+   * again. */
+  private writeBatch(batch: Buffer[]): void {
+    const done = (err: NodeJS.ErrnoException | null, n: number) => {
+      if (err) {
+        if (!this.failed) this.problem(`cannot write to ${this.target}: ${err.message}`);
+        this.failed = true;
+      } else {
+        let left = n;
+        while (batch.length > 0 && left >= batch[0]!.length) left -= batch.shift()!.length;
+        if (batch.length > 0) {
+          batch[0] = batch[0]!.subarray(left);
+          this.writeBatch(batch);
+          return;
+        }
+      }
+      this.writing = false;
+      if (this.reopenWanted) this.doReopen();
+      if (this.closed) {
+        this.closeFd();
+      } else if (this.pending === 0) {
+        this.settled();
+      } else {
+        this.schedule();
+      }
+    };
+    if (batch.length === 1) write(this.fd, batch[0]!, 0, batch[0]!.length, null, done);
+    else writev(this.fd, batch, null, done);
+  }
+
+  private settled(): void {
+    const idle = this.idle;
+    if (idle.length === 0) return;
+    this.idle = [];
+    for (const resolve of idle) resolve();
+  }
+
+  /** Resolves once everything written so far is in the file. */
+  flushed(): Promise<void> {
+    if (!this.writing && this.pending === 0) return Promise.resolve();
+    return new Promise((resolve) => {
+      this.idle.push(resolve);
+      if (!this.writing) this.flush();
+    });
+  }
+
+  /** Writes what is pending now, synchronously (at exit). */
+  flushSync(): void {
+    if (this.pending === 0) return;
+    const data = Buffer.concat(this.take());
+    try {
+      if (this.fd < 0) writeSync(this.stdio === 'stdout' ? 1 : 2, data);
+      else writeSync(this.fd, data);
+    } catch {
+      // Nothing more can be done at exit.
+    }
+  }
+
+  /** Flushes, then closes the file. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    await this.flushed();
+    this.closed = true;
+    open.delete(this);
+    if (!this.writing) this.closeFd();
+  }
+
+  private closeFd(): void {
+    if (this.fd < 0) return;
+    const fd = this.fd;
+    this.fd = -1;
+    try {
+      closeSync(fd);
+    } catch {
+      // Already closed.
+    }
+  }
+}
