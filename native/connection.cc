@@ -41,6 +41,7 @@ int Connection::Accept(Listener* listener, uint32_t generation) {
   announced_ = reading_ = paused_ = parse_done_ = false;
   proxy_pending_ = false;
   close_after_flush_ = errored_ = peer_ended_ = want_drain_ = dirty_ = false;
+  last_message_ = false;
   body_incomplete_ = false;
   idle_since_ = message_start_ = head_clock_ = uv_now(server_->loop());
   send_since_ = 0;
@@ -248,6 +249,7 @@ int Connection::OnMessageComplete(bool keep_alive) {
   continue_state_ = kContinueNone;
   // RFC 9112 section 9.6: nothing after a request that closes the
   // connection is read. A closing server stops at message boundaries too.
+  if (!keep_alive) last_message_ = true;
   if (!keep_alive || server_->closing()) return 1;
   return 0;
 }
@@ -348,7 +350,7 @@ int Connection::BeginRespond(int32_t req_flags, int status,
   start->head_request = (req_flags & kRfHead) != 0;
   start->close = (req_flags & kRfKeepAlive) == 0 || (rflags & kWfClose) != 0 ||
                  server_->closing() || request_incomplete ||
-                 (peer_ended_ && pending_ == 1);
+                 ((peer_ended_ || last_message_) && pending_ == 1);
   if (content_length < 0 && last) {
     content_length =
         body != nullptr ? static_cast<int64_t>(body->ExactSize()) : 0;
@@ -445,7 +447,7 @@ int Connection::End() {
   } else if (pending_ == 0) {
     if (pending_error_ != HttpError::kNone) {
       SendPendingError();
-    } else if (peer_ended_ || server_->closing()) {
+    } else if (peer_ended_ || last_message_ || server_->closing()) {
       CloseAfterFlush();
     }
   }

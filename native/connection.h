@@ -192,6 +192,10 @@ class Connection final : public ParserDelegate, public WriterOwner {
   bool close_after_flush_ = false;
   bool errored_ = false;         // a ready-made response replaced JS's
   bool peer_ended_ = false;      // EOF from the client
+  // The newest request ends the connection though its head kept it (a
+  // Connection field in its trailers, Parser::Complete): nothing more is
+  // read, and its response closes.
+  bool last_message_ = false;
   bool want_drain_ = false;      // a write returned kWrFull
   // The newest request JS has (Head emitted) is still receiving its body.
   // Not the parser's in_body(): during an early flush inside OnHead the

@@ -178,7 +178,10 @@ Parser::Result Parser::HeadEnd(const char* data, size_t n) {
 }
 
 Parser::Result Parser::Complete() {
-  if (delegate_->OnMessageComplete(keep_alive_) != 0) {
+  // Cleared for each body (BeginBody): only a chunked message's trailers
+  // can end keep-alive here.
+  const bool keep_alive = keep_alive_ && !scanner_.trailer_connection();
+  if (delegate_->OnMessageComplete(keep_alive) != 0) {
     stopped_ = true;
     return Result::kStopped;
   }

@@ -134,6 +134,7 @@ void StrictScanner::Reset(const Limits* limits, ByteBuffer* spans,
   state_ = State::kStart;
   trailers_ = false;
   trailer_forbidden_ = false;
+  trailer_connection_ = false;
   error_ = HttpError::kNone;
   empty_lines_ = 0;
   started_ = 0;
@@ -432,6 +433,9 @@ StrictScanner::Event StrictScanner::Scan(const char* data, size_t length,
               EqualsLower(trailer_name_, name_len_, "transfer-encoding")) {
             TSGI_FAIL(HttpError::kBadRequest);
           }
+          if (EqualsLower(trailer_name_, name_len_, "connection")) {
+            trailer_connection_ = true;
+          }
         }
         if (!CountFieldByte(1)) TSGI_FAIL(HttpError::kHeaderFieldsTooLarge);
         value_off_ = kNoValue;
@@ -698,6 +702,7 @@ bool StrictScanner::ChunkExtStep(unsigned char c) {
 }
 
 void StrictScanner::BeginBody(bool chunked, uint64_t content_length) {
+  trailer_connection_ = false;  // of this message's trailers only
   if (phase_ != Phase::kAwaitBody) return;
   body_total_ = 0;
   ext_bytes_ = 0;

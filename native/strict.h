@@ -115,6 +115,11 @@ class StrictScanner {
     return phase_ != Phase::kHead ||
            (state_ != State::kStart && state_ != State::kStartLf);
   }
+  // The trailer section of the message being read (or just ended) has a
+  // Connection field. A sender must not send one there (RFC 9110 section
+  // 6.5.1); the connection is closed after the message rather than kept
+  // on a field the head did not say (llhttp and node:http close too).
+  bool trailer_connection() const { return trailer_connection_; }
   // Inside a head whose first byte came in an earlier Scan().
   bool in_head() const { return phase_ == Phase::kHead && in_message(); }
   // Where the current head's bytes begin in the input of the last Scan()
@@ -199,6 +204,7 @@ class StrictScanner {
   State state_ = State::kStart;
   bool trailers_ = false;        // the field section is a trailer section
   bool trailer_forbidden_ = false;
+  bool trailer_connection_ = false;
   HttpError error_ = HttpError::kNone;
   uint8_t literal_pos_ = 0;      // position in "HTTP/"
   uint8_t version_major_ = 0;

@@ -173,6 +173,21 @@ forEachServer((kind) => {
     expect(rec.paths).toEqual(['/before', '/closing']);
   });
 
+  it('reads nothing after a chunked request with a Connection field in its trailers', async () => {
+    // A sender must not put Connection in trailers (RFC 9110 section
+    // 6.5.1): what follows is not read as a request (node:http answers it
+    // 400, the native server closes after the response).
+    const rec = recorder();
+    const { port } = await start(kind, rec.app);
+    const client = await RawClient.connect(port);
+    const trailed = 'POST /trailed HTTP/1.1\r\n' + H + 'Transfer-Encoding: chunked\r\n\r\n2\r\nhi\r\n0\r\nConnection: close\r\n\r\n';
+    await client.send(Buffer.concat([Buffer.from(trailed, 'latin1'), after]), 'POST', 'GET');
+    expect(await client.waitClose(5000)).toBe(true);
+    expect(client.parser.responses[0]!.status).toBe(200);
+    expect(client.parser.responses.slice(1).map((r) => r.status)).not.toContain(200);
+    expect(rec.paths).toEqual(['/trailed']);
+  });
+
   it('reads nothing after an HTTP/1.0 request without keep-alive', async () => {
     const rec = recorder();
     const { port } = await start(kind, rec.app);
