@@ -242,7 +242,7 @@ export function accessFormatProblem(format: string): string | null {
  * ```
  */
 export function compileAccessFormat(format: string): LineFormatter {
-  if (format === 'json') return (r, now, w) => w.ascii(jsonLine(r, now));
+  if (format === 'json') return jsonLine;
   const parts: { literal: boolean; text: string }[] = [];
   let literal = '';
   let i = 0;
@@ -307,41 +307,74 @@ export function compileAccessFormat(format: string): LineFormatter {
   return make(pathBytes, clfTime, basicUser, responseHeader, environValue, decimalSeconds);
 }
 
-const json = (v: string | null | undefined): string => (v === null || v === undefined ? 'null' : jsonString(v));
-
 let isoSecond = -1;
 let isoPrefix = '';
 
-/** `2024-05-01T10:00:00.123Z`, its second made once. */
-function isoTime(now: number): string {
+/** `2024-05-01T10:00:00.123Z` (quoted), its second made once; written as
+ * pieces, no string a line. */
+function isoTime(now: number, w: LineOut): void {
   const ms = Math.floor(now);
   const second = Math.floor(ms / 1000);
   if (second !== isoSecond) {
     isoSecond = second;
-    isoPrefix = new Date(second * 1000).toISOString().slice(0, 20);
+    isoPrefix = '"' + new Date(second * 1000).toISOString().slice(0, 20);
   }
   const frac = ms - second * 1000;
-  return isoPrefix + (frac < 10 ? '00' : frac < 100 ? '0' : '') + frac + 'Z';
+  w.ascii(isoPrefix);
+  if (frac < 100) w.ascii(frac < 10 ? '00' : '0');
+  w.int(frac);
+  w.ascii('Z"');
+}
+
+/** A JSON value of the line: `null`, or the string, copied as it is when
+ * it is plain (the common case: one scan, no string made), else
+ * jsonString's escapes. */
+function jsonValue(v: string | null | undefined, w: LineOut): void {
+  if (v === null || v === undefined) {
+    w.ascii('null');
+  } else if (plain(v)) {
+    w.ascii('"');
+    w.ascii(v);
+    w.ascii('"');
+  } else {
+    w.ascii(jsonString(v));
+  }
 }
 
 /** `--access-log-format json`: one object per line, fields in this order. */
-function jsonLine(r: AccessRecord, now: number): string {
+function jsonLine(r: AccessRecord, now: number, w: LineOut): void {
   const e = r.environ;
-  return (
-    `{"time":"${isoTime(now)}"` +
-    `,"remote_addr":${json(e.REMOTE_ADDR === '' ? null : e.REMOTE_ADDR)}` +
-    `,"remote_port":${json(e.REMOTE_PORT === '' ? null : e.REMOTE_PORT)}` +
-    `,"remote_user":${json(basicUser(e))}` +
-    `,"method":${json(e.REQUEST_METHOD)}` +
-    `,"uri":${json(e.REQUEST_URI)}` +
-    `,"path":${json(e.PATH_INFO)}` +
-    `,"query":${json(e.QUERY_STRING)}` +
-    `,"protocol":${json(e.SERVER_PROTOCOL)}` +
-    `,"status":${r.status === 0 ? 'null' : r.status}` +
-    `,"bytes":${r.sent < 0 ? 'null' : r.sent}` +
-    `,"referer":${json(e.HTTP_REFERER)}` +
-    `,"user_agent":${json(e.HTTP_USER_AGENT)}` +
-    `,"duration_us":${Math.round(r.durationUs)}` +
-    `,"pid":${process.pid}}\n`
-  );
+  w.ascii('{"time":');
+  isoTime(now, w);
+  w.ascii(',"remote_addr":');
+  jsonValue(e.REMOTE_ADDR === '' ? null : e.REMOTE_ADDR, w);
+  w.ascii(',"remote_port":');
+  jsonValue(e.REMOTE_PORT === '' ? null : e.REMOTE_PORT, w);
+  w.ascii(',"remote_user":');
+  jsonValue(basicUser(e), w);
+  w.ascii(',"method":');
+  jsonValue(e.REQUEST_METHOD, w);
+  w.ascii(',"uri":');
+  jsonValue(e.REQUEST_URI, w);
+  w.ascii(',"path":');
+  jsonValue(e.PATH_INFO, w);
+  w.ascii(',"query":');
+  jsonValue(e.QUERY_STRING, w);
+  w.ascii(',"protocol":');
+  jsonValue(e.SERVER_PROTOCOL, w);
+  w.ascii(',"status":');
+  if (r.status === 0) w.ascii('null');
+  else w.int(r.status);
+  w.ascii(',"bytes":');
+  if (r.sent < 0) w.ascii('null');
+  else w.int(r.sent);
+  w.ascii(',"referer":');
+  jsonValue(e.HTTP_REFERER, w);
+  w.ascii(',"user_agent":');
+  jsonValue(e.HTTP_USER_AGENT, w);
+  w.ascii(',"duration_us":');
+  w.int(Math.round(r.durationUs));
+  w.ascii(kJsonEnd);
 }
+
+const kJsonEnd = `,"pid":${process.pid}}\n`;
