@@ -15,14 +15,15 @@ import type { Environ, Header } from '../types.js';
 export interface AccessRecord {
   environ: Environ;
   /** The status code sent, or 0 when no status line was sent. */
-  status: number;
+  statusSent: number;
   /** The response headers the application gave (those sent as they are). */
-  headers: readonly Header[];
+  headersSent: readonly Header[];
   /** The Content-Length sent, or -1. */
-  contentLength: number;
+  lengthSent: number;
   /** Body bytes sent, or -1 when no status line was sent. */
-  sent: number;
-  /** From the start of the application call to the end of the response. */
+  bytesSent: number;
+  /** From the start of the application call to the end of the response
+   * (0 when the format has no duration: LineFormatter.timed). */
   durationUs: number;
 }
 
@@ -36,8 +37,9 @@ export interface LineOut {
 }
 
 /** Writes one line (with its `\n`) of a record; `now` is the time, in ms
- * since the epoch. */
-export type LineFormatter = (record: AccessRecord, now: number, out: LineOut) => void;
+ * since the epoch. `timed`: whether it uses the duration (else the driver
+ * reads the clock once a request, not twice). */
+export type LineFormatter = ((record: AccessRecord, now: number, out: LineOut) => void) & { readonly timed: boolean };
 
 /** gunicorn's default `access_log_format` (the Apache combined format). */
 export const GUNICORN_FORMAT = '%(h)s %(l)s %(u)s %(t)s "%(r)s" %(s)s %(b)s "%(f)s" "%(a)s"';
@@ -146,9 +148,9 @@ function requestKey(name: string): string | null {
 /** A response header (`{name}o`): the last one of that name, as
  * gunicorn's dict of them keeps; Content-Length as it was sent. */
 function responseHeader(r: AccessRecord, lower: string): string | null {
-  if (lower === 'content-length') return r.contentLength >= 0 ? String(r.contentLength) : null;
+  if (lower === 'content-length') return r.lengthSent >= 0 ? String(r.lengthSent) : null;
   let found: string | null = null;
-  for (const [name, value] of r.headers) if (name.length === lower.length && name.toLowerCase() === lower) found = value;
+  for (const [name, value] of r.headersSent) if (name.length === lower.length && name.toLowerCase() === lower) found = value;
   return found;
 }
 
@@ -171,13 +173,13 @@ const ATOMS: Record<string, string> = {
   u: 'dash(basicUser(e))',
   t: 'w.ascii(clfTime(now));',
   r: 'w.text(e.REQUEST_METHOD); w.ascii(" "); w.text(e.REQUEST_URI); w.ascii(" "); w.text(e.SERVER_PROTOCOL);',
-  s: 'if (r.status === 0) w.ascii("-"); else w.int(r.status);',
+  s: 'if (r.statusSent === 0) w.ascii("-"); else w.int(r.statusSent);',
   m: 'w.text(e.REQUEST_METHOD);',
   U: 'w.text(pathBytes(e.PATH_INFO));',
   q: 'w.text(e.QUERY_STRING);',
   H: 'w.text(e.SERVER_PROTOCOL);',
-  b: 'if (r.sent < 0) w.ascii("-"); else w.int(r.sent);',
-  B: 'if (r.sent < 0) w.ascii("None"); else w.int(r.sent);',
+  b: 'if (r.bytesSent < 0) w.ascii("-"); else w.int(r.bytesSent);',
+  B: 'if (r.bytesSent < 0) w.ascii("None"); else w.int(r.bytesSent);',
   f: 'dash(e.HTTP_REFERER)',
   a: 'dash(e.HTTP_USER_AGENT)',
   T: 'w.int(Math.floor(r.durationUs / 1e6));',
@@ -242,7 +244,7 @@ export function accessFormatProblem(format: string): string | null {
  * ```
  */
 export function compileAccessFormat(format: string): LineFormatter {
-  if (format === 'json') return jsonLine;
+  if (format === 'json') return Object.assign(jsonLine, { timed: true });
   const parts: { literal: boolean; text: string }[] = [];
   let literal = '';
   let i = 0;
@@ -291,6 +293,7 @@ export function compileAccessFormat(format: string): LineFormatter {
     parts.push({ literal: false, text: atom(name) });
   }
   if (literal !== '') parts.push({ literal: true, text: literal });
+  const timed = parts.some((p) => !p.literal && p.text.includes('r.durationUs'));
   for (const p of parts) if (p.literal && /[\r\n]/.test(p.text)) throw new TypeError('must not contain a line break');
   const body = parts.map((p) => (p.literal ? `w.ascii(${JSON.stringify(asciiLiteral(p.text))});` : p.text)).join('\n');
   // One function of the whole line, from our statements and the format's
@@ -303,8 +306,8 @@ export function compileAccessFormat(format: string): LineFormatter {
     'environValue',
     'decimalSeconds',
     `return function accessLine(r, now, w) { const e = r.environ;\n${body}\nw.ascii("\\n"); };`,
-  ) as (...helpers: unknown[]) => LineFormatter;
-  return make(pathBytes, clfTime, basicUser, responseHeader, environValue, decimalSeconds);
+  ) as (...helpers: unknown[]) => (r: AccessRecord, now: number, w: LineOut) => void;
+  return Object.assign(make(pathBytes, clfTime, basicUser, responseHeader, environValue, decimalSeconds), { timed });
 }
 
 let isoSecond = -1;
@@ -363,11 +366,11 @@ function jsonLine(r: AccessRecord, now: number, w: LineOut): void {
   w.ascii(',"protocol":');
   jsonValue(e.SERVER_PROTOCOL, w);
   w.ascii(',"status":');
-  if (r.status === 0) w.ascii('null');
-  else w.int(r.status);
+  if (r.statusSent === 0) w.ascii('null');
+  else w.int(r.statusSent);
   w.ascii(',"bytes":');
-  if (r.sent < 0) w.ascii('null');
-  else w.int(r.sent);
+  if (r.bytesSent < 0) w.ascii('null');
+  else w.int(r.bytesSent);
   w.ascii(',"referer":');
   jsonValue(e.HTTP_REFERER, w);
   w.ascii(',"user_agent":');
