@@ -95,8 +95,14 @@ function describe(value: unknown): string {
 const kNoHeaders: readonly Header[] = [];
 const kTimeOrigin = performance.timeOrigin;
 
+/** The UTF-8 size of a chunk: a short ASCII string (the common body of
+ * the access log's count) is measured here, without a call into C++. */
 function byteLength(chunk: Chunk): number {
-  return typeof chunk === 'string' ? Buffer.byteLength(chunk) : chunk.byteLength;
+  if (typeof chunk !== 'string') return chunk.byteLength;
+  const n = chunk.length;
+  if (n > 64) return Buffer.byteLength(chunk);
+  for (let i = 0; i < n; i++) if (chunk.charCodeAt(i) > 0x7f) return Buffer.byteLength(chunk);
+  return n;
 }
 
 function chunkLength(chunk: Chunk): number {
