@@ -17,7 +17,9 @@
 // - linux-arm64 is cross-compiled with Debian's g++-aarch64-linux-gnu.
 // - Each target builds in its own copy of the sources under build/prebuild/,
 //   so the checkout's own build/Release (a source build, which the loader
-//   prefers) is left as it was; the targets build in parallel.
+//   prefers) is left as it was. The targets build one after the other:
+//   gyp writes node-addon-api's makefile beside its .gyp file in the shared
+//   node_modules, and two builds at once corrupt it ("missing separator").
 //
 // Musl (Alpine) is not built: Debian has no musl libstdc++ to link against.
 import { spawn, spawnSync } from 'node:child_process';
@@ -125,7 +127,7 @@ async function main() {
       (offline ? 'builds run with no network (unshare --net)\n' : 'network not isolated (unshare --net unavailable)\n'),
   );
   for (const target of targets) rmSync(join(root, 'prebuilds', target.name), { recursive: true, force: true });
-  await Promise.all(targets.map((t) => buildTarget(t, headers, offline)));
+  for (const target of targets) await buildTarget(target, headers, offline);
   rmSync(join(root, 'build', 'prebuild'), { recursive: true, force: true });
 }
 

@@ -1,7 +1,9 @@
 // response.ts: the response driver shared by both servers: startResponse's
 // rules, iterating the body with backpressure, close(), and PEP 3333's error
 // semantics. A server supplies a Sink; framing stays with the server.
+import { performance } from 'node:perf_hooks';
 import type { Application, Chunk, Environ, ErrorStream, Header, ResponseBody, WriteFunction } from '../types.js';
+import type { AccessRecord } from '../log/access-format.js';
 import { logError } from './errors.js';
 import { FileBody } from './file-wrapper.js';
 import {
@@ -162,6 +164,19 @@ function describe(value: unknown): string {
   return `${typeof value} ${String(value)}`;
 }
 
+const kNoHeaders: readonly Header[] = [];
+const kTimeOrigin = performance.timeOrigin;
+
+/** The UTF-8 size of a chunk: a short ASCII string (the common body of
+ * the access log's count) is measured here, without a call into C++. */
+function byteLength(chunk: Chunk): number {
+  if (typeof chunk !== 'string') return chunk.byteLength;
+  const n = chunk.length;
+  if (n > 64) return Buffer.byteLength(chunk);
+  for (let i = 0; i < n; i++) if (chunk.charCodeAt(i) > 0x7f) return Buffer.byteLength(chunk);
+  return n;
+}
+
 function chunkLength(chunk: Chunk): number {
   return typeof chunk === 'string' ? chunk.length : chunk.byteLength;
 }
@@ -176,8 +191,11 @@ function isThenable(value: unknown): value is PromiseLike<unknown> {
   return value !== null && typeof value === 'object' && typeof (value as { then?: unknown }).then === 'function';
 }
 
-/** The state of one response, and its startResponse/write closures. */
-class Response {
+/** The state of one response, and its startResponse/write closures; with
+ * an access log, also its record (what was sent, AccessRecord), kept by
+ * the driver itself: no wrapper per request, nothing measured without a
+ * log. */
+class Response implements AccessRecord {
   status: string | null = null;
   code = 0;
   headers: Header[] = kServerError;
@@ -191,11 +209,24 @@ class Response {
   readonly startResponse: (status: string, headers: Header[], excInfo?: unknown) => WriteFunction;
   private readonly writeFn: WriteFunction;
 
+  // The access log's record (AccessRecord), kept only when `log` is set.
+  statusSent = 0;
+  headersSent: readonly Header[] = kNoHeaders;
+  lengthSent = -1;
+  bytesSent = 0;
+  durationUs = 0;
+  /** performance.now() at the call of the application (a timed log). */
+  private startedAt = 0;
+  private noBody = false;
+  private logged = false;
+
   constructor(
     readonly sink: Sink,
     readonly environ: Environ,
     readonly errors: ErrorStream,
+    readonly log: ResponseLog | null,
   ) {
+    if (log !== null && log.timed) this.startedAt = performance.now();
     this.writeFn = (chunk: Chunk) => {
       if (this.status === null) throw new Error('tsgi: write() called before startResponse()');
       checkChunk(chunk);
@@ -292,9 +323,12 @@ class Response {
       // (throws) leaves the response unsent, and fail() sends a 500.
       const more = this.sink.start(this.status, this.code, this.headers, this.contentLength, chunk, false, this.close, this.head);
       this.sent = true;
+      if (this.log !== null) this.started(this.code, this.headers, this.contentLength, chunk, false);
       return more;
     }
-    return this.sink.write(chunk);
+    const more = this.sink.write(chunk);
+    if (this.log !== null) this.wrote(byteLength(chunk));
+    return more;
   }
 
   /** Ends the response, with `chunk` as its last bytes. */
@@ -305,25 +339,89 @@ class Response {
       this.sink.start(this.status, this.code, this.headers, this.contentLength, chunk, true, this.close, this.head);
       this.sent = true;
       this.done = true;
+      if (this.log !== null) this.started(this.code, this.headers, this.contentLength, chunk, true);
       return;
     }
     this.done = true;
-    if (chunk !== null) this.sink.write(chunk);
+    if (chunk !== null) {
+      this.sink.write(chunk);
+      if (this.log !== null) this.wrote(byteLength(chunk));
+    }
     this.sink.end();
+    this.over();
   }
 
   /** PEP 3333: before the status line, a 500; after it, cut the connection. */
   fail(err: unknown): void {
     const { environ } = this;
     logError(this.errors, `error in application (${environ.REQUEST_METHOD} ${environ.REQUEST_URI})`, err);
-    if (this.done || this.sink.gone) return;
+    if (this.done || this.sink.gone) {
+      this.over();
+      return;
+    }
     this.done = true;
     if (!this.sent) {
       this.sent = true;
       this.sink.start(SERVER_ERROR.status, SERVER_ERROR.code, kServerError, -1, SERVER_ERROR.body, true, false, null);
+      if (this.log !== null) this.started(SERVER_ERROR.code, kServerError, -1, SERVER_ERROR.body, true);
     } else {
       this.sink.abort();
+      this.over();
     }
+  }
+
+  // ---- The access log's record (only with a log) ----------------------
+
+  /** The head went out, with `body` (or none). */
+  started(code: number, headers: readonly Header[], contentLength: number, body: Chunk | null, last: boolean): void {
+    this.statusSent = code;
+    this.headersSent = headers;
+    const noBody = bodiless(code, this.environ.REQUEST_METHOD);
+    this.noBody = noBody;
+    if (body === null) {
+      this.lengthSent = contentLength < 0 && last && !noBody ? 0 : contentLength;
+    } else if (contentLength >= 0 && typeof body === 'string' && body.length === contentLength) {
+      // UTF-8 has at least a byte a character: the declared length is what
+      // is sent (no need to measure the string).
+      this.lengthSent = contentLength;
+      this.count(contentLength);
+    } else {
+      const n = byteLength(body);
+      // The whole body in hand: its size is the Content-Length sent.
+      this.lengthSent = contentLength < 0 && last && !noBody ? n : contentLength;
+      this.count(n);
+    }
+    if (last || this.sink.gone) this.over();
+  }
+
+  /** `n` more body bytes went out. */
+  wrote(n: number): void {
+    this.count(n);
+    if (this.sink.gone) this.over();
+  }
+
+  private count(n: number): void {
+    if (this.noBody) return;
+    const sent = this.bytesSent + n;
+    this.bytesSent = this.lengthSent >= 0 && sent > this.lengthSent ? this.lengthSent : sent;
+  }
+
+  /** The response is over (ended, cut, or its client gone): its line is
+   * written, once. */
+  over(): void {
+    const log = this.log;
+    if (log === null || this.logged) return;
+    this.logged = true;
+    let now: number;
+    if (log.timed) {
+      const t = performance.now();
+      this.durationUs = (t - this.startedAt) * 1000;
+      now = kTimeOrigin + t;
+    } else {
+      now = Date.now();
+    }
+    if (this.statusSent === 0) this.bytesSent = -1;
+    log.log(this, now);
   }
 
   /** Calls the body's close() once, logging what it throws or rejects. */
@@ -341,11 +439,17 @@ class Response {
   }
 }
 
-/** What logs a response (src/log/access-log.ts): given a request's sink,
- * the sink that also writes its access log line. */
-export interface SinkWrapper {
-  wrap(sink: Sink, environ: Environ): Sink;
+/** What logs a response (src/log/access-log.ts): the driver keeps the
+ * record of each response and gives it over once the response is over. */
+export interface ResponseLog {
+  /** Whether its lines use the duration (a clock read at the start too). */
+  readonly timed: boolean;
+  /** Writes the line of a finished response; `now` is ms since the epoch. */
+  log(record: AccessRecord, now: number): void;
 }
+
+/** The name the servers know the access log by. */
+export type SinkWrapper = ResponseLog;
 
 /**
  * Runs `app` for one request and drives its response into `sink`. Returns
@@ -354,16 +458,25 @@ export interface SinkWrapper {
  * is over; without one, nothing is measured.
  */
 export function runApplication(app: Application, environ: Environ, sink: Sink, errors: ErrorStream, log: SinkWrapper | null): void {
-  const r = new Response(log === null ? sink : log.wrap(sink, environ), environ, errors);
+  const r = new Response(sink, environ, errors, log);
   let result: ResponseBody | Promise<ResponseBody>;
   try {
     result = app(environ, r.startResponse);
     // A thenable's `then` is application code too: a getter or a then()
     // that throws is the application's failure.
     if (isThenable(result)) {
+      // A client that leaves while the application is awaited has its
+      // line then, even if the application never answers.
+      if (log !== null) sink.onGone = () => r.over();
       (result as Promise<ResponseBody>).then(
-        (body) => handleBody(r, body),
-        (err: unknown) => r.fail(err),
+        (body) => {
+          if (log !== null) sink.onGone = null;
+          handleBody(r, body);
+        },
+        (err: unknown) => {
+          if (log !== null) sink.onGone = null;
+          r.fail(err);
+        },
       );
       return;
     }
@@ -380,6 +493,7 @@ function handleBody(r: Response, body: ResponseBody): void {
     return;
   }
   if (r.sink.gone) {
+    r.over();
     r.closeBody(body);
     return;
   }
@@ -461,6 +575,7 @@ async function pump(
   r.sink.onGone = () => {
     if (finished || abandoned) return;
     abandoned = true;
+    r.over();
     void callReturn(r, it);
     r.closeBody(body);
   };
@@ -497,6 +612,7 @@ async function pump(
     r.fail(err);
   } finally {
     r.sink.onGone = null;
+    if (r.sink.gone) r.over();
     if (!abandoned) {
       abandoned = true;
       if (!finished) await callReturn(r, it);
@@ -524,6 +640,7 @@ async function sendFile(r: Response, file: FileBody): Promise<void> {
     return;
   }
   if (r.sink.gone) {
+    r.over();
     await file.close();
     return;
   }
@@ -540,11 +657,15 @@ async function sendFile(r: Response, file: FileBody): Promise<void> {
     } else {
       r.sink.start(r.status, r.code, r.headers, r.contentLength, null, false, r.close, r.head);
       r.sent = true;
-      await r.sink.sendFile(file.fd, file.offset, file.length);
+      if (r.log !== null) r.started(r.code, r.headers, r.contentLength, null, false);
+      const sent = r.sink.sendFile(file.fd, file.offset, file.length);
+      if (r.log !== null) r.wrote(file.length);
+      await sent;
       if (!r.sink.gone && !r.done) {
         r.done = true;
         r.sink.end();
       }
+      r.over();
     }
   } catch (err) {
     r.fail(err);

@@ -15,14 +15,15 @@ import type { Environ, Header } from '../types.js';
 export interface AccessRecord {
   environ: Environ;
   /** The status code sent, or 0 when no status line was sent. */
-  status: number;
+  statusSent: number;
   /** The response headers the application gave (those sent as they are). */
-  headers: readonly Header[];
+  headersSent: readonly Header[];
   /** The Content-Length sent, or -1. */
-  contentLength: number;
+  lengthSent: number;
   /** Body bytes sent, or -1 when no status line was sent. */
-  sent: number;
-  /** From the start of the application call to the end of the response. */
+  bytesSent: number;
+  /** From the start of the application call to the end of the response
+   * (0 when the format has no duration: LineFormatter.timed). */
   durationUs: number;
 }
 
@@ -36,8 +37,9 @@ export interface LineOut {
 }
 
 /** Writes one line (with its `\n`) of a record; `now` is the time, in ms
- * since the epoch. */
-export type LineFormatter = (record: AccessRecord, now: number, out: LineOut) => void;
+ * since the epoch. `timed`: whether it uses the duration (else the driver
+ * reads the clock once a request, not twice). */
+export type LineFormatter = ((record: AccessRecord, now: number, out: LineOut) => void) & { readonly timed: boolean };
 
 /** gunicorn's default `access_log_format` (the Apache combined format). */
 export const GUNICORN_FORMAT = '%(h)s %(l)s %(u)s %(t)s "%(r)s" %(s)s %(b)s "%(f)s" "%(a)s"';
@@ -146,9 +148,9 @@ function requestKey(name: string): string | null {
 /** A response header (`{name}o`): the last one of that name, as
  * gunicorn's dict of them keeps; Content-Length as it was sent. */
 function responseHeader(r: AccessRecord, lower: string): string | null {
-  if (lower === 'content-length') return r.contentLength >= 0 ? String(r.contentLength) : null;
+  if (lower === 'content-length') return r.lengthSent >= 0 ? String(r.lengthSent) : null;
   let found: string | null = null;
-  for (const [name, value] of r.headers) if (name.length === lower.length && name.toLowerCase() === lower) found = value;
+  for (const [name, value] of r.headersSent) if (name.length === lower.length && name.toLowerCase() === lower) found = value;
   return found;
 }
 
@@ -171,13 +173,13 @@ const ATOMS: Record<string, string> = {
   u: 'dash(basicUser(e))',
   t: 'w.ascii(clfTime(now));',
   r: 'w.text(e.REQUEST_METHOD); w.ascii(" "); w.text(e.REQUEST_URI); w.ascii(" "); w.text(e.SERVER_PROTOCOL);',
-  s: 'if (r.status === 0) w.ascii("-"); else w.int(r.status);',
+  s: 'if (r.statusSent === 0) w.ascii("-"); else w.int(r.statusSent);',
   m: 'w.text(e.REQUEST_METHOD);',
   U: 'w.text(pathBytes(e.PATH_INFO));',
   q: 'w.text(e.QUERY_STRING);',
   H: 'w.text(e.SERVER_PROTOCOL);',
-  b: 'if (r.sent < 0) w.ascii("-"); else w.int(r.sent);',
-  B: 'if (r.sent < 0) w.ascii("None"); else w.int(r.sent);',
+  b: 'if (r.bytesSent < 0) w.ascii("-"); else w.int(r.bytesSent);',
+  B: 'if (r.bytesSent < 0) w.ascii("None"); else w.int(r.bytesSent);',
   f: 'dash(e.HTTP_REFERER)',
   a: 'dash(e.HTTP_USER_AGENT)',
   T: 'w.int(Math.floor(r.durationUs / 1e6));',
@@ -242,7 +244,7 @@ export function accessFormatProblem(format: string): string | null {
  * ```
  */
 export function compileAccessFormat(format: string): LineFormatter {
-  if (format === 'json') return (r, now, w) => w.ascii(jsonLine(r, now));
+  if (format === 'json') return Object.assign(jsonLine, { timed: true });
   const parts: { literal: boolean; text: string }[] = [];
   let literal = '';
   let i = 0;
@@ -291,6 +293,7 @@ export function compileAccessFormat(format: string): LineFormatter {
     parts.push({ literal: false, text: atom(name) });
   }
   if (literal !== '') parts.push({ literal: true, text: literal });
+  const timed = parts.some((p) => !p.literal && p.text.includes('r.durationUs'));
   for (const p of parts) if (p.literal && /[\r\n]/.test(p.text)) throw new TypeError('must not contain a line break');
   const body = parts.map((p) => (p.literal ? `w.ascii(${JSON.stringify(asciiLiteral(p.text))});` : p.text)).join('\n');
   // One function of the whole line, from our statements and the format's
@@ -303,45 +306,78 @@ export function compileAccessFormat(format: string): LineFormatter {
     'environValue',
     'decimalSeconds',
     `return function accessLine(r, now, w) { const e = r.environ;\n${body}\nw.ascii("\\n"); };`,
-  ) as (...helpers: unknown[]) => LineFormatter;
-  return make(pathBytes, clfTime, basicUser, responseHeader, environValue, decimalSeconds);
+  ) as (...helpers: unknown[]) => (r: AccessRecord, now: number, w: LineOut) => void;
+  return Object.assign(make(pathBytes, clfTime, basicUser, responseHeader, environValue, decimalSeconds), { timed });
 }
-
-const json = (v: string | null | undefined): string => (v === null || v === undefined ? 'null' : jsonString(v));
 
 let isoSecond = -1;
 let isoPrefix = '';
 
-/** `2024-05-01T10:00:00.123Z`, its second made once. */
-function isoTime(now: number): string {
+/** `2024-05-01T10:00:00.123Z` (quoted), its second made once; written as
+ * pieces, no string a line. */
+function isoTime(now: number, w: LineOut): void {
   const ms = Math.floor(now);
   const second = Math.floor(ms / 1000);
   if (second !== isoSecond) {
     isoSecond = second;
-    isoPrefix = new Date(second * 1000).toISOString().slice(0, 20);
+    isoPrefix = '"' + new Date(second * 1000).toISOString().slice(0, 20);
   }
   const frac = ms - second * 1000;
-  return isoPrefix + (frac < 10 ? '00' : frac < 100 ? '0' : '') + frac + 'Z';
+  w.ascii(isoPrefix);
+  if (frac < 100) w.ascii(frac < 10 ? '00' : '0');
+  w.int(frac);
+  w.ascii('Z"');
+}
+
+/** A JSON value of the line: `null`, or the string, copied as it is when
+ * it is plain (the common case: one scan, no string made), else
+ * jsonString's escapes. */
+function jsonValue(v: string | null | undefined, w: LineOut): void {
+  if (v === null || v === undefined) {
+    w.ascii('null');
+  } else if (plain(v)) {
+    w.ascii('"');
+    w.ascii(v);
+    w.ascii('"');
+  } else {
+    w.ascii(jsonString(v));
+  }
 }
 
 /** `--access-log-format json`: one object per line, fields in this order. */
-function jsonLine(r: AccessRecord, now: number): string {
+function jsonLine(r: AccessRecord, now: number, w: LineOut): void {
   const e = r.environ;
-  return (
-    `{"time":"${isoTime(now)}"` +
-    `,"remote_addr":${json(e.REMOTE_ADDR === '' ? null : e.REMOTE_ADDR)}` +
-    `,"remote_port":${json(e.REMOTE_PORT === '' ? null : e.REMOTE_PORT)}` +
-    `,"remote_user":${json(basicUser(e))}` +
-    `,"method":${json(e.REQUEST_METHOD)}` +
-    `,"uri":${json(e.REQUEST_URI)}` +
-    `,"path":${json(e.PATH_INFO)}` +
-    `,"query":${json(e.QUERY_STRING)}` +
-    `,"protocol":${json(e.SERVER_PROTOCOL)}` +
-    `,"status":${r.status === 0 ? 'null' : r.status}` +
-    `,"bytes":${r.sent < 0 ? 'null' : r.sent}` +
-    `,"referer":${json(e.HTTP_REFERER)}` +
-    `,"user_agent":${json(e.HTTP_USER_AGENT)}` +
-    `,"duration_us":${Math.round(r.durationUs)}` +
-    `,"pid":${process.pid}}\n`
-  );
+  w.ascii('{"time":');
+  isoTime(now, w);
+  w.ascii(',"remote_addr":');
+  jsonValue(e.REMOTE_ADDR === '' ? null : e.REMOTE_ADDR, w);
+  w.ascii(',"remote_port":');
+  jsonValue(e.REMOTE_PORT === '' ? null : e.REMOTE_PORT, w);
+  w.ascii(',"remote_user":');
+  jsonValue(basicUser(e), w);
+  w.ascii(',"method":');
+  jsonValue(e.REQUEST_METHOD, w);
+  w.ascii(',"uri":');
+  jsonValue(e.REQUEST_URI, w);
+  w.ascii(',"path":');
+  jsonValue(e.PATH_INFO, w);
+  w.ascii(',"query":');
+  jsonValue(e.QUERY_STRING, w);
+  w.ascii(',"protocol":');
+  jsonValue(e.SERVER_PROTOCOL, w);
+  w.ascii(',"status":');
+  if (r.statusSent === 0) w.ascii('null');
+  else w.int(r.statusSent);
+  w.ascii(',"bytes":');
+  if (r.bytesSent < 0) w.ascii('null');
+  else w.int(r.bytesSent);
+  w.ascii(',"referer":');
+  jsonValue(e.HTTP_REFERER, w);
+  w.ascii(',"user_agent":');
+  jsonValue(e.HTTP_USER_AGENT, w);
+  w.ascii(',"duration_us":');
+  w.int(Math.round(r.durationUs));
+  w.ascii(kJsonEnd);
 }
+
+const kJsonEnd = `,"pid":${process.pid}}\n`;

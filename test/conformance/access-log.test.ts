@@ -2,7 +2,7 @@
 // and atoms, the JSON lines, and what a client cannot do to either (end a
 // line, forge a field, break the JSON), on both servers, read back from the
 // file the server wrote.
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, expect, it } from 'vitest';
@@ -14,9 +14,16 @@ const dir = mkdtempSync(join(tmpdir(), 'tsgi-access-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 let n = 0;
 
+const kFile = join(dir, 'body.txt');
+writeFileSync(kFile, 'a file of 22 bytes.\n\n\n');
+
 const app: Application = (environ, startResponse) => {
   const path = environ.PATH_INFO;
   if (path === '/boom') throw new Error('boom');
+  if (path === '/file') {
+    startResponse('200 OK', [['Content-Type', 'text/plain']]);
+    return environ['tsgi.file_wrapper'](kFile);
+  }
   if (path === '/missing') {
     startResponse('404 Not Found', [['Content-Type', 'text/plain'], ['X-Trace', 'abc"def']]);
     return ['no\n'];
@@ -164,6 +171,31 @@ forEachServer((kind) => {
     });
     expect(Date.parse(a!.time as string)).toBeGreaterThan(Date.now() - 60_000);
     expect(b).toMatchObject({ method: 'POST', status: 404, bytes: 3, user_agent: null });
+  });
+
+  it('counts the bytes of a file body (sendfile where the server can)', async () => {
+    const lines = await logOf(kind, '%(s)s %(b)s %({content-length}o)s', async (port) => {
+      const res = (await request(port, buildRequest('GET', '/file'))).responses[0]!;
+      expect(res.body.toString()).toBe('a file of 22 bytes.\n\n\n');
+    });
+    expect(lines).toEqual(['200 22 22']);
+  });
+
+  it('writes JSON strings that are plain as they are, and escapes from the first byte that is not', async () => {
+    const lines = await logOf(kind, 'json', async (port) => {
+      // Space and ~ are the ends of what is copied as it is; DEL (in the
+      // decoded path: a header cannot hold it), a quote, a backslash and
+      // obs-text are not, wherever they are.
+      await request(port, buildRequest('GET', '/~%7F', { headers: [['User-Agent', 'a ~plain~ z'], ['Referer', '~\xff']] }));
+      await request(port, buildRequest('GET', '/', { headers: [['User-Agent', '"'], ['Referer', 'end\\']] }));
+    });
+    expect(lines).toHaveLength(2);
+    expect(lines[0]).toContain('"path":"/~\\u007f"');
+    expect(lines[0]).toContain('"referer":"~\\u00ff","user_agent":"a ~plain~ z"');
+    expect(lines[1]).toContain('"referer":"end\\\\","user_agent":"\\""');
+    const [a, b] = lines.map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(a).toMatchObject({ path: '/~\x7f', user_agent: 'a ~plain~ z', referer: '~\xff' });
+    expect(b).toMatchObject({ user_agent: '"', referer: 'end\\' });
   });
 
   it('writes nothing, and opens nothing, without accessLog', async () => {
