@@ -10,7 +10,6 @@ import { timerTickMs, type Limits } from '../settings.js';
 import { makeEnviron, type EnvironBase } from '../gateway/environ.js';
 import { emptyInput, Input } from '../gateway/input.js';
 import { refusal, refusalBytes } from '../gateway/refusals.js';
-import { requestHasBody } from '../gateway/http-rules.js';
 import { runApplication, type SinkWrapper } from '../gateway/response.js';
 import { NodeSink } from './sink.js';
 import { fileWrapper } from '../gateway/file-wrapper.js';
@@ -19,7 +18,7 @@ import { MetricsCounter } from '../metrics/count.js';
 import { performance } from 'node:perf_hooks';
 import { readProxyHeader, type ProxyAddress } from './proxy-protocol.js';
 import { bodyError, BodyFailure } from '../gateway/body-error.js';
-import { asksClose, badTrailers, checkHead, requestLineStatus } from './strict.js';
+import { badTrailers, checkHead, headFacts, requestLineStatus } from './strict.js';
 
 /** Options the reference server understands (a subset of ServeOptions). */
 export interface NodeServerOptions {
@@ -199,18 +198,20 @@ export async function startNodeServer(app: Application, options: NodeServerOptio
     if (st.outstanding === 0) flushRefusal(socket, st);
   };
 
+  /** What checkHead found in the head being handled (synchronously). */
+  const facts = headFacts();
   const handle = (req: IncomingMessage, res: ServerResponse, expectContinue: boolean) => {
     const socket = req.socket;
     const st = stateOf(socket);
     // Nothing after a refused or a closing request reaches the application.
     if (st.refused || st.closes) return;
-    const refusal = headerSectionSize(req.rawHeaders) > options.limits.maxHeaderSize ? 431 : checkHead(req, options.limits);
+    const refusal = headerSectionSize(req.rawHeaders) > options.limits.maxHeaderSize ? 431 : checkHead(req, options.limits, facts);
     if (refusal !== 0) {
       refuseRequest(req, res, refusal);
       return;
     }
     st.outstanding++;
-    if (res.shouldKeepAlive && asksClose(req)) res.shouldKeepAlive = false;
+    if (res.shouldKeepAlive && facts.close) res.shouldKeepAlive = false;
     if (!res.shouldKeepAlive) st.closes = true;
     const sink = new NodeSink(res, isClosing, limits.sendTimeout * 1000);
     let reading: Reading | null = null;
@@ -221,7 +222,7 @@ export async function startNodeServer(app: Application, options: NodeServerOptio
       // A keep-alive connection whose response ends while closing closes then.
       else if (closing) socket.destroySoon();
     });
-    const hasBody = requestHasBody(req.headers);
+    const hasBody = facts.hasBody;
     let input: Input | typeof emptyInput = emptyInput;
     if (hasBody) {
       let continued = !expectContinue;
