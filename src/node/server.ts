@@ -70,6 +70,10 @@ interface SocketState {
   bytesOut: number;
   /** The newest request while its body is still arriving. */
   reading: Reading | null;
+  /** REMOTE_ADDR and REMOTE_PORT (the PROXY header's, if any): the same
+   * for every request of the connection. */
+  remoteAddr: string;
+  remotePort: string;
 }
 
 /** A request whose body is being received. */
@@ -121,9 +125,11 @@ export async function startNodeServer(app: Application, options: NodeServerOptio
   const stateOf = (socket: Socket): SocketState => {
     let st = sockets.get(socket);
     if (!st) {
-      const peer = proxied.get(socket)?.source ?? socket.remoteAddress ?? '';
+      const proxy = proxied.get(socket);
+      const peer = proxy?.source ?? socket.remoteAddress ?? '';
       const trust = options.trust.trusts(peer) ? options.trust : null;
-      st = { outstanding: 0, closes: false, refused: false, pending: 0, reading: null, trust, bytesIn: 0, bytesOut: 0 };
+      const remotePort = proxy !== undefined ? String(proxy.sourcePort) : socket.remotePort === undefined ? '' : String(socket.remotePort);
+      st = { outstanding: 0, closes: false, refused: false, pending: 0, reading: null, trust, bytesIn: 0, bytesOut: 0, remoteAddr: peer, remotePort };
       sockets.set(socket, st);
     }
     return st;
@@ -283,8 +289,8 @@ export async function startNodeServer(app: Application, options: NodeServerOptio
       req.url ?? '/',
       `HTTP/${req.httpVersion}`,
       flatHeaders(req),
-      proxy?.source ?? socket.remoteAddress ?? '',
-      proxy !== undefined ? String(proxy.sourcePort) : socket.remotePort === undefined ? '' : String(socket.remotePort),
+      st.remoteAddr,
+      st.remotePort,
       input,
       st.trust,
     );
