@@ -10,7 +10,6 @@ import { timerTickMs, type Limits } from '../settings.js';
 import { makeEnviron, type EnvironBase } from '../gateway/environ.js';
 import { emptyInput, Input } from '../gateway/input.js';
 import { refusal, refusalBytes } from '../gateway/refusals.js';
-import { requestHasBody } from '../gateway/http-rules.js';
 import { runApplication, type SinkWrapper } from '../gateway/response.js';
 import { NodeSink } from './sink.js';
 import { fileWrapper } from '../gateway/file-wrapper.js';
@@ -19,7 +18,7 @@ import { MetricsCounter } from '../metrics/count.js';
 import { performance } from 'node:perf_hooks';
 import { readProxyHeader, type ProxyAddress } from './proxy-protocol.js';
 import { bodyError, BodyFailure } from '../gateway/body-error.js';
-import { asksClose, badTrailers, checkHead, requestLineStatus } from './strict.js';
+import { badTrailers, checkHead, headFacts, requestLineStatus } from './strict.js';
 
 /** Options the reference server understands (a subset of ServeOptions). */
 export interface NodeServerOptions {
@@ -71,6 +70,10 @@ interface SocketState {
   bytesOut: number;
   /** The newest request while its body is still arriving. */
   reading: Reading | null;
+  /** REMOTE_ADDR and REMOTE_PORT (the PROXY header's, if any): the same
+   * for every request of the connection. */
+  remoteAddr: string;
+  remotePort: string;
 }
 
 /** A request whose body is being received. */
@@ -122,9 +125,11 @@ export async function startNodeServer(app: Application, options: NodeServerOptio
   const stateOf = (socket: Socket): SocketState => {
     let st = sockets.get(socket);
     if (!st) {
-      const peer = proxied.get(socket)?.source ?? socket.remoteAddress ?? '';
+      const proxy = proxied.get(socket);
+      const peer = proxy?.source ?? socket.remoteAddress ?? '';
       const trust = options.trust.trusts(peer) ? options.trust : null;
-      st = { outstanding: 0, closes: false, refused: false, pending: 0, reading: null, trust, bytesIn: 0, bytesOut: 0 };
+      const remotePort = proxy !== undefined ? String(proxy.sourcePort) : socket.remotePort === undefined ? '' : String(socket.remotePort);
+      st = { outstanding: 0, closes: false, refused: false, pending: 0, reading: null, trust, bytesIn: 0, bytesOut: 0, remoteAddr: peer, remotePort };
       sockets.set(socket, st);
     }
     return st;
@@ -199,18 +204,20 @@ export async function startNodeServer(app: Application, options: NodeServerOptio
     if (st.outstanding === 0) flushRefusal(socket, st);
   };
 
+  /** What checkHead found in the head being handled (synchronously). */
+  const facts = headFacts();
   const handle = (req: IncomingMessage, res: ServerResponse, expectContinue: boolean) => {
     const socket = req.socket;
     const st = stateOf(socket);
     // Nothing after a refused or a closing request reaches the application.
     if (st.refused || st.closes) return;
-    const refusal = headerSectionSize(req.rawHeaders) > options.limits.maxHeaderSize ? 431 : checkHead(req, options.limits);
+    const refusal = headerSectionSize(req.rawHeaders) > options.limits.maxHeaderSize ? 431 : checkHead(req, options.limits, facts);
     if (refusal !== 0) {
       refuseRequest(req, res, refusal);
       return;
     }
     st.outstanding++;
-    if (res.shouldKeepAlive && asksClose(req)) res.shouldKeepAlive = false;
+    if (res.shouldKeepAlive && facts.close) res.shouldKeepAlive = false;
     if (!res.shouldKeepAlive) st.closes = true;
     const sink = new NodeSink(res, isClosing, limits.sendTimeout * 1000);
     let reading: Reading | null = null;
@@ -221,7 +228,7 @@ export async function startNodeServer(app: Application, options: NodeServerOptio
       // A keep-alive connection whose response ends while closing closes then.
       else if (closing) socket.destroySoon();
     });
-    const hasBody = requestHasBody(req.headers);
+    const hasBody = facts.hasBody;
     let input: Input | typeof emptyInput = emptyInput;
     if (hasBody) {
       let continued = !expectContinue;
@@ -282,8 +289,8 @@ export async function startNodeServer(app: Application, options: NodeServerOptio
       req.url ?? '/',
       `HTTP/${req.httpVersion}`,
       flatHeaders(req),
-      proxy?.source ?? socket.remoteAddress ?? '',
-      proxy !== undefined ? String(proxy.sourcePort) : socket.remotePort === undefined ? '' : String(socket.remotePort),
+      st.remoteAddr,
+      st.remotePort,
       input,
       st.trust,
     );

@@ -65,7 +65,8 @@ export class NodeSink implements Sink {
     private readonly closing: () => boolean,
     private readonly sendMs: number,
   ) {
-    res.on('drain', () => this.wake());
+    // 'drain' is listened for only while someone waits (drain()): most
+    // responses never wait, and a listener per response costs.
     res.on('close', () => {
       if (!res.writableFinished) this.gone = true;
       this.wake();
@@ -176,6 +177,9 @@ export class NodeSink implements Sink {
 
   drain(): Promise<void> {
     if (this.gone || !this.res.writableNeedDrain) return Promise.resolve();
+    // One listener for all the waiters of one 'drain'; 'close' wakes them
+    // too (a listener left then is never called).
+    if (this.waiters.length === 0) this.res.once('drain', () => this.wake());
     return new Promise((resolve) => this.waiters.push(resolve));
   }
 }

@@ -57,8 +57,26 @@ export function requestLineStatus(line: string | null): number {
   return 501;
 }
 
-/** The status a request head deserves beyond what node:http checks, or 0. */
-export function checkHead(req: IncomingMessage, limits: Limits): number {
+/** What checkHead learnt about a request head while it read the fields,
+ * so that nothing else walks them again (or makes node:http build
+ * `req.headers`). One per server, filled anew for each request. */
+export interface HeadFacts {
+  /** Content-Length other than "0", or Transfer-Encoding (as
+   * requestHasBody in http-rules.ts, on the first Content-Length). */
+  hasBody: boolean;
+  /** Connection has the "close" option. node:http misses "close" followed
+   * by HTAB (trailing OWS, RFC 9112 section 5.1), which it trims from
+   * `rawHeaders` but not from its own reading. */
+  close: boolean;
+}
+
+/** A fresh HeadFacts for checkHead to fill. */
+export const headFacts = (): HeadFacts => ({ hasBody: false, close: false });
+
+/** The status a request head deserves beyond what node:http checks, or 0;
+ * fills `facts` when it is 0. Only the four names that matter are
+ * lower-cased: the others are told apart by their length first. */
+export function checkHead(req: IncomingMessage, limits: Limits, facts: HeadFacts): number {
   if (req.httpVersionMajor !== 1 || req.httpVersionMinor > 1) return 505;
   const url = req.url ?? '';
   if (url.length > limits.maxUrlSize) return 414;
@@ -66,45 +84,39 @@ export function checkHead(req: IncomingMessage, limits: Limits): number {
   const raw = req.rawHeaders;
   if (raw.length / 2 > limits.maxHeaderCount) return 431;
   let hosts = 0;
-  const codings: string[] = [];
-  let te = false;
+  let codings: string[] | null = null;
+  let cl: string | undefined;
+  let close = false;
   for (let i = 0; i < raw.length; i += 2) {
+    const length = raw[i]!.length;
+    if (length !== 4 && length !== 10 && length !== 14 && length !== 17) continue;
     const name = raw[i]!.toLowerCase();
     const value = raw[i + 1]!;
     if (name === 'host') {
       hosts++;
       if (!HOST.test(value)) return 400;
     } else if (name === 'transfer-encoding') {
-      te = true;
+      codings ??= [];
       for (const c of value.split(',')) codings.push(c.trim().toLowerCase());
+    } else if (name === 'content-length') {
+      cl ??= value;
+    } else if (name === 'connection' && !close) {
+      for (const token of value.split(',')) {
+        if (token.trim().toLowerCase() === 'close') close = true;
+      }
     }
   }
   if (hosts > 1 || (req.httpVersionMinor === 1 && hosts === 0)) return 400;
-  if (te) {
+  if (codings !== null) {
     if (req.httpVersionMinor === 0) return 400;
     if (codings.some((c) => !TOKEN.test(c))) return 400;
     if (codings[codings.length - 1] !== 'chunked' || codings.indexOf('chunked') !== codings.length - 1) return 400;
     if (codings.length > 1) return 501;
   }
-  const cl = req.headers['content-length'];
   if (cl !== undefined && Number(cl) > limits.maxBodySize) return 413;
+  facts.hasBody = cl !== undefined ? cl !== '0' : codings !== null;
+  facts.close = close;
   return 0;
-}
-
-/**
- * Whether the request asks to close the connection. node:http misses
- * "close" followed by HTAB (trailing OWS, RFC 9112 section 5.1), which it
- * trims from `rawHeaders` but not from its own reading.
- */
-export function asksClose(req: IncomingMessage): boolean {
-  const raw = req.rawHeaders;
-  for (let i = 0; i < raw.length; i += 2) {
-    if (raw[i]!.length !== 10 || raw[i]!.toLowerCase() !== 'connection') continue;
-    for (const token of raw[i + 1]!.split(',')) {
-      if (token.trim().toLowerCase() === 'close') return true;
-    }
-  }
-  return false;
 }
 
 /** Framing fields in a trailer section (RFC 9110 section 6.5.1): 400. */

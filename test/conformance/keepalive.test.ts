@@ -74,6 +74,27 @@ forEachServer((kind) => {
     expect(await client.waitClose(3000), 'server closed after Connection: close').toBe(true);
   });
 
+  it('reads the close option whatever the case of Connection, and only from Connection', async () => {
+    const { port } = await start(kind, whoApp);
+    const client = await RawClient.connect(port);
+    // Fields as long as Connection (10), Content-Length (14) and
+    // Transfer-Encoding (17) that are none of them change nothing; a body
+    // announced in upper case is read as one.
+    await client.send(
+      'POST /a HTTP/1.1\r\nHost: x\r\nUser-Agent: close\r\nX-Length-Is: 5\r\nX-Transfer-Codes: chunked\r\n' +
+        'CONTENT-LENGTH: 2\r\n\r\nhi',
+      'POST',
+    );
+    const first = await client.next(3000);
+    expect(first.body.toString()).toMatch(/^POST \/a \d+ hi$/);
+    expect(connectionHas(first, 'close')).toBe(false);
+    await client.send('GET /b HTTP/1.1\r\nHost: x\r\nCONNECTION: keep-alive, Close\r\n\r\n', 'GET');
+    const second = await client.next(3000);
+    expect(second.body.toString()).toMatch(/^GET \/b \d+ $/);
+    expect(connectionHas(second, 'close')).toBe(true);
+    expect(await client.waitClose(3000), 'server closed after CONNECTION: ..., Close').toBe(true);
+  });
+
   it('answers 16 pipelined requests in one write, in order', async () => {
     const { port } = await start(kind, whoApp);
     const client = await RawClient.connect(port);

@@ -83,6 +83,28 @@ forEachServer((kind) => {
     expect(responses[0]!.body.toString()).toBe(`true:${body.length}:${sha(body)}`);
   });
 
+  it('input.read() collects a body of many chunks, past the high water mark, once', async () => {
+    const { port } = await start(kind, async (environ, startResponse) => {
+      const input = environ['tsgi.input'];
+      const all = await input.read();
+      const again = await input.read().then(
+        () => 'read twice',
+        (err: Error) => err.message,
+      );
+      startResponse('200 OK', [['Content-Type', 'text/plain']]);
+      return [`${all.length}:${sha(all)}:${again}`];
+    });
+    // Chunked, in 70,001-byte chunks: many pushes, and more than 64 KiB
+    // buffered, so the server pauses and resumes the socket under read().
+    const body = randomBytes(3 * 1024 * 1024);
+    const wire = Buffer.concat([
+      Buffer.from('POST /big HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n'),
+      chunked(body, 70_001),
+    ]);
+    const { responses } = await request(port, wire, { timeoutMs: 15_000 });
+    expect(responses[0]!.body.toString()).toBe(`${body.length}:${sha(body)}:tsgi.input can be read only once`);
+  });
+
   it('echoes a 5 MiB Content-Length body intact', async () => {
     const { port } = await start(kind, echoApp);
     const body = randomBytes(5 * 1024 * 1024);
