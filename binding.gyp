@@ -1,12 +1,13 @@
 # binding.gyp: the one native target, tsgi.node (C++17, Node-API 8, no C++
-# exceptions). llhttp is found by scripts/find-llhttp.cjs: compiled from the
-# system's C sources, or linked from the system library; the script fails
-# the build with the install command when llhttp is missing.
+# exceptions). The parser is the addon's own (native/strict.cc); of llhttp
+# it takes only llhttp.h, for the method table, found by
+# scripts/find-llhttp.cjs, which fails the build with the install command
+# when llhttp is missing. llhttp's code is compiled only into the fuzz
+# harness (scripts/fuzz.mjs), where it checks the parser's framing.
 #
-# The node executable exports its own llhttp (another version, another
-# llhttp_settings_t layout) under the same symbol names. Our llhttp must
-# never be interposed by it: everything is compiled with hidden visibility
-# and linked with -Bsymbolic, so calls bind inside tsgi.node.
+# The node executable exports its own llhttp under the same symbol names:
+# tsgi.node calls no llhttp function, and everything is compiled with hidden
+# visibility and linked with -Bsymbolic, so calls bind inside tsgi.node.
 {
   'targets': [
     {
@@ -25,13 +26,9 @@
         'native/timers.cc',
         'native/strict.cc',
         'native/writer.cc',
-        '<!@(node scripts/find-llhttp.cjs sources)',
       ],
       'include_dirs': [
         '<!(node scripts/find-llhttp.cjs include)',
-      ],
-      'libraries': [
-        '<!@(node scripts/find-llhttp.cjs libraries)',
       ],
       'defines': [
         'NAPI_VERSION=8',

@@ -145,6 +145,20 @@ Napi::Object Contract(Napi::Env env) {
   contract.Set("generationBits", tsgi::kGenerationBits);
   contract.Set("minEventWords", static_cast<uint32_t>(tsgi::kMinEventWords));
   contract.Set("minBytes", static_cast<uint32_t>(tsgi::kMinBytes));
+  {
+    Napi::Object queue = Napi::Object::New(env);
+    Napi::Object fields = Napi::Object::New(env);
+#define TSGI_FIELD(name) fields.Set(#name, static_cast<int32_t>(tsgi::kRq##name));
+    TSGI_RESPONSE_RECORD(TSGI_FIELD)
+#undef TSGI_FIELD
+    queue.Set("fields", fields);
+    queue.Set("recordWords", static_cast<uint32_t>(tsgi::kResponseRecordWords));
+    queue.Set("headerWords", static_cast<uint32_t>(tsgi::kQueueHeaderWords));
+    queue.Set("minWords", static_cast<uint32_t>(tsgi::kMinQueueWords));
+    queue.Set("minBytes", static_cast<uint32_t>(tsgi::kMinQueueBytes));
+    queue.Set("maxPreparedHeads", tsgi::kMaxPreparedHeads);
+    contract.Set("responseQueue", queue);
+  }
   contract.Set("outputHighWater", static_cast<uint32_t>(tsgi::kHighWater));
   contract.Set("outputLowWater", static_cast<uint32_t>(tsgi::kLowWater));
   contract.Set("httpRules", HttpRules(env));

@@ -155,9 +155,13 @@ void EventSink::Head(int32_t conn, const ParsedHead& head) {
   if (ev_len_ + words > ev_cap_ || bytes_len_ + head.size > bytes_cap_) {
     return;  // unreachable: limits are checked against the capacities
   }
-  const int32_t base = static_cast<int32_t>(bytes_len_);
-  std::memcpy(bytes_ + bytes_len_, head.bytes, head.size);
-  bytes_len_ += head.size;
+  // From the target on: the request line's method and version cross as
+  // numbers and flags.
+  const uint32_t copied = head.size - head.url_off;
+  const int32_t base =
+      static_cast<int32_t>(bytes_len_) - static_cast<int32_t>(head.url_off);
+  std::memcpy(bytes_ + bytes_len_, head.bytes + head.url_off, copied);
+  bytes_len_ += copied;
   int32_t* w = ev_ + ev_len_;
   w[0] = kEvHead;
   w[1] = conn;
@@ -311,6 +315,107 @@ void EventSink::Flush() {
   napi_close_handle_scope(env_, scope);
 }
 
+// ---- ResponseQueue -------------------------------------------------------
+
+namespace {
+
+// The data and length of a typed array of `want`, or false.
+bool TypedArrayOf(napi_env env, napi_value value, napi_typedarray_type want,
+                  void** data, size_t* length) {
+  bool is_typed = false;
+  napi_typedarray_type type;
+  napi_value buffer;
+  size_t offset = 0;
+  return napi_is_typedarray(env, value, &is_typed) == napi_ok && is_typed &&
+         napi_get_typedarray_info(env, value, &type, length, data, &buffer,
+                                  &offset) == napi_ok &&
+         type == want;
+}
+
+}  // namespace
+
+bool ResponseQueue::Init(napi_env env, napi_value words, napi_value bytes,
+                         OptionError* error) {
+  void* data = nullptr;
+  size_t length = 0;
+  if (!TypedArrayOf(env, words, napi_int32_array, &data, &length)) {
+    error->Set(OptionError::Kind::kType,
+               "options.responses must be an Int32Array");
+    return false;
+  }
+  if (length < kMinQueueWords) {
+    error->Set(OptionError::Kind::kRange,
+               "options.responses is shorter than minQueueWords");
+    return false;
+  }
+  words_ = static_cast<int32_t*>(data);
+  words_cap_ = length;
+  if (!TypedArrayOf(env, bytes, napi_uint8_array, &data, &length)) {
+    error->Set(OptionError::Kind::kType,
+               "options.responseBytes must be a Uint8Array");
+    return false;
+  }
+  if (length < kMinQueueBytes || length > static_cast<size_t>(INT32_MAX)) {
+    error->Set(OptionError::Kind::kRange,
+               "options.responseBytes must hold from minQueueBytes to "
+               "2^31 - 1 bytes");
+    return false;
+  }
+  bytes_ = static_cast<const char*>(data);
+  bytes_cap_ = length;
+  if (napi_create_reference(env, words, 1, &words_ref_) != napi_ok ||
+      napi_create_reference(env, bytes, 1, &bytes_ref_) != napi_ok) {
+    error->Set(OptionError::Kind::kType, "cannot keep the response queue");
+    return false;
+  }
+  words_[0] = static_cast<int32_t>(kQueueHeaderWords);
+  words_[1] = 0;
+  return true;
+}
+
+void ResponseQueue::Destroy(napi_env env) {
+  if (words_ref_ != nullptr) napi_delete_reference(env, words_ref_);
+  if (bytes_ref_ != nullptr) napi_delete_reference(env, bytes_ref_);
+  words_ref_ = bytes_ref_ = nullptr;
+  words_ = nullptr;
+  bytes_ = nullptr;
+  words_cap_ = bytes_cap_ = 0;
+}
+
+void ResponseQueue::Drain(Server* server) {
+  if (words_ == nullptr) return;
+  const int32_t used = words_[0];
+  if (used <= static_cast<int32_t>(kQueueHeaderWords)) return;
+  const size_t end = static_cast<size_t>(used) < words_cap_
+                         ? static_cast<size_t>(used)
+                         : words_cap_;
+  // Empty before applying: nothing below runs JS, but a record must be
+  // applied once whatever happens.
+  words_[0] = static_cast<int32_t>(kQueueHeaderWords);
+  words_[1] = 0;
+  for (size_t i = kQueueHeaderWords; i + kResponseRecordWords <= end;
+       i += kResponseRecordWords) {
+    const int32_t* r = words_ + i;
+    Connection* conn = server->Lookup(r[kRqConn]);
+    const PreparedHead* head = server->Prepared(r[kRqHead]);
+    if (conn == nullptr || head == nullptr) continue;
+    const int32_t off = r[kRqBodyOff];
+    const int32_t len = r[kRqBodyLen];
+    BytesText body(nullptr, 0);
+    Text* body_text = nullptr;
+    if (len >= 0 && off >= 0 &&
+        static_cast<size_t>(off) + static_cast<size_t>(len) <= bytes_cap_) {
+      body = BytesText(bytes_ + off, static_cast<size_t>(len));
+      body_text = &body;
+    }
+    // The result needs no answer: the response is complete (last), its
+    // head was checked when it was prepared, and a connection that goes
+    // away meanwhile tells JS with its Close event.
+    conn->RespondPrepared(r[kRqReqFlags], *head, r[kRqContentLength],
+                          body_text, true, r[kRqRflags]);
+  }
+}
+
 // ---- Text from JS values -------------------------------------------------
 
 namespace {
@@ -431,7 +536,10 @@ Server* Unpack(napi_env env, napi_callback_info info, size_t count,
     ThrowType(env, "Illegal invocation");
     return nullptr;
   }
-  return static_cast<Server*>(data);
+  Server* server = static_cast<Server*>(data);
+  // Whatever JS queued before this call happens before it.
+  server->DrainResponses();
+  return server;
 }
 
 bool GetInt32(napi_env env, napi_value value, const char* what,
@@ -716,12 +824,17 @@ napi_value New(napi_env env, napi_callback_info info) {
     ThrowType(env, "new Server(options): options must be an object");
     return nullptr;
   }
-  napi_value on_events, events, bytes, reuse, inflight, metrics;
+  napi_value on_events, events, bytes, responses, response_bytes, reuse,
+      inflight, metrics;
   if (napi_get_named_property(env, options, "onEvents", &on_events) !=
           napi_ok ||
       napi_get_named_property(env, options, "metrics", &metrics) != napi_ok ||
       napi_get_named_property(env, options, "events", &events) != napi_ok ||
       napi_get_named_property(env, options, "bytes", &bytes) != napi_ok ||
+      napi_get_named_property(env, options, "responses", &responses) !=
+          napi_ok ||
+      napi_get_named_property(env, options, "responseBytes",
+                              &response_bytes) != napi_ok ||
       napi_get_named_property(env, options, "reusePort", &reuse) != napi_ok ||
       napi_get_named_property(env, options, "inflight", &inflight) !=
           napi_ok) {
@@ -788,7 +901,8 @@ napi_value New(napi_env env, napi_callback_info info) {
   }
   Server* server = new Server(env, loop, std::move(config));
   OptionError error;
-  if (!server->Init(on_events, events, bytes, metrics, &error)) {
+  if (!server->Init(on_events, events, bytes, responses, response_bytes,
+                    metrics, &error)) {
     delete server;
     ThrowWithCode(env, error.kind, kInvalidOptionCode, error.message);
     return nullptr;
@@ -969,6 +1083,113 @@ napi_value Respond(napi_env env, napi_callback_info info) {
                 "in progress on this connection");
 }
 
+// Throws the TypeError of a status or header block the Writer refuses.
+void ThrowInvalidHead(napi_env env, bool status) {
+  napi_value code, text, error;
+  napi_create_string_utf8(env, kInvalidHeadCode, NAPI_AUTO_LENGTH, &code);
+  napi_create_string_utf8(
+      env,
+      status ? "respond: the status must be \"NNN reason\" with a code from "
+               "200 to 599 and no control character (CR, LF, NUL...); "
+               "nothing was sent"
+             : "respond: every header line must be \"token: value\\r\\n\" "
+               "with no control character (CR, LF, NUL...) in the value; "
+               "nothing was sent",
+      NAPI_AUTO_LENGTH, &text);
+  napi_create_type_error(env, code, text, &error);
+  napi_throw(env, error);
+}
+
+// prepareHead(slot, status, headers): stores the status line and header
+// block in the Server's slot, checked as respond() checks them.
+napi_value PrepareHead(napi_env env, napi_callback_info info) {
+  napi_value argv[3];
+  Server* server = Unpack(env, info, 3, argv);
+  if (server == nullptr) return nullptr;
+  int32_t slot;
+  if (!GetInt32(env, argv[0], "slot", &slot)) return nullptr;
+  if (slot < 0 || static_cast<uint32_t>(slot) >= kMaxPreparedHeads) {
+    ThrowRange(env, "prepareHead: slot must be below maxPreparedHeads");
+    return nullptr;
+  }
+  if (!IsType(env, argv[1], napi_string) ||
+      !IsType(env, argv[2], napi_string)) {
+    ThrowType(env, "prepareHead: status and headers must be strings");
+    return nullptr;
+  }
+  std::string bytes = "HTTP/1.1 ";
+  size_t status_len = 0;
+  size_t headers_len = 0;
+  napi_get_value_string_latin1(env, argv[1], nullptr, 0, &status_len);
+  napi_get_value_string_latin1(env, argv[2], nullptr, 0, &headers_len);
+  const size_t at = bytes.size();
+  bytes.resize(at + status_len + 2 + headers_len + 1);
+  size_t n = 0;
+  napi_get_value_string_latin1(env, argv[1], &bytes[at], status_len + 1, &n);
+  if (n != status_len || !IsValidStatusText(&bytes[at], n)) {
+    ThrowInvalidHead(env, true);
+    return nullptr;
+  }
+  int status = (bytes[at] - '0') * 100 + (bytes[at + 1] - '0') * 10 +
+               (bytes[at + 2] - '0');
+  bytes[at + n] = '\r';
+  bytes[at + n + 1] = '\n';
+  const size_t block = at + n + 2;
+  napi_get_value_string_latin1(env, argv[2], &bytes[block], headers_len + 1,
+                               &n);
+  if (n != headers_len || !IsValidHeaderBlock(&bytes[block], n)) {
+    ThrowInvalidHead(env, false);
+    return nullptr;
+  }
+  bytes.resize(block + n);
+  server->PrepareHead(static_cast<uint32_t>(slot), std::move(bytes), status);
+  return Undefined(env);
+}
+
+// respondHead(conn, reqFlags, slot, contentLength, body, last, rflags):
+// respond() with a prepared head.
+napi_value RespondHead(napi_env env, napi_callback_info info) {
+  napi_value argv[7];
+  Server* server = Unpack(env, info, 7, argv);
+  if (server == nullptr) return nullptr;
+  int32_t conn, req_flags, slot, rflags;
+  int64_t content_length;
+  if (!GetInt32(env, argv[0], "conn", &conn) ||
+      !GetInt32(env, argv[1], "reqFlags", &req_flags) ||
+      !GetInt32(env, argv[2], "slot", &slot) ||
+      !GetInt64(env, argv[3], "contentLength", &content_length)) {
+    return nullptr;
+  }
+  const PreparedHead* head = server->Prepared(slot);
+  if (head == nullptr) {
+    ThrowRange(env, "respondHead: no head is prepared in this slot");
+    return nullptr;
+  }
+  ChunkArg body;
+  if (!GetChunk(env, argv[4], true, "body", &body)) return nullptr;
+  bool last = false;
+  if (napi_get_value_bool(env, argv[5], &last) != napi_ok) {
+    ThrowType(env, "last must be a boolean");
+    return nullptr;
+  }
+  if (!GetInt32(env, argv[6], "rflags", &rflags)) return nullptr;
+  if (content_length < -1) content_length = -1;
+  Connection* c = server->Lookup(conn);
+  if (c == nullptr) return Int32(env, kWrGone);
+  JsString body_string(env, body.value);
+  BytesText body_bytes(body.data, body.length);
+  Text* body_text = nullptr;
+  if (body.present) {
+    body_text = body.is_string ? static_cast<Text*>(&body_string)
+                               : static_cast<Text*>(&body_bytes);
+  }
+  int r = c->RespondPrepared(req_flags, *head, content_length, body_text,
+                             last, rflags);
+  return Result(env, server, r,
+                "respond: no unanswered request, or a response is already "
+                "in progress on this connection");
+}
+
 napi_value Write(napi_env env, napi_callback_info info) {
   napi_value argv[2];
   Server* server = Unpack(env, info, 2, argv);
@@ -1096,6 +1317,10 @@ napi_status DefineServerClass(napi_env env, napi_value exports) {
        nullptr},
       {"respond", nullptr, Respond, nullptr, nullptr, nullptr, kMethod,
        nullptr},
+      {"prepareHead", nullptr, PrepareHead, nullptr, nullptr, nullptr,
+       kMethod, nullptr},
+      {"respondHead", nullptr, RespondHead, nullptr, nullptr, nullptr,
+       kMethod, nullptr},
       {"write", nullptr, Write, nullptr, nullptr, nullptr, kMethod, nullptr},
       {"end", nullptr, End, nullptr, nullptr, nullptr, kMethod, nullptr},
       {"abort", nullptr, ConnVoid<&Connection::Abort>, nullptr, nullptr,

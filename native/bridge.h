@@ -103,6 +103,32 @@ enum ResponseFlags : int32_t {
 constexpr size_t kMinEventWords = 16 * 1024;
 constexpr size_t kMinBytes = 256 * 1024;
 
+// The response queue (ResponseQueue): JS writes one record per complete
+// response with a prepared head, C++ applies them in order at its next
+// drain point. Words 0 and 1 are JS's cursors (words used, including these
+// two; bytes used); then records of V(field) words each. Part of the
+// contract with binding.ts (RQ there).
+#define TSGI_RESPONSE_RECORD(V) \
+  V(Conn)                       \
+  V(ReqFlags)                   \
+  V(Head)                       \
+  V(Rflags)                     \
+  V(ContentLength)              \
+  V(BodyOff)                    \
+  V(BodyLen)
+
+enum ResponseRecordField : int32_t {
+#define TSGI_ENUM(name) kRq##name,
+  TSGI_RESPONSE_RECORD(TSGI_ENUM)
+#undef TSGI_ENUM
+  kResponseRecordWords
+};
+constexpr size_t kQueueHeaderWords = 2;
+constexpr size_t kMinQueueWords = 1024;
+constexpr size_t kMinQueueBytes = 64 * 1024;
+// Slots of prepared heads per Server (Server::PrepareHead).
+constexpr uint32_t kMaxPreparedHeads = 64;
+
 // What is wrong with the options of the JS Server constructor; bridge.cc
 // throws it as a TypeError or RangeError with a `code`.
 struct OptionError {
@@ -186,6 +212,32 @@ class EventSink {
   std::vector<int32_t> overflow_;
   bool in_js_ = false;
   bool disabled_ = false;
+};
+
+class Server;
+
+// The response queue of one Server: two arrays JS allocates and C++ holds
+// references to for the Server's life. JS appends records while it runs;
+// C++ reads them only at its drain points (the start of every method call,
+// the end of every onEvents call), on the loop thread, and then empties
+// the queue, so JS and C++ never use it at the same time.
+class ResponseQueue {
+ public:
+  bool Init(napi_env env, napi_value words, napi_value bytes,
+            OptionError* error);
+  void Destroy(napi_env env);
+  // Applies every queued record, in order, then empties the queue. A
+  // record for a connection that is gone is dropped (JS learns it from the
+  // Close event).
+  void Drain(Server* server);
+
+ private:
+  napi_ref words_ref_ = nullptr;
+  napi_ref bytes_ref_ = nullptr;
+  int32_t* words_ = nullptr;
+  size_t words_cap_ = 0;
+  const char* bytes_ = nullptr;
+  size_t bytes_cap_ = 0;
 };
 
 // Defines the `Server` class on `exports`.

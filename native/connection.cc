@@ -41,6 +41,7 @@ int Connection::Accept(Listener* listener, uint32_t generation) {
   announced_ = reading_ = paused_ = parse_done_ = false;
   proxy_pending_ = false;
   close_after_flush_ = errored_ = peer_ended_ = want_drain_ = dirty_ = false;
+  last_message_ = false;
   body_incomplete_ = false;
   idle_since_ = message_start_ = head_clock_ = uv_now(server_->loop());
   send_since_ = 0;
@@ -248,6 +249,7 @@ int Connection::OnMessageComplete(bool keep_alive) {
   continue_state_ = kContinueNone;
   // RFC 9112 section 9.6: nothing after a request that closes the
   // connection is read. A closing server stops at message boundaries too.
+  if (!keep_alive) last_message_ = true;
   if (!keep_alive || server_->closing()) return 1;
   return 0;
 }
@@ -329,9 +331,11 @@ void Connection::OnPeerEnd() {
 
 // ---- Response steps from JS ----------------------------------------------
 
-int Connection::Respond(int32_t req_flags, int status, Text& status_text,
-                        Text* headers, int64_t content_length, Text* body,
-                        bool last, int32_t rflags) {
+// What every response start checks and decides: kWrOk and `start` filled
+// in, or the write result to return.
+int Connection::BeginRespond(int32_t req_flags, int status,
+                             int64_t content_length, Text* body, bool last,
+                             int32_t rflags, ResponseStart* start) {
   if (!Usable()) return kWrGone;
   if (pending_ == 0) return close_after_flush_ ? kWrGone : kWrMisuse;
   if (writer_.response_active()) return kWrMisuse;
@@ -341,24 +345,25 @@ int Connection::Respond(int32_t req_flags, int status, Text& status_text,
   // closes it only if the body is still incomplete when the response
   // ends. A response that is complete here says Connection: close now.
   const bool request_incomplete = pending_ == 1 && body_incomplete_ && last;
-  ResponseStart start;
-  start.status = status;
-  start.http10 = (req_flags & kRfHttp10) != 0;
-  start.head_request = (req_flags & kRfHead) != 0;
-  start.close = (req_flags & kRfKeepAlive) == 0 || (rflags & kWfClose) != 0 ||
-                server_->closing() || request_incomplete ||
-                (peer_ended_ && pending_ == 1);
+  start->status = status;
+  start->http10 = (req_flags & kRfHttp10) != 0;
+  start->head_request = (req_flags & kRfHead) != 0;
+  start->close = (req_flags & kRfKeepAlive) == 0 || (rflags & kWfClose) != 0 ||
+                 server_->closing() || request_incomplete ||
+                 ((peer_ended_ || last_message_) && pending_ == 1);
   if (content_length < 0 && last) {
     content_length =
         body != nullptr ? static_cast<int64_t>(body->ExactSize()) : 0;
   }
-  start.content_length = content_length;
+  start->content_length = content_length;
   if (pending_ == 1) continue_state_ = kContinueNone;
   response_status_ = status;
   response_method_ = (req_flags >> kRfMethodShift) & 0xff;
-  size_t date_len = 0;
-  const char* date = server_->DateLine(&date_len);
-  switch (writer_.Respond(status_text, headers, date, date_len, start, body)) {
+  return kWrOk;
+}
+
+int Connection::EndRespond(RespondResult result, bool last) {
+  switch (result) {
     case RespondResult::kOk:
       break;
     case RespondResult::kInvalidStatus:
@@ -372,6 +377,33 @@ int Connection::Respond(int32_t req_flags, int status, Text& status_text,
   MarkDirty();
   if (last) return End();
   return Backpressure();
+}
+
+int Connection::Respond(int32_t req_flags, int status, Text& status_text,
+                        Text* headers, int64_t content_length, Text* body,
+                        bool last, int32_t rflags) {
+  ResponseStart start;
+  const int r = BeginRespond(req_flags, status, content_length, body, last,
+                             rflags, &start);
+  if (r != kWrOk) return r;
+  size_t date_len = 0;
+  const char* date = server_->DateLine(&date_len);
+  return EndRespond(
+      writer_.Respond(status_text, headers, date, date_len, start, body),
+      last);
+}
+
+int Connection::RespondPrepared(int32_t req_flags, const PreparedHead& head,
+                                int64_t content_length, Text* body, bool last,
+                                int32_t rflags) {
+  ResponseStart start;
+  const int r = BeginRespond(req_flags, head.status, content_length, body,
+                             last, rflags, &start);
+  if (r != kWrOk) return r;
+  size_t date_len = 0;
+  const char* date = server_->DateLine(&date_len);
+  return EndRespond(
+      writer_.RespondPrepared(head, date, date_len, start, body), last);
 }
 
 int Connection::Write(Text& chunk) {
@@ -415,7 +447,7 @@ int Connection::End() {
   } else if (pending_ == 0) {
     if (pending_error_ != HttpError::kNone) {
       SendPendingError();
-    } else if (peer_ended_ || server_->closing()) {
+    } else if (peer_ended_ || last_message_ || server_->closing()) {
       CloseAfterFlush();
     }
   }

@@ -68,6 +68,10 @@ class Connection final : public ParserDelegate, public WriterOwner {
   int Respond(int32_t req_flags, int status, Text& status_text,
               Text* headers, int64_t content_length, Text* body, bool last,
               int32_t rflags);
+  // The same with a status line and header block prepared before.
+  int RespondPrepared(int32_t req_flags, const PreparedHead& head,
+                      int64_t content_length, Text* body, bool last,
+                      int32_t rflags);
   int Write(Text& chunk);
   int End();
   void Abort();
@@ -114,6 +118,10 @@ class Connection final : public ParserDelegate, public WriterOwner {
   uv_stream_t* stream() { return &handle_.stream; }
   bool Usable() const { return state_ == State::kOpen && !errored_; }
   int Backpressure();
+  int BeginRespond(int32_t req_flags, int status, int64_t content_length,
+                   Text* body, bool last, int32_t rflags,
+                   ResponseStart* start);
+  int EndRespond(RespondResult result, bool last);
   void StartReading();
   void StopReading();
   void StopParsing();
@@ -184,6 +192,10 @@ class Connection final : public ParserDelegate, public WriterOwner {
   bool close_after_flush_ = false;
   bool errored_ = false;         // a ready-made response replaced JS's
   bool peer_ended_ = false;      // EOF from the client
+  // The newest request ends the connection though its head kept it (a
+  // Connection field in its trailers, Parser::Complete): nothing more is
+  // read, and its response closes.
+  bool last_message_ = false;
   bool want_drain_ = false;      // a write returned kWrFull
   // The newest request JS has (Head emitted) is still receiving its body.
   // Not the parser's in_body(): during an early flush inside OnHead the

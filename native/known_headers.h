@@ -66,17 +66,54 @@ inline constexpr KnownHeader kKnownHeaders[] = {
 inline constexpr size_t kKnownHeaderCount =
     sizeof(kKnownHeaders) / sizeof(kKnownHeaders[0]);
 
+// The ids of the known names of each length, so that a lookup compares a
+// name with those of its length only.
+inline constexpr size_t kMaxKnownLength = 32;
+struct KnownIndex {
+  uint8_t start[kMaxKnownLength + 2];  // ids[start[n], start[n + 1]) have length n
+  uint8_t ids[kKnownHeaderCount];
+};
+
+constexpr KnownIndex MakeKnownIndex() {
+  KnownIndex index{};
+  size_t at = 0;
+  for (size_t n = 0; n <= kMaxKnownLength; n++) {
+    index.start[n] = static_cast<uint8_t>(at);
+    for (size_t i = 0; i < kKnownHeaderCount; i++) {
+      if (kKnownHeaders[i].length == n) index.ids[at++] = static_cast<uint8_t>(i + 1);
+    }
+  }
+  index.start[kMaxKnownLength + 1] = static_cast<uint8_t>(at);
+  return index;
+}
+
+inline constexpr KnownIndex kKnownIndex = MakeKnownIndex();
+
+constexpr bool AllIndexed() {
+  size_t n = 0;
+  for (size_t i = 0; i < kKnownHeaderCount; i++) {
+    if (kKnownHeaders[i].length <= kMaxKnownLength) n++;
+  }
+  return n == kKnownHeaderCount;
+}
+static_assert(AllIndexed(), "a known header name is longer than kMaxKnownLength");
+static_assert(kKnownHeaderCount < 255, "ids are bytes");
+
 // The id of `name` (any case), or 0. `name` holds token characters only
 // (the parser has checked), so OR-ing 0x20 lower-cases letters and leaves
 // '-' as it is, without making any other token character equal to a
 // letter or '-'.
 inline int32_t KnownHeaderId(const char* name, size_t length) {
-  for (size_t i = 0; i < kKnownHeaderCount; i++) {
-    const KnownHeader& known = kKnownHeaders[i];
-    if (known.length != length) continue;
-    size_t k = 0;
-    while (k < length && (name[k] | 0x20) == known.name[k]) k++;
-    if (k == length) return static_cast<int32_t>(i + 1);
+  if (length > kMaxKnownLength) return 0;
+  const char first = static_cast<char>(name[0] | 0x20);
+  for (size_t j = kKnownIndex.start[length]; j < kKnownIndex.start[length + 1];
+       j++) {
+    const int32_t id = kKnownIndex.ids[j];
+    const char* known = kKnownHeaders[id - 1].name;
+    if (known[0] != first) continue;
+    size_t k = 1;
+    while (k < length && (name[k] | 0x20) == known[k]) k++;
+    if (k == length) return id;
   }
   return 0;
 }

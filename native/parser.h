@@ -1,7 +1,8 @@
-// parser.h: Parser, one llhttp request parser per connection, which collects
-// the request head (RFC 9112 sections 3 and 5) into per-connection storage
-// and reports heads, body bytes and message ends to a ParserDelegate.
-// Free of Node-API and libuv so that it can be built alone (fuzzing).
+// parser.h: Parser, the request parser of one connection: the
+// StrictScanner's one pass over each read, the head's bytes kept where a
+// head spans reads, the semantic checks of a complete head, and heads, body
+// bytes and message ends reported to a ParserDelegate (RFC 9112 sections
+// 2-7). Free of Node-API and libuv so that it can be built alone (fuzzing).
 #ifndef TSGI_PARSER_H_
 #define TSGI_PARSER_H_
 
@@ -11,7 +12,6 @@
 
 #include "byte_buffer.h"
 #include "errors.h"
-#include "llhttp.h"
 #include "strict.h"
 
 namespace tsgi {
@@ -39,13 +39,15 @@ enum RequestFlags : int32_t {
 // request counters of metrics.h). Exported as `requestMethodShift`.
 constexpr int kRfMethodShift = 8;
 
-// A complete request head. Everything points into the Parser's storage and
-// is valid only during ParserDelegate::OnHead.
+// A complete request head. Everything points into the input given to
+// Parser::Execute or into the Parser's storage, and is valid only during
+// ParserDelegate::OnHead.
 struct ParsedHead {
-  int method;      // llhttp_method_t
+  int method;      // llhttp's number for it (llhttp.h, HTTP_METHOD_MAP)
   int32_t flags;   // RequestFlags
   const char* bytes;
-  uint32_t size;   // bytes[0, size) holds the URL, names and values
+  uint32_t size;   // bytes[0, size) is the head as received, request line
+                   // to the final CRLF
   uint32_t url_off;
   uint32_t url_len;
   const HeaderSpan* headers;
@@ -59,7 +61,9 @@ class ParserDelegate {
   virtual int OnHead(const ParsedHead& head) = 0;
   // Body bytes (de-chunked), pointing into the buffer given to Execute.
   virtual int OnBody(const char* at, size_t length) = 0;
-  // `keep_alive` is llhttp_should_keep_alive for the message.
+  // `keep_alive`: the connection may persist after this message (RFC
+  // 9112 section 9.3: HTTP/1.1 without "close", HTTP/1.0 with
+  // "keep-alive" and without "close").
   virtual int OnMessageComplete(bool keep_alive) = 0;
 
  protected:
@@ -82,65 +86,38 @@ class Parser {
              BufferPool* pool = nullptr);
 
   // Parses `length` bytes. Callbacks run synchronously; nothing of `data`
-  // is referenced after Execute returns (partial heads are copied into the
-  // parser's own storage as they arrive). After kError, error() says what
-  // response the peer deserves; after kStopped or kError the parser must
-  // not be fed again on this connection.
+  // is referenced after Execute returns (a partial head is copied into the
+  // parser's own storage; a head within one input is handed over where it
+  // lies). After kError, error() says what response the peer deserves;
+  // after kStopped or kError the parser must not be fed again on this
+  // connection.
   Result Execute(const char* data, size_t length);
 
   HttpError error() const { return error_; }
-  // True between the first byte of a message and its end (also while the
-  // first bytes of a method wait in held_, before llhttp has them).
-  bool in_message() const { return in_message_ || !held_.empty(); }
+  // True between the first byte of a message and its end.
+  bool in_message() const { return scanner_.in_message(); }
   // True between a Head and the end of its body.
-  bool in_body() const { return in_body_; }
+  bool in_body() const { return scanner_.in_body(); }
 
  private:
-  static int OnMessageBeginCb(llhttp_t* p);
-  static int OnUrlCb(llhttp_t* p, const char* at, size_t length);
-  static int OnHeaderFieldCb(llhttp_t* p, const char* at, size_t length);
-  static int OnHeaderFieldCompleteCb(llhttp_t* p);
-  static int OnHeaderValueCb(llhttp_t* p, const char* at, size_t length);
-  static int OnHeadersCompleteCb(llhttp_t* p);
-  static int OnBodyCb(llhttp_t* p, const char* at, size_t length);
-  static int OnMessageCompleteCb(llhttp_t* p);
-
-  static const llhttp_settings_t* Settings();
-  static Parser* From(llhttp_t* p) { return static_cast<Parser*>(p->data); }
-
-  int Fail(HttpError error);
-  Result Feed(const char* data, size_t length);
-  bool AppendHead(const char* at, size_t length);
+  Result Fail(HttpError error);
+  // A head ended at data[n - 1].
+  Result HeadEnd(const char* data, size_t n);
+  Result Complete();
   // Empties the head and spans and gives their blocks back.
   void ReleaseHead();
-  void DropHeld();
-  HttpError MapErrno(llhttp_errno_t err) const;
 
-  llhttp_t llhttp_;
   StrictScanner scanner_;
   ParserDelegate* delegate_ = nullptr;
   const Limits* limits_ = nullptr;
 
-  // The current head: URL, then each name and value, back to back. The
-  // capacity lives as long as the connection slot.
+  // The bytes of a head that spans reads, as they arrive; empty for a head
+  // within one read. The capacity goes back to the pool after each head.
   ByteBuffer head_;
-  // HeaderSpan records of the head being parsed, header_count_ of them.
+  // The HeaderSpan records of the head being scanned (StrictScanner).
   ByteBuffer spans_;
-  // Accepted bytes the scanner holds back from llhttp until it can tell
-  // (StrictScanner::Event::kHold): empty but between two reads of a head.
-  ByteBuffer held_;
-  HeaderSpan* spans() { return reinterpret_cast<HeaderSpan*>(spans_.data()); }
-  uint32_t header_count_ = 0;
-  uint32_t url_len_ = 0;
-  uint32_t begun_ = 0;       // messages llhttp began and completed, to
-  uint32_t completed_ = 0;   // compare with the scanner's counts
-  uint64_t body_bytes_ = 0;
-  bool in_field_ = false;     // the last piece was part of a header name
-  bool in_message_ = false;
-  bool in_head_ = false;
-  bool in_body_ = false;
+  bool keep_alive_ = false;   // of the message being received
   bool stopped_ = false;      // a delegate callback returned non-zero
-  bool method_refused_ = false;  // llhttp refused the method (see Feed)
   HttpError error_ = HttpError::kNone;
 };
 

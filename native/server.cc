@@ -79,6 +79,7 @@ Server::~Server() {
 }
 
 bool Server::Init(napi_value on_events, napi_value events, napi_value bytes,
+                  napi_value responses, napi_value response_bytes,
                   napi_value metrics, OptionError* error) {
   napi_valuetype metrics_type = napi_undefined;
   napi_typeof(env_, metrics, &metrics_type);
@@ -109,11 +110,19 @@ bool Server::Init(napi_value on_events, napi_value events, napi_value bytes,
     }
   }
   if (!sink_.Init(env_, on_events, events, bytes, error)) return false;
+  if (!queue_.Init(env_, responses, response_bytes, error)) {
+    sink_.Destroy();
+    queue_.Destroy(env_);
+    return false;
+  }
   // A whole head (URL + header section) and its Head record must fit in
   // one batch, with room to spare: JS sizes the arrays from the limits.
   const Limits& limits = config_->limits;
+  // A Head record's bytes: the target, " HTTP/1.x" CRLF (kHeadLineRoom)
+  // and the field section.
+  constexpr uint64_t kHeadLineRoom = 16;
   if (uint64_t{limits.max_url_size} + limits.max_header_size +
-              4 * uint64_t{limits.max_header_count} >
+              kHeadLineRoom + 4 * uint64_t{limits.max_header_count} >
           sink_.byte_capacity() / 2 ||
       EventWords(kEvHead) +
               kHeadWordsPerHeader * uint64_t{limits.max_header_count} >
@@ -124,12 +133,14 @@ bool Server::Init(napi_value on_events, napi_value events, napi_value bytes,
                "twice their sum, options.events twice the words of the "
                "largest Head record");
     sink_.Destroy();
+    queue_.Destroy(env_);
     return false;
   }
   if (slots != nullptr) {
     if (napi_create_reference(env_, metrics, 1, &metrics_ref_) != napi_ok) {
       error->Set(OptionError::Kind::kType, "cannot hold options.metrics");
       sink_.Destroy();
+      queue_.Destroy(env_);
       return false;
     }
     metrics_.Attach(slots);
@@ -175,6 +186,7 @@ void Server::Finalize(napi_env env, void* data, void* /*hint*/) {
   self->finalized_ = true;
   self->sink_.Disable();
   self->sink_.Destroy();
+  self->queue_.Destroy(env);
   self->metrics_.Detach();
   if (self->metrics_ref_ != nullptr) {
     napi_delete_reference(env, self->metrics_ref_);
@@ -386,7 +398,7 @@ void Server::OnListenerClosedCb(uv_handle_t* handle) {
 
 void Server::OnConnectionCb(uv_stream_t* stream, int status) {
   Listener* l = static_cast<Listener*>(stream->data);
-  CallbackScope scope(l->server);
+  PollScope scope(l->server);
   l->server->OnConnection(l, status);
 }
 
@@ -493,6 +505,12 @@ void Server::MaybeClosed() {
 }
 
 // ---- Batching ------------------------------------------------------------
+//
+// Records and output made in libuv callbacks wait for the end of the
+// outermost one (CallbackScope); those of reads and accepts wait for the
+// check phase of the loop turn (PollScope), which runs right after every
+// ready socket was read: one onEvents call and one write per connection for
+// all of them.
 
 void Server::AllocCb(uv_handle_t* handle, size_t /*suggested*/,
                      uv_buf_t* buf) {
@@ -502,11 +520,20 @@ void Server::AllocCb(uv_handle_t* handle, size_t /*suggested*/,
 
 void Server::ReadCb(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf) {
   Connection* conn = static_cast<Connection*>(stream->data);
-  CallbackScope scope(conn->server());
+  PollScope scope(conn->server());
   if (nread > 0) {
     conn->server()->metrics_.Add(kMxBytesIn, static_cast<double>(nread));
   }
   conn->OnRead(nread, buf);
+}
+
+void Server::EndPollCallback() {
+  if (!aux_open_ || (!sink_.HasEvents() && dirty_.empty())) {
+    EndCallback();
+    return;
+  }
+  // The check phase follows this poll phase in the same loop turn.
+  uv_check_start(&check_, OnCheckCb);
 }
 
 // The end of the outermost libuv callback: hand the batch to JS once, then
@@ -514,8 +541,11 @@ void Server::ReadCb(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf) {
 // events (Drain, FileDone) and JS may make output: repeat until quiet.
 void Server::EndCallback() {
   depth_++;
-  while (sink_.HasEvents() || !dirty_.empty()) {
+  for (;;) {
     sink_.Flush();
+    // What JS queued while it read the batch (and in its microtasks).
+    DrainResponses();
+    if (dirty_.empty() && !sink_.HasEvents()) break;
     FlushDirty();
   }
   depth_--;
@@ -530,7 +560,9 @@ void Server::FlushDirty() {
 
 // Inside one of our callbacks (JS flushing from a microtask or tick that
 // runs before the callback ends) EndCallback writes everything once JS is
-// done: flushing now would write each chunk of the turn on its own.
+// done: flushing now would write each chunk of the turn on its own. The
+// response queue was applied already (the bridge unpacks it before every
+// call), so that a full queue is emptied either way.
 void Server::FlushAll() {
   if (depth_ != 0) return;
   FlushDirty();

@@ -88,6 +88,7 @@ class Server {
   // `metrics` is the block to count into (a Float64Array of metrics.h's
   // layout) or undefined.
   bool Init(napi_value on_events, napi_value events, napi_value bytes,
+            napi_value responses, napi_value response_bytes,
             napi_value metrics, OptionError* error);
   void SetWrapper(napi_ref wrapper) { wrapper_ = wrapper; }
   // napi_wrap finalizer.
@@ -116,6 +117,24 @@ class Server {
   // After a JS method call made events or output outside any libuv
   // callback of ours: deliver them from the check phase of this loop turn.
   void AfterApiCall();
+
+  // Applies the responses JS queued (ResponseQueue::Drain).
+  void DrainResponses() {
+    if (!tearing_down_ && !finalized_) queue_.Drain(this);
+  }
+  // Prepared heads (PreparedHead): JS fills slot `slot` with checked
+  // bytes, then refers to it by number.
+  void PrepareHead(uint32_t slot, std::string bytes, int status) {
+    prepared_[slot].bytes = std::move(bytes);
+    prepared_[slot].status = status;
+  }
+  const PreparedHead* Prepared(int32_t slot) const {
+    if (slot < 0 || static_cast<uint32_t>(slot) >= kMaxPreparedHeads ||
+        prepared_[slot].status == 0) {
+      return nullptr;
+    }
+    return &prepared_[slot];
+  }
 
   // The connection for `id`, or nullptr when the id is stale.
   Connection* Lookup(int32_t id);
@@ -160,6 +179,24 @@ class Server {
   static void AllocCb(uv_handle_t* handle, size_t suggested, uv_buf_t* buf);
   static void ReadCb(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf);
 
+  // Marks a read or accept callback: when the outermost one ends, the
+  // batch waits for the check phase of this loop turn (OnCheckCb), so that
+  // every socket read in one poll phase crosses to JS in one call and its
+  // output leaves together. Nothing of a read is referenced after its
+  // callback (the Parser and the EventSink copy what they keep).
+  class PollScope {
+   public:
+    explicit PollScope(Server* server) : server_(server) { server_->depth_++; }
+    ~PollScope() {
+      if (--server_->depth_ == 0) server_->EndPollCallback();
+    }
+    PollScope(const PollScope&) = delete;
+    PollScope& operator=(const PollScope&) = delete;
+
+   private:
+    Server* server_;
+  };
+
   // Marks a libuv callback: when the outermost one ends, the event batch
   // goes to JS (once) and then the corked output is written.
   class CallbackScope {
@@ -189,6 +226,7 @@ class Server {
   int StartListener(Listener* listener, int backlog);
   void CloseListeners();
   void EndCallback();
+  void EndPollCallback();
   void FlushDirty();
   void HandleClosed();
   void MaybeClosed();
@@ -200,6 +238,8 @@ class Server {
   napi_env env_;
   uv_loop_t* loop_;
   EventSink sink_;
+  ResponseQueue queue_;
+  PreparedHead prepared_[kMaxPreparedHeads];
   InflightLog inflight_;
   // Owned for the Server's life; limits() and Ready() point into it.
   const std::unique_ptr<ServerConfig> config_;

@@ -1,8 +1,11 @@
 // strict.cc: StrictScanner (the byte rules of RFC 9112 over request heads,
-// chunk lines and trailers, with the size limits), CheckHead (the framing,
-// Host and Expect rules over a complete head) and CheckTarget (the
-// authority of an absolute-form target).
+// chunk lines and trailers, with the size limits; the spans of a head; the
+// body's framing), CheckHead (the framing, Host, Expect and Connection
+// rules over a complete head) and CheckTarget (the authority of an
+// absolute-form target).
 #include "strict.h"
+
+#include <cstring>
 
 #include "http_rules.h"
 
@@ -115,25 +118,44 @@ inline bool IsWs(unsigned char c) { return c == ' ' || c == '\t'; }
 
 }  // namespace
 
-void StrictScanner::Reset(const Limits* limits) {
+// value_off_ before the first non-OWS byte of a value.
+constexpr uint32_t kNoValue = 0xffffffffu;
+
+void StrictScanner::Reset(const Limits* limits, ByteBuffer* spans,
+                          MethodLookup lookup) {
   limits_ = limits;
+  spans_ = spans;
+  lookup_ = lookup;
+  bias_ = 0;
+  head_start_ = 0;
+  body_length_ = 0;
+  method_id_ = -1;
   phase_ = Phase::kHead;
   state_ = State::kStart;
   trailers_ = false;
   trailer_forbidden_ = false;
+  trailer_connection_ = false;
   error_ = HttpError::kNone;
   empty_lines_ = 0;
   started_ = 0;
   completed_ = 0;
   long_method_ = false;
-  held_ = 0;
-  tail_ = 0;
 }
 
 StrictScanner::Event StrictScanner::Fail(HttpError error) {
   error_ = error;
   phase_ = Phase::kError;
   return Event::kError;
+}
+
+bool StrictScanner::AddSpan() {
+  char* at = spans_->Reserve(sizeof(HeaderSpan));
+  if (at == nullptr) return false;
+  const HeaderSpan span = {name_off_, name_len_, value_off_,
+                           value_end_ - value_off_};
+  std::memcpy(at, &span, sizeof(span));
+  spans_->Commit(sizeof(span));
+  return true;
 }
 
 // Invariant: field_bytes_ <= max_header_size (a byte that would break it
@@ -158,10 +180,9 @@ StrictScanner::Event StrictScanner::Scan(const char* data, size_t length,
   const unsigned char* p = begin;
   const Limits& limits = *limits_;
   Event event = Event::kNeedMore;
-  // Where the method began in this input (the input's start when a held
-  // piece of it came before).
-  const unsigned char* method_begin = begin;
-  tail_ = 0;
+  head_start_ = 0;
+  // The position of `at` in the current head.
+#define TSGI_POS(at) static_cast<uint32_t>((at) - begin + bias_)
 
   // Every `return` below sets *consumed to the bytes accepted so far: an
   // offending byte is never counted as consumed.
@@ -193,10 +214,13 @@ StrictScanner::Event StrictScanner::Scan(const char* data, size_t length,
         }
         if (!Is(c, kTchar)) TSGI_FAIL(HttpError::kBadRequest);
         started_++;
+        head_start_ = static_cast<size_t>(p - begin);
+        bias_ = -static_cast<int64_t>(head_start_);
+        spans_->Clear();
+        method_id_ = -1;
         method_len_ = 0;
         method_total_ = 0;
         long_method_ = false;
-        method_begin = p;
         target_len_ = 0;
         literal_pos_ = 0;
         field_bytes_ = 0;
@@ -220,17 +244,9 @@ StrictScanner::Event StrictScanner::Scan(const char* data, size_t length,
                                      : kMaxMethodLength;
           if (run > bound - method_total_) {
             p += bound - method_total_;
-            tail_ = static_cast<size_t>(p - method_begin);
             TSGI_FAIL(HttpError::kNotImplemented);
           }
           long_method_ = true;
-        }
-        // A method held back from an earlier input goes to llhttp once it
-        // is complete, or once it is too long to be one llhttp knows.
-        if (held_ != 0 && (long_method_ || (q != end && *q == ' '))) {
-          held_ = 0;
-          *consumed = 0;
-          return Event::kRelease;
         }
         if (!long_method_) {
           __builtin_memcpy(method_ + method_len_, p, run);
@@ -238,20 +254,9 @@ StrictScanner::Event StrictScanner::Scan(const char* data, size_t length,
         }
         method_total_ += static_cast<uint32_t>(run);
         p = q;
-        if (p == end) {
-          if (long_method_) break;
-          // Held back from llhttp until its end is seen: llhttp judges a
-          // method before the request line is known to be one (a lone
-          // word is a 400, not an unknown method).
-          tail_ = static_cast<size_t>(p - method_begin);
-          held_ += static_cast<uint32_t>(tail_);
-          *consumed = length;
-          return Event::kHold;
-        }
-        if (*p != ' ') {
-          tail_ = static_cast<size_t>(p - method_begin);
-          TSGI_FAIL(HttpError::kBadRequest);
-        }
+        if (p == end) break;
+        // A lone word is not a request line: 400, not an unknown method.
+        if (*p != ' ') TSGI_FAIL(HttpError::kBadRequest);
         // Methods are case-sensitive (RFC 9110 section 9.1). CONNECT asks
         // for a tunnel, which a gateway to applications does not offer.
         if (!long_method_ && method_len_ == 7 &&
@@ -264,6 +269,10 @@ StrictScanner::Event StrictScanner::Scan(const char* data, size_t length,
             !long_method_ &&
             ((method_len_ == 7 && __builtin_memcmp(method_, "OPTIONS", 7) == 0) ||
              (method_len_ == 3 && __builtin_memcmp(method_, "PRI", 3) == 0));
+        // An unknown method, or one longer than any known, is refused once
+        // the request line has proved well-formed (kRequestLineLf): 501,
+        // RFC 9110 section 15.6.2.
+        method_id_ = long_method_ ? -1 : lookup_(method_, method_len_);
         state_ = State::kTargetStart;
         p++;
         break;
@@ -272,6 +281,7 @@ StrictScanner::Event StrictScanner::Scan(const char* data, size_t length,
         // RFC 9112 section 3.2: origin-form, absolute-form or (OPTIONS
         // only) asterisk-form; authority-form belongs to CONNECT.
         target_len_ = 1;
+        target_off_ = TSGI_POS(p);
         if (limits.max_url_size == 0) TSGI_FAIL(HttpError::kUriTooLong);
         if (c == '/') {
           state_ = State::kTarget;
@@ -325,8 +335,10 @@ StrictScanner::Event StrictScanner::Scan(const char* data, size_t length,
             (p[7] == '1' || p[7] == '0') && p[8] == '\r' && p[9] == '\n') {
           version_major_ = 1;
           version_minor_ = static_cast<uint8_t>(p[7] - '0');
+          p += 9;  // up to the LF, which judges the method as below
+          if (method_id_ < 0) TSGI_FAIL(HttpError::kNotImplemented);
           state_ = State::kFieldStart;
-          p += 10;
+          p++;
           break;
         }
         // HTTP-name is case-sensitive (RFC 9112 section 2.3).
@@ -363,13 +375,12 @@ StrictScanner::Event StrictScanner::Scan(const char* data, size_t length,
         if (version_major_ != 1 || version_minor_ > 1) {
           TSGI_FAIL(HttpError::kVersionNotSupported);
         }
-        // A well-formed request line with a method no one implements.
-        if (long_method_) TSGI_FAIL(HttpError::kNotImplemented);
         state_ = State::kRequestLineLf;
         p++;
         break;
       case State::kRequestLineLf:
         if (c != '\n') TSGI_FAIL(HttpError::kBadRequest);  // bare CR
+        if (method_id_ < 0) TSGI_FAIL(HttpError::kNotImplemented);
         state_ = State::kFieldStart;
         p++;
         break;
@@ -390,6 +401,7 @@ StrictScanner::Event StrictScanner::Scan(const char* data, size_t length,
         }
         field_count_++;
         name_len_ = 0;
+        name_off_ = TSGI_POS(p);
         trailer_forbidden_ = false;
         state_ = State::kFieldName;
         break;
@@ -421,8 +433,12 @@ StrictScanner::Event StrictScanner::Scan(const char* data, size_t length,
               EqualsLower(trailer_name_, name_len_, "transfer-encoding")) {
             TSGI_FAIL(HttpError::kBadRequest);
           }
+          if (EqualsLower(trailer_name_, name_len_, "connection")) {
+            trailer_connection_ = true;
+          }
         }
         if (!CountFieldByte(1)) TSGI_FAIL(HttpError::kHeaderFieldsTooLarge);
+        value_off_ = kNoValue;
         state_ = State::kFieldValue;
         p++;
         break;
@@ -431,47 +447,33 @@ StrictScanner::Event StrictScanner::Scan(const char* data, size_t length,
         const unsigned char* q = SkipValueWords(p, end);
         while (q < end && Is(*q, kValue)) q++;
         const size_t run = static_cast<size_t>(q - p);
-        if (held_ != 0) {
-          // The last input ended in whitespace: trailing OWS if only more
-          // whitespace and the CR follow, else part of the value, which
-          // llhttp then gets first.
-          const unsigned char* w = p;
-          while (w < q && IsWs(*w)) w++;
-          if (w != q || (q != end && *q != '\r')) {
-            held_ = 0;
-            *consumed = 0;
-            return Event::kRelease;
-          }
-        }
         if (run > FieldRoom()) {
           p += FieldRoom();
           TSGI_FAIL(HttpError::kHeaderFieldsTooLarge);
         }
         CountFieldByte(run);
-        // OWS ending a value is not part of it (RFC 9112 section 5.1):
-        // kept from llhttp, whose spans then hold exactly the value, and
-        // which would otherwise misread Content-Length, Transfer-Encoding
-        // or Connection ending in HTAB. (llhttp drops the leading OWS.)
-        const unsigned char* ws = q;
-        while (ws > p && IsWs(ws[-1])) ws--;
-        p = q;
-        if (ws != q || held_ != 0) {  // held_: the run is all whitespace
-          tail_ = static_cast<size_t>(q - ws);
-          *consumed = static_cast<size_t>(q - begin);
-          if (q == end) {
-            held_ += static_cast<uint32_t>(tail_);
-            return Event::kHold;
+        if (run != 0 && !trailers_) {
+          // The value is what lies between OWS (RFC 9110 section 5.5).
+          const unsigned char* first = p;
+          if (value_off_ == kNoValue) {
+            while (first < q && (*first == ' ' || *first == '\t')) first++;
+            if (first < q) value_off_ = value_end_ = TSGI_POS(first);
           }
-          if (*q == '\r') {
-            held_ = 0;
-            return Event::kWithhold;
+          if (value_off_ != kNoValue) {
+            const unsigned char* last = q - 1;
+            while (last > first && (*last == ' ' || *last == '\t')) last--;
+            if (*last != ' ' && *last != '\t') value_end_ = TSGI_POS(last) + 1;
           }
-          tail_ = 0;  // a bad byte follows: refused below
         }
+        p = q;
         if (p == end) break;
         // CTL, NUL, DEL or a bare LF in a value (RFC 9110 section 5.5).
         if (*p != '\r') TSGI_FAIL(HttpError::kBadRequest);
         if (!CountFieldByte(1)) TSGI_FAIL(HttpError::kHeaderFieldsTooLarge);
+        if (!trailers_) {
+          if (value_off_ == kNoValue) value_off_ = value_end_ = TSGI_POS(p);
+          if (!AddSpan()) TSGI_FAIL(HttpError::kHeaderFieldsTooLarge);
+        }
         state_ = State::kFieldLf;
         p++;
         break;
@@ -495,6 +497,7 @@ StrictScanner::Event StrictScanner::Scan(const char* data, size_t length,
           event = Event::kMessageEnd;
         } else {
           phase_ = Phase::kAwaitBody;
+          head_size_ = TSGI_POS(p);
           event = Event::kHeadEnd;
         }
         *consumed = static_cast<size_t>(p - begin);
@@ -505,16 +508,18 @@ StrictScanner::Event StrictScanner::Scan(const char* data, size_t length,
         const size_t avail = static_cast<size_t>(end - p);
         if (remaining_ > avail) {
           remaining_ -= avail;
-          p = end;
-          break;
+          body_length_ = avail;
+          *consumed = length;
+          return Event::kBody;
         }
+        body_length_ = static_cast<size_t>(remaining_);
         p += remaining_;
         remaining_ = 0;
         phase_ = Phase::kHead;
         state_ = State::kStart;
         completed_++;
         *consumed = static_cast<size_t>(p - begin);
-        return Event::kMessageEnd;
+        return Event::kBodyLast;
       }
 
       // ---- Chunked body (RFC 9112 section 7.1) --------------------------
@@ -542,9 +547,8 @@ StrictScanner::Event StrictScanner::Scan(const char* data, size_t length,
         break;
       // chunk-ext = *( BWS ";" BWS ext-name [ BWS "=" BWS ext-val ] ),
       // ext-val = token / quoted-string (RFC 9112 section 7.1.1). This
-      // server knows no extension, so all are ignored: kept from llhttp
-      // (8.1 refuses BWS, quoted-pairs and a second extension after a token
-      // value) and from the application. Bounded per chunk-size line.
+      // server knows no extension, so all are ignored: checked and skipped,
+      // never shown to the application. Bounded per chunk-size line.
       case State::kChunkExtBws:
       case State::kChunkExtNameStart:
       case State::kChunkExtName:
@@ -554,28 +558,18 @@ StrictScanner::Event StrictScanner::Scan(const char* data, size_t length,
       case State::kChunkExtQuoted:
       case State::kChunkExtQuotedPair:
       case State::kChunkExtAfterQuoted: {
-        const unsigned char* const ext_begin = p;
-        while (p < end) {
-          if (*p == '\r' && (state_ == State::kChunkExtName ||
-                             state_ == State::kChunkExtToken ||
-                             state_ == State::kChunkExtAfterQuoted)) {
-            break;
-          }
-          tail_ = static_cast<size_t>(p - ext_begin);
-          if (ext_bytes_ >= limits.max_chunk_ext_size) {
-            TSGI_FAIL(HttpError::kExtensionTooLarge);
-          }
-          ext_bytes_++;
-          if (!ChunkExtStep(*p)) TSGI_FAIL(HttpError::kBadRequest);
+        if (c == '\r' && (state_ == State::kChunkExtName ||
+                          state_ == State::kChunkExtToken ||
+                          state_ == State::kChunkExtAfterQuoted)) {
+          state_ = State::kChunkSizeLf;
           p++;
+          break;
         }
-        if (p != ext_begin) {
-          tail_ = static_cast<size_t>(p - ext_begin);
-          *consumed = static_cast<size_t>(p - begin);
-          return Event::kWithhold;
+        if (ext_bytes_ >= limits.max_chunk_ext_size) {
+          TSGI_FAIL(HttpError::kExtensionTooLarge);
         }
-        // The CR ending the line comes first in this input.
-        state_ = State::kChunkSizeLf;
+        ext_bytes_++;
+        if (!ChunkExtStep(c)) TSGI_FAIL(HttpError::kBadRequest);
         p++;
         break;
       }
@@ -603,13 +597,16 @@ StrictScanner::Event StrictScanner::Scan(const char* data, size_t length,
         const size_t avail = static_cast<size_t>(end - p);
         if (remaining_ > avail) {
           remaining_ -= avail;
-          p = end;
-          break;
+          body_length_ = avail;
+          *consumed = length;
+          return Event::kBody;
         }
+        body_length_ = static_cast<size_t>(remaining_);
         p += remaining_;
         remaining_ = 0;
         state_ = State::kChunkDataCr;
-        break;
+        *consumed = static_cast<size_t>(p - begin);
+        return Event::kBody;
       }
       case State::kChunkDataCr:
         // Chunk data is followed by exactly CRLF: anything else means the
@@ -629,7 +626,10 @@ StrictScanner::Event StrictScanner::Scan(const char* data, size_t length,
     }
   }
 #undef TSGI_FAIL
+#undef TSGI_POS
   *consumed = length;
+  // A head continues in the next input: its positions go on from here.
+  if (in_head()) bias_ += static_cast<int64_t>(length);
   return Event::kNeedMore;
 }
 
@@ -702,6 +702,7 @@ bool StrictScanner::ChunkExtStep(unsigned char c) {
 }
 
 void StrictScanner::BeginBody(bool chunked, uint64_t content_length) {
+  trailer_connection_ = false;  // of this message's trailers only
   if (phase_ != Phase::kAwaitBody) return;
   body_total_ = 0;
   ext_bytes_ = 0;
@@ -754,6 +755,25 @@ bool ScanCodings(const char* v, uint32_t len, CodingState* st) {
   }
 }
 
+// Connection = #connection-option (RFC 9110 section 7.6.1): notes the
+// "close" and "keep-alive" options (any case) of one field line. Other
+// options, and elements that are not tokens, mean nothing here.
+void ScanConnection(const char* v, uint32_t len, HeadFacts* facts) {
+  uint32_t i = 0;
+  while (i < len) {
+    while (i < len && (v[i] == ' ' || v[i] == '\t' || v[i] == ',')) i++;
+    const uint32_t start = i;
+    while (i < len && v[i] != ',') i++;
+    uint32_t stop = i;
+    while (stop > start && (v[stop - 1] == ' ' || v[stop - 1] == '\t')) stop--;
+    if (EqualsLower(v + start, stop - start, "close")) {
+      facts->connection_close = true;
+    } else if (EqualsLower(v + start, stop - start, "keep-alive")) {
+      facts->connection_keep_alive = true;
+    }
+  }
+}
+
 // Host = uri-host [ ":" port ] (RFC 9110 section 7.2, RFC 3986 3.2.2). An
 // empty value is allowed (a target without authority).
 // Inlined: CheckHead runs it for every request.
@@ -789,16 +809,20 @@ HttpError CheckTarget(const char* target, uint32_t length) {
   if (length == 0 || target[0] == '/' || target[0] == '*') {
     return HttpError::kNone;
   }
-  // absolute-form: scheme ":" hier-part, the scheme checked by the scanner.
+  // absolute-form (RFC 9112 section 3.2.2): scheme "://" authority
+  // path-abempty [ "?" query ]. The scheme has letters only and the
+  // authority is always there, as llhttp reads absolute URLs (the server
+  // refused all else while llhttp parsed beside the scanner; RFC 3986 also
+  // allows digits, '+', '-' and '.' in schemes, and URIs without an
+  // authority, which no HTTP server serves).
   uint32_t i = 0;
-  while (i < length && target[i] != ':') i++;
-  if (i == length) return HttpError::kBadRequest;
+  while (i < length && IsAlpha(target[i])) i++;
+  if (i == 0 || i == length || target[i] != ':') return HttpError::kBadRequest;
   const bool http = EqualsLower(target, i, "http") ||
                     EqualsLower(target, i, "https");
   i++;
   if (length - i < 2 || target[i] != '/' || target[i + 1] != '/') {
-    // No authority: an http or https URI needs one.
-    return http ? HttpError::kBadRequest : HttpError::kNone;
+    return HttpError::kBadRequest;
   }
   i += 2;
   const uint32_t start = i;
@@ -840,6 +864,11 @@ HttpError CheckHead(bool http10, const char* bytes, const HeaderSpan* spans,
           facts->expect_continue = !http10;
         } else {
           expectation = HttpError::kExpectationFailed;
+        }
+        break;
+      case 10:  // Connection
+        if (EqualsLower(name, 10, "connection")) {
+          ScanConnection(value, value_len, facts);
         }
         break;
       case 14: {  // Content-Length

@@ -1,14 +1,18 @@
-// strict.h: StrictScanner, a byte-level validator run over every request
-// byte before llhttp sees it, and CheckHead, the semantic rules for a
-// complete head (RFC 9112 sections 2-7, RFC 9110 sections 5, 7.2, 8.6, 10.1.1).
+// strict.h: StrictScanner, the one pass over every request byte: it checks
+// the byte rules of RFC 9112 (sections 2-7) and the size limits, records
+// where the target, each field name and each field value are, and frames
+// the body; and CheckHead, the semantic rules for a complete head (RFC 9110
+// sections 5, 7.2, 7.6.1, 8.6, 10.1.1).
 //
-// Why: the server must be strict whatever llhttp it is built against.
-// llhttp 8.1.0 (Debian 12) accepts bare LF line ends, obs-fold, whitespace
-// before the colon, empty field names, fragments and non-ASCII bytes in the
-// target, HTTP/0.9 and HTTP/2.0 version strings, chunk data not followed by
-// CRLF, Content-Length in trailers and more. The scanner rejects all of
-// these on its own; llhttp then parses bytes the scanner has accepted, and
-// the Parser checks that both agree on where every message starts and ends.
+// Why its own: the server must be strict whatever llhttp it is built
+// against. llhttp 8.1.0 (Debian 12) accepts bare LF line ends, obs-fold,
+// whitespace before the colon, empty field names, fragments and non-ASCII
+// bytes in the target, HTTP/0.9 and HTTP/2.0 version strings, chunk data
+// not followed by CRLF, Content-Length in trailers and more; this scanner
+// refuses them. llhttp stays the second opinion on framing: the fuzz
+// harness (fuzz/parser_fuzzer.cc) parses every input with both and fails
+// when they frame a message differently or llhttp refuses one this
+// scanner accepts (ARCHITECTURE.md, "The path of a request").
 //
 // Free of Node-API, libuv and llhttp: it builds alone for fuzzing.
 #ifndef TSGI_STRICT_H_
@@ -17,6 +21,7 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "byte_buffer.h"
 #include "errors.h"
 
 namespace tsgi {
@@ -34,50 +39,58 @@ struct Limits {
   uint32_t max_chunk_ext_size;
 };
 
-// Longest method token kept (and held back from llhttp while it arrives in
-// pieces); every method llhttp knows is shorter. A longer one is an unknown
-// method: 501 once the request line proves well-formed.
+// Longest method token kept; every method llhttp knows is shorter. A longer
+// one is an unknown method: 501 once the request line proves well-formed.
 constexpr uint32_t kMaxMethodLength = 32;
 // Empty lines (CRLF) tolerated before a request line (RFC 9112 section 2.2).
 constexpr uint32_t kMaxLeadingEmptyLines = 8;
 
+// Offsets of one header field into a head's bytes (ParsedHead::bytes).
+struct HeaderSpan {
+  uint32_t name_off;
+  uint32_t name_len;
+  uint32_t value_off;  // OWS around the value is not part of it
+  uint32_t value_len;  // (RFC 9110 section 5.5)
+};
+
+// The number of a method (llhttp's, so that JS names it from llhttp's
+// table), or -1 for one this server does not know. Supplied by the Parser.
+using MethodLookup = int (*)(const char* method, size_t length);
+
 // Scans the bytes of a connection in order, one message after another. It
-// keeps no pointer into the input; its whole state is a few integers, so
-// a message may arrive in any number of pieces.
+// keeps no pointer into the input; its state is a few integers and the
+// spans of the head being scanned, so a message may arrive in any number
+// of pieces.
 //
-// Protocol with the caller (Parser::Execute). Scan() accepts `*consumed`
-// leading bytes and stops after the final LF of a head (kHeadEnd), after
-// the last byte of a message (kMessageEnd), in front of the first byte that
-// breaks a rule (kError; error() says which response), at the end of the
-// input (kNeedMore), or where llhttp must not see what was accepted as it
-// is. The last tail() of the accepted bytes are then kept from llhttp:
-//   - kWithhold: for good (chunk extensions, which llhttp 8.1 parses more
-//     strictly than RFC 9112 allows, and OWS ending a field value, which is
-//     not part of it, RFC 9112 section 5.1); the held bytes, if any, too;
-//   - kHold: for now (the input ends inside a method or inside whitespace
-//     in a field value): the caller keeps them after those it already holds;
-//   - kError: the bytes in front of the offending one that llhttp must not
-//     get (a method that turned out malformed);
-// and the first `*consumed - tail()` go to llhttp. kRelease (nothing
-// consumed) asks the caller to give llhttp the held bytes now, before
-// anything else, and to scan on: they were part of what follows. Cut
-// anywhere, the same bytes thus give llhttp the same stream.
-//   After kHeadEnd the caller must call BeginBody() with the framing its
-// semantic check decided before scanning on. After kError every later
-// Scan() returns kError and consumes nothing.
+// Positions in a head count from its first byte (the method's), whatever
+// reads it came in: the caller keeps the head's bytes (head_start() says
+// where they begin in the input of each Scan) and finds the target and the
+// fields at the positions recorded.
+//
+// Protocol with the caller (Parser::Execute):
+//   Scan() stops after the final LF of a head (kHeadEnd), after a run of
+//   body bytes (kBody; kBodyLast when they end the message: its
+//   Content-Length is complete), after the last byte of a chunked message
+//   (kMessageEnd), in front of the first byte that breaks a rule (kError;
+//   error() says which response), or at the end of the input (kNeedMore).
+//   The body bytes of kBody/kBodyLast are the last body_length() of those
+//   consumed. After kHeadEnd the caller must call BeginBody() with the
+//   framing its semantic check decided before scanning on. After kError
+//   every later Scan() returns kError and consumes nothing.
 class StrictScanner {
  public:
   enum class Event : uint8_t {
     kNeedMore,
     kHeadEnd,
+    kBody,
+    kBodyLast,
     kMessageEnd,
-    kWithhold,
-    kHold,
-    kRelease,
     kError,
   };
 
-  void Reset(const Limits* limits);
+  // `spans` receives the HeaderSpan of each field of a head (the caller
+  // empties it after each head); `lookup` names methods.
+  void Reset(const Limits* limits, ByteBuffer* spans, MethodLookup lookup);
 
   // `*consumed` is the number of leading bytes of data that were accepted.
   Event Scan(const char* data, size_t length, size_t* consumed);
@@ -87,8 +100,6 @@ class StrictScanner {
   void BeginBody(bool chunked, uint64_t content_length);
 
   HttpError error() const { return error_; }
-  // Accepted bytes at the end of the last Scan() kept from llhttp.
-  size_t tail() const { return tail_; }
   // Inside a request line (also after kError: where the offending byte
   // was). Until the line is known to be well-formed, an unknown method is
   // not yet a 501 (RFC 9110 section 15.6.2).
@@ -96,7 +107,34 @@ class StrictScanner {
     return state_ >= State::kMethod && state_ <= State::kRequestLineLf;
   }
   // Between the end of a head and the end of its message.
-  bool in_body() const { return phase_ == Phase::kBody; }
+  bool in_body() const {
+    return phase_ == Phase::kBody || phase_ == Phase::kAwaitBody;
+  }
+  // Between the first byte of a message (its method's) and its end.
+  bool in_message() const {
+    return phase_ != Phase::kHead ||
+           (state_ != State::kStart && state_ != State::kStartLf);
+  }
+  // The trailer section of the message being read (or just ended) has a
+  // Connection field. A sender must not send one there (RFC 9110 section
+  // 6.5.1); the connection is closed after the message rather than kept
+  // on a field the head did not say (llhttp and node:http close too).
+  bool trailer_connection() const { return trailer_connection_; }
+  // Inside a head whose first byte came in an earlier Scan().
+  bool in_head() const { return phase_ == Phase::kHead && in_message(); }
+  // Where the current head's bytes begin in the input of the last Scan()
+  // (0 when the head began in an earlier one).
+  size_t head_start() const { return head_start_; }
+
+  // What the last kHeadEnd found (positions in the head).
+  uint32_t head_size() const { return head_size_; }
+  uint32_t target_off() const { return target_off_; }
+  uint32_t target_len() const { return target_len_; }
+  uint32_t field_count() const { return field_count_; }
+  int method() const { return method_id_; }
+  bool http10() const { return version_minor_ == 0; }
+  // Body bytes at the end of the last kBody/kBodyLast.
+  size_t body_length() const { return body_length_; }
   // Messages whose first byte was seen, and messages fully scanned.
   uint32_t messages_started() const { return started_; }
   uint32_t messages_completed() const { return completed_; }
@@ -141,15 +179,32 @@ class StrictScanner {
   };
 
   Event Fail(HttpError error);
+  bool AddSpan();
   bool ChunkExtStep(unsigned char c);
   bool CountFieldByte(size_t n);
   size_t FieldRoom() const;
 
   const Limits* limits_ = nullptr;
+  ByteBuffer* spans_ = nullptr;
+  MethodLookup lookup_ = nullptr;
+  // Position of a byte of the current head = its offset in Scan's input
+  // + bias_ (the head's bytes of earlier Scans minus where it begins).
+  int64_t bias_ = 0;
+  size_t head_start_ = 0;
+  size_t body_length_ = 0;
+  uint32_t head_size_ = 0;
+  uint32_t target_off_ = 0;
+  uint32_t name_off_ = 0;
+  // The value being scanned: where its first and after its last non-OWS
+  // byte are; value_off_ is kNoValue until a non-OWS byte is seen.
+  uint32_t value_off_ = 0;
+  uint32_t value_end_ = 0;
+  int method_id_ = -1;
   Phase phase_ = Phase::kHead;
   State state_ = State::kStart;
   bool trailers_ = false;        // the field section is a trailer section
   bool trailer_forbidden_ = false;
+  bool trailer_connection_ = false;
   HttpError error_ = HttpError::kNone;
   uint8_t literal_pos_ = 0;      // position in "HTTP/"
   uint8_t version_major_ = 0;
@@ -158,8 +213,6 @@ class StrictScanner {
   bool asterisk_ok_ = false;    // OPTIONS or PRI
   bool long_method_ = false;    // longer than kMaxMethodLength: 501
   uint32_t method_total_ = 0;    // bytes of the method token
-  uint32_t held_ = 0;            // accepted bytes the caller holds (kHold)
-  size_t tail_ = 0;
   uint32_t empty_lines_ = 0;
   uint32_t target_len_ = 0;
   uint32_t field_bytes_ = 0;     // bytes of the current field section
@@ -184,15 +237,11 @@ struct HeadFacts {
   bool has_length = false;
   uint64_t content_length = 0;
   bool expect_continue = false;
+  // Connection tokens (RFC 9110 section 7.6.1, RFC 9112 section 9.3).
+  bool connection_close = false;
+  bool connection_keep_alive = false;
 };
 
-// Offsets of one header field into a head's bytes (ParsedHead::bytes).
-struct HeaderSpan {
-  uint32_t name_off;
-  uint32_t name_len;
-  uint32_t value_off;  // OWS around the value is not part of it: llhttp
-  uint32_t value_len;  // drops the leading, the scanner withholds the rest
-};
 
 // Semantic rules over a complete head whose bytes the scanner accepted:
 // Content-Length (one field, 1*DIGIT, no overflow), Transfer-Encoding (not
@@ -204,9 +253,10 @@ HttpError CheckHead(bool http10, const char* bytes, const HeaderSpan* spans,
                     uint32_t count, HeadFacts* facts);
 
 // The request target beyond its bytes, which the scanner checked (RFC 3986
-// characters, no fragment): an absolute-form target with an authority has a
-// well-formed host and port and no userinfo (RFC 9110 section 4.2.4); an
-// http or https one has a non-empty host (section 4.2.1).
+// characters, no fragment): an absolute-form target is scheme "://"
+// authority..., the scheme of letters; the authority a well-formed host and
+// port without userinfo (RFC 9110 section 4.2.4), the host not empty for
+// http and https (section 4.2.1).
 HttpError CheckTarget(const char* target, uint32_t length);
 
 }  // namespace tsgi

@@ -83,12 +83,10 @@ bool Writer::AppendRaw(const char* data, size_t length) {
   return cork_.Append(data, length);
 }
 
-RespondResult Writer::Respond(Text& status, Text* headers,
-                              const char* date_line, size_t date_len,
-                              const ResponseStart& start, Text* body) {
+void Writer::BeginResponse(const ResponseStart& start) {
   const bool bodyless = IsBodylessStatus(start.status);
   no_body_ = bodyless || start.head_request;
-  int64_t length = start.content_length;
+  const int64_t length = start.content_length;
   chunked_ = false;
   close_delimited_ = false;
   if (!bodyless && length < 0 && !no_body_) {
@@ -104,7 +102,12 @@ RespondResult Writer::Respond(Text& status, Text* headers,
   written_ = 0;
   surplus_ = false;
   closes_ = start.close || close_delimited_;
+}
 
+RespondResult Writer::Respond(Text& status, Text* headers,
+                              const char* date_line, size_t date_len,
+                              const ResponseStart& start, Text* body) {
+  BeginResponse(start);
   // Status line (RFC 9112 section 4), then the caller's header lines; each
   // is checked where it was encoded, so what is checked is what is sent.
   const size_t begin = cork_.size();
@@ -116,16 +119,33 @@ RespondResult Writer::Respond(Text& status, Text* headers,
     cork_.Truncate(begin);
     return RespondResult::kInvalidStatus;
   }
-  bool ok = cork_.Append(LITERAL("\r\n"));
-  if (ok && headers != nullptr) {
+  if (!cork_.Append(LITERAL("\r\n"))) return RespondResult::kNoMemory;
+  if (headers != nullptr) {
     at = cork_.size();
-    ok = AppendText(*headers, &n);
-    if (ok && !IsValidHeaderBlock(cork_.data() + at, n)) {
+    if (!AppendText(*headers, &n)) return RespondResult::kNoMemory;
+    if (!IsValidHeaderBlock(cork_.data() + at, n)) {
       cork_.Truncate(begin);
       return RespondResult::kInvalidHeaders;
     }
   }
-  if (ok) ok = cork_.Append(date_line, date_len);
+  return FinishHead(date_line, date_len, start, body);
+}
+
+RespondResult Writer::RespondPrepared(const PreparedHead& head,
+                                      const char* date_line, size_t date_len,
+                                      const ResponseStart& start, Text* body) {
+  BeginResponse(start);
+  if (!cork_.Append(head.bytes.data(), head.bytes.size())) {
+    return RespondResult::kNoMemory;
+  }
+  return FinishHead(date_line, date_len, start, body);
+}
+
+RespondResult Writer::FinishHead(const char* date_line, size_t date_len,
+                                 const ResponseStart& start, Text* body) {
+  const bool bodyless = IsBodylessStatus(start.status);
+  const int64_t length = start.content_length;
+  bool ok = cork_.Append(date_line, date_len);
   if (ok && !bodyless && length >= 0) {
     // Also for HEAD: the length a GET would have (RFC 9110 section 8.6).
     ok = cork_.Append(LITERAL("Content-Length: ")) &&

@@ -6,6 +6,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <string>
 
 #include "byte_buffer.h"
 #include "errors.h"
@@ -90,6 +91,17 @@ enum class RespondResult : uint8_t {
   kInvalidHeaders,
 };
 
+// A status line and header block that JS registered once
+// (Server::PrepareHead) and refers to by its slot: checked when it was
+// stored, copied into the cork buffer as it is for every response that
+// sends it. Owned by the Server's table (ARCHITECTURE.md, "Who owns which
+// memory until when").
+struct PreparedHead {
+  // "HTTP/1.1 NNN reason\r\n" and the header lines, each ending in CRLF.
+  std::string bytes;
+  int status = 0;  // 0: the slot is empty
+};
+
 struct ResponseStart {
   int status;              // 3-digit code
   bool http10;             // the request was HTTP/1.0
@@ -120,6 +132,11 @@ class Writer {
   RespondResult Respond(Text& status, Text* headers, const char* date_line,
                         size_t date_len, const ResponseStart& start,
                         Text* body);
+  // The same with a prepared status line and header block (checked when
+  // it was prepared): one copy, no encoding.
+  RespondResult RespondPrepared(const PreparedHead& head,
+                                const char* date_line, size_t date_len,
+                                const ResponseStart& start, Text* body);
   // Appends a body chunk; bytes beyond the declared Content-Length are
   // dropped (surplus() becomes true).
   bool WriteBody(Text& chunk);
@@ -174,6 +191,12 @@ class Writer {
   };
 
   static void AfterWriteCb(uv_write_t* req, int status);
+  // The framing decisions of a response (the members below `active_`).
+  void BeginResponse(const ResponseStart& start);
+  // Date, the framing fields, the empty line and the first body bytes,
+  // after the status line and the caller's header lines.
+  RespondResult FinishHead(const char* date_line, size_t date_len,
+                           const ResponseStart& start, Text* body);
   int StartWrite(const char* data, size_t length);
   void ContinueFile();
   void FinishFile(int status);

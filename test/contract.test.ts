@@ -10,6 +10,8 @@ import {
   EV_SIZE,
   Ev,
   HEAD_WORDS_PER_HEADER,
+  MIN_QUEUE_BYTES,
+  MIN_QUEUE_WORDS,
   Wr,
   type NativeBinding,
   type NativeContract,
@@ -49,6 +51,9 @@ native('checkContract', () => {
     ['the generation bits', (c) => (c.generationBits = 10), 'GENERATION_BITS is 10 in C++ but 11 in TypeScript'],
     ['the minimum event words', (c) => (c.minEventWords = 1), 'MIN_EVENT_WORDS is 1 in C++ but 16384 in TypeScript'],
     ['the minimum bytes', (c) => (c.minBytes = 1), 'MIN_BYTES is 1 in C++ but 262144 in TypeScript'],
+    ['a response record field elsewhere', (c) => (c.responseQueue.fields.Head = 5), 'RQ.Head is 5 in C++ but 2 in TypeScript'],
+    ['response records of another size', (c) => (c.responseQueue.recordWords = 8), 'RQ_RECORD_WORDS is 8 in C++ but 7 in TypeScript'],
+    ['another number of prepared heads', (c) => (c.responseQueue.maxPreparedHeads = 32), 'MAX_PREPARED_HEADS is 32 in C++ but 64 in TypeScript'],
     ['a parse error without a refusal', (c) => (c.httpErrors.tooSlow = 9), 'the parse error httpErrors.tooSlow has no refusal in NATIVE_REFUSALS'],
     ['a refusal without a parse error', (c) => delete c.httpErrors.uriTooLong, 'NATIVE_REFUSALS.uriTooLong is not a parse error of the addon'],
     ['another token set', (c) => (c.httpRules.tokenChars += '@'), 'http-rules TOKEN is'],
@@ -84,6 +89,8 @@ function serverOptions(onEvents: (words: number) => void): NativeServerOptions {
     onEvents,
     events: new Int32Array(1 << 16),
     bytes: new Uint8Array(1 << 20),
+    responses: new Int32Array(MIN_QUEUE_WORDS),
+    responseBytes: new Uint8Array(MIN_QUEUE_BYTES),
     maxUrlSize: 1024,
     maxHeaderSize: 4096,
     maxHeaderCount: 20,
@@ -194,6 +201,11 @@ native('Writer, reached through the binding without JS validation', () => {
         const { conn, flags } = heads[0]!;
         const respond = () => server.respond(conn, flags, status, headers, -1, 'body', true, 0);
         expect(respond).toThrow(expect.objectContaining({ name: 'TypeError', code: 'ERR_TSGI_INVALID_HEAD' }));
+        // A prepared head is checked the same way, and a slot left empty
+        // cannot be answered with.
+        const prepare = () => server.prepareHead(3, status, headers);
+        expect(prepare).toThrow(expect.objectContaining({ name: 'TypeError', code: 'ERR_TSGI_INVALID_HEAD' }));
+        expect(() => server.respondHead(conn, flags, 3, -1, 'body', true, 0)).toThrow(expect.objectContaining({ name: 'RangeError' }));
         // Nothing was written; a valid response still goes out, alone.
         expect(server.respond(conn, flags, '200 OK', 'X-A: fine\r\n', -1, 'ok', true, 0)).toBe(Wr.Ok);
         server.flush();

@@ -67,6 +67,14 @@ function pathStart(target: string): number {
   return slash < 0 || (q >= 0 && q < slash) ? -1 : slash;
 }
 
+/** PATH_INFO (percent-decoded) and QUERY_STRING of a request target. */
+function splitTarget(target: string): [path: string, query: string] {
+  const start = pathStart(target);
+  const q = target.indexOf('?', start < 0 ? 0 : start);
+  const path = start < 0 ? '/' : q < 0 ? target.slice(start) : target.slice(start, q);
+  return [decodePath(path), q < 0 ? '' : target.slice(q + 1)];
+}
+
 /**
  * Creates the environ of one request with every fixed key, in one literal,
  * so that every environ has the same hidden class up to its `HTTP_*` keys.
@@ -82,14 +90,12 @@ export function createEnviron(
   remotePort: string,
   input: InputStream,
 ): Environ {
-  const start = pathStart(target);
-  const q = target.indexOf('?', start < 0 ? 0 : start);
-  const path = start < 0 ? '/' : q < 0 ? target.slice(start) : target.slice(start, q);
+  const [path, query] = splitTarget(target);
   return {
     REQUEST_METHOD: method,
     SCRIPT_NAME: '',
-    PATH_INFO: decodePath(path),
-    QUERY_STRING: q < 0 ? '' : target.slice(q + 1),
+    PATH_INFO: path,
+    QUERY_STRING: query,
     REQUEST_URI: target,
     SERVER_NAME: base.serverName,
     SERVER_PORT: base.serverPort,
@@ -119,24 +125,200 @@ export function addHeader(environ: Environ, key: string, value: string): void {
   }
 }
 
+/** SERVER_NAME for a Host header value: its host, without the port;
+ * `fallback` (the bound address) when it is empty. */
+function hostName(host: string | undefined, fallback: string): string {
+  if (!host) return fallback;
+  if (host.charCodeAt(0) === 91 /* [ */) {
+    const end = host.indexOf(']');
+    return end > 0 ? host.slice(1, end) : host;
+  }
+  const colon = host.indexOf(':');
+  return colon < 0 ? host : host.slice(0, colon);
+}
+
 /** Completes the environ once every header is in: SERVER_NAME is the Host
  * header's host, without its port; then, on a connection from a trusted
  * front-end (`trust` is its server's ProxyTrust, null for any other peer),
  * the forwarded headers (forwarded.ts). */
 export function finishEnviron(environ: Environ, trust: ProxyTrust | null): Environ {
-  const host = environ.HTTP_HOST;
-  if (host) {
-    if (host.charCodeAt(0) === 91 /* [ */) {
-      const end = host.indexOf(']');
-      environ.SERVER_NAME = end > 0 ? host.slice(1, end) : host;
-    } else {
-      const colon = host.indexOf(':');
-      environ.SERVER_NAME = colon < 0 ? host : host.slice(0, colon);
-    }
-  }
+  environ.SERVER_NAME = hostName(environ.HTTP_HOST, environ.SERVER_NAME);
   if (trust !== null) trust.apply(environ);
   return environ;
 }
+
+// ---- Header shapes -----------------------------------------------------------
+//
+// Adding headers one keyed store at a time gives every sequence of header
+// names its own chain of hidden classes, and every store and load of an
+// `HTTP_*` key becomes megamorphic. Instead, each sequence of header names
+// a server meets is a path in a trie of HeaderShape nodes; a node knows the
+// environ keys of its sequence and where each header's value goes, and a
+// shape seen more than once gets a function that makes the whole environ
+// in one object literal (one hidden class per sequence, every key a plain
+// data property). The values are the request's own: nothing but the names
+// is shared between requests. The trie and the number of compiled shapes
+// are bounded; past them a request takes the generic path, whose environ
+// is the same object, key for key and in the same order.
+
+/** Makes the environ of one header shape (the values are `values[0..n)`). */
+type EnvironMaker = (
+  base: EnvironBase,
+  method: string,
+  path: string,
+  query: string,
+  target: string,
+  serverName: string,
+  serverPort: string,
+  protocol: string,
+  remoteAddr: string,
+  remotePort: string,
+  input: InputStream,
+  values: readonly string[],
+) => Environ;
+
+// Bounds: a client sending random names cannot grow the trie without end,
+// nor make the server compile a function per request.
+const kMaxShapeNodes = 4096;
+const kMaxCompiledShapes = 256;
+// A sequence is compiled the second time a request ends on it.
+const kCompileAfter = 2;
+let shapeNodes = 0;
+let compiledShapes = 0;
+
+// The keys of every environ, in the order of createEnviron's literal (the
+// compiled makers write the same literal).
+const kFixedKeys: readonly (readonly [string, string])[] = [
+  ['REQUEST_METHOD', 'm'],
+  ['SCRIPT_NAME', "''"],
+  ['PATH_INFO', 'p'],
+  ['QUERY_STRING', 'q'],
+  ['REQUEST_URI', 't'],
+  ['SERVER_NAME', 'sn'],
+  ['SERVER_PORT', 'sp'],
+  ['SERVER_PROTOCOL', 'pr'],
+  ['REMOTE_ADDR', 'ra'],
+  ['REMOTE_PORT', 'rp'],
+  ['tsgi.version', 'V'],
+  ["tsgi.url_scheme", "'http'"],
+  ['tsgi.input', 'i'],
+  ['tsgi.errors', 'b.errors'],
+  ['tsgi.multithread', 'true'],
+  ['tsgi.multiprocess', 'b.multiprocess'],
+  ['tsgi.run_once', 'false'],
+  ['tsgi.file_wrapper', 'b.fileWrapper'],
+];
+
+/**
+ * One sequence of request header names (a path in the trie from
+ * `rootShape`): its environ keys, and where the value of its last header
+ * goes. Servers walk it with `known()` (header ids, native) or `named()`
+ * (names as sent), put each value at `slot` (joining it to what is there
+ * with `join` when the name repeats an earlier one), then call `make()`.
+ */
+export class HeaderShape {
+  /** The environ keys of the sequence, each once, in first-seen order. */
+  readonly keys: readonly string[];
+  /** Index in `keys` of this node's header, or -1: the name is dropped. */
+  readonly slot: number;
+  /** The separator when this header repeats an earlier key, else null. */
+  readonly join: string | null;
+  /** Index in `keys` of HTTP_HOST, or -1. */
+  readonly hostSlot: number;
+  private byId: (HeaderShape | undefined)[] | null = null;
+  private byName: Map<string, HeaderShape> | null = null;
+  private hits = 0;
+  private maker: EnvironMaker | null = null;
+
+  constructor(keys: readonly string[], slot: number, join: string | null) {
+    this.keys = keys;
+    this.slot = slot;
+    this.join = join;
+    this.hostSlot = keys.indexOf('HTTP_HOST');
+  }
+
+  /** The shape after one more header with known-header id `id`, whose
+   * environ key is `keyOf[id]`; null when the trie is full. */
+  known(id: number, keyOf: readonly (string | null)[]): HeaderShape | null {
+    return this.byId?.[id] ?? this.addKnown(id, keyOf[id] ?? null);
+  }
+
+  /** The shape after one more header named `name` (as sent); null when
+   * the trie is full. */
+  named(name: string): HeaderShape | null {
+    return this.byName?.get(name) ?? this.addNamed(name);
+  }
+
+  private addKnown(id: number, key: string | null): HeaderShape | null {
+    const next = this.extend(key);
+    if (next !== null) (this.byId ??= [])[id] = next;
+    return next;
+  }
+
+  private addNamed(name: string): HeaderShape | null {
+    const next = this.extend(environKey(name));
+    if (next !== null) (this.byName ??= new Map()).set(name, next);
+    return next;
+  }
+
+  private extend(key: string | null): HeaderShape | null {
+    if (shapeNodes >= kMaxShapeNodes) return null;
+    shapeNodes++;
+    if (key === null) return new HeaderShape(this.keys, -1, null);
+    const slot = this.keys.indexOf(key);
+    if (slot >= 0) return new HeaderShape(this.keys, slot, key === 'HTTP_COOKIE' ? '; ' : ', ');
+    return new HeaderShape([...this.keys, key], this.keys.length, null);
+  }
+
+  /** The environ of a request whose header values (joined) are
+   * `values[0..keys.length)`. */
+  make(
+    base: EnvironBase,
+    method: string,
+    target: string,
+    protocol: string,
+    remoteAddr: string,
+    remotePort: string,
+    input: InputStream,
+    values: readonly string[],
+    serverPort: string = base.serverPort,
+  ): Environ {
+    const [path, query] = splitTarget(target);
+    const h = this.hostSlot;
+    const serverName = hostName(h < 0 ? undefined : values[h], base.serverName);
+    let maker = this.maker;
+    if (maker === null) {
+      if (++this.hits < kCompileAfter || compiledShapes >= kMaxCompiledShapes) {
+        const environ = createEnviron(base, method, target, protocol, remoteAddr, remotePort, input);
+        const keys = this.keys;
+        for (let i = 0; i < keys.length; i++) environ[keys[i]!] = values[i];
+        environ.SERVER_NAME = serverName;
+        environ.SERVER_PORT = serverPort;
+        return environ;
+      }
+      compiledShapes++;
+      maker = this.maker = compileMaker(this.keys);
+    }
+    return maker(base, method, path, query, target, serverName, serverPort, protocol, remoteAddr, remotePort, input, values);
+  }
+}
+
+/** The function that writes the environ literal of `keys`. The keys are
+ * written as JSON strings (a header name is a token, but a token may hold
+ * quotes); the values are arguments, nothing of a request is in the code. */
+function compileMaker(keys: readonly string[]): EnvironMaker {
+  const fields = kFixedKeys.map(([k, v]) => `${JSON.stringify(k)}: ${v}`);
+  keys.forEach((k, i) => fields.push(`${JSON.stringify(k)}: v[${i}]`));
+  const body = `return function (b, m, p, q, t, sn, sp, pr, ra, rp, i, v) {\nreturn {\n${fields.join(',\n')}\n};\n};`;
+  return (new Function('V', body) as (version: typeof VERSION) => EnvironMaker)(VERSION);
+}
+
+/** The shape of a request without headers: where every walk starts. */
+export const rootShape = new HeaderShape([], -1, null);
+
+/** `values` of a walk: one array per thread, reused by every request (a
+ * maker copies what it needs). */
+export const shapeValues: string[] = [];
 
 /** Builds the environ of one request from `rawHeaders`-style pairs (names
  * and values alternating, as sent). */
@@ -151,6 +333,24 @@ export function makeEnviron(
   input: InputStream,
   trust: ProxyTrust | null,
 ): Environ {
+  let shape: HeaderShape | null = rootShape;
+  const values = shapeValues;
+  for (let i = 0; i + 1 < headers.length; i += 2) {
+    const next: HeaderShape | null = shape.named(headers[i]!);
+    if (next === null) {
+      shape = null;
+      break;
+    }
+    shape = next;
+    const slot = next.slot;
+    if (slot >= 0) values[slot] = next.join === null ? headers[i + 1]! : values[slot] + next.join + headers[i + 1]!;
+  }
+  if (shape !== null) {
+    const environ = shape.make(base, method, target, protocol, remoteAddr, remotePort, input, values);
+    if (trust !== null) trust.apply(environ);
+    return environ;
+  }
+  // The trie is full: one keyed store per header.
   const environ = createEnviron(base, method, target, protocol, remoteAddr, remotePort, input);
   for (let i = 0; i + 1 < headers.length; i += 2) {
     const key = environKey(headers[i]!);

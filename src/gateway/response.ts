@@ -26,7 +26,9 @@ import { SERVER_ERROR } from './refusals.js';
  */
 export interface Sink {
   /** Sends the status line and headers with the first body bytes (or the
-   * whole body when `last`). `contentLength` is -1 when unknown. Returns
+   * whole body when `last`). `contentLength` is -1 when unknown. `head` is
+   * the checked status and headers as the driver keeps them (null for the
+   * driver's own 500): a sink may prepare what it sends often. Returns
    * false when the caller should await `drain()` before writing more. */
   start(
     status: string,
@@ -36,6 +38,7 @@ export interface Sink {
     body: Chunk | null,
     last: boolean,
     close: boolean,
+    head: ResponseHead | null,
   ): boolean;
   /** Sends body bytes; false means await `drain()`. */
   write(chunk: Chunk): boolean;
@@ -81,6 +84,75 @@ function checkName(name: string): HeaderRole {
   if (headerRoles.size < kCacheMax) headerRoles.set(name, role);
   return role;
 }
+
+/**
+ * A status and header list the driver checked, kept so that a response
+ * that sends the same again is recognised by its content and not checked
+ * (nor encoded, by a sink that prepares it) again. What the application
+ * passed is compared string by string with what is kept; a Content-Length
+ * value may differ (it is read each time: the server writes the field
+ * itself). Mutating a header array between responses is therefore seen.
+ * Bounded: an application whose every response differs is checked every
+ * time, as without it.
+ */
+export class ResponseHead {
+  /** Times the head was sent again after it was first checked. */
+  hits = 0;
+  /** A sink's own state for this head (the native server: whose slot it
+   * holds, and which). */
+  owner: object | null = null;
+  slot = -1;
+  private lineText: string | null = null;
+
+  constructor(
+    readonly status: string,
+    readonly code: number,
+    /** The headers the server sends: the application's minus the owned ones. */
+    readonly headers: Header[],
+    readonly close: boolean,
+    /** The application's names and values as given (null: the
+     * Content-Length value, read each time), to compare with. */
+    private readonly names: readonly string[],
+    private readonly values: readonly (string | null)[],
+    private readonly lengthAt: number,
+  ) {}
+
+  /** `headers` as header lines, each `Name: value\r\n`. */
+  get lines(): string {
+    if (this.lineText === null) {
+      let block = '';
+      for (let i = 0; i < this.headers.length; i++) block += this.headers[i]![0] + ': ' + this.headers[i]![1] + '\r\n';
+      this.lineText = block;
+    }
+    return this.lineText;
+  }
+
+  /** The Content-Length `headers` declare (-1: none) when they are the
+   * ones kept here, else -2. */
+  match(status: string, headers: readonly unknown[]): number {
+    const names = this.names;
+    if (status !== this.status || headers.length !== names.length) return -2;
+    let length = -1;
+    for (let i = 0; i < names.length; i++) {
+      const pair = headers[i];
+      if (!Array.isArray(pair) || pair.length !== 2 || pair[0] !== names[i]) return -2;
+      const value: unknown = pair[1];
+      if (i === this.lengthAt) {
+        if (typeof value !== 'string') return -2;
+        length = parseContentLength(value);
+        if (length < 0) return -2;
+      } else if (value !== this.values[i]) {
+        return -2;
+      }
+    }
+    return length;
+  }
+}
+
+const kHeads = 16;
+const heads: (ResponseHead | undefined)[] = [];
+let lastHead = 0;
+let nextHead = 0;
 
 const kServerError = SERVER_ERROR.headers as Header[];
 
@@ -129,6 +201,7 @@ class Response implements AccessRecord {
   headers: Header[] = kServerError;
   contentLength = -1;
   close = false;
+  head: ResponseHead | null = null;
   /** True once the sink has been started: the status line is out. */
   sent = false;
   /** True once the sink has been ended (or aborted). */
@@ -173,10 +246,31 @@ class Response implements AccessRecord {
   }
 
   private setStatus(status: unknown, headers: unknown): void {
+    if (typeof status === 'string' && Array.isArray(headers)) {
+      // The heads sent before, the last one first.
+      for (let k = 0, i = lastHead; k < heads.length; k++, i = i + 1 === heads.length ? 0 : i + 1) {
+        const head = heads[i]!;
+        const length = head.match(status, headers);
+        if (length === -2) continue;
+        lastHead = i;
+        head.hits++;
+        this.status = head.status;
+        this.code = head.code;
+        this.headers = head.headers;
+        this.contentLength = length;
+        this.close = head.close;
+        this.head = head;
+        return;
+      }
+    }
     const code = checkStatus(status);
     if (!Array.isArray(headers)) throw new TypeError(`tsgi: headers must be an array of [name, value] pairs, got ${describe(headers)}`);
     const kept: Header[] = [];
+    const names: string[] = [];
+    const values: (string | null)[] = [];
     let contentLength = -1;
+    let lengthAt = -1;
+    let lengths = 0;
     let close = false;
     for (let i = 0; i < headers.length; i++) {
       const pair: unknown = headers[i];
@@ -189,11 +283,16 @@ class Response implements AccessRecord {
       if (badFieldChar(value) >= 0) {
         throw new TypeError(`tsgi: header ${name} value ${fieldValueProblem(value)}`);
       }
+      names.push(name);
+      values.push(value);
       if (role === HeaderRole.Keep) {
-        kept.push(pair as Header);
+        kept.push([name, value]);
       } else if (role === HeaderRole.ContentLength) {
         contentLength = parseContentLength(value);
         if (contentLength < 0) throw new TypeError(`tsgi: Content-Length must be decimal digits, got ${JSON.stringify(value)}`);
+        lengthAt = i;
+        values[i] = null;
+        lengths++;
       } else if (role === HeaderRole.Connection) {
         if (listTokens(value).includes('close')) close = true;
       }
@@ -203,6 +302,17 @@ class Response implements AccessRecord {
     this.headers = kept;
     this.contentLength = contentLength;
     this.close = close;
+    // Kept for the next response that sends the same (one Content-Length
+    // at most: its value is the only one read again).
+    if (lengths <= 1) {
+      const head = new ResponseHead(status as string, code, kept, close, names, values, lengthAt);
+      heads[nextHead] = head;
+      lastHead = nextHead;
+      nextHead = nextHead + 1 === kHeads ? 0 : nextHead + 1;
+      this.head = head;
+    } else {
+      this.head = null;
+    }
   }
 
   /** Sends one non-empty chunk; false means await drain. */
@@ -211,7 +321,7 @@ class Response implements AccessRecord {
       if (this.status === null) throw new Error('tsgi: the application returned a body without calling startResponse()');
       // Marked sent once the sink took the head: a sink that refuses it
       // (throws) leaves the response unsent, and fail() sends a 500.
-      const more = this.sink.start(this.status, this.code, this.headers, this.contentLength, chunk, false, this.close);
+      const more = this.sink.start(this.status, this.code, this.headers, this.contentLength, chunk, false, this.close, this.head);
       this.sent = true;
       if (this.log !== null) this.started(this.code, this.headers, this.contentLength, chunk, false);
       return more;
@@ -226,7 +336,7 @@ class Response implements AccessRecord {
     if (this.done) return;
     if (!this.sent) {
       if (this.status === null) throw new Error('tsgi: the application returned a body without calling startResponse()');
-      this.sink.start(this.status, this.code, this.headers, this.contentLength, chunk, true, this.close);
+      this.sink.start(this.status, this.code, this.headers, this.contentLength, chunk, true, this.close, this.head);
       this.sent = true;
       this.done = true;
       if (this.log !== null) this.started(this.code, this.headers, this.contentLength, chunk, true);
@@ -252,7 +362,7 @@ class Response implements AccessRecord {
     this.done = true;
     if (!this.sent) {
       this.sent = true;
-      this.sink.start(SERVER_ERROR.status, SERVER_ERROR.code, kServerError, -1, SERVER_ERROR.body, true, false);
+      this.sink.start(SERVER_ERROR.status, SERVER_ERROR.code, kServerError, -1, SERVER_ERROR.body, true, false, null);
       if (this.log !== null) this.started(SERVER_ERROR.code, kServerError, -1, SERVER_ERROR.body, true);
     } else {
       this.sink.abort();
@@ -545,7 +655,7 @@ async function sendFile(r: Response, file: FileBody): Promise<void> {
     if (file.length === 0 || bodiless(r.code, r.environ.REQUEST_METHOD)) {
       r.finish(null);
     } else {
-      r.sink.start(r.status, r.code, r.headers, r.contentLength, null, false, r.close);
+      r.sink.start(r.status, r.code, r.headers, r.contentLength, null, false, r.close, r.head);
       r.sent = true;
       if (r.log !== null) r.started(r.code, r.headers, r.contentLength, null, false);
       const sent = r.sink.sendFile(file.fd, file.offset, file.length);

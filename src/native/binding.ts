@@ -101,6 +101,35 @@ export const OUTPUT_LOW_WATER = 16 * 1024;
 export const MIN_EVENT_WORDS = 16 * 1024;
 export const MIN_BYTES = 256 * 1024;
 
+/** The response queue (NativeServerOptions.responses): JS appends one
+ * record per complete response whose head is prepared (`prepareHead`),
+ * C++ applies them in order before any other call and after each
+ * `onEvents`. Words 0 and 1: words used (these two included) and bytes
+ * used of `responseBytes`; then records of `RQ_RECORD_WORDS` words, the
+ * fields at the offsets below. */
+export enum RQ {
+  /** Connection id. */
+  Conn = 0,
+  /** The request's `flags` word from its Head record. */
+  ReqFlags = 1,
+  /** The prepared head's slot. */
+  Head = 2,
+  /** `Wf` bits. */
+  Rflags = 3,
+  /** The body size if declared (>= 0, an int32), else -1. */
+  ContentLength = 4,
+  /** The body: bytes [BodyOff, BodyOff + BodyLen) of `responseBytes`, or
+   * BodyLen -1 for none. */
+  BodyOff = 5,
+  BodyLen = 6,
+}
+export const RQ_RECORD_WORDS = 7;
+export const RQ_HEADER_WORDS = 2;
+/** The least the queue's arrays may hold. */
+export const MIN_QUEUE_WORDS = 1024;
+export const MIN_QUEUE_BYTES = 64 * 1024;
+/** Slots of prepared heads per server. */
+export const MAX_PREPARED_HEADS = 64;
 /** The watchdog's in-flight ring (native/inflight.h): INFLIGHT_ENTRIES
  * records of INFLIGHT_WORDS int32 words: [state, seq, conn, method, next,
  * targetLength, target bytes from word INFLIGHT_TARGET_OFFSET...]. */
@@ -209,6 +238,25 @@ export interface NativeServer {
     rflags: number,
   ): Wr;
 
+  /**
+   * Checks and stores a status and header block (as `respond()` takes
+   * them) in slot `slot` (below MAX_PREPARED_HEADS), replacing what was
+   * there; `respondHead()` and the response queue then refer to it by its
+   * slot. Throws as `respond()` does for an invalid head.
+   */
+  prepareHead(slot: number, status: string, headers: string): void;
+
+  /** `respond()` with the head prepared in `slot`. */
+  respondHead(
+    conn: number,
+    reqFlags: number,
+    slot: number,
+    contentLength: number,
+    body: string | Uint8Array | null,
+    last: boolean,
+    rflags: number,
+  ): Wr;
+
   /** Appends a body chunk (framed as a chunk when chunked). Writing more
    * than the declared Content-Length is refused: the surplus is dropped and
    * the connection is closed after the response. */
@@ -282,6 +330,10 @@ export interface NativeServerOptions {
   /** Shared bytes for strings and body data (at least MIN_BYTES, and
    * twice maxUrlSize + maxHeaderSize + 4 × maxHeaderCount). */
   bytes: Uint8Array;
+  /** The response queue (RQ): records, and the bytes of their bodies (at
+   * least MIN_QUEUE_WORDS and MIN_QUEUE_BYTES). */
+  responses: Int32Array;
+  responseBytes: Uint8Array;
   /** The block C++ counts into (src/metrics/layout.ts, newMetricsBlock);
    * without one nothing is counted. C++ holds it for the Server's life. */
   metrics?: Float64Array;
@@ -346,6 +398,14 @@ export interface NativeContract {
   generationBits: number;
   minEventWords: number;
   minBytes: number;
+  responseQueue: {
+    fields: Record<string, number>;
+    recordWords: number;
+    headerWords: number;
+    minWords: number;
+    minBytes: number;
+    maxPreparedHeads: number;
+  };
   outputHighWater: number;
   outputLowWater: number;
   inflight: { entries: number; words: number; targetOffset: number };
@@ -461,6 +521,13 @@ export function checkContract(binding: Pick<NativeBinding, 'contract'>): void {
   same('GENERATION_BITS', c.generationBits, GENERATION_BITS);
   same('MIN_EVENT_WORDS', c.minEventWords, MIN_EVENT_WORDS);
   same('MIN_BYTES', c.minBytes, MIN_BYTES);
+  const queue = c.responseQueue ?? ({} as NativeContract['responseQueue']);
+  sameEnum('RQ', queue.fields, entries(RQ));
+  same('RQ_RECORD_WORDS', queue.recordWords, RQ_RECORD_WORDS);
+  same('RQ_HEADER_WORDS', queue.headerWords, RQ_HEADER_WORDS);
+  same('MIN_QUEUE_WORDS', queue.minWords, MIN_QUEUE_WORDS);
+  same('MIN_QUEUE_BYTES', queue.minBytes, MIN_QUEUE_BYTES);
+  same('MAX_PREPARED_HEADS', queue.maxPreparedHeads, MAX_PREPARED_HEADS);
   same('OUTPUT_HIGH_WATER', c.outputHighWater, OUTPUT_HIGH_WATER);
   same('OUTPUT_LOW_WATER', c.outputLowWater, OUTPUT_LOW_WATER);
   same('INFLIGHT_ENTRIES', c.inflight?.entries, INFLIGHT_ENTRIES);

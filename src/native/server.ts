@@ -5,10 +5,19 @@ import type { Application, BoundAddress, Chunk, Environ, ErrorStream, Header } f
 import type { ListenTarget, ServingServer } from '../supervisor/binds.js';
 import { maxChunkExtensionSize, timerTickMs, type Limits } from '../settings.js';
 import { bodyError, BodyFailure } from '../gateway/body-error.js';
-import { addHeader, createEnviron, environKey, finishEnviron, type EnvironBase } from '../gateway/environ.js';
+import {
+  addHeader,
+  createEnviron,
+  environKey,
+  finishEnviron,
+  rootShape,
+  shapeValues,
+  type EnvironBase,
+  type HeaderShape,
+} from '../gateway/environ.js';
 import { emptyInput, Input, type InputHooks } from '../gateway/input.js';
 import { NATIVE_REFUSALS, refusalParts } from '../gateway/refusals.js';
-import { runApplication, type Sink, type SinkWrapper } from '../gateway/response.js';
+import { runApplication, type ResponseHead, type Sink, type SinkWrapper } from '../gateway/response.js';
 import { fileWrapper } from '../gateway/file-wrapper.js';
 import type { ProxyTrust } from '../gateway/forwarded.js';
 import { parseErrorSlot } from '../metrics/layout.js';
@@ -18,7 +27,13 @@ import {
   HEAD_WORDS_PER_HEADER,
   MIN_BYTES,
   MIN_EVENT_WORDS,
+  MAX_PREPARED_HEADS,
+  MIN_QUEUE_BYTES,
+  MIN_QUEUE_WORDS,
   ProxyMode,
+  RQ,
+  RQ_HEADER_WORDS,
+  RQ_RECORD_WORDS,
   Rf,
   SLOT_MASK,
   Wf,
@@ -66,6 +81,10 @@ const kPauseQueue = 2;
 interface Latin1Buffer extends Buffer {
   latin1Slice(start: number, end: number): string;
 }
+interface Utf8Buffer extends Buffer {
+  /** Buffer#write for UTF-8 without its argument juggling. */
+  utf8Write(text: string, offset: number, length: number): number;
+}
 
 /** One request: its environ, its body stream, and its flags word. */
 class Request implements InputHooks {
@@ -90,7 +109,9 @@ class Request implements InputHooks {
   }
 }
 
-/** One client connection; also the Sink of its current response. */
+/** One client connection while it has a request; also the Sink of its
+ * current response. An idle connection has none (NativeHttpServer.idle):
+ * the next Head makes a new one. */
 class Connection implements Sink {
   gone = false;
   /** The request being answered; responses go to the oldest request. */
@@ -108,23 +129,20 @@ class Connection implements Sink {
   private fileDone: (() => void) | null = null;
   onGone: (() => void) | null = null;
 
-  /** The server's ProxyTrust when the peer is a trusted front-end (its
-   * forwarded headers count), else null. */
-  trust: ProxyTrust | null;
-  /** SERVER_PORT as a PROXY header gave it, or null. */
-  serverPort: string | null = null;
-
   constructor(
     readonly server: NativeHttpServer,
     readonly id: number,
     /** The peer's address and port, or the client's from a PROXY header. */
-    public remoteAddr: string,
-    public remotePort: string,
+    readonly remoteAddr: string,
+    readonly remotePort: string,
     /** Its listener's SERVER_NAME and SERVER_PORT. */
     readonly base: EnvironBase,
-  ) {
-    this.trust = server.trust.trusts(remoteAddr) ? server.trust : null;
-  }
+    /** SERVER_PORT: the base's, or the one a PROXY header gave. */
+    readonly serverPort: string,
+    /** The server's ProxyTrust when the peer is a trusted front-end (its
+     * forwarded headers count), else null. */
+    readonly trust: ProxyTrust | null,
+  ) {}
 
   sendFile(fd: number, offset: number, length: number): Promise<void> {
     return new Promise<void>((resolve) => {
@@ -181,16 +199,43 @@ class Connection implements Sink {
       if (this.newest === req) this.newest = null;
     }
     if (this.queue !== null) this.run();
+    if (
+      this.current === null &&
+      this.queue === null &&
+      this.newest === null &&
+      this.waiters === null &&
+      this.fileDone === null &&
+      this.pauseBits === 0 &&
+      !this.running
+    ) {
+      this.server.idle(this);
+    }
   }
 
-  start(status: string, _code: number, headers: Header[], contentLength: number, body: Chunk | null, last: boolean, close: boolean): boolean {
-    let block = '';
-    for (let i = 0; i < headers.length; i++) {
-      const h = headers[i]!;
-      block += h[0] + ': ' + h[1] + '\r\n';
-    }
+  start(
+    status: string,
+    _code: number,
+    headers: Header[],
+    contentLength: number,
+    body: Chunk | null,
+    last: boolean,
+    close: boolean,
+    head: ResponseHead | null,
+  ): boolean {
     const server = this.server;
-    const r = server.native.respond(this.id, this.current!.flags, status, block, contentLength, body, last, close ? Wf.Close : 0);
+    const flags = this.current!.flags;
+    const rflags = close ? Wf.Close : 0;
+    const slot = head === null ? -1 : server.slotOf(head);
+    let r: Wr;
+    if (slot < 0) {
+      r = server.native.respond(this.id, flags, status, head?.lines ?? headerLines(headers), contentLength, body, last, rflags);
+    } else if (last && server.enqueue(this.id, flags, slot, contentLength, body, rflags)) {
+      // Applied by C++ before anything else it is asked, or when this
+      // batch ends: a complete response needs no answer.
+      r = Wr.Ok;
+    } else {
+      r = server.native.respondHead(this.id, flags, slot, contentLength, body, last, rflags);
+    }
     server.touched();
     if (r === Wr.Gone) this.gone = true;
     if (last) this.finished();
@@ -250,12 +295,42 @@ class Connection implements Sink {
   }
 }
 
+/** Header lines, each `Name: value\r\n`. */
+function headerLines(headers: Header[]): string {
+  let block = '';
+  for (let i = 0; i < headers.length; i++) block += headers[i]![0] + ': ' + headers[i]![1] + '\r\n';
+  return block;
+}
+
+// A queued body is copied twice (into the queue, then the output buffer);
+// a larger one goes with respondHead(), copied once.
+const kQueuedBodyMax = 8 * 1024;
+
 /** The JS half of one native server. */
 class NativeHttpServer {
   readonly native: NativeServer;
   readonly events: Int32Array;
   readonly bytes: Latin1Buffer;
+  /** The response queue (RQ in binding.ts) and its bodies. */
+  private readonly responses: Int32Array;
+  private readonly responseBytes: Utf8Buffer;
+  /** The head in each prepared slot, and the slot to take next. */
+  private readonly prepared: (ResponseHead | undefined)[] = [];
+  private nextSlot = 0;
+  /** The Connection of each slot that has a request (else undefined), and
+   * the peer and listener of each open slot, from its Open record (or its
+   * PROXY header's, which comes before any Head): the address (one string
+   * per address, shared), the port, the environ base, SERVER_PORT when a
+   * PROXY header gave one (else null), and the server's ProxyTrust when
+   * the peer is a trusted front-end (else null). An idle connection thus
+   * costs five array entries in JS. */
   private readonly conns: (Connection | undefined)[] = [];
+  private readonly peerAddrs: (string | undefined)[] = [];
+  private readonly peerPorts: number[] = [];
+  private readonly peerBases: (EnvironBase | undefined)[] = [];
+  private readonly peerServerPorts: (string | null)[] = [];
+  private readonly peerTrust: (ProxyTrust | null)[] = [];
+  private readonly addrStrings = new Map<string, string>();
   /** The environ base of each listener, by index (Open records name it). */
   readonly bases: EnvironBase[] = [];
   private readonly methods: string[];
@@ -305,10 +380,14 @@ class NativeHttpServer {
       keepAliveTimeoutMs: limits.keepAliveTimeout * 1000,
       sendTimeoutMs: limits.sendTimeout * 1000,
     };
+    this.responses = new Int32Array(Math.max(MIN_QUEUE_WORDS, 64 * RQ_RECORD_WORDS + RQ_HEADER_WORDS));
+    this.responseBytes = Buffer.alloc(Math.max(MIN_QUEUE_BYTES, 8 * kQueuedBodyMax)) as Utf8Buffer;
     this.native = new binding.Server({
       onEvents: (words) => this.onEvents(words),
       events: this.events,
       bytes: this.bytes,
+      responses: this.responses,
+      responseBytes: this.responseBytes,
       maxUrlSize: limits.maxUrlSize,
       maxHeaderSize: limits.maxHeaderSize,
       maxHeaderCount: limits.maxHeaderCount,
@@ -326,6 +405,77 @@ class NativeHttpServer {
             parseErrorSlots: refusals.map((_, value) => parseErrorSlot(NATIVE_REFUSALS[nameOf[value]!]!)),
           }),
     });
+  }
+
+  /** The slot where `head` is prepared, preparing it when it is sent a
+   * second time; -1 while it has been sent once only (as text). Throws as
+   * respond() does for a head C++ refuses. */
+  slotOf(head: ResponseHead): number {
+    if (head.owner === this) return head.slot;
+    if (head.hits === 0) return -1;
+    const slot = this.nextSlot;
+    this.native.prepareHead(slot, head.status, head.lines);
+    this.nextSlot = slot + 1 === MAX_PREPARED_HEADS ? 0 : slot + 1;
+    const old = this.prepared[slot];
+    if (old !== undefined && old.owner === this && old.slot === slot) {
+      old.owner = null;
+      old.slot = -1;
+    }
+    head.owner = this;
+    head.slot = slot;
+    this.prepared[slot] = head;
+    return slot;
+  }
+
+  /** Queues a complete response with a prepared head (RQ); false when it
+   * must be sent with a call: a body too large to copy twice, or a length
+   * beyond an int32. */
+  enqueue(conn: number, flags: number, slot: number, contentLength: number, body: Chunk | null, rflags: number): boolean {
+    if (contentLength > 0x7fffffff) return false;
+    const q = this.responses;
+    let size = 0;
+    if (body !== null) {
+      // A string: at most 3 UTF-8 bytes per UTF-16 unit.
+      size = typeof body === 'string' ? 3 * body.length : body.byteLength;
+      if (size > kQueuedBodyMax) return false;
+    }
+    if (q[0]! + RQ_RECORD_WORDS > q.length || q[1]! + size > this.responseBytes.length) {
+      this.native.flush(); // applies and empties the queue
+    }
+    const w = q[0]!;
+    const off = q[1]!;
+    let len = -1;
+    if (body !== null) {
+      if (typeof body === 'string') len = this.responseBytes.utf8Write(body, off, size);
+      else {
+        this.responseBytes.set(body, off);
+        len = size;
+      }
+      q[1] = off + len;
+    }
+    q[w + RQ.Conn] = conn;
+    q[w + RQ.ReqFlags] = flags;
+    q[w + RQ.Head] = slot;
+    q[w + RQ.Rflags] = rflags;
+    q[w + RQ.ContentLength] = contentLength;
+    q[w + RQ.BodyOff] = off;
+    q[w + RQ.BodyLen] = len;
+    q[0] = w + RQ_RECORD_WORDS;
+    return true;
+  }
+
+  /** The one string for a peer address (bounded: past it, each its own). */
+  private addrString(addr: string): string {
+    const known = this.addrStrings.get(addr);
+    if (known !== undefined) return known;
+    if (this.addrStrings.size < 4096) this.addrStrings.set(addr, addr);
+    return addr;
+  }
+
+  /** `conn` has nothing left to do: an idle connection keeps no object. */
+  idle(conn: Connection): void {
+    const slot = conn.id & SLOT_MASK;
+    if (this.conns[slot] === conn) this.conns[slot] = undefined;
   }
 
   /** The Error a failed body throws. */
@@ -402,30 +552,33 @@ class NativeHttpServer {
             break;
           case Ev.Open: {
             const off = ev[i + 2]!;
-            const addr = bytes.latin1Slice(off, off + ev[i + 3]!);
-            const remotePort = ev[i + 4]!;
-            const conn = new Connection(
-              this,
-              id,
-              addr,
-              remotePort < 0 ? '' : String(remotePort),
-              this.bases[ev[i + 6]!] ?? this.bases[0]!,
-            );
-            this.conns[id & SLOT_MASK] = conn;
+            const slot = id & SLOT_MASK;
+            const addr = this.addrString(bytes.latin1Slice(off, off + ev[i + 3]!));
+            const trusted = this.trust.trusts(addr);
+            this.peerAddrs[slot] = addr;
+            this.peerPorts[slot] = ev[i + 4]!;
+            this.peerBases[slot] = this.bases[ev[i + 6]!] ?? this.bases[0]!;
+            this.peerServerPorts[slot] = null;
+            this.peerTrust[slot] = trusted ? this.trust : null;
+            this.conns[slot] = undefined;
             // From a trusted front-end, a PROXY header comes first.
-            if (this.proxyMode !== 0 && conn.trust !== null) this.native.proxyHeader(id, this.proxyMode);
+            if (this.proxyMode !== 0 && trusted) this.native.proxyHeader(id, this.proxyMode);
             i += kOpenWords;
             break;
           }
           case Ev.Proxy: {
-            const conn = this.conns[id & SLOT_MASK];
-            if (conn !== undefined && ev[i + 2] === 1) {
+            // Before any Head of the connection (C++ parses HTTP only once
+            // the header is complete), so no Connection exists yet: the
+            // slot's peer is replaced and the next Head makes it.
+            const slot = id & SLOT_MASK;
+            if (this.peerAddrs[slot] !== undefined && ev[i + 2] === 1) {
               const src = ev[i + 3]!;
-              conn.remoteAddr = bytes.latin1Slice(src, src + ev[i + 4]!);
-              conn.remotePort = String(ev[i + 5]!);
-              conn.serverPort = String(ev[i + 8]!);
+              const addr = this.addrString(bytes.latin1Slice(src, src + ev[i + 4]!));
+              this.peerAddrs[slot] = addr;
+              this.peerPorts[slot] = ev[i + 5]!;
+              this.peerServerPorts[slot] = String(ev[i + 8]!);
               // The client, not the balancer, now decides what is trusted.
-              conn.trust = this.trust.trusts(conn.remoteAddr) ? this.trust : null;
+              this.peerTrust[slot] = this.trust.trusts(addr) ? this.trust : null;
             }
             i += kProxyWords;
             break;
@@ -437,6 +590,10 @@ class NativeHttpServer {
           case Ev.Close: {
             const slot = id & SLOT_MASK;
             const conn = this.conns[slot];
+            this.peerAddrs[slot] = undefined;
+            this.peerBases[slot] = undefined;
+            this.peerServerPorts[slot] = null;
+            this.peerTrust[slot] = null;
             if (conn !== undefined && conn.id === id) {
               this.conns[slot] = undefined;
               conn.closed();
@@ -473,9 +630,24 @@ class NativeHttpServer {
    * (V8 makes long ones as slices, without copying); known header names
    * come as ids and make no string at all.
    */
-  private head(id: number, method: number, flags: number, n: number, at: number): void {
-    const conn = this.conns[id & SLOT_MASK];
-    if (conn === undefined) return;
+  private head(id: number, methodId: number, flags: number, n: number, at: number): void {
+    const slot = id & SLOT_MASK;
+    let conn = this.conns[slot];
+    if (conn === undefined) {
+      const addr = this.peerAddrs[slot];
+      if (addr === undefined) return;
+      const port = this.peerPorts[slot]!;
+      const base = this.peerBases[slot]!;
+      conn = this.conns[slot] = new Connection(
+        this,
+        id,
+        addr,
+        port < 0 ? '' : String(port),
+        base,
+        this.peerServerPorts[slot] ?? base.serverPort,
+        this.peerTrust[slot] ?? null,
+      );
+    }
     const ev = this.events;
     const start = ev[at - 3]!;
     const urlLen = ev[at - 2]!;
@@ -487,31 +659,60 @@ class NativeHttpServer {
     const text = this.bytes.latin1Slice(start, end);
     const req = new Request(conn, flags);
     if (flags & Rf.HasBody) req.input = new Input(req);
-    const environ = createEnviron(
-      conn.base,
-      this.methods[method] ?? 'GET',
-      urlLen === text.length ? text : text.slice(0, urlLen),
-      flags & Rf.Http10 ? 'HTTP/1.0' : 'HTTP/1.1',
-      conn.remoteAddr,
-      conn.remotePort,
-      req.input ?? emptyInput,
-    );
-    if (conn.serverPort !== null) environ.SERVER_PORT = conn.serverPort;
+    const method = this.methods[methodId] ?? 'GET';
+    const target = urlLen === text.length ? text : text.slice(0, urlLen);
+    const protocol = flags & Rf.Http10 ? 'HTTP/1.0' : 'HTTP/1.1';
+    const input = req.input ?? emptyInput;
+    // The header names walk the shape trie (gateway/environ.ts): known
+    // names by id, the others by their text.
     const known = this.knownKeys;
-    for (let p = at, stop = at + HEAD_WORDS_PER_HEADER * n; p < stop; p += HEAD_WORDS_PER_HEADER) {
+    const values = shapeValues;
+    let shape: HeaderShape | null = rootShape;
+    const stop = at + HEAD_WORDS_PER_HEADER * n;
+    for (let p = at; p < stop; p += HEAD_WORDS_PER_HEADER) {
       const nameLen = ev[p + 1]!;
-      let key: string | null;
+      let next: HeaderShape | null;
       if (nameLen < 0) {
-        key = known[-nameLen]!;
+        next = shape.known(-nameLen, known);
       } else {
         const nameOff = ev[p]! - start;
-        key = environKey(text.slice(nameOff, nameOff + nameLen));
+        next = shape.named(text.slice(nameOff, nameOff + nameLen));
       }
-      if (key === null) continue;
+      if (next === null) {
+        shape = null;
+        break;
+      }
+      shape = next;
+      const slot = next.slot;
+      if (slot < 0) continue;
       const valueOff = ev[p + 2]! - start;
-      addHeader(environ, key, text.slice(valueOff, valueOff + ev[p + 3]!));
+      const value = text.slice(valueOff, valueOff + ev[p + 3]!);
+      values[slot] = next.join === null ? value : values[slot] + next.join + value;
     }
-    req.environ = finishEnviron(environ, conn.trust);
+    if (shape !== null) {
+      const environ = shape.make(conn.base, method, target, protocol, conn.remoteAddr, conn.remotePort, input, values, conn.serverPort);
+      // What finishEnviron does after SERVER_NAME, which make() set.
+      if (conn.trust !== null) conn.trust.apply(environ);
+      req.environ = environ;
+    } else {
+      // The shape trie is full: one keyed store per header.
+      const environ = createEnviron(conn.base, method, target, protocol, conn.remoteAddr, conn.remotePort, input);
+      environ.SERVER_PORT = conn.serverPort;
+      for (let p = at; p < stop; p += HEAD_WORDS_PER_HEADER) {
+        const nameLen = ev[p + 1]!;
+        let key: string | null;
+        if (nameLen < 0) {
+          key = known[-nameLen]!;
+        } else {
+          const nameOff = ev[p]! - start;
+          key = environKey(text.slice(nameOff, nameOff + nameLen));
+        }
+        if (key === null) continue;
+        const valueOff = ev[p + 2]! - start;
+        addHeader(environ, key, text.slice(valueOff, valueOff + ev[p + 3]!));
+      }
+      req.environ = finishEnviron(environ, conn.trust);
+    }
     conn.receive(req);
   }
 }

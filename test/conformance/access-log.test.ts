@@ -90,6 +90,28 @@ forEachServer((kind) => {
     expect(f[3]!.slice(3, 5)).toEqual(['GET /boom HTTP/1.1', '500']);
   });
 
+  it('logs every response of a keep-alive connection with its own status and bytes, one after another and pipelined', async () => {
+    // The same heads again and again: the native server prepares them and
+    // queues the complete responses (ARCHITECTURE.md, "The path of a
+    // request"); each is still logged as it was answered.
+    const paths = ['/', '/missing', '/', '/', '/missing', '/', '/missing', '/missing', '/stream', '/'];
+    const lines = await logOf(kind, '%(r)s %(s)s %(b)s', async (port) => {
+      const c = await RawClient.connect(port);
+      const statuses: number[] = [];
+      for (const path of paths) {
+        await c.send(buildRequest('GET', path), 'GET');
+        statuses.push((await c.next()).status);
+      }
+      await c.send(Buffer.concat(paths.map((path) => buildRequest('GET', path))), ...paths.map(() => 'GET'));
+      for (const _ of paths) statuses.push((await c.next()).status);
+      const once = paths.map((path) => (path === '/missing' ? 404 : 200));
+      expect(statuses).toEqual([...once, ...once]);
+      c.destroy();
+    });
+    const expected = paths.map((path) => `GET ${path} HTTP/1.1 ${path === '/missing' ? '404 3' : path === '/stream' ? '200 13' : '200 5'}`);
+    expect(lines).toEqual([...expected, ...expected]);
+  });
+
   it('escapes what a client sends: no line can be ended or forged, every line is ASCII', async () => {
     const lines = await logOf(kind, undefined, async (port) => {
       // CR, LF, NUL, a quote, a backslash and bytes that are not UTF-8, in

@@ -168,4 +168,26 @@ forEachServer((kind) => {
     const trusted = Buffer.concat([Buffer.from('PROXY TCP4 127.0.0.1 127.0.0.1 1 2\r\n'), get('/p', [['X-Forwarded-For', '203.0.113.1']])]);
     expect(await through(port, trusted)).toBe('203.0.113.1  2 /p 203.0.113.1');
   });
+
+  it("keeps the header's client, port and trust for every request of a keep-alive connection, idle between them", async () => {
+    const { port } = await start(kind, app, { proxyProtocol: 'auto' });
+    const xff: [string, string][] = [['X-Forwarded-For', '203.0.113.1']];
+    // An untrusted client (v1): every request is its own, X-Forwarded-For
+    // changes nothing; a trusted one (v2): every request takes it.
+    const cases: [Buffer, string][] = [
+      [Buffer.from('PROXY TCP4 192.0.2.20 198.51.100.1 9 10\r\n'), '192.0.2.20 9 10'],
+      [v2(0x21, 0x11, inet4('127.0.0.1', '10.0.0.1', 11, 12)), '203.0.113.1  12'],
+    ];
+    for (const [header, peer] of cases) {
+      const c = await RawClient.connect(port);
+      await c.send(Buffer.concat([header, get('/1', xff)]), 'GET');
+      const first = await c.next();
+      expect(first.body.toString()).toBe(`${peer} /1 203.0.113.1`);
+      for (let i = 2; i <= 5; i++) {
+        await c.send(get(`/${i}`, xff), 'GET');
+        expect((await c.next()).body.toString()).toBe(`${peer} /${i} 203.0.113.1`);
+      }
+      c.destroy();
+    }
+  });
 });

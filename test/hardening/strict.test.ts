@@ -57,6 +57,8 @@ const HEAD_CASES: Case[] = [
   { name: 'a non-numeric port in the authority', bytes: `GET http://127.0.0.1:x/bad HTTP/1.1\r\n${H}\r\n`, status: 400 },
   { name: 'an empty host in an http target', bytes: `GET http:///bad HTTP/1.1\r\n${H}\r\n`, status: 400 },
   { name: 'an http target without an authority', bytes: `GET http:/bad HTTP/1.1\r\n${H}\r\n`, status: 400 },
+  { name: 'an absolute-form target of another scheme without an authority', bytes: `GET urn:bad HTTP/1.1\r\n${H}\r\n`, status: 400 },
+  { name: 'a digit in the scheme of an absolute-form target', bytes: `GET h2c://127.0.0.1/bad HTTP/1.1\r\n${H}\r\n`, status: 400 },
   { name: 'two spaces after the method', bytes: `GET  /bad HTTP/1.1\r\n${H}\r\n`, status: 400, nodeSkip: "node:http's llhttp skips repeated spaces in the request line, and its request shows no trace of them" },
   { name: 'a target that is not origin-, absolute- or asterisk-form', bytes: `GET bad HTTP/1.1\r\n${H}\r\n`, status: 400 },
   { name: 'an asterisk target with GET', bytes: `GET * HTTP/1.1\r\n${H}\r\n`, status: 400 },
@@ -169,6 +171,21 @@ forEachServer((kind) => {
     expect(responses[1]!.body.toString()).toBe('ok /closing');
     expect(connectionHas(responses[1]!, 'close')).toBe(true);
     expect(rec.paths).toEqual(['/before', '/closing']);
+  });
+
+  it('reads nothing after a chunked request with a Connection field in its trailers', async () => {
+    // A sender must not put Connection in trailers (RFC 9110 section
+    // 6.5.1): what follows is not read as a request (node:http answers it
+    // 400, the native server closes after the response).
+    const rec = recorder();
+    const { port } = await start(kind, rec.app);
+    const client = await RawClient.connect(port);
+    const trailed = 'POST /trailed HTTP/1.1\r\n' + H + 'Transfer-Encoding: chunked\r\n\r\n2\r\nhi\r\n0\r\nConnection: close\r\n\r\n';
+    await client.send(Buffer.concat([Buffer.from(trailed, 'latin1'), after]), 'POST', 'GET');
+    expect(await client.waitClose(5000)).toBe(true);
+    expect(client.parser.responses[0]!.status).toBe(200);
+    expect(client.parser.responses.slice(1).map((r) => r.status)).not.toContain(200);
+    expect(rec.paths).toEqual(['/trailed']);
   });
 
   it('reads nothing after an HTTP/1.0 request without keep-alive', async () => {
