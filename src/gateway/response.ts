@@ -412,13 +412,13 @@ class Response implements AccessRecord {
     const log = this.log;
     if (log === null || this.logged) return;
     this.logged = true;
-    let now: number;
+    // Untimed, the log reads its own clock (0): once per batch of events
+    // on the native server (ResponseLog.turnStart).
+    let now = 0;
     if (log.timed) {
       const t = performance.now();
       this.durationUs = (t - this.startedAt) * 1000;
       now = kTimeOrigin + t;
-    } else {
-      now = Date.now();
     }
     if (this.statusSent === 0) this.bytesSent = -1;
     log.log(this, now);
@@ -444,8 +444,15 @@ class Response implements AccessRecord {
 export interface ResponseLog {
   /** Whether its lines use the duration (a clock read at the start too). */
   readonly timed: boolean;
-  /** Writes the line of a finished response; `now` is ms since the epoch. */
+  /** Writes the line of a finished response; `now` is ms since the
+   * epoch, or 0 for the log's own clock. */
   log(record: AccessRecord, now: number): void;
+  /** A batch of events begins (the native server's onEvents): until
+   * turnEnd(), the log's clock is read once, here, not once a line (the
+   * lines of one batch are written within the same few hundred µs; a
+   * response that ends later reads the clock itself). */
+  turnStart(): void;
+  turnEnd(): void;
 }
 
 /** The name the servers know the access log by. */

@@ -29,16 +29,25 @@ export class AccessLog implements ResponseLog {
   }
 
   static open(target: string, format: string): AccessLog {
-    // Its lines are printable ASCII (access-format.ts): a byte a character.
-    return new AccessLog(new LogFile(target, 'stdout', true), compileAccessFormat(format));
+    return new AccessLog(new LogFile(target, 'stdout'), compileAccessFormat(format));
   }
 
-  /** Writes the line of a finished response; `now` in ms since the epoch. */
+  /** Date.now() at turnStart(), or 0 outside a batch of events. */
+  private turnNow = 0;
+
+  /** Writes the line of a finished response; `now` in ms since the epoch,
+   * or 0 for the log's clock. */
   log(record: AccessRecord, now: number): void {
     const file = this.file;
-    if (!file.begin()) return;
-    this.line(record, now, file);
-    file.end();
+    if (file.begin()) this.line(record, now !== 0 ? now : this.turnNow !== 0 ? this.turnNow : Date.now(), file);
+  }
+
+  turnStart(): void {
+    this.turnNow = Date.now();
+  }
+
+  turnEnd(): void {
+    this.turnNow = 0;
   }
 
   reopen(): void {

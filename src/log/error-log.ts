@@ -63,7 +63,7 @@ export class ErrorLog implements ErrorStream {
 
   /** Opens `target` (a path, or `-` for stderr). */
   static open(target: string, level: LogLevel): ErrorLog {
-    return new ErrorLog(new LogFile(target, 'stderr', false), level);
+    return new ErrorLog(new LogFile(target, 'stderr'), level);
   }
 
   /** Whether events of `level` are kept. */

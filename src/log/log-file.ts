@@ -1,5 +1,5 @@
 // log-file.ts: LogFile, where log lines go: a file opened with O_APPEND, or
-// the process's stdout/stderr (`-`). Lines are encoded into blocks of
+// the process's stdout/stderr (`-`). Lines are copied into blocks of
 // bytes as they come (no string is kept, nothing is joined) and written off
 // the event loop (fs.write/writev on libuv's thread pool): a batch leaves
 // 100 ms after its first line, or as soon as it holds 64 KiB, in one system
@@ -40,33 +40,21 @@ function flushAtExit(): void {
   for (const log of open) log.flushSync();
 }
 
-const kHexDigits = [48, 49, 50, 51, 52, 53, 54, 55, 56, 57, 97, 98, 99, 100, 101, 102];
-
-/** `\xHH` of byte `c` at `b[p]`; returns the position after it. */
-function hexByte(b: Uint8Array, p: number, c: number): number {
-  b[p] = 0x5c;
-  b[p + 1] = 0x78;
-  b[p + 2] = kHexDigits[c >> 4]!;
-  b[p + 3] = kHexDigits[c & 15]!;
-  return p + 4;
-}
-
 /** What a LogFile reports about itself (dropped lines, write errors). */
 export type LogProblem = (message: string) => void;
 
 interface WritableBuffer extends Buffer {
-  latin1Write(text: string, offset: number): number;
   utf8Write(text: string, offset: number): number;
 }
 
 /**
- * A log destination. `target` is a file path, or `-` for `stdio`. A
- * `oneByte` log's write() is one byte per character (the access log: its lines
- * are printable ASCII); any other as UTF-8.
+ * A log destination. `target` is a file path, or `-` for `stdio`. Text is
+ * written as UTF-8 (write()), or made in place as bytes (openLine(): the
+ * access log's lines).
  *
  * @example
  * ```ts
- * const log = new LogFile('/var/log/tsgi/access.log', 'stdout', true);
+ * const log = new LogFile('/var/log/tsgi/access.log', 'stdout');
  * log.write('one line\n');
  * process.on('SIGUSR1', () => log.reopen());
  * ```
@@ -79,8 +67,6 @@ export class LogFile {
   private block: WritableBuffer | null = null;
   private used = 0;
   private pending = 0;
-  /** The pieces of the line being written, not yet in the block. */
-  private line = '';
   /** Bytes of the write in flight (they count against kMaxPending). */
   private inFlight = 0;
   /** Whole kBlock blocks written, ready to be filled again (fd only). */
@@ -105,7 +91,6 @@ export class LogFile {
   constructor(
     readonly target: string,
     private readonly stdio: 'stdout' | 'stderr',
-    private readonly oneByte = false,
   ) {
     if (target !== '-') this.fd = openSync(target, 'a');
     open.add(this);
@@ -119,22 +104,15 @@ export class LogFile {
    * lines that follow it within 100 ms (or 64 KiB). */
   write(text: string): void {
     if (!this.begin()) return;
-    const most = this.oneByte ? text.length : 3 * text.length;
-    const block = this.room(most);
-    const n = this.oneByte ? block.latin1Write(text, this.used) : block.utf8Write(text, this.used);
+    const block = this.room(3 * text.length);
+    const n = block.utf8Write(text, this.used);
     this.used += n;
     this.pending += n;
     this.schedule();
   }
 
-  // ---- A line written piece by piece (the access log, access-format.ts):
-  // begin(), then ascii()/text()/int() for its pieces, then end(). Pieces
-  // that need no escape (nearly all: checked with one scan) are joined as
-  // a string and copied into the block at once (one copy a line, not a
-  // call and a loop a piece); a piece to escape is escaped byte by byte
-  // into the block, after what came before it.
-
-  /** Whether a line may be written now (false: dropped, and counted). */
+  /** Whether a line may be written now (false: dropped, and counted): the
+   * access log asks before it makes its line. */
   begin(): boolean {
     if (this.closed) return false;
     if (this.pending + this.inFlight > kMaxPending) {
@@ -142,6 +120,27 @@ export class LogFile {
       return false;
     }
     return true;
+  }
+
+  // ---- A line made in place (the access log, access-format.ts's
+  // LineTarget): its bytes go straight into the block, with no copy.
+
+  /** Where the line being made starts in the block of openLine(). */
+  get lineStart(): number {
+    return this.used;
+  }
+
+  /** The block, with room for `n` bytes from lineStart (the longest the
+   * line can be). */
+  openLine(n: number): Uint8Array {
+    return this.room(n);
+  }
+
+  /** The line ends at `end` of the block (with its `\n`). */
+  closeLine(end: number): void {
+    this.pending += end - this.used;
+    this.used = end;
+    this.schedule();
   }
 
   /** The block, with room for `n` more bytes. A block is given to one
@@ -155,76 +154,6 @@ export class LogFile {
       this.used = 0;
     }
     return block;
-  }
-
-  /** A piece known to be printable ASCII (the format's own text). */
-  ascii(s: string): void {
-    this.line += s;
-  }
-
-  /** Copies the pieces joined so far into the block. */
-  private spill(): void {
-    const line = this.line;
-    if (line === '') return;
-    this.line = '';
-    const block = this.room(line.length);
-    const n = block.latin1Write(line, this.used);
-    this.used += n;
-    this.pending += n;
-  }
-
-  /** A value, escaped as the access log's text format wants: `"` as `\"`,
-   * `\` as `\\`, bytes below 0x20, 0x7f and above as `\xHH` (characters
-   * up to U+00FF are bytes; above, their UTF-8). */
-  text(s: string): void {
-    const n = s.length;
-    let i = 0;
-    while (i < n) {
-      const c = s.charCodeAt(i);
-      if (c < 0x20 || c > 0x7e || c === 0x22 || c === 0x5c) break;
-      i++;
-    }
-    if (i === n) {
-      this.line += s;
-      return;
-    }
-    this.spill();
-    this.escaped(s);
-  }
-
-  private escaped(s: string): void {
-    const n = s.length;
-    // At most 12 bytes a UTF-16 unit (3 UTF-8 bytes, 4 characters each).
-    const b = this.room(12 * n);
-    let p = this.used;
-    for (let i = 0; i < n; i++) {
-      const c = s.charCodeAt(i);
-      if (c >= 0x20 && c < 0x7f && c !== 0x22 && c !== 0x5c) {
-        b[p++] = c;
-      } else if (c === 0x22 || c === 0x5c) {
-        b[p++] = 0x5c;
-        b[p++] = c;
-      } else if (c <= 0xff) {
-        p = hexByte(b, p, c);
-      } else {
-        const cp = s.codePointAt(i)!;
-        if (cp > 0xffff) i++;
-        for (const u of Buffer.from(String.fromCodePoint(cp), 'utf8')) p = hexByte(b, p, u);
-      }
-    }
-    this.pending += p - this.used;
-    this.used = p;
-  }
-
-  /** A whole number. */
-  int(v: number): void {
-    this.line += v;
-  }
-
-  /** The line is complete. */
-  end(): void {
-    this.spill();
-    this.schedule();
   }
 
   /** Arranges the next write: at once for a full batch, else when the

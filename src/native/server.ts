@@ -521,7 +521,9 @@ class NativeHttpServer {
   private onEvents(words: number): void {
     const ev = this.events;
     const bytes = this.bytes;
+    const log = this.accessLog;
     this.inBatch = true;
+    if (log !== null) log.turnStart();
     try {
       let i = 0;
       while (i < words) {
@@ -620,6 +622,7 @@ class NativeHttpServer {
       }
     } finally {
       this.inBatch = false;
+      if (log !== null) log.turnEnd();
     }
   }
 

@@ -137,6 +137,20 @@ forEachServer((kind) => {
     expect(line.endsWith('"a\\x09b\\"" "evil\\" \\"injected\\\\ \\xff\\xfe~"'), line).toBe(true);
   });
 
+  it('writes a line longer than a block of the log (a 40,000-byte header of obs-text, every byte escaped) whole, between the lines around it', async () => {
+    const file = join(dir, `access-${n++}.log`);
+    const { server, port } = await start(kind, app, { accessLog: file, accessLogFormat: '%(m)s %(a)s', maxHeaderSize: 256 * 1024 });
+    const c = await RawClient.connect(port);
+    const big = '\xff'.repeat(40_000);
+    await c.send(Buffer.concat([buildRequest('GET', '/'), buildRequest('GET', '/', { headers: [['User-Agent', big]] }), buildRequest('GET', '/')]), 'GET', 'GET', 'GET');
+    for (let i = 0; i < 3; i++) expect((await c.next()).status).toBe(200);
+    c.destroy();
+    await server.close();
+    const lines = readFileSync(file, 'latin1').split('\n');
+    expect(lines.map((l) => l.length)).toEqual([5, 4 + 160_000, 5, 0]);
+    expect(lines[1]).toBe('GET ' + '\\xff'.repeat(40_000));
+  });
+
   it('escapes the decoded path too (%(U)s): CR, LF, NUL and UTF-8 as \\xHH', async () => {
     const lines = await logOf(kind, '%(U)s', async (port) => {
       await request(port, buildRequest('GET', '/a%0D%0Ab%00c%22%C3%A9d%FF'));
