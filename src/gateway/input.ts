@@ -26,6 +26,8 @@ export class Input implements InputStream {
   /** Set once the response is over: later body bytes are dropped. */
   private discarding = false;
   private wake: (() => void) | null = null;
+  /** A read() waiting for the end of the body. */
+  private reader: { resolve: (body: Uint8Array) => void; reject: (error: Error) => void } | null = null;
 
   constructor(private readonly hooks: InputHooks | null) {}
 
@@ -34,7 +36,7 @@ export class Input implements InputStream {
     if (this.discarding || this.ended || chunk.length === 0) return;
     this.chunks.push(chunk);
     this.buffered += chunk.length;
-    if (!this.paused && this.buffered > kHighWater && this.hooks) {
+    if (!this.paused && this.reader === null && this.buffered > kHighWater && this.hooks) {
       this.paused = true;
       this.hooks.pause();
     }
@@ -44,6 +46,11 @@ export class Input implements InputStream {
   /** The body is complete. */
   end(): void {
     this.ended = true;
+    const reader = this.reader;
+    if (reader !== null) {
+      this.reader = null;
+      reader.resolve(this.take());
+    }
     this.notify();
   }
 
@@ -51,6 +58,11 @@ export class Input implements InputStream {
   fail(error: Error): void {
     if (this.ended) return;
     this.error ??= error;
+    const reader = this.reader;
+    if (reader !== null) {
+      this.reader = null;
+      reader.reject(this.error);
+    }
     this.notify();
   }
 
@@ -59,6 +71,11 @@ export class Input implements InputStream {
     this.discarding = true;
     this.chunks.length = 0;
     this.buffered = 0;
+    const reader = this.reader;
+    if (reader !== null) {
+      this.reader = null;
+      reader.reject(new Error('tsgi: the request body was discarded: its response is over'));
+    }
     if (this.paused && this.hooks) {
       this.paused = false;
       this.hooks.resume();
@@ -99,9 +116,44 @@ export class Input implements InputStream {
     }
   }
 
+  /** The whole body. Not through the iterator: the chunks are kept as
+   * they come (no pause: the application asked for all of it, and the
+   * body limit bounds it) and joined once, at the end, so a body costs one
+   * promise, not an iterator and a promise per chunk. */
   read(): Promise<Uint8Array> {
-    return readAll(this);
+    if (this.iterated || this.discarding) return readAll(this);
+    this.iterated = true;
+    this.hooks?.start();
+    if (this.paused && this.hooks) {
+      this.paused = false;
+      this.hooks.resume();
+    }
+    if (this.ended) return Promise.resolve(this.take());
+    if (this.error) return Promise.reject(this.error);
+    return new Promise<Uint8Array>((resolve, reject) => {
+      this.reader = { resolve, reject };
+    });
   }
+
+  /** Every chunk buffered, as one buffer. */
+  private take(): Uint8Array {
+    const body = joined(this.chunks, this.buffered);
+    this.chunks.length = 0;
+    this.buffered = 0;
+    return body;
+  }
+}
+
+/** `parts` (of `size` bytes in all) as one buffer: the only part itself. */
+function joined(parts: Uint8Array[], size: number): Uint8Array {
+  if (parts.length === 1) return parts[0]!;
+  const out = new Uint8Array(size);
+  let at = 0;
+  for (const part of parts) {
+    out.set(part, at);
+    at += part.length;
+  }
+  return out;
 }
 
 /** Reads a body to its end into one buffer. */
@@ -112,14 +164,7 @@ async function readAll(body: AsyncIterable<Uint8Array>): Promise<Uint8Array> {
     parts.push(chunk);
     size += chunk.length;
   }
-  if (parts.length === 1) return parts[0]!;
-  const out = new Uint8Array(size);
-  let at = 0;
-  for (const part of parts) {
-    out.set(part, at);
-    at += part.length;
-  }
-  return out;
+  return joined(parts, size);
 }
 
 /**

@@ -94,8 +94,9 @@ forEachServer((kind) => {
       startResponse('200 OK', [['Content-Type', 'text/plain']]);
       return [`${all.length}:${sha(all)}:${again}`];
     });
-    // Chunked, in 70,001-byte chunks: many pushes, and more than 64 KiB
-    // buffered, so the server pauses and resumes the socket under read().
+    // Chunked, in 70,001-byte chunks: many pushes, and far more than the
+    // 64 KiB high water mark buffered (read() collects the whole body: the
+    // socket is not paused under it).
     const body = randomBytes(3 * 1024 * 1024);
     const wire = Buffer.concat([
       Buffer.from('POST /big HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n'),
