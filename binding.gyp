@@ -18,6 +18,7 @@
       'sources': [
         'native/addon.cc',
         'native/bridge.cc',
+        'native/bridge_events.cc',
         'native/connection.cc',
         'native/parser.cc',
         'native/proxy_protocol.cc',
