@@ -19,6 +19,7 @@
         'native/addon.cc',
         'native/bridge.cc',
         'native/bridge_events.cc',
+        'native/bridge_options.cc',
         'native/bridge_queue.cc',
         'native/connection.cc',
         'native/parser.cc',

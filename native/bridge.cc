@@ -1,15 +1,15 @@
 // bridge.cc: the JS `Server` class: each method unpacks primitives and
 // hands them to Server/Connection. Strings are encoded straight into output
 // buffers; nothing here allocates per request. The event records for JS are
-// bridge_events.cc's, the response queue JS fills bridge_queue.cc's.
+// bridge_events.cc's, the response queue JS fills bridge_queue.cc's, the
+// reading of the constructor's options bridge_options.cc's.
 #include "bridge.h"
 
 #include <cstdio>
-#include <cstring>
-#include <memory>
 #include <string>
 #include <utility>
 
+#include "bridge_options.h"
 #include "http_rules.h"
 
 #include "server.h"
@@ -163,11 +163,6 @@ bool GetInt64(napi_env env, napi_value value, const char* what,
   return true;
 }
 
-bool IsType(napi_env env, napi_value value, napi_valuetype want) {
-  napi_valuetype type;
-  return napi_typeof(env, value, &type) == napi_ok && type == want;
-}
-
 // string | Uint8Array (or null/undefined when `optional`).
 bool GetChunk(napi_env env, napi_value value, bool optional, const char* what,
               ChunkArg* out) {
@@ -231,184 +226,7 @@ napi_value Result(napi_env env, Server* server, int result,
   return Int32(env, result);
 }
 
-// A ready-made response as options.refusals gives it: `head` a status
-// line, `tail` header lines, the empty line and a body.
-bool IsValidReadyResponse(const std::string& head, const std::string& tail) {
-  constexpr char kVersion[] = "HTTP/1.1 ";
-  constexpr size_t kVersionLen = sizeof(kVersion) - 1;
-  if (head.size() < kVersionLen + 2 || head.compare(0, kVersionLen, kVersion) != 0 ||
-      head.compare(head.size() - 2, 2, "\r\n") != 0 ||
-      !IsValidStatusText(head.data() + kVersionLen,
-                         head.size() - kVersionLen - 2)) {
-    return false;
-  }
-  const size_t end = tail.find("\r\n\r\n");
-  return end != std::string::npos && IsValidHeaderBlock(tail.data(), end + 2);
-}
-
 // ---- Methods -------------------------------------------------------------
-
-// Throws a TypeError or RangeError carrying `code`.
-void ThrowWithCode(napi_env env, OptionError::Kind kind, const char* code,
-                   const std::string& message) {
-  napi_value code_value, text, error;
-  napi_create_string_utf8(env, code, NAPI_AUTO_LENGTH, &code_value);
-  napi_create_string_utf8(env, message.c_str(), message.size(), &text);
-  if (kind == OptionError::Kind::kRange) {
-    napi_create_range_error(env, code_value, text, &error);
-  } else {
-    napi_create_type_error(env, code_value, text, &error);
-  }
-  napi_throw(env, error);
-}
-
-// Every limit, timeout and tick comes from JS, where src/settings.ts gives
-// them their defaults and ranges; a missing one is a bug of the caller.
-// The only bounds here are those of the C++ field (`max`).
-bool ReadNumber(napi_env env, napi_value options, const char* name,
-                double max, double* out) {
-  napi_value value;
-  if (napi_get_named_property(env, options, name, &value) != napi_ok) {
-    return false;
-  }
-  napi_valuetype type;
-  napi_typeof(env, value, &type);
-  if (type == napi_undefined) {
-    ThrowWithCode(env, OptionError::Kind::kType, kMissingOptionCode,
-                  std::string("options.") + name + " is required");
-    return false;
-  }
-  double d = 0;
-  if (type != napi_number || napi_get_value_double(env, value, &d) != napi_ok) {
-    ThrowWithCode(env, OptionError::Kind::kType, kInvalidOptionCode,
-                  std::string("options.") + name + " must be a number");
-    return false;
-  }
-  if (!(d >= 0) || d > max) {
-    ThrowWithCode(env, OptionError::Kind::kRange, kInvalidOptionCode,
-                  std::string("options.") + name +
-                      " must be a number from 0 to " +
-                      std::to_string(static_cast<uint64_t>(max)));
-    return false;
-  }
-  *out = d;
-  return true;
-}
-
-// A size or count: a whole number that fits `max`.
-template <typename T>
-bool ReadLimit(napi_env env, napi_value options, const char* name, T* out) {
-  // Up to 2^53 (JS's safe integers) for 64-bit fields.
-  constexpr double kMax = sizeof(T) >= 8 ? 9007199254740991.0
-                                         : static_cast<double>(T(~T{0}));
-  double d = 0;
-  if (!ReadNumber(env, options, name, kMax, &d)) return false;
-  if (d != static_cast<double>(static_cast<uint64_t>(d))) {
-    ThrowWithCode(env, OptionError::Kind::kRange, kInvalidOptionCode,
-                  std::string("options.") + name + " must be a whole number");
-    return false;
-  }
-  *out = static_cast<T>(d);
-  return true;
-}
-
-// Milliseconds: 0 disables a timeout; a fraction of a millisecond counts
-// as a whole one.
-bool ReadMs(napi_env env, napi_value options, const char* name,
-            uint64_t* out) {
-  double d = 0;
-  if (!ReadNumber(env, options, name, 9007199254740991.0, &d)) return false;
-  uint64_t ms = static_cast<uint64_t>(d);
-  if (static_cast<double>(ms) < d) ms++;
-  *out = ms;
-  return true;
-}
-
-// options.refusals[i] = { head, tail } for each HttpError i: the bytes of
-// the ready-made response before and after its Date line.
-bool ReadRefusals(napi_env env, napi_value options, ServerConfig* config) {
-  napi_value list;
-  bool is_array = false;
-  if (napi_get_named_property(env, options, "refusals", &list) != napi_ok) {
-    return false;
-  }
-  uint32_t length = 0;
-  if (napi_is_array(env, list, &is_array) != napi_ok || !is_array ||
-      napi_get_array_length(env, list, &length) != napi_ok ||
-      length != kHttpErrorCount) {
-    ThrowWithCode(env, OptionError::Kind::kType,
-                  IsType(env, list, napi_undefined) ? kMissingOptionCode
-                                                    : kInvalidOptionCode,
-                  "options.refusals must be an array of " +
-                      std::to_string(kHttpErrorCount) +
-                      " { head, tail } responses, one per parse error");
-    return false;
-  }
-  for (uint32_t i = 0; i < length; i++) {
-    napi_value entry, head, tail;
-    std::string* parts[2] = {&config->ready_head[i], &config->ready_tail[i]};
-    bool ok = napi_get_element(env, list, i, &entry) == napi_ok &&
-              IsType(env, entry, napi_object) &&
-              napi_get_named_property(env, entry, "head", &head) == napi_ok &&
-              napi_get_named_property(env, entry, "tail", &tail) == napi_ok &&
-              IsType(env, head, napi_string) && IsType(env, tail, napi_string);
-    napi_value values[2] = {head, tail};
-    for (int k = 0; ok && k < 2; k++) {
-      size_t n = 0;
-      napi_get_value_string_latin1(env, values[k], nullptr, 0, &n);
-      parts[k]->resize(n + 1);
-      napi_get_value_string_latin1(env, values[k], &(*parts[k])[0], n + 1,
-                                   &n);
-      parts[k]->resize(n);
-    }
-    if (ok) ok = IsValidReadyResponse(*parts[0], *parts[1]);
-    if (!ok) {
-      ThrowWithCode(env, OptionError::Kind::kType, kInvalidOptionCode,
-                    "options.refusals[" + std::to_string(i) +
-                        "] must be { head, tail }: a status line and the "
-                        "header lines, empty line and body after Date");
-      return false;
-    }
-  }
-  return true;
-}
-
-// options.parseErrorSlots[i]: the metrics slot of HttpError i (needed
-// only with options.metrics).
-bool ReadParseErrorSlots(napi_env env, napi_value options,
-                         ServerConfig* config) {
-  napi_value metrics, list;
-  if (napi_get_named_property(env, options, "metrics", &metrics) != napi_ok ||
-      napi_get_named_property(env, options, "parseErrorSlots", &list) !=
-          napi_ok) {
-    return false;
-  }
-  if (IsType(env, metrics, napi_undefined)) return true;
-  bool is_array = false;
-  uint32_t length = 0;
-  bool ok = napi_is_array(env, list, &is_array) == napi_ok && is_array &&
-            napi_get_array_length(env, list, &length) == napi_ok &&
-            length == kHttpErrorCount;
-  for (uint32_t i = 0; ok && i < length; i++) {
-    napi_value entry;
-    int32_t slot = -1;
-    ok = napi_get_element(env, list, i, &entry) == napi_ok &&
-         napi_get_value_int32(env, entry, &slot) == napi_ok && slot >= 0 &&
-         static_cast<size_t>(slot) < kMetricParseErrors;
-    if (ok) config->parse_error_slot[i] = static_cast<uint8_t>(slot);
-  }
-  if (!ok) {
-    ThrowWithCode(env, OptionError::Kind::kType,
-                  IsType(env, list, napi_undefined) ? kMissingOptionCode
-                                                    : kInvalidOptionCode,
-                  "options.parseErrorSlots must be an array of " +
-                      std::to_string(kHttpErrorCount) +
-                      " slot numbers below " +
-                      std::to_string(kMetricParseErrors) +
-                      ", one per parse error (with options.metrics)");
-  }
-  return ok;
-}
 
 napi_value New(napi_env env, napi_callback_info info) {
   napi_value new_target;
@@ -425,85 +243,19 @@ napi_value New(napi_env env, napi_callback_info info) {
     ThrowType(env, "new Server(options): options must be an object");
     return nullptr;
   }
-  napi_value on_events, events, bytes, responses, response_bytes, reuse,
-      inflight, metrics;
-  if (napi_get_named_property(env, options, "onEvents", &on_events) !=
-          napi_ok ||
-      napi_get_named_property(env, options, "metrics", &metrics) != napi_ok ||
-      napi_get_named_property(env, options, "events", &events) != napi_ok ||
-      napi_get_named_property(env, options, "bytes", &bytes) != napi_ok ||
-      napi_get_named_property(env, options, "responses", &responses) !=
-          napi_ok ||
-      napi_get_named_property(env, options, "responseBytes",
-                              &response_bytes) != napi_ok ||
-      napi_get_named_property(env, options, "reusePort", &reuse) != napi_ok ||
-      napi_get_named_property(env, options, "inflight", &inflight) !=
-          napi_ok) {
-    return nullptr;
-  }
-  // options.inflight: the watchdog's ring (inflight.h), or undefined.
-  int32_t* inflight_words = nullptr;
-  if (!IsType(env, inflight, napi_undefined)) {
-    bool is_typed = false;
-    napi_typedarray_type ta_type;
-    size_t length = 0;
-    void* data = nullptr;
-    napi_value buffer;
-    size_t offset = 0;
-    if (napi_is_typedarray(env, inflight, &is_typed) != napi_ok || !is_typed ||
-        napi_get_typedarray_info(env, inflight, &ta_type, &length, &data,
-                                 &buffer, &offset) != napi_ok ||
-        ta_type != napi_int32_array ||
-        length != kInflightEntries * kInflightWords) {
-      ThrowWithCode(env, OptionError::Kind::kType, kInvalidOptionCode,
-                    "options.inflight must be an Int32Array of " +
-                        std::to_string(kInflightEntries * kInflightWords) +
-                        " words");
-      return nullptr;
-    }
-    inflight_words = static_cast<int32_t*>(data);
-  }
-  std::unique_ptr<ServerConfig> config(new ServerConfig());
-  Limits& limits = config->limits;
-  Timeouts& timeouts = config->timeouts;
-  if (!ReadLimit(env, options, "maxUrlSize", &limits.max_url_size) ||
-      !ReadLimit(env, options, "maxHeaderSize", &limits.max_header_size) ||
-      !ReadLimit(env, options, "maxHeaderCount", &limits.max_header_count) ||
-      !ReadLimit(env, options, "maxBodySize", &limits.max_body_size) ||
-      !ReadLimit(env, options, "maxChunkExtensionSize",
-                 &limits.max_chunk_ext_size) ||
-      !ReadMs(env, options, "headersTimeoutMs", &timeouts.headers_ms) ||
-      !ReadMs(env, options, "requestTimeoutMs", &timeouts.request_ms) ||
-      !ReadMs(env, options, "keepAliveTimeoutMs", &timeouts.keep_alive_ms) ||
-      !ReadMs(env, options, "sendTimeoutMs", &timeouts.send_ms) ||
-      !ReadMs(env, options, "tickMs", &config->tick_ms) ||
-      !ReadRefusals(env, options, config.get()) ||
-      !ReadParseErrorSlots(env, options, config.get())) {
-    return nullptr;
-  }
-  if (config->tick_ms == 0) {
-    ThrowWithCode(env, OptionError::Kind::kRange, kInvalidOptionCode,
-                  "options.tickMs must be at least 1");
-    return nullptr;
-  }
-  config->reuse_port = false;
-  if (IsType(env, reuse, napi_boolean)) {
-    napi_get_value_bool(env, reuse, &config->reuse_port);
-  } else if (!IsType(env, reuse, napi_undefined)) {
-    ThrowWithCode(env, OptionError::Kind::kType, kInvalidOptionCode,
-                  "options.reusePort must be a boolean");
-    return nullptr;
-  }
+  ServerOptions given;
+  if (!ReadServerOptions(env, options, &given)) return nullptr;
 
   uv_loop_t* loop = nullptr;
   if (napi_get_uv_event_loop(env, &loop) != napi_ok || loop == nullptr) {
     napi_throw_error(env, kMisuseCode, "no event loop");
     return nullptr;
   }
-  Server* server = new Server(env, loop, std::move(config));
+  Server* server = new Server(env, loop, std::move(given.config));
   OptionError error;
-  if (!server->Init(on_events, events, bytes, responses, response_bytes,
-                    metrics, &error)) {
+  if (!server->Init(given.on_events, given.events, given.bytes,
+                    given.responses, given.response_bytes, given.metrics,
+                    &error)) {
     delete server;
     ThrowWithCode(env, error.kind, kInvalidOptionCode, error.message);
     return nullptr;
@@ -516,10 +268,10 @@ napi_value New(napi_env env, napi_callback_info info) {
     return nullptr;
   }
   server->SetWrapper(wrapper);
-  if (inflight_words != nullptr) {
+  if (given.inflight_words != nullptr) {
     napi_ref ref = nullptr;
-    if (napi_create_reference(env, inflight, 1, &ref) == napi_ok) {
-      server->AttachInflight(ref, inflight_words);
+    if (napi_create_reference(env, given.inflight, 1, &ref) == napi_ok) {
+      server->AttachInflight(ref, given.inflight_words);
     }
   }
   return self;
