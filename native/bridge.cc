@@ -5,7 +5,6 @@
 // reading of the constructor's options bridge_options.cc's.
 #include "bridge.h"
 
-#include <cstdio>
 #include <string>
 #include <utility>
 
@@ -226,6 +225,38 @@ napi_value Result(napi_env env, Server* server, int result,
   return Int32(env, result);
 }
 
+// What a failed listen was asked to bind.
+struct ListenAddress {
+  const char* host;
+  size_t host_len;
+  int32_t port;
+};
+
+// Throws the Error of libuv's error `r` in `syscall` ("listen", "adopt"):
+// the message "<syscall> <code> <detail>" and `code` libuv's name for `r`,
+// as Node's socket errors have them. With `address` (a listen), also
+// errno, syscall, address and port, as net.Server's listen errors.
+void ThrowUvError(napi_env env, int r, const char* syscall,
+                  const std::string& detail, const ListenAddress* address) {
+  const std::string message =
+      std::string(syscall) + " " + uv_err_name(r) + " " + detail;
+  napi_value code, msg, error, value;
+  napi_create_string_utf8(env, uv_err_name(r), NAPI_AUTO_LENGTH, &code);
+  napi_create_string_utf8(env, message.c_str(), message.size(), &msg);
+  napi_create_error(env, code, msg, &error);
+  if (address != nullptr) {
+    napi_create_int32(env, r, &value);
+    napi_set_named_property(env, error, "errno", value);
+    napi_create_string_utf8(env, syscall, NAPI_AUTO_LENGTH, &value);
+    napi_set_named_property(env, error, "syscall", value);
+    napi_create_string_utf8(env, address->host, address->host_len, &value);
+    napi_set_named_property(env, error, "address", value);
+    napi_create_int32(env, address->port, &value);
+    napi_set_named_property(env, error, "port", value);
+  }
+  napi_throw(env, error);
+}
+
 // ---- Methods -------------------------------------------------------------
 
 napi_value New(napi_env env, napi_callback_info info) {
@@ -306,23 +337,9 @@ napi_value Listen(napi_env env, napi_callback_info info) {
   uint32_t index = 0;
   int r = server->Listen(host, port, backlog, &index);
   if (r < 0) {
-    char message[384];
-    std::snprintf(message, sizeof(message), "listen %s %s:%d", uv_err_name(r),
-                  host, port);
-    napi_value msg, error, value;
-    napi_create_string_utf8(env, message, NAPI_AUTO_LENGTH, &msg);
-    napi_create_error(env, nullptr, msg, &error);
-    napi_create_string_utf8(env, uv_err_name(r), NAPI_AUTO_LENGTH, &value);
-    napi_set_named_property(env, error, "code", value);
-    napi_create_int32(env, r, &value);
-    napi_set_named_property(env, error, "errno", value);
-    napi_create_string_utf8(env, "listen", NAPI_AUTO_LENGTH, &value);
-    napi_set_named_property(env, error, "syscall", value);
-    napi_create_string_utf8(env, host, host_len, &value);
-    napi_set_named_property(env, error, "address", value);
-    napi_create_int32(env, port, &value);
-    napi_set_named_property(env, error, "port", value);
-    napi_throw(env, error);
+    const ListenAddress address = {host, host_len, port};
+    ThrowUvError(env, r, "listen",
+                 std::string(host) + ":" + std::to_string(port), &address);
     return nullptr;
   }
   return Int32(env, r);
@@ -349,14 +366,10 @@ napi_value Adopt(napi_env env, napi_callback_info info) {
   }
   int r = server->Adopt(fd, backlog);
   if (r < 0) {
-    std::string message = std::string("adopt ") + uv_err_name(r) +
-                          " descriptor " + std::to_string(fd) +
-                          (r == UV_EINVAL ? " (not a listening socket)" : "");
-    napi_value code, msg, error;
-    napi_create_string_utf8(env, uv_err_name(r), NAPI_AUTO_LENGTH, &code);
-    napi_create_string_utf8(env, message.c_str(), message.size(), &msg);
-    napi_create_error(env, code, msg, &error);
-    napi_throw(env, error);
+    ThrowUvError(env, r, "adopt",
+                 "descriptor " + std::to_string(fd) +
+                     (r == UV_EINVAL ? " (not a listening socket)" : ""),
+                 nullptr);
     return nullptr;
   }
   return Int32(env, r);
