@@ -22,6 +22,7 @@
         'native/bridge_options.cc',
         'native/bridge_queue.cc',
         'native/connection.cc',
+        'native/head_check.cc',
         'native/parser.cc',
         'native/proxy_protocol.cc',
         'native/server.cc',
