@@ -5,6 +5,7 @@
 // reading of the constructor's options bridge_options.cc's.
 #include "bridge.h"
 
+#include <cstdio>
 #include <string>
 #include <utility>
 
@@ -237,12 +238,13 @@ struct ListenAddress {
 // as Node's socket errors have them. With `address` (a listen), also
 // errno, syscall, address and port, as net.Server's listen errors.
 void ThrowUvError(napi_env env, int r, const char* syscall,
-                  const std::string& detail, const ListenAddress* address) {
-  const std::string message =
-      std::string(syscall) + " " + uv_err_name(r) + " " + detail;
+                  const char* detail, const ListenAddress* address) {
+  char message[384];
+  std::snprintf(message, sizeof(message), "%s %s %s", syscall, uv_err_name(r),
+                detail);
   napi_value code, msg, error, value;
   napi_create_string_utf8(env, uv_err_name(r), NAPI_AUTO_LENGTH, &code);
-  napi_create_string_utf8(env, message.c_str(), message.size(), &msg);
+  napi_create_string_utf8(env, message, NAPI_AUTO_LENGTH, &msg);
   napi_create_error(env, code, msg, &error);
   if (address != nullptr) {
     napi_create_int32(env, r, &value);
@@ -337,9 +339,10 @@ napi_value Listen(napi_env env, napi_callback_info info) {
   uint32_t index = 0;
   int r = server->Listen(host, port, backlog, &index);
   if (r < 0) {
+    char where[272];  // the host (at most 255 bytes), ':' and the port
+    std::snprintf(where, sizeof(where), "%s:%d", host, port);
     const ListenAddress address = {host, host_len, port};
-    ThrowUvError(env, r, "listen",
-                 std::string(host) + ":" + std::to_string(port), &address);
+    ThrowUvError(env, r, "listen", where, &address);
     return nullptr;
   }
   return Int32(env, r);
@@ -366,10 +369,10 @@ napi_value Adopt(napi_env env, napi_callback_info info) {
   }
   int r = server->Adopt(fd, backlog);
   if (r < 0) {
-    ThrowUvError(env, r, "adopt",
-                 "descriptor " + std::to_string(fd) +
-                     (r == UV_EINVAL ? " (not a listening socket)" : ""),
-                 nullptr);
+    char where[64];
+    std::snprintf(where, sizeof(where), "descriptor %d%s", fd,
+                  r == UV_EINVAL ? " (not a listening socket)" : "");
+    ThrowUvError(env, r, "adopt", where, nullptr);
     return nullptr;
   }
   return Int32(env, r);
