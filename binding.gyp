@@ -18,7 +18,11 @@
       'sources': [
         'native/addon.cc',
         'native/bridge.cc',
+        'native/bridge_events.cc',
+        'native/bridge_options.cc',
+        'native/bridge_queue.cc',
         'native/connection.cc',
+        'native/head_check.cc',
         'native/parser.cc',
         'native/proxy_protocol.cc',
         'native/server.cc',

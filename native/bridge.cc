@@ -1,420 +1,21 @@
-// bridge.cc: EventSink (event records in the shared arrays, the onEvents
-// call) and the JS `Server` class: each method unpacks primitives and hands
-// them to Server/Connection. Strings are encoded straight into output
-// buffers; nothing here allocates per request.
+// bridge.cc: the JS `Server` class: each method unpacks primitives and
+// hands them to Server/Connection. Strings are encoded straight into output
+// buffers; nothing here allocates per request. The event records for JS are
+// bridge_events.cc's, the response queue JS fills bridge_queue.cc's, the
+// reading of the constructor's options bridge_options.cc's.
 #include "bridge.h"
 
-#include "known_headers.h"
-
 #include <cstdio>
-#include <cstring>
-#include <memory>
 #include <string>
 #include <utility>
 
+#include "bridge_options.h"
 #include "http_rules.h"
 
 #include "server.h"
 #include "writer.h"
 
 namespace tsgi {
-
-namespace {
-
-// Words kept free for records made while JS reads a batch (Drain,
-// FileDone): parse-time records never use them.
-constexpr size_t kHeadroom = 256;
-
-}  // namespace
-
-// ---- EventSink -----------------------------------------------------------
-
-bool EventSink::Init(napi_env env, napi_value on_events, napi_value events,
-                     napi_value bytes, OptionError* error) {
-  env_ = env;
-  napi_valuetype type;
-  if (napi_typeof(env, on_events, &type) != napi_ok ||
-      type != napi_function) {
-    error->Set(OptionError::Kind::kType, "options.onEvents must be a function");
-    return false;
-  }
-  bool is_typed = false;
-  napi_typedarray_type ta_type;
-  size_t length = 0;
-  void* data = nullptr;
-  napi_value buffer;
-  size_t offset = 0;
-  if (napi_is_typedarray(env, events, &is_typed) != napi_ok || !is_typed ||
-      napi_get_typedarray_info(env, events, &ta_type, &length, &data, &buffer,
-                               &offset) != napi_ok ||
-      ta_type != napi_int32_array) {
-    error->Set(OptionError::Kind::kType, "options.events must be an Int32Array");
-    return false;
-  }
-  if (length < kMinEventWords) {
-    error->Set(OptionError::Kind::kRange,
-               "options.events is shorter than minEventWords");
-    return false;
-  }
-  ev_ = static_cast<int32_t*>(data);
-  ev_cap_ = length;
-  if (napi_is_typedarray(env, bytes, &is_typed) != napi_ok || !is_typed ||
-      napi_get_typedarray_info(env, bytes, &ta_type, &length, &data, &buffer,
-                               &offset) != napi_ok ||
-      ta_type != napi_uint8_array) {
-    error->Set(OptionError::Kind::kType, "options.bytes must be a Uint8Array");
-    return false;
-  }
-  if (length < kMinBytes) {
-    error->Set(OptionError::Kind::kRange,
-               "options.bytes is shorter than minBytes");
-    return false;
-  }
-  // Offsets into the bytes cross as int32.
-  if (length > static_cast<size_t>(INT32_MAX)) {
-    error->Set(OptionError::Kind::kRange,
-               "options.bytes is longer than 2^31 - 1");
-    return false;
-  }
-  bytes_ = static_cast<uint8_t*>(data);
-  bytes_cap_ = length;
-
-  napi_value resource;
-  napi_value name;
-  if (napi_create_reference(env, on_events, 1, &on_events_) != napi_ok ||
-      napi_create_reference(env, events, 1, &events_ref_) != napi_ok ||
-      napi_create_reference(env, bytes, 1, &bytes_ref_) != napi_ok ||
-      napi_create_object(env, &resource) != napi_ok ||
-      napi_create_reference(env, resource, 1, &resource_) != napi_ok ||
-      napi_create_string_utf8(env, "tsgi.Server", NAPI_AUTO_LENGTH, &name) !=
-          napi_ok ||
-      napi_async_init(env, resource, name, &async_context_) != napi_ok) {
-    error->Set(OptionError::Kind::kType, "cannot set up the event callback");
-    return false;
-  }
-  return true;
-}
-
-void EventSink::Destroy() {
-  if (env_ == nullptr) return;
-  if (async_context_ != nullptr) napi_async_destroy(env_, async_context_);
-  async_context_ = nullptr;
-  napi_ref* refs[] = {&on_events_, &events_ref_, &bytes_ref_, &resource_};
-  for (napi_ref* ref : refs) {
-    if (*ref != nullptr) napi_delete_reference(env_, *ref);
-    *ref = nullptr;
-  }
-  ev_ = nullptr;
-  bytes_ = nullptr;
-  ev_cap_ = bytes_cap_ = ev_len_ = bytes_len_ = 0;
-  disabled_ = true;
-}
-
-void EventSink::EnsureRoom(size_t words, size_t bytes) {
-  if (overflow_.empty() && ev_len_ + words + kHeadroom <= ev_cap_ &&
-      bytes_len_ + bytes <= bytes_cap_) {
-    return;
-  }
-  Flush();
-}
-
-size_t EventSink::BodyRoom() const {
-  if (!overflow_.empty() || ev_len_ + EventWords(kEvBody) + kHeadroom > ev_cap_) {
-    return 0;
-  }
-  return bytes_cap_ - bytes_len_;
-}
-
-void EventSink::Open(int32_t conn, const char* addr, size_t addr_len,
-                     int32_t remote_port, int32_t local_port,
-                     int32_t listener) {
-  if (disabled_) return;
-  constexpr size_t kWords = EventWords(kEvOpen);
-  if (ev_len_ + kWords > ev_cap_ || bytes_len_ + addr_len > bytes_cap_) return;
-  size_t off = bytes_len_;
-  std::memcpy(bytes_ + off, addr, addr_len);
-  bytes_len_ += addr_len;
-  int32_t* w = ev_ + ev_len_;
-  w[0] = kEvOpen;
-  w[1] = conn;
-  w[2] = static_cast<int32_t>(off);
-  w[3] = static_cast<int32_t>(addr_len);
-  w[4] = remote_port;
-  w[5] = local_port;
-  w[6] = listener;
-  static_assert(kWords == 7, "the Open record is written above");
-  ev_len_ += kWords;
-}
-
-void EventSink::Head(int32_t conn, const ParsedHead& head) {
-  if (disabled_) return;
-  constexpr size_t kFixed = EventWords(kEvHead);
-  static_assert(kFixed == 7 && kHeadWordsPerHeader == 4,
-                "the Head record is written below");
-  size_t words = kFixed + kHeadWordsPerHeader * size_t{head.header_count};
-  if (ev_len_ + words > ev_cap_ || bytes_len_ + head.size > bytes_cap_) {
-    return;  // unreachable: limits are checked against the capacities
-  }
-  // From the target on: the request line's method and version cross as
-  // numbers and flags.
-  const uint32_t copied = head.size - head.url_off;
-  const int32_t base =
-      static_cast<int32_t>(bytes_len_) - static_cast<int32_t>(head.url_off);
-  std::memcpy(bytes_ + bytes_len_, head.bytes + head.url_off, copied);
-  bytes_len_ += copied;
-  int32_t* w = ev_ + ev_len_;
-  w[0] = kEvHead;
-  w[1] = conn;
-  w[2] = head.method;
-  w[3] = head.flags | (head.method << kRfMethodShift);
-  w[4] = base + static_cast<int32_t>(head.url_off);
-  w[5] = static_cast<int32_t>(head.url_len);
-  w[6] = static_cast<int32_t>(head.header_count);
-  w += kFixed;
-  for (uint32_t i = 0; i < head.header_count; i++, w += kHeadWordsPerHeader) {
-    const HeaderSpan& h = head.headers[i];
-    w[0] = base + static_cast<int32_t>(h.name_off);
-    // A known name crosses as its id (a negative length), so that JS
-    // makes no string for it.
-    const int32_t known = KnownHeaderId(head.bytes + h.name_off, h.name_len);
-    w[1] = known != 0 ? -known : static_cast<int32_t>(h.name_len);
-    w[2] = base + static_cast<int32_t>(h.value_off);
-    w[3] = static_cast<int32_t>(h.value_len);
-  }
-  ev_len_ += words;
-}
-
-void EventSink::Body(int32_t conn, const char* data, size_t length) {
-  if (disabled_) return;
-  constexpr size_t kWords = EventWords(kEvBody);
-  static_assert(kWords == 4, "the Body record is written below");
-  if (ev_len_ + kWords > ev_cap_ || bytes_len_ + length > bytes_cap_) return;
-  size_t off = bytes_len_;
-  std::memcpy(bytes_ + off, data, length);
-  bytes_len_ += length;
-  int32_t* w = ev_ + ev_len_;
-  w[0] = kEvBody;
-  w[1] = conn;
-  w[2] = static_cast<int32_t>(off);
-  w[3] = static_cast<int32_t>(length);
-  ev_len_ += kWords;
-}
-
-void EventSink::Proxy(int32_t conn, const ProxyResult& result) {
-  if (disabled_) return;
-  constexpr size_t kWords = EventWords(kEvProxy);
-  static_assert(kWords == 9, "the Proxy record is written below");
-  const size_t src_len = std::strlen(result.source);
-  const size_t dst_len = std::strlen(result.destination);
-  if (ev_len_ + kWords > ev_cap_ || bytes_len_ + src_len + dst_len > bytes_cap_) {
-    return;  // unreachable: the caller made room
-  }
-  const size_t off = bytes_len_;
-  std::memcpy(bytes_ + off, result.source, src_len);
-  std::memcpy(bytes_ + off + src_len, result.destination, dst_len);
-  bytes_len_ += src_len + dst_len;
-  int32_t* w = ev_ + ev_len_;
-  w[0] = kEvProxy;
-  w[1] = conn;
-  w[2] = result.has_address ? 1 : 0;
-  w[3] = static_cast<int32_t>(off);
-  w[4] = static_cast<int32_t>(src_len);
-  w[5] = result.source_port;
-  w[6] = static_cast<int32_t>(off + src_len);
-  w[7] = static_cast<int32_t>(dst_len);
-  w[8] = result.destination_port;
-  ev_len_ += kWords;
-}
-
-void EventSink::AppendSmall(const int32_t* words, size_t count) {
-  if (disabled_) return;
-  if (overflow_.empty() && ev_len_ + count <= ev_cap_) {
-    std::memcpy(ev_ + ev_len_, words, count * sizeof(int32_t));
-    ev_len_ += count;
-    return;
-  }
-  overflow_.insert(overflow_.end(), words, words + count);
-}
-
-void EventSink::Small(int32_t type, int32_t conn) {
-  const int32_t w[2] = {type, conn};
-  AppendSmall(w, 2);
-}
-
-void EventSink::Small(int32_t type, int32_t conn, int32_t arg) {
-  const int32_t w[3] = {type, conn, arg};
-  AppendSmall(w, 3);
-}
-
-void EventSink::Closed() {
-  const int32_t w[1] = {kEvClosed};
-  AppendSmall(w, 1);
-}
-
-void EventSink::Flush() {
-  if (in_js_) return;  // the running call's loop delivers what is added
-  if (disabled_) {
-    ev_len_ = bytes_len_ = 0;
-    overflow_.clear();
-    return;
-  }
-  if (!HasEvents()) return;
-  napi_handle_scope scope;
-  if (napi_open_handle_scope(env_, &scope) != napi_ok) {
-    disabled_ = true;
-    return;
-  }
-  napi_value fn;
-  napi_value recv;
-  if (napi_get_reference_value(env_, on_events_, &fn) != napi_ok ||
-      napi_get_reference_value(env_, resource_, &recv) != napi_ok ||
-      fn == nullptr || recv == nullptr) {
-    disabled_ = true;
-  }
-  while (!disabled_ && HasEvents()) {
-    if (!overflow_.empty()) {
-      size_t n = ev_cap_ - ev_len_;
-      if (n > overflow_.size()) n = overflow_.size();
-      std::memcpy(ev_ + ev_len_, overflow_.data(), n * sizeof(int32_t));
-      ev_len_ += n;
-      overflow_.erase(overflow_.begin(), overflow_.begin() + n);
-    }
-    const size_t words = ev_len_;
-    napi_value argv;
-    napi_create_uint32(env_, static_cast<uint32_t>(words), &argv);
-    napi_value result;
-    in_js_ = true;
-    napi_status status =
-        napi_make_callback(env_, async_context_, recv, fn, 1, &argv, &result);
-    in_js_ = false;
-    // Records added while JS ran (they carry no bytes) move to the front.
-    size_t extra = ev_len_ - words;
-    if (extra != 0) {
-      std::memmove(ev_, ev_ + words, extra * sizeof(int32_t));
-    }
-    ev_len_ = extra;
-    bytes_len_ = 0;
-    if (status != napi_ok) {
-      bool pending = false;
-      napi_is_exception_pending(env_, &pending);
-      if (pending) {
-        napi_value exception;
-        napi_get_and_clear_last_exception(env_, &exception);
-        // Like any exception thrown from an I/O callback: 'uncaughtException'.
-        napi_fatal_exception(env_, exception);
-      } else {
-        // JS cannot run any more (the environment is stopping).
-        disabled_ = true;
-      }
-    }
-  }
-  if (disabled_) {
-    ev_len_ = bytes_len_ = 0;
-    overflow_.clear();
-  }
-  napi_close_handle_scope(env_, scope);
-}
-
-// ---- ResponseQueue -------------------------------------------------------
-
-namespace {
-
-// The data and length of a typed array of `want`, or false.
-bool TypedArrayOf(napi_env env, napi_value value, napi_typedarray_type want,
-                  void** data, size_t* length) {
-  bool is_typed = false;
-  napi_typedarray_type type;
-  napi_value buffer;
-  size_t offset = 0;
-  return napi_is_typedarray(env, value, &is_typed) == napi_ok && is_typed &&
-         napi_get_typedarray_info(env, value, &type, length, data, &buffer,
-                                  &offset) == napi_ok &&
-         type == want;
-}
-
-}  // namespace
-
-bool ResponseQueue::Init(napi_env env, napi_value words, napi_value bytes,
-                         OptionError* error) {
-  void* data = nullptr;
-  size_t length = 0;
-  if (!TypedArrayOf(env, words, napi_int32_array, &data, &length)) {
-    error->Set(OptionError::Kind::kType,
-               "options.responses must be an Int32Array");
-    return false;
-  }
-  if (length < kMinQueueWords) {
-    error->Set(OptionError::Kind::kRange,
-               "options.responses is shorter than minQueueWords");
-    return false;
-  }
-  words_ = static_cast<int32_t*>(data);
-  words_cap_ = length;
-  if (!TypedArrayOf(env, bytes, napi_uint8_array, &data, &length)) {
-    error->Set(OptionError::Kind::kType,
-               "options.responseBytes must be a Uint8Array");
-    return false;
-  }
-  if (length < kMinQueueBytes || length > static_cast<size_t>(INT32_MAX)) {
-    error->Set(OptionError::Kind::kRange,
-               "options.responseBytes must hold from minQueueBytes to "
-               "2^31 - 1 bytes");
-    return false;
-  }
-  bytes_ = static_cast<const char*>(data);
-  bytes_cap_ = length;
-  if (napi_create_reference(env, words, 1, &words_ref_) != napi_ok ||
-      napi_create_reference(env, bytes, 1, &bytes_ref_) != napi_ok) {
-    error->Set(OptionError::Kind::kType, "cannot keep the response queue");
-    return false;
-  }
-  words_[0] = static_cast<int32_t>(kQueueHeaderWords);
-  words_[1] = 0;
-  return true;
-}
-
-void ResponseQueue::Destroy(napi_env env) {
-  if (words_ref_ != nullptr) napi_delete_reference(env, words_ref_);
-  if (bytes_ref_ != nullptr) napi_delete_reference(env, bytes_ref_);
-  words_ref_ = bytes_ref_ = nullptr;
-  words_ = nullptr;
-  bytes_ = nullptr;
-  words_cap_ = bytes_cap_ = 0;
-}
-
-void ResponseQueue::Drain(Server* server) {
-  if (words_ == nullptr) return;
-  const int32_t used = words_[0];
-  if (used <= static_cast<int32_t>(kQueueHeaderWords)) return;
-  const size_t end = static_cast<size_t>(used) < words_cap_
-                         ? static_cast<size_t>(used)
-                         : words_cap_;
-  // Empty before applying: nothing below runs JS, but a record must be
-  // applied once whatever happens.
-  words_[0] = static_cast<int32_t>(kQueueHeaderWords);
-  words_[1] = 0;
-  for (size_t i = kQueueHeaderWords; i + kResponseRecordWords <= end;
-       i += kResponseRecordWords) {
-    const int32_t* r = words_ + i;
-    Connection* conn = server->Lookup(r[kRqConn]);
-    const PreparedHead* head = server->Prepared(r[kRqHead]);
-    if (conn == nullptr || head == nullptr) continue;
-    const int32_t off = r[kRqBodyOff];
-    const int32_t len = r[kRqBodyLen];
-    BytesText body(nullptr, 0);
-    Text* body_text = nullptr;
-    if (len >= 0 && off >= 0 &&
-        static_cast<size_t>(off) + static_cast<size_t>(len) <= bytes_cap_) {
-      body = BytesText(bytes_ + off, static_cast<size_t>(len));
-      body_text = &body;
-    }
-    // The result needs no answer: the response is complete (last), its
-    // head was checked when it was prepared, and a connection that goes
-    // away meanwhile tells JS with its Close event.
-    conn->RespondPrepared(r[kRqReqFlags], *head, r[kRqContentLength],
-                          body_text, true, r[kRqRflags]);
-  }
-}
 
 // ---- Text from JS values -------------------------------------------------
 
@@ -562,11 +163,6 @@ bool GetInt64(napi_env env, napi_value value, const char* what,
   return true;
 }
 
-bool IsType(napi_env env, napi_value value, napi_valuetype want) {
-  napi_valuetype type;
-  return napi_typeof(env, value, &type) == napi_ok && type == want;
-}
-
 // string | Uint8Array (or null/undefined when `optional`).
 bool GetChunk(napi_env env, napi_value value, bool optional, const char* what,
               ChunkArg* out) {
@@ -630,184 +226,40 @@ napi_value Result(napi_env env, Server* server, int result,
   return Int32(env, result);
 }
 
-// A ready-made response as options.refusals gives it: `head` a status
-// line, `tail` header lines, the empty line and a body.
-bool IsValidReadyResponse(const std::string& head, const std::string& tail) {
-  constexpr char kVersion[] = "HTTP/1.1 ";
-  constexpr size_t kVersionLen = sizeof(kVersion) - 1;
-  if (head.size() < kVersionLen + 2 || head.compare(0, kVersionLen, kVersion) != 0 ||
-      head.compare(head.size() - 2, 2, "\r\n") != 0 ||
-      !IsValidStatusText(head.data() + kVersionLen,
-                         head.size() - kVersionLen - 2)) {
-    return false;
-  }
-  const size_t end = tail.find("\r\n\r\n");
-  return end != std::string::npos && IsValidHeaderBlock(tail.data(), end + 2);
-}
+// What a failed listen was asked to bind.
+struct ListenAddress {
+  const char* host;
+  size_t host_len;
+  int32_t port;
+};
 
-// ---- Methods -------------------------------------------------------------
-
-// Throws a TypeError or RangeError carrying `code`.
-void ThrowWithCode(napi_env env, OptionError::Kind kind, const char* code,
-                   const std::string& message) {
-  napi_value code_value, text, error;
-  napi_create_string_utf8(env, code, NAPI_AUTO_LENGTH, &code_value);
-  napi_create_string_utf8(env, message.c_str(), message.size(), &text);
-  if (kind == OptionError::Kind::kRange) {
-    napi_create_range_error(env, code_value, text, &error);
-  } else {
-    napi_create_type_error(env, code_value, text, &error);
+// Throws the Error of libuv's error `r` in `syscall` ("listen", "adopt"):
+// the message "<syscall> <code> <detail>" and `code` libuv's name for `r`,
+// as Node's socket errors have them. With `address` (a listen), also
+// errno, syscall, address and port, as net.Server's listen errors.
+void ThrowUvError(napi_env env, int r, const char* syscall,
+                  const char* detail, const ListenAddress* address) {
+  char message[384];
+  std::snprintf(message, sizeof(message), "%s %s %s", syscall, uv_err_name(r),
+                detail);
+  napi_value code, msg, error, value;
+  napi_create_string_utf8(env, uv_err_name(r), NAPI_AUTO_LENGTH, &code);
+  napi_create_string_utf8(env, message, NAPI_AUTO_LENGTH, &msg);
+  napi_create_error(env, code, msg, &error);
+  if (address != nullptr) {
+    napi_create_int32(env, r, &value);
+    napi_set_named_property(env, error, "errno", value);
+    napi_create_string_utf8(env, syscall, NAPI_AUTO_LENGTH, &value);
+    napi_set_named_property(env, error, "syscall", value);
+    napi_create_string_utf8(env, address->host, address->host_len, &value);
+    napi_set_named_property(env, error, "address", value);
+    napi_create_int32(env, address->port, &value);
+    napi_set_named_property(env, error, "port", value);
   }
   napi_throw(env, error);
 }
 
-// Every limit, timeout and tick comes from JS, where src/settings.ts gives
-// them their defaults and ranges; a missing one is a bug of the caller.
-// The only bounds here are those of the C++ field (`max`).
-bool ReadNumber(napi_env env, napi_value options, const char* name,
-                double max, double* out) {
-  napi_value value;
-  if (napi_get_named_property(env, options, name, &value) != napi_ok) {
-    return false;
-  }
-  napi_valuetype type;
-  napi_typeof(env, value, &type);
-  if (type == napi_undefined) {
-    ThrowWithCode(env, OptionError::Kind::kType, kMissingOptionCode,
-                  std::string("options.") + name + " is required");
-    return false;
-  }
-  double d = 0;
-  if (type != napi_number || napi_get_value_double(env, value, &d) != napi_ok) {
-    ThrowWithCode(env, OptionError::Kind::kType, kInvalidOptionCode,
-                  std::string("options.") + name + " must be a number");
-    return false;
-  }
-  if (!(d >= 0) || d > max) {
-    ThrowWithCode(env, OptionError::Kind::kRange, kInvalidOptionCode,
-                  std::string("options.") + name +
-                      " must be a number from 0 to " +
-                      std::to_string(static_cast<uint64_t>(max)));
-    return false;
-  }
-  *out = d;
-  return true;
-}
-
-// A size or count: a whole number that fits `max`.
-template <typename T>
-bool ReadLimit(napi_env env, napi_value options, const char* name, T* out) {
-  // Up to 2^53 (JS's safe integers) for 64-bit fields.
-  constexpr double kMax = sizeof(T) >= 8 ? 9007199254740991.0
-                                         : static_cast<double>(T(~T{0}));
-  double d = 0;
-  if (!ReadNumber(env, options, name, kMax, &d)) return false;
-  if (d != static_cast<double>(static_cast<uint64_t>(d))) {
-    ThrowWithCode(env, OptionError::Kind::kRange, kInvalidOptionCode,
-                  std::string("options.") + name + " must be a whole number");
-    return false;
-  }
-  *out = static_cast<T>(d);
-  return true;
-}
-
-// Milliseconds: 0 disables a timeout; a fraction of a millisecond counts
-// as a whole one.
-bool ReadMs(napi_env env, napi_value options, const char* name,
-            uint64_t* out) {
-  double d = 0;
-  if (!ReadNumber(env, options, name, 9007199254740991.0, &d)) return false;
-  uint64_t ms = static_cast<uint64_t>(d);
-  if (static_cast<double>(ms) < d) ms++;
-  *out = ms;
-  return true;
-}
-
-// options.refusals[i] = { head, tail } for each HttpError i: the bytes of
-// the ready-made response before and after its Date line.
-bool ReadRefusals(napi_env env, napi_value options, ServerConfig* config) {
-  napi_value list;
-  bool is_array = false;
-  if (napi_get_named_property(env, options, "refusals", &list) != napi_ok) {
-    return false;
-  }
-  uint32_t length = 0;
-  if (napi_is_array(env, list, &is_array) != napi_ok || !is_array ||
-      napi_get_array_length(env, list, &length) != napi_ok ||
-      length != kHttpErrorCount) {
-    ThrowWithCode(env, OptionError::Kind::kType,
-                  IsType(env, list, napi_undefined) ? kMissingOptionCode
-                                                    : kInvalidOptionCode,
-                  "options.refusals must be an array of " +
-                      std::to_string(kHttpErrorCount) +
-                      " { head, tail } responses, one per parse error");
-    return false;
-  }
-  for (uint32_t i = 0; i < length; i++) {
-    napi_value entry, head, tail;
-    std::string* parts[2] = {&config->ready_head[i], &config->ready_tail[i]};
-    bool ok = napi_get_element(env, list, i, &entry) == napi_ok &&
-              IsType(env, entry, napi_object) &&
-              napi_get_named_property(env, entry, "head", &head) == napi_ok &&
-              napi_get_named_property(env, entry, "tail", &tail) == napi_ok &&
-              IsType(env, head, napi_string) && IsType(env, tail, napi_string);
-    napi_value values[2] = {head, tail};
-    for (int k = 0; ok && k < 2; k++) {
-      size_t n = 0;
-      napi_get_value_string_latin1(env, values[k], nullptr, 0, &n);
-      parts[k]->resize(n + 1);
-      napi_get_value_string_latin1(env, values[k], &(*parts[k])[0], n + 1,
-                                   &n);
-      parts[k]->resize(n);
-    }
-    if (ok) ok = IsValidReadyResponse(*parts[0], *parts[1]);
-    if (!ok) {
-      ThrowWithCode(env, OptionError::Kind::kType, kInvalidOptionCode,
-                    "options.refusals[" + std::to_string(i) +
-                        "] must be { head, tail }: a status line and the "
-                        "header lines, empty line and body after Date");
-      return false;
-    }
-  }
-  return true;
-}
-
-// options.parseErrorSlots[i]: the metrics slot of HttpError i (needed
-// only with options.metrics).
-bool ReadParseErrorSlots(napi_env env, napi_value options,
-                         ServerConfig* config) {
-  napi_value metrics, list;
-  if (napi_get_named_property(env, options, "metrics", &metrics) != napi_ok ||
-      napi_get_named_property(env, options, "parseErrorSlots", &list) !=
-          napi_ok) {
-    return false;
-  }
-  if (IsType(env, metrics, napi_undefined)) return true;
-  bool is_array = false;
-  uint32_t length = 0;
-  bool ok = napi_is_array(env, list, &is_array) == napi_ok && is_array &&
-            napi_get_array_length(env, list, &length) == napi_ok &&
-            length == kHttpErrorCount;
-  for (uint32_t i = 0; ok && i < length; i++) {
-    napi_value entry;
-    int32_t slot = -1;
-    ok = napi_get_element(env, list, i, &entry) == napi_ok &&
-         napi_get_value_int32(env, entry, &slot) == napi_ok && slot >= 0 &&
-         static_cast<size_t>(slot) < kMetricParseErrors;
-    if (ok) config->parse_error_slot[i] = static_cast<uint8_t>(slot);
-  }
-  if (!ok) {
-    ThrowWithCode(env, OptionError::Kind::kType,
-                  IsType(env, list, napi_undefined) ? kMissingOptionCode
-                                                    : kInvalidOptionCode,
-                  "options.parseErrorSlots must be an array of " +
-                      std::to_string(kHttpErrorCount) +
-                      " slot numbers below " +
-                      std::to_string(kMetricParseErrors) +
-                      ", one per parse error (with options.metrics)");
-  }
-  return ok;
-}
+// ---- Methods -------------------------------------------------------------
 
 napi_value New(napi_env env, napi_callback_info info) {
   napi_value new_target;
@@ -824,85 +276,19 @@ napi_value New(napi_env env, napi_callback_info info) {
     ThrowType(env, "new Server(options): options must be an object");
     return nullptr;
   }
-  napi_value on_events, events, bytes, responses, response_bytes, reuse,
-      inflight, metrics;
-  if (napi_get_named_property(env, options, "onEvents", &on_events) !=
-          napi_ok ||
-      napi_get_named_property(env, options, "metrics", &metrics) != napi_ok ||
-      napi_get_named_property(env, options, "events", &events) != napi_ok ||
-      napi_get_named_property(env, options, "bytes", &bytes) != napi_ok ||
-      napi_get_named_property(env, options, "responses", &responses) !=
-          napi_ok ||
-      napi_get_named_property(env, options, "responseBytes",
-                              &response_bytes) != napi_ok ||
-      napi_get_named_property(env, options, "reusePort", &reuse) != napi_ok ||
-      napi_get_named_property(env, options, "inflight", &inflight) !=
-          napi_ok) {
-    return nullptr;
-  }
-  // options.inflight: the watchdog's ring (inflight.h), or undefined.
-  int32_t* inflight_words = nullptr;
-  if (!IsType(env, inflight, napi_undefined)) {
-    bool is_typed = false;
-    napi_typedarray_type ta_type;
-    size_t length = 0;
-    void* data = nullptr;
-    napi_value buffer;
-    size_t offset = 0;
-    if (napi_is_typedarray(env, inflight, &is_typed) != napi_ok || !is_typed ||
-        napi_get_typedarray_info(env, inflight, &ta_type, &length, &data,
-                                 &buffer, &offset) != napi_ok ||
-        ta_type != napi_int32_array ||
-        length != kInflightEntries * kInflightWords) {
-      ThrowWithCode(env, OptionError::Kind::kType, kInvalidOptionCode,
-                    "options.inflight must be an Int32Array of " +
-                        std::to_string(kInflightEntries * kInflightWords) +
-                        " words");
-      return nullptr;
-    }
-    inflight_words = static_cast<int32_t*>(data);
-  }
-  std::unique_ptr<ServerConfig> config(new ServerConfig());
-  Limits& limits = config->limits;
-  Timeouts& timeouts = config->timeouts;
-  if (!ReadLimit(env, options, "maxUrlSize", &limits.max_url_size) ||
-      !ReadLimit(env, options, "maxHeaderSize", &limits.max_header_size) ||
-      !ReadLimit(env, options, "maxHeaderCount", &limits.max_header_count) ||
-      !ReadLimit(env, options, "maxBodySize", &limits.max_body_size) ||
-      !ReadLimit(env, options, "maxChunkExtensionSize",
-                 &limits.max_chunk_ext_size) ||
-      !ReadMs(env, options, "headersTimeoutMs", &timeouts.headers_ms) ||
-      !ReadMs(env, options, "requestTimeoutMs", &timeouts.request_ms) ||
-      !ReadMs(env, options, "keepAliveTimeoutMs", &timeouts.keep_alive_ms) ||
-      !ReadMs(env, options, "sendTimeoutMs", &timeouts.send_ms) ||
-      !ReadMs(env, options, "tickMs", &config->tick_ms) ||
-      !ReadRefusals(env, options, config.get()) ||
-      !ReadParseErrorSlots(env, options, config.get())) {
-    return nullptr;
-  }
-  if (config->tick_ms == 0) {
-    ThrowWithCode(env, OptionError::Kind::kRange, kInvalidOptionCode,
-                  "options.tickMs must be at least 1");
-    return nullptr;
-  }
-  config->reuse_port = false;
-  if (IsType(env, reuse, napi_boolean)) {
-    napi_get_value_bool(env, reuse, &config->reuse_port);
-  } else if (!IsType(env, reuse, napi_undefined)) {
-    ThrowWithCode(env, OptionError::Kind::kType, kInvalidOptionCode,
-                  "options.reusePort must be a boolean");
-    return nullptr;
-  }
+  ServerOptions given;
+  if (!ReadServerOptions(env, options, &given)) return nullptr;
 
   uv_loop_t* loop = nullptr;
   if (napi_get_uv_event_loop(env, &loop) != napi_ok || loop == nullptr) {
     napi_throw_error(env, kMisuseCode, "no event loop");
     return nullptr;
   }
-  Server* server = new Server(env, loop, std::move(config));
+  Server* server = new Server(env, loop, std::move(given.config));
   OptionError error;
-  if (!server->Init(on_events, events, bytes, responses, response_bytes,
-                    metrics, &error)) {
+  if (!server->Init(given.on_events, given.events, given.bytes,
+                    given.responses, given.response_bytes, given.metrics,
+                    &error)) {
     delete server;
     ThrowWithCode(env, error.kind, kInvalidOptionCode, error.message);
     return nullptr;
@@ -915,10 +301,10 @@ napi_value New(napi_env env, napi_callback_info info) {
     return nullptr;
   }
   server->SetWrapper(wrapper);
-  if (inflight_words != nullptr) {
+  if (given.inflight_words != nullptr) {
     napi_ref ref = nullptr;
-    if (napi_create_reference(env, inflight, 1, &ref) == napi_ok) {
-      server->AttachInflight(ref, inflight_words);
+    if (napi_create_reference(env, given.inflight, 1, &ref) == napi_ok) {
+      server->AttachInflight(ref, given.inflight_words);
     }
   }
   return self;
@@ -953,23 +339,10 @@ napi_value Listen(napi_env env, napi_callback_info info) {
   uint32_t index = 0;
   int r = server->Listen(host, port, backlog, &index);
   if (r < 0) {
-    char message[384];
-    std::snprintf(message, sizeof(message), "listen %s %s:%d", uv_err_name(r),
-                  host, port);
-    napi_value msg, error, value;
-    napi_create_string_utf8(env, message, NAPI_AUTO_LENGTH, &msg);
-    napi_create_error(env, nullptr, msg, &error);
-    napi_create_string_utf8(env, uv_err_name(r), NAPI_AUTO_LENGTH, &value);
-    napi_set_named_property(env, error, "code", value);
-    napi_create_int32(env, r, &value);
-    napi_set_named_property(env, error, "errno", value);
-    napi_create_string_utf8(env, "listen", NAPI_AUTO_LENGTH, &value);
-    napi_set_named_property(env, error, "syscall", value);
-    napi_create_string_utf8(env, host, host_len, &value);
-    napi_set_named_property(env, error, "address", value);
-    napi_create_int32(env, port, &value);
-    napi_set_named_property(env, error, "port", value);
-    napi_throw(env, error);
+    char where[272];  // the host (at most 255 bytes), ':' and the port
+    std::snprintf(where, sizeof(where), "%s:%d", host, port);
+    const ListenAddress address = {host, host_len, port};
+    ThrowUvError(env, r, "listen", where, &address);
     return nullptr;
   }
   return Int32(env, r);
@@ -996,14 +369,10 @@ napi_value Adopt(napi_env env, napi_callback_info info) {
   }
   int r = server->Adopt(fd, backlog);
   if (r < 0) {
-    std::string message = std::string("adopt ") + uv_err_name(r) +
-                          " descriptor " + std::to_string(fd) +
-                          (r == UV_EINVAL ? " (not a listening socket)" : "");
-    napi_value code, msg, error;
-    napi_create_string_utf8(env, uv_err_name(r), NAPI_AUTO_LENGTH, &code);
-    napi_create_string_utf8(env, message.c_str(), message.size(), &msg);
-    napi_create_error(env, code, msg, &error);
-    napi_throw(env, error);
+    char where[64];
+    std::snprintf(where, sizeof(where), "descriptor %d%s", fd,
+                  r == UV_EINVAL ? " (not a listening socket)" : "");
+    ThrowUvError(env, r, "adopt", where, nullptr);
     return nullptr;
   }
   return Int32(env, r);

@@ -1,7 +1,9 @@
-// bridge.h: the crossing between C++ and JavaScript. EventSink writes event
-// records into the shared arrays and calls onEvents; DefineServerClass
-// builds the JS `Server` class whose methods unpack primitives for Server
-// and Connection. This is the only code that makes JS values per request.
+// bridge.h: the crossing between C++ and JavaScript. EventSink
+// (bridge_events.cc) writes event records into the shared arrays and calls
+// onEvents; ResponseQueue (bridge_queue.cc) applies the responses JS queues
+// in its own arrays; DefineServerClass (bridge.cc) builds the JS `Server`
+// class whose methods unpack primitives for Server and Connection. This is
+// the only code that makes JS values per request.
 #ifndef TSGI_BRIDGE_H_
 #define TSGI_BRIDGE_H_
 

@@ -5,6 +5,8 @@
 
 #include <cstring>
 
+#include "head_check.h"
+
 // Only for the method table (HTTP_METHOD_MAP): the numbers JS names
 // methods by (`methods`, exported by addon.cc from the same header).
 #include "llhttp.h"

@@ -3,7 +3,8 @@
 // with clang and -fsanitize=fuzzer,address,undefined (no Node-API), then
 // runs each on its seed corpus, one after the other:
 //   parser: fuzz/parser_fuzzer.cc + native/parser.cc + native/strict.cc +
-//           the system llhttp; seeds fuzz/corpus, dictionary fuzz/http.dict
+//           native/head_check.cc + the system llhttp; seeds fuzz/corpus,
+//           dictionary fuzz/http.dict
 //   proxy:  fuzz/proxy_fuzzer.cc + native/proxy_protocol.cc (and the HTTP
 //           parser after the header); seeds fuzz/proxy-corpus,
 //           dictionary fuzz/proxy.dict
@@ -66,9 +67,9 @@ function llhttp(what) {
 
 /** The harnesses: their sources besides llhttp, seeds and dictionary. */
 const TARGETS = {
-  parser: { sources: ['fuzz/parser_fuzzer.cc', 'native/parser.cc', 'native/strict.cc'], seeds: 'fuzz/corpus', dict: 'fuzz/http.dict' },
+  parser: { sources: ['fuzz/parser_fuzzer.cc', 'native/parser.cc', 'native/strict.cc', 'native/head_check.cc'], seeds: 'fuzz/corpus', dict: 'fuzz/http.dict' },
   proxy: {
-    sources: ['fuzz/proxy_fuzzer.cc', 'native/proxy_protocol.cc', 'native/parser.cc', 'native/strict.cc'],
+    sources: ['fuzz/proxy_fuzzer.cc', 'native/proxy_protocol.cc', 'native/parser.cc', 'native/strict.cc', 'native/head_check.cc'],
     seeds: 'fuzz/proxy-corpus',
     dict: 'fuzz/proxy.dict',
   },

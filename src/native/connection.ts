@@ -1,0 +1,234 @@
+// connection.ts: one client connection of the native server and its
+// requests: requests answered one at a time in order (pipelining), the Sink
+// of the current response, body flow control, and what its end means for
+// them. NativeHttpServer (server.ts) makes one per connection that has a
+// request.
+import type { Chunk, Environ, Header } from '../types.js';
+import { BodyFailure } from '../gateway/body-error.js';
+import type { EnvironBase } from '../gateway/environ.js';
+import type { Input, InputHooks } from '../gateway/input.js';
+import { runApplication, type ResponseHead, type Sink } from '../gateway/response.js';
+import type { ProxyTrust } from '../gateway/forwarded.js';
+import { Rf, Wf, Wr } from './binding.js';
+import type { NativeHttpServer } from './server.js';
+
+// Requests queued behind an unfinished response before reading pauses.
+const kMaxQueued = 32;
+const kPauseBody = 1;
+const kPauseQueue = 2;
+
+/** One request: its environ, its body stream, and its flags word. */
+export class Request implements InputHooks {
+  constructor(
+    readonly conn: Connection,
+    readonly flags: number,
+  ) {}
+  environ!: Environ;
+  input: Input | null = null;
+
+  start(): void {
+    if (this.flags & Rf.ExpectContinue && this.conn.current === this && !this.conn.gone) {
+      this.conn.server.native.sendContinue(this.conn.id);
+      this.conn.server.touched();
+    }
+  }
+  pause(): void {
+    this.conn.setPause(kPauseBody, true);
+  }
+  resume(): void {
+    this.conn.setPause(kPauseBody, false);
+  }
+}
+
+/** One client connection while it has a request; also the Sink of its
+ * current response. An idle connection has none (NativeHttpServer.idle):
+ * the next Head makes a new one. */
+export class Connection implements Sink {
+  gone = false;
+  /** The request being answered; responses go to the oldest request. */
+  current: Request | null = null;
+  /** The request whose body the parser is reading (the newest one), until
+   * its response is over. An idle connection holds no request. */
+  newest: Request | null = null;
+  /** Requests received while another is being answered (pipelining with
+   * asynchronous responses); null when there are none, so that an idle
+   * connection holds no array. */
+  private queue: Request[] | null = null;
+  private pauseBits = 0;
+  private running = false;
+  private waiters: (() => void)[] | null = null;
+  private fileDone: (() => void) | null = null;
+  onGone: (() => void) | null = null;
+
+  constructor(
+    readonly server: NativeHttpServer,
+    readonly id: number,
+    /** The peer's address and port, or the client's from a PROXY header. */
+    readonly remoteAddr: string,
+    readonly remotePort: string,
+    /** Its listener's SERVER_NAME and SERVER_PORT. */
+    readonly base: EnvironBase,
+    /** SERVER_PORT: the base's, or the one a PROXY header gave. */
+    readonly serverPort: string,
+    /** The server's ProxyTrust when the peer is a trusted front-end (its
+     * forwarded headers count), else null. */
+    readonly trust: ProxyTrust | null,
+  ) {}
+
+  sendFile(fd: number, offset: number, length: number): Promise<void> {
+    return new Promise<void>((resolve) => {
+      if (this.gone) return resolve();
+      this.fileDone = resolve;
+      if (this.server.native.sendFile(this.id, fd, offset, length) === Wr.Gone) {
+        this.fileDone = null;
+        this.gone = true;
+        resolve();
+      }
+    });
+  }
+
+  /** A request has arrived: answer it now if none is in progress. */
+  receive(req: Request): void {
+    this.newest = req;
+    if (this.current === null && this.queue === null && !this.gone) {
+      this.current = req;
+      runApplication(this.server.app, req.environ, this, this.server.errors, this.server.accessLog);
+      return;
+    }
+    (this.queue ??= []).push(req);
+    if (this.queue.length > kMaxQueued) this.setPause(kPauseQueue, true);
+  }
+
+  setPause(bit: number, on: boolean): void {
+    const before = this.pauseBits;
+    this.pauseBits = on ? before | bit : before & ~bit;
+    if (this.gone) return;
+    if (before === 0 && this.pauseBits !== 0) this.server.native.pause(this.id);
+    else if (before !== 0 && this.pauseBits === 0) this.server.native.resume(this.id);
+  }
+
+  /** Runs queued requests in order while none is in progress. */
+  run(): void {
+    if (this.running) return;
+    this.running = true;
+    const { app, errors, accessLog } = this.server;
+    while (this.current === null && !this.gone && this.queue !== null) {
+      const req = this.queue.shift()!;
+      if (this.queue.length === 0) this.queue = null;
+      this.current = req;
+      runApplication(app, req.environ, this, errors, accessLog);
+    }
+    this.running = false;
+    if (this.pauseBits & kPauseQueue && (this.queue?.length ?? 0) < kMaxQueued / 4) this.setPause(kPauseQueue, false);
+  }
+
+  private finished(): void {
+    const req = this.current;
+    this.current = null;
+    if (req !== null) {
+      req.input?.discard();
+      if (this.newest === req) this.newest = null;
+    }
+    if (this.queue !== null) this.run();
+    if (
+      this.current === null &&
+      this.queue === null &&
+      this.newest === null &&
+      this.waiters === null &&
+      this.fileDone === null &&
+      this.pauseBits === 0 &&
+      !this.running
+    ) {
+      this.server.idle(this);
+    }
+  }
+
+  start(
+    status: string,
+    _code: number,
+    headers: Header[],
+    contentLength: number,
+    body: Chunk | null,
+    last: boolean,
+    close: boolean,
+    head: ResponseHead | null,
+  ): boolean {
+    const server = this.server;
+    const flags = this.current!.flags;
+    const rflags = close ? Wf.Close : 0;
+    const slot = head === null ? -1 : server.slotOf(head);
+    let r: Wr;
+    if (slot < 0) {
+      r = server.native.respond(this.id, flags, status, head?.lines ?? headerLines(headers), contentLength, body, last, rflags);
+    } else if (last && server.enqueue(this.id, flags, slot, contentLength, body, rflags)) {
+      // Applied by C++ before anything else it is asked, or when this
+      // batch ends: a complete response needs no answer.
+      r = Wr.Ok;
+    } else {
+      r = server.native.respondHead(this.id, flags, slot, contentLength, body, last, rflags);
+    }
+    server.touched();
+    if (r === Wr.Gone) this.gone = true;
+    if (last) this.finished();
+    return r !== Wr.Full;
+  }
+
+  write(chunk: Chunk): boolean {
+    const r = this.server.native.write(this.id, chunk);
+    this.server.touched();
+    if (r === Wr.Gone) this.gone = true;
+    return r !== Wr.Full;
+  }
+
+  end(): void {
+    if (this.server.native.end(this.id) === Wr.Gone) this.gone = true;
+    this.server.touched();
+    this.finished();
+  }
+
+  abort(): void {
+    this.server.native.abort(this.id);
+    this.gone = true;
+    this.wake();
+    this.finished();
+  }
+
+  drain(): Promise<void> {
+    if (this.gone) return Promise.resolve();
+    return new Promise((resolve) => (this.waiters ??= []).push(resolve));
+  }
+
+  wake(): void {
+    const waiters = this.waiters;
+    if (waiters === null) return;
+    this.waiters = null;
+    for (const w of waiters) w();
+  }
+
+  fileSent(status: number): void {
+    if (status < 0) this.gone = true;
+    const done = this.fileDone;
+    this.fileDone = null;
+    done?.();
+  }
+
+  closed(): void {
+    this.gone = true;
+    const lost = this.server.bodyError(BodyFailure.Lost);
+    this.current?.input?.fail(lost);
+    if (this.queue !== null) for (const req of this.queue) req.input?.fail(lost);
+    this.queue = null;
+    this.wake();
+    this.fileSent(-1);
+    const onGone = this.onGone;
+    this.onGone = null;
+    onGone?.();
+  }
+}
+
+/** Header lines, each `Name: value\r\n`. */
+function headerLines(headers: Header[]): string {
+  let block = '';
+  for (let i = 0; i < headers.length; i++) block += headers[i]![0] + ': ' + headers[i]![1] + '\r\n';
+  return block;
+}
