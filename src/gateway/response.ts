@@ -102,6 +102,9 @@ export class ResponseHead {
    * holds, and which). */
   owner: object | null = null;
   slot = -1;
+  /** What the node:http sink made of it to send it again (its header
+   * array, src/node/sink.ts), or null. */
+  prepared: object | null = null;
   private lineText: string | null = null;
 
   constructor(
