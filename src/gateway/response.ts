@@ -565,7 +565,9 @@ function sendArray(r: Response, chunks: readonly unknown[]): void {
   } catch (err) {
     r.fail(err);
   }
-  r.closeBody(chunks as ResponseBody);
+  // (Looked up here, where the body is always an array: one map, not the
+  // many of closeBody's lookup.)
+  if ((chunks as { close?: unknown }).close !== undefined) r.closeBody(chunks as ResponseBody);
 }
 
 /** Iterates a sync or async iterator; awaits only for async steps and for
