@@ -17,7 +17,9 @@ const kLowWater = 16 * 1024;
 
 /** The request body stream. The server calls `push`, `end` and `fail`. */
 export class Input implements InputStream {
-  private readonly chunks: Uint8Array[] = [];
+  // (Emptied by a new array: setting an array's length is a call into
+  // the runtime.)
+  private chunks: Uint8Array[] = [];
   private buffered = 0;
   private ended = false;
   private error: Error | null = null;
@@ -26,6 +28,9 @@ export class Input implements InputStream {
   /** Set once the response is over: later body bytes are dropped. */
   private discarding = false;
   private wake: (() => void) | null = null;
+  /** The promise of read() while the body is still arriving: read()
+   * takes the whole body, so `chunks` is its parts and nothing pauses. */
+  private whole: { resolve: (body: Uint8Array) => void; reject: (err: Error) => void } | null = null;
 
   constructor(private readonly hooks: InputHooks | null) {}
 
@@ -33,6 +38,7 @@ export class Input implements InputStream {
   push(chunk: Uint8Array): void {
     if (this.discarding || this.ended || chunk.length === 0) return;
     this.chunks.push(chunk);
+    if (this.whole !== null) return;
     this.buffered += chunk.length;
     if (!this.paused && this.buffered > kHighWater && this.hooks) {
       this.paused = true;
@@ -44,20 +50,24 @@ export class Input implements InputStream {
   /** The body is complete. */
   end(): void {
     this.ended = true;
-    this.notify();
+    if (this.whole !== null) this.settle(this.whole);
+    else this.notify();
   }
 
   /** The body cannot complete (the client went away). */
   fail(error: Error): void {
     if (this.ended) return;
     this.error ??= error;
-    this.notify();
+    if (this.whole !== null) this.settle(this.whole);
+    else this.notify();
   }
 
-  /** The response is over: drop what is buffered and what still comes. */
+  /** The response is over: drop what is buffered and what still comes
+   * (read() keeps what it has received: it has been read). */
   discard(): void {
     this.discarding = true;
-    this.chunks.length = 0;
+    if (this.whole !== null) return;
+    this.chunks = [];
     this.buffered = 0;
     if (this.paused && this.hooks) {
       this.paused = false;
@@ -99,20 +109,36 @@ export class Input implements InputStream {
     }
   }
 
+  /** The whole body in one buffer: resolved from end() itself, without
+   * the iterator's promise per chunk. */
   read(): Promise<Uint8Array> {
-    return readAll(this);
+    if (this.iterated) return Promise.reject(new Error('tsgi.input can be read only once'));
+    this.iterated = true;
+    this.hooks?.start();
+    if (this.paused && this.hooks) {
+      this.paused = false;
+      this.hooks.resume();
+    }
+    return new Promise((resolve, reject) => {
+      const whole = { resolve, reject };
+      if (this.error !== null || this.ended) this.settle(whole);
+      else this.whole = whole;
+    });
+  }
+
+  private settle(whole: { resolve: (body: Uint8Array) => void; reject: (err: Error) => void }): void {
+    this.whole = null;
+    if (this.error !== null) whole.reject(this.error);
+    else whole.resolve(join(this.chunks));
+    this.chunks = [];
   }
 }
 
-/** Reads a body to its end into one buffer. */
-async function readAll(body: AsyncIterable<Uint8Array>): Promise<Uint8Array> {
-  const parts: Uint8Array[] = [];
-  let size = 0;
-  for await (const chunk of body) {
-    parts.push(chunk);
-    size += chunk.length;
-  }
+/** `parts` in one buffer (the part itself when there is one). */
+function join(parts: readonly Uint8Array[]): Uint8Array {
   if (parts.length === 1) return parts[0]!;
+  let size = 0;
+  for (const part of parts) size += part.length;
   const out = new Uint8Array(size);
   let at = 0;
   for (const part of parts) {
@@ -120,6 +146,13 @@ async function readAll(body: AsyncIterable<Uint8Array>): Promise<Uint8Array> {
     at += part.length;
   }
   return out;
+}
+
+/** Reads a body to its end into one buffer. */
+async function readAll(body: AsyncIterable<Uint8Array>): Promise<Uint8Array> {
+  const parts: Uint8Array[] = [];
+  for await (const chunk of body) parts.push(chunk);
+  return join(parts);
 }
 
 /**
