@@ -8,7 +8,7 @@ import { tcpAddress } from '../native/server.js';
 import { OUTPUT_HIGH_WATER } from '../native/binding.js';
 import { timerTickMs, type Limits } from '../settings.js';
 import { makeEnviron, type EnvironBase } from '../gateway/environ.js';
-import { emptyInput, Input } from '../gateway/input.js';
+import { emptyInput, Input, type InputHooks } from '../gateway/input.js';
 import { refusal, refusalBytes } from '../gateway/refusals.js';
 import { runApplication, type SinkWrapper } from '../gateway/response.js';
 import { NodeSink, SinkResponse } from './sink.js';
@@ -83,12 +83,12 @@ interface SocketState {
   proxyPort: string | null;
 }
 
-/** A request whose body is being received. */
+/** A request whose body is being received (BodyReading). */
 interface Reading {
-  req: IncomingMessage;
-  res: ServerResponse;
-  sink: NodeSink;
-  body: Input;
+  readonly req: IncomingMessage;
+  readonly res: ServerResponse;
+  readonly sink: NodeSink;
+  readonly body: Input;
   /** Its body failed: nothing more of it reaches the application. */
   failed: boolean;
   /** Its response no longer counts in `outstanding` (replaced). */
@@ -138,8 +138,10 @@ export async function startNodeServer(app: Application, options: NodeServerOptio
       const remotePort = proxy !== undefined ? String(proxy.sourcePort) : socket.remotePort === undefined ? '' : String(socket.remotePort);
       const base = bases.get((socket as Socket & { server?: unknown }).server) ?? bases.values().next().value!;
       const proxyPort = proxy !== undefined ? String(proxy.destinationPort) : null;
-      st = { outstanding: 0, closes: false, refused: false, pending: 0, reading: null, trust, bytesIn: 0, bytesOut: 0, remoteAddr: peer, remotePort, base, proxyPort };
-      sockets.set(socket, st);
+      const state: SocketState = { outstanding: 0, closes: false, refused: false, pending: 0, reading: null, trust, bytesIn: 0, bytesOut: 0, remoteAddr: peer, remotePort, base, proxyPort };
+      sockets.set(socket, state);
+      socket.once('close', () => connectionClosed(state));
+      st = state;
     }
     return st;
   };
@@ -213,6 +215,86 @@ export async function startNodeServer(app: Application, options: NodeServerOptio
     if (st.outstanding === 0) flushRefusal(socket, st);
   };
 
+  /**
+   * A request whose body is being received: node:http's 'data' and 'end'
+   * fed into the input the application reads, and the input's hooks
+   * (100 Continue, pause and resume). That the connection closes before
+   * the body is complete is heard once per connection (stateOf).
+   */
+  class BodyReading implements Reading, InputHooks {
+    readonly body: Input;
+    /** Its body failed: nothing more of it reaches the application. */
+    failed = false;
+    /** Its response no longer counts in `outstanding` (replaced). */
+    replaced = false;
+    private continued: boolean;
+    /** Bytes of a chunked body so far (a declared one too large was
+     * refused by checkHead). */
+    private received = 0;
+
+    constructor(
+      readonly req: IncomingMessage,
+      readonly res: ServerResponse,
+      readonly sink: ServerSink,
+      private readonly socket: Socket,
+      private readonly st: SocketState,
+      expectContinue: boolean,
+    ) {
+      this.continued = !expectContinue;
+      this.body = new Input(this);
+      req.on('data', (chunk: Buffer) => this.data(chunk));
+      req.on('end', () => this.end());
+    }
+
+    start(): void {
+      if (this.continued) return;
+      this.continued = true;
+      if (!this.res.headersSent && !this.res.destroyed) this.res.writeContinue();
+    }
+
+    pause(): void {
+      this.req.pause();
+    }
+
+    resume(): void {
+      this.req.resume();
+    }
+
+    private data(chunk: Buffer): void {
+      if (this.failed) return;
+      this.received += chunk.length;
+      if (this.received > options.limits.maxBodySize) {
+        failBody(this.socket, this.st, this, 413, BodyFailure.TooLarge);
+        return;
+      }
+      this.body.push(chunk);
+    }
+
+    private end(): void {
+      if (this.failed) return;
+      const req = this.req;
+      if (badTrailers(req)) {
+        failBody(this.socket, this.st, this, 400, BodyFailure.Malformed);
+        return;
+      }
+      // node:http's own bound is maxHeaderSize plus room for the request
+      // line (see createServer below): the trailer section's is ours.
+      if (headerSectionSize(req.rawTrailers) > options.limits.maxHeaderSize || req.rawTrailers.length / 2 > options.limits.maxHeaderCount) {
+        failBody(this.socket, this.st, this, 431, BodyFailure.TrailersTooLarge);
+        return;
+      }
+      if (this.st.reading === this) this.st.reading = null;
+      this.body.end();
+    }
+  }
+
+  /** The connection of `st` closed: a body still arriving is lost. */
+  const connectionClosed = (st: SocketState) => {
+    const reading = st.reading;
+    st.reading = null;
+    if (reading !== null && !reading.req.complete) reading.body.fail(bodyError(BodyFailure.Lost, options.limits, NODE_CHUNK_EXTENSION_LIMIT));
+  };
+
   /** What checkHead found in the head being handled (synchronously). */
   const facts = headFacts();
   const sendMs = options.limits.sendTimeout * 1000;
@@ -270,7 +352,11 @@ export async function startNodeServer(app: Application, options: NodeServerOptio
     if (!res.shouldKeepAlive) st.closes = true;
     const sink = new ServerSink(res, socket, st);
     let input: Input | typeof emptyInput = emptyInput;
-    if (facts.hasBody) input = readBody(req, res, sink, socket, st, expectContinue);
+    if (facts.hasBody) {
+      const reading = new BodyReading(req, res, sink, socket, st, expectContinue);
+      sink.reading = st.reading = reading;
+      input = reading.body;
+    }
     const base = st.base;
     const environ = makeEnviron(
       base,
@@ -290,56 +376,6 @@ export async function startNodeServer(app: Application, options: NodeServerOptio
       sink.method = environ.REQUEST_METHOD;
     }
     runApplication(app, environ, sink, options.errors, options.accessLog);
-  };
-
-  /** The body of a request, fed from node:http's events into the input
-   * the application reads. */
-  const readBody = (req: IncomingMessage, res: ServerResponse, sink: ServerSink, socket: Socket, st: SocketState, expectContinue: boolean): Input => {
-    let continued = !expectContinue;
-    const body = new Input({
-      start() {
-        if (!continued) {
-          continued = true;
-          if (!res.headersSent && !res.destroyed) res.writeContinue();
-        }
-      },
-      pause: () => req.pause(),
-      resume: () => req.resume(),
-    });
-    const r: Reading = { req, res, sink, body, failed: false, replaced: false };
-    sink.reading = st.reading = r;
-    // A chunked body that grows past maxBodySize (a declared one was
-    // refused above).
-    let received = 0;
-    req.on('data', (chunk: Buffer) => {
-      if (r.failed) return;
-      received += chunk.length;
-      if (received > options.limits.maxBodySize) {
-        failBody(socket, st, r, 413, BodyFailure.TooLarge);
-        return;
-      }
-      body.push(chunk);
-    });
-    req.on('end', () => {
-      if (r.failed) return;
-      if (badTrailers(req)) {
-        failBody(socket, st, r, 400, BodyFailure.Malformed);
-        return;
-      }
-      // node:http's own bound is maxHeaderSize plus room for the request
-      // line (see createServer below): the trailer section's is ours.
-      if (headerSectionSize(req.rawTrailers) > options.limits.maxHeaderSize || req.rawTrailers.length / 2 > options.limits.maxHeaderCount) {
-        failBody(socket, st, r, 431, BodyFailure.TrailersTooLarge);
-        return;
-      }
-      if (st.reading === r) st.reading = null;
-      body.end();
-    });
-    req.on('close', () => {
-      if (st.reading === r) st.reading = null;
-      if (!req.complete) body.fail(bodyError(BodyFailure.Lost, options.limits, NODE_CHUNK_EXTENSION_LIMIT));
-    });
-    return body;
   };
 
   const limits = options.limits;
