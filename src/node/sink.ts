@@ -1,14 +1,20 @@
 // sink.ts: a TSGI response on a node:http ServerResponse (the Sink of the
 // shared response driver), with the send timeout node:http lacks. Used by
 // the reference server and by toNodeListener.
+import { read } from 'node:fs';
 import { ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Chunk, Header } from '../types.js';
 import type { ResponseHead, Sink } from '../gateway/response.js';
 import { bodiless, bodilessStatus } from '../gateway/http-rules.js';
 import { timerTickMs } from '../settings.js';
+import { OUTPUT_HIGH_WATER } from '../native/binding.js';
 
 const kSendWatch = Symbol('tsgi.sendWatch');
+
+/** The block sendFile reads and writes at a time: the sockets' high-water
+ * mark, so that one block fills the socket. */
+const kFileBlock = OUTPUT_HIGH_WATER;
 
 /**
  * The send timeout, which node:http lacks: while a socket has output
@@ -104,7 +110,6 @@ export class NodeSink implements Sink {
   /** Who awaits 'drain' (or 'close'); null while no one does. */
   private waiters: (() => void)[] | null = null;
   private detached = false;
-  readonly sendFile = null;
 
   constructor(
     protected readonly res: ServerResponse,
@@ -240,6 +245,40 @@ export class NodeSink implements Sink {
     this.detached = true;
     this.gone = true;
     this.wake();
+  }
+
+  /**
+   * Sends `length` bytes of `fd` from `offset`: node:http has no
+   * sendfile(2), so blocks are read with fs.read and written as they come,
+   * awaiting 'drain' when the socket is full, as a file stream piped to
+   * the response would, without the promise and iterator step of each
+   * block of iterating the file. A file shorter than announced ends early
+   * (end() then cuts the connection: the body is short).
+   */
+  sendFile(fd: number, offset: number, length: number): Promise<void> {
+    return new Promise((resolve, reject) => {
+      let position = offset;
+      let left = length;
+      const next = (): void => {
+        if (left <= 0 || this.gone || this.res.destroyed) {
+          resolve();
+          return;
+        }
+        read(fd, Buffer.allocUnsafe(Math.min(kFileBlock, left)), 0, Math.min(kFileBlock, left), position, onRead);
+      };
+      const onRead = (err: NodeJS.ErrnoException | null, bytesRead: number, block: Buffer): void => {
+        if (err !== null) {
+          reject(err);
+          return;
+        }
+        if (bytesRead === 0) left = 0;
+        position += bytesRead;
+        left -= bytesRead;
+        if (bytesRead === 0 || this.write(bytesRead === block.length ? block : block.subarray(0, bytesRead))) next();
+        else void this.drain().then(next);
+      };
+      next();
+    });
   }
 
   drain(): Promise<void> {
