@@ -150,10 +150,22 @@ export function addHeader(environ: Environ, key: string, value: string): void {
   }
 }
 
+// The last Host value hostName() read, and its host: clients send the same
+// Host on every request.
+let lastHost = '';
+let lastHostName = '';
+
 /** SERVER_NAME for a Host header value: its host, without the port;
  * `fallback` (the bound address) when it is empty. */
 function hostName(host: string | undefined, fallback: string): string {
   if (!host) return fallback;
+  if (host === lastHost) return lastHostName;
+  lastHostName = hostOf(host);
+  lastHost = host;
+  return lastHostName;
+}
+
+function hostOf(host: string): string {
   if (host.charCodeAt(0) === 91 /* [ */) {
     const end = host.indexOf(']');
     return end > 0 ? host.slice(1, end) : host;
