@@ -38,10 +38,23 @@ export function environKey(name: string): string | null {
 
 const kPercentRun = /(?:%[0-9A-Fa-f]{2})+/g;
 
+// Below this length a string of the head is searched in a loop: cheaper
+// than the call into String.prototype.indexOf for the short paths and
+// Host values of most requests.
+const kShortScan = 64;
+
+/** `text.indexOf(String.fromCharCode(code), from)`. */
+function indexOfCode(text: string, code: number, from: number): number {
+  const n = text.length;
+  if (n - from > kShortScan) return text.indexOf(String.fromCharCode(code), from);
+  for (let i = from; i < n; i++) if (text.charCodeAt(i) === code) return i;
+  return -1;
+}
+
 /** Percent-decodes a path as UTF-8; sequences that are not valid UTF-8 are
  * left as they were sent. */
 export function decodePath(raw: string): string {
-  if (!raw.includes('%')) return raw;
+  if (indexOfCode(raw, 0x25 /* % */, 0) < 0) return raw;
   try {
     return decodeURIComponent(raw);
   } catch {
@@ -67,12 +80,23 @@ function pathStart(target: string): number {
   return slash < 0 || (q >= 0 && q < slash) ? -1 : slash;
 }
 
-/** PATH_INFO (percent-decoded) and QUERY_STRING of a request target. */
-function splitTarget(target: string): [path: string, query: string] {
-  const start = pathStart(target);
-  const q = target.indexOf('?', start < 0 ? 0 : start);
-  const path = start < 0 ? '/' : q < 0 ? target.slice(start) : target.slice(start, q);
-  return [decodePath(path), q < 0 ? '' : target.slice(q + 1)];
+/** Where the query of a request target starts (its "?"), or -1; `start`
+ * is pathStart's. */
+function queryAt(target: string, start: number): number {
+  return indexOfCode(target, 0x3f /* ? */, start < 0 ? 0 : start);
+}
+
+/** PATH_INFO (percent-decoded) of a request target; `start` and `q` are
+ * pathStart's and queryAt's. */
+function pathInfo(target: string, start: number, q: number): string {
+  if (start < 0) return '/';
+  if (q < 0) return decodePath(start === 0 ? target : target.slice(start));
+  return decodePath(target.slice(start, q));
+}
+
+/** QUERY_STRING of a request target; `q` is queryAt's. */
+function queryString(target: string, q: number): string {
+  return q < 0 ? '' : target.slice(q + 1);
 }
 
 /**
@@ -90,12 +114,13 @@ export function createEnviron(
   remotePort: string,
   input: InputStream,
 ): Environ {
-  const [path, query] = splitTarget(target);
+  const start = pathStart(target);
+  const q = queryAt(target, start);
   return {
     REQUEST_METHOD: method,
     SCRIPT_NAME: '',
-    PATH_INFO: path,
-    QUERY_STRING: query,
+    PATH_INFO: pathInfo(target, start, q),
+    QUERY_STRING: queryString(target, q),
     REQUEST_URI: target,
     SERVER_NAME: base.serverName,
     SERVER_PORT: base.serverPort,
@@ -125,15 +150,27 @@ export function addHeader(environ: Environ, key: string, value: string): void {
   }
 }
 
+// The last Host value hostName() read, and its host: clients send the same
+// Host on every request.
+let lastHost = '';
+let lastHostName = '';
+
 /** SERVER_NAME for a Host header value: its host, without the port;
  * `fallback` (the bound address) when it is empty. */
 function hostName(host: string | undefined, fallback: string): string {
   if (!host) return fallback;
+  if (host === lastHost) return lastHostName;
+  lastHostName = hostOf(host);
+  lastHost = host;
+  return lastHostName;
+}
+
+function hostOf(host: string): string {
   if (host.charCodeAt(0) === 91 /* [ */) {
     const end = host.indexOf(']');
     return end > 0 ? host.slice(1, end) : host;
   }
-  const colon = host.indexOf(':');
+  const colon = indexOfCode(host, 0x3a /* : */, 0);
   return colon < 0 ? host : host.slice(0, colon);
 }
 
@@ -227,6 +264,11 @@ export class HeaderShape {
   readonly hostSlot: number;
   private byId: (HeaderShape | undefined)[] | null = null;
   private byName: Map<string, HeaderShape> | null = null;
+  /** The first name seen after this one, and where it leads: compared
+   * before the map, since a client sends its fields in the same order
+   * every time (and a name fresh from the parser has no hash yet). */
+  private firstName: string | null = null;
+  private firstNext: HeaderShape | null = null;
   private hits = 0;
   private maker: EnvironMaker | null = null;
 
@@ -246,6 +288,7 @@ export class HeaderShape {
   /** The shape after one more header named `name` (as sent); null when
    * the trie is full. */
   named(name: string): HeaderShape | null {
+    if (name === this.firstName) return this.firstNext;
     return this.byName?.get(name) ?? this.addNamed(name);
   }
 
@@ -257,7 +300,13 @@ export class HeaderShape {
 
   private addNamed(name: string): HeaderShape | null {
     const next = this.extend(environKey(name));
-    if (next !== null) (this.byName ??= new Map()).set(name, next);
+    if (next === null) return null;
+    if (this.firstName === null) {
+      this.firstName = name;
+      this.firstNext = next;
+    } else {
+      (this.byName ??= new Map()).set(name, next);
+    }
     return next;
   }
 
@@ -283,7 +332,6 @@ export class HeaderShape {
     values: readonly string[],
     serverPort: string = base.serverPort,
   ): Environ {
-    const [path, query] = splitTarget(target);
     const h = this.hostSlot;
     const serverName = hostName(h < 0 ? undefined : values[h], base.serverName);
     let maker = this.maker;
@@ -299,7 +347,9 @@ export class HeaderShape {
       compiledShapes++;
       maker = this.maker = compileMaker(this.keys);
     }
-    return maker(base, method, path, query, target, serverName, serverPort, protocol, remoteAddr, remotePort, input, values);
+    const start = pathStart(target);
+    const q = queryAt(target, start);
+    return maker(base, method, pathInfo(target, start, q), queryString(target, q), target, serverName, serverPort, protocol, remoteAddr, remotePort, input, values);
   }
 }
 

@@ -102,6 +102,9 @@ export class ResponseHead {
    * holds, and which). */
   owner: object | null = null;
   slot = -1;
+  /** What the node:http sink made of it to send it again (its header
+   * array, src/node/sink.ts), or null. */
+  prepared: object | null = null;
   private lineText: string | null = null;
 
   constructor(
@@ -562,7 +565,9 @@ function sendArray(r: Response, chunks: readonly unknown[]): void {
   } catch (err) {
     r.fail(err);
   }
-  r.closeBody(chunks as ResponseBody);
+  // (Looked up here, where the body is always an array: one map, not the
+  // many of closeBody's lookup.)
+  if ((chunks as { close?: unknown }).close !== undefined) r.closeBody(chunks as ResponseBody);
 }
 
 /** Iterates a sync or async iterator; awaits only for async steps and for

@@ -1,6 +1,6 @@
 // server.ts: the reference server on node:http. Same contract as the native
 // server; node:http does parsing and framing, the shared gateway does the rest.
-import { createServer, type IncomingMessage, type Server as HttpServer, type ServerResponse } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Application, BoundAddress, ErrorStream } from '../types.js';
 import type { ListenTarget, ServingServer } from '../supervisor/binds.js';
@@ -8,10 +8,10 @@ import { tcpAddress } from '../native/server.js';
 import { OUTPUT_HIGH_WATER } from '../native/binding.js';
 import { timerTickMs, type Limits } from '../settings.js';
 import { makeEnviron, type EnvironBase } from '../gateway/environ.js';
-import { emptyInput, Input } from '../gateway/input.js';
+import { emptyInput, Input, type InputHooks } from '../gateway/input.js';
 import { refusal, refusalBytes } from '../gateway/refusals.js';
 import { runApplication, type SinkWrapper } from '../gateway/response.js';
-import { NodeSink } from './sink.js';
+import { NodeSink, SinkResponse } from './sink.js';
 import { fileWrapper } from '../gateway/file-wrapper.js';
 import type { ProxyTrust } from '../gateway/forwarded.js';
 import { MetricsCounter } from '../metrics/count.js';
@@ -19,6 +19,9 @@ import { performance } from 'node:perf_hooks';
 import { readProxyHeader, type ProxyAddress } from './proxy-protocol.js';
 import { bodyError, BodyFailure } from '../gateway/body-error.js';
 import { badTrailers, checkHead, headFacts, requestLineStatus } from './strict.js';
+
+/** A node:http server whose responses are SinkResponses. */
+type HttpServer = Server<typeof IncomingMessage, typeof SinkResponse>;
 
 /** Options the reference server understands (a subset of ServeOptions). */
 export interface NodeServerOptions {
@@ -74,14 +77,18 @@ interface SocketState {
    * for every request of the connection. */
   remoteAddr: string;
   remotePort: string;
+  /** The environ base of the listener it came through. */
+  base: EnvironBase;
+  /** SERVER_PORT from the PROXY header, or null. */
+  proxyPort: string | null;
 }
 
-/** A request whose body is being received. */
+/** A request whose body is being received (BodyReading). */
 interface Reading {
-  req: IncomingMessage;
-  res: ServerResponse;
-  sink: NodeSink;
-  body: Input;
+  readonly req: IncomingMessage;
+  readonly res: ServerResponse;
+  readonly sink: NodeSink;
+  readonly body: Input;
   /** Its body failed: nothing more of it reaches the application. */
   failed: boolean;
   /** Its response no longer counts in `outstanding` (replaced). */
@@ -129,8 +136,12 @@ export async function startNodeServer(app: Application, options: NodeServerOptio
       const peer = proxy?.source ?? socket.remoteAddress ?? '';
       const trust = options.trust.trusts(peer) ? options.trust : null;
       const remotePort = proxy !== undefined ? String(proxy.sourcePort) : socket.remotePort === undefined ? '' : String(socket.remotePort);
-      st = { outstanding: 0, closes: false, refused: false, pending: 0, reading: null, trust, bytesIn: 0, bytesOut: 0, remoteAddr: peer, remotePort };
-      sockets.set(socket, st);
+      const base = bases.get((socket as Socket & { server?: unknown }).server) ?? bases.values().next().value!;
+      const proxyPort = proxy !== undefined ? String(proxy.destinationPort) : null;
+      const state: SocketState = { outstanding: 0, closes: false, refused: false, pending: 0, reading: null, trust, bytesIn: 0, bytesOut: 0, remoteAddr: peer, remotePort, base, proxyPort };
+      sockets.set(socket, state);
+      socket.once('close', () => connectionClosed(state));
+      st = state;
     }
     return st;
   };
@@ -204,8 +215,128 @@ export async function startNodeServer(app: Application, options: NodeServerOptio
     if (st.outstanding === 0) flushRefusal(socket, st);
   };
 
+  /**
+   * A request whose body is being received: node:http's 'data' and 'end'
+   * fed into the input the application reads, and the input's hooks
+   * (100 Continue, pause and resume). That the connection closes before
+   * the body is complete is heard once per connection (stateOf).
+   */
+  class BodyReading implements Reading, InputHooks {
+    readonly body: Input;
+    /** Its body failed: nothing more of it reaches the application. */
+    failed = false;
+    /** Its response no longer counts in `outstanding` (replaced). */
+    replaced = false;
+    private continued: boolean;
+    /** Bytes of a chunked body so far (a declared one too large was
+     * refused by checkHead). */
+    private received = 0;
+
+    constructor(
+      readonly req: IncomingMessage,
+      readonly res: ServerResponse,
+      readonly sink: ServerSink,
+      private readonly socket: Socket,
+      private readonly st: SocketState,
+      expectContinue: boolean,
+    ) {
+      this.continued = !expectContinue;
+      this.body = new Input(this);
+      req.on('data', (chunk: Buffer) => this.data(chunk));
+      req.on('end', () => this.end());
+    }
+
+    start(): void {
+      if (this.continued) return;
+      this.continued = true;
+      if (!this.res.headersSent && !this.res.destroyed) this.res.writeContinue();
+    }
+
+    pause(): void {
+      this.req.pause();
+    }
+
+    resume(): void {
+      this.req.resume();
+    }
+
+    private data(chunk: Buffer): void {
+      if (this.failed) return;
+      this.received += chunk.length;
+      if (this.received > options.limits.maxBodySize) {
+        failBody(this.socket, this.st, this, 413, BodyFailure.TooLarge);
+        return;
+      }
+      this.body.push(chunk);
+    }
+
+    private end(): void {
+      if (this.failed) return;
+      const req = this.req;
+      if (badTrailers(req)) {
+        failBody(this.socket, this.st, this, 400, BodyFailure.Malformed);
+        return;
+      }
+      // node:http's own bound is maxHeaderSize plus room for the request
+      // line (see createServer below): the trailer section's is ours.
+      if (headerSectionSize(req.rawTrailers) > options.limits.maxHeaderSize || req.rawTrailers.length / 2 > options.limits.maxHeaderCount) {
+        failBody(this.socket, this.st, this, 431, BodyFailure.TrailersTooLarge);
+        return;
+      }
+      if (this.st.reading === this) this.st.reading = null;
+      this.body.end();
+    }
+  }
+
+  /** The connection of `st` closed: a body still arriving is lost. */
+  const connectionClosed = (st: SocketState) => {
+    const reading = st.reading;
+    st.reading = null;
+    if (reading !== null && !reading.req.complete) reading.body.fail(bodyError(BodyFailure.Lost, options.limits, NODE_CHUNK_EXTENSION_LIMIT));
+  };
+
   /** What checkHead found in the head being handled (synchronously). */
   const facts = headFacts();
+  const sendMs = options.limits.sendTimeout * 1000;
+
+  /** A response of this server: the sink, and in its one 'close' listener
+   * the connection's bookkeeping, the end of its body and its metrics. */
+  class ServerSink extends NodeSink {
+    /** Its request's body while it is read, else null. */
+    reading: Reading | null = null;
+    /** performance.now() at the request, for the metrics (else 0). */
+    startedAt = 0;
+    method = '';
+
+    constructor(
+      res: ServerResponse,
+      private readonly socket: Socket,
+      private readonly st: SocketState,
+    ) {
+      super(res, isClosing, sendMs);
+    }
+
+    override closed(): void {
+      super.closed();
+      const { socket, st, reading } = this;
+      // A body the application left unread: node:http reads the rest of it
+      // and throws it away (requestTimeout bounds that), and keeps the
+      // connection; it may even not have parsed a body it has received.
+      if (reading !== null) reading.body.discard();
+      if (reading === null || !reading.replaced) {
+        st.outstanding--;
+        if (st.outstanding === 0 && st.pending !== 0) flushRefusal(socket, st);
+        // A keep-alive connection whose response ends while closing closes then.
+        else if (closing) socket.destroySoon();
+      }
+      if (metrics !== null) {
+        const res = this.res;
+        if (res.headersSent) metrics.response(this.method, res.statusCode, (performance.now() - this.startedAt) / 1000);
+        countBytes(socket, st);
+      }
+    }
+  }
+
   const handle = (req: IncomingMessage, res: ServerResponse, expectContinue: boolean) => {
     const socket = req.socket;
     const st = stateOf(socket);
@@ -219,89 +350,30 @@ export async function startNodeServer(app: Application, options: NodeServerOptio
     st.outstanding++;
     if (res.shouldKeepAlive && facts.close) res.shouldKeepAlive = false;
     if (!res.shouldKeepAlive) st.closes = true;
-    const sink = new NodeSink(res, isClosing, limits.sendTimeout * 1000);
-    let reading: Reading | null = null;
-    res.once('close', () => {
-      if (reading?.replaced) return;
-      st.outstanding--;
-      if (st.outstanding === 0 && st.pending !== 0) flushRefusal(socket, st);
-      // A keep-alive connection whose response ends while closing closes then.
-      else if (closing) socket.destroySoon();
-    });
-    const hasBody = facts.hasBody;
+    const sink = new ServerSink(res, socket, st);
     let input: Input | typeof emptyInput = emptyInput;
-    if (hasBody) {
-      let continued = !expectContinue;
-      const body = new Input({
-        start() {
-          if (!continued) {
-            continued = true;
-            if (!res.headersSent && !res.destroyed) res.writeContinue();
-          }
-        },
-        pause: () => req.pause(),
-        resume: () => req.resume(),
-      });
-      const r: Reading = { req, res, sink, body, failed: false, replaced: false };
-      reading = st.reading = r;
-      // A chunked body that grows past maxBodySize (a declared one was
-      // refused above).
-      let received = 0;
-      req.on('data', (chunk: Buffer) => {
-        if (r.failed) return;
-        received += chunk.length;
-        if (received > options.limits.maxBodySize) {
-          failBody(socket, st, r, 413, BodyFailure.TooLarge);
-          return;
-        }
-        body.push(chunk);
-      });
-      req.on('end', () => {
-        if (r.failed) return;
-        if (badTrailers(req)) {
-          failBody(socket, st, r, 400, BodyFailure.Malformed);
-          return;
-        }
-        // node:http's own bound is maxHeaderSize plus room for the request
-        // line (see createServer below): the trailer section's is ours.
-        if (headerSectionSize(req.rawTrailers) > options.limits.maxHeaderSize || req.rawTrailers.length / 2 > options.limits.maxHeaderCount) {
-          failBody(socket, st, r, 431, BodyFailure.TrailersTooLarge);
-          return;
-        }
-        if (st.reading === r) st.reading = null;
-        body.end();
-      });
-      req.on('close', () => {
-        if (st.reading === r) st.reading = null;
-        if (!req.complete) body.fail(bodyError(BodyFailure.Lost, options.limits, NODE_CHUNK_EXTENSION_LIMIT));
-      });
-      // A body the application left unread: node:http reads the rest of it
-      // and throws it away (requestTimeout bounds that), and keeps the
-      // connection; it may even not have parsed a body it has received.
-      res.on('finish', () => body.discard());
-      input = body;
+    if (facts.hasBody) {
+      const reading = new BodyReading(req, res, sink, socket, st, expectContinue);
+      sink.reading = st.reading = reading;
+      input = reading.body;
     }
-    const proxy = proxied.get(socket);
-    const base = bases.get((socket as Socket & { server?: unknown }).server) ?? bases.values().next().value!;
+    const base = st.base;
     const environ = makeEnviron(
       base,
       req.method ?? 'GET',
       req.url ?? '/',
-      `HTTP/${req.httpVersion}`,
+      // checkHead let through HTTP/1.0 and HTTP/1.1 only.
+      req.httpVersionMinor === 1 ? 'HTTP/1.1' : 'HTTP/1.0',
       flatHeaders(req),
       st.remoteAddr,
       st.remotePort,
       input,
       st.trust,
     );
-    if (proxy !== undefined && environ.SERVER_PORT === base.serverPort) environ.SERVER_PORT = String(proxy.destinationPort);
+    if (st.proxyPort !== null && environ.SERVER_PORT === base.serverPort) environ.SERVER_PORT = st.proxyPort;
     if (metrics !== null) {
-      const started = performance.now();
-      const method = environ.REQUEST_METHOD;
-      res.once('close', () => {
-        if (res.headersSent) metrics.response(method, res.statusCode, (performance.now() - started) / 1000);
-        countBytes(socket, st);
-      });
+      sink.startedAt = performance.now();
+      sink.method = environ.REQUEST_METHOD;
     }
     runApplication(app, environ, sink, options.errors, options.accessLog);
   };
@@ -313,6 +385,8 @@ export async function startNodeServer(app: Application, options: NodeServerOptio
   // request timeout bounds the head anyway.
   const headersMs = requestMs > 0 && limits.headersTimeout > 0 ? Math.min(ms(limits.headersTimeout), requestMs) : ms(limits.headersTimeout);
   const httpOptions = {
+    // Each response's 'close' reaches its sink without a listener.
+    ServerResponse: SinkResponse,
     // The limits node:http has; see README, "Limits and security".
     // node:http counts the request line in its header limit: room for
     // the longest allowed target, so that maxUrlSize is the limit of the

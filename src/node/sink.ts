@@ -1,15 +1,20 @@
 // sink.ts: a TSGI response on a node:http ServerResponse (the Sink of the
 // shared response driver), with the send timeout node:http lacks. Used by
 // the reference server and by toNodeListener.
-import type { ServerResponse } from 'node:http';
+import { read } from 'node:fs';
+import { ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Chunk, Header } from '../types.js';
-import type { Sink } from '../gateway/response.js';
+import type { ResponseHead, Sink } from '../gateway/response.js';
 import { bodiless, bodilessStatus } from '../gateway/http-rules.js';
 import { timerTickMs } from '../settings.js';
+import { OUTPUT_HIGH_WATER } from '../native/binding.js';
 
-const kHighChar = /[\x80-\xff]/;
 const kSendWatch = Symbol('tsgi.sendWatch');
+
+/** The block sendFile reads and writes at a time: the sockets' high-water
+ * mark, so that one block fills the socket. */
+const kFileBlock = OUTPUT_HIGH_WATER;
 
 /**
  * The send timeout, which node:http lacks: while a socket has output
@@ -50,75 +55,142 @@ export function watchSend(socket: Socket | null, ms: number): void {
   s[kSendWatch] = timer;
 }
 
-/** A response on a node:http ServerResponse. */
+/** A status and header list as writeHead takes them, made once per
+ * ResponseHead (its `prepared`): the reason phrase, the names and values
+ * in one flat array with room after them for the server's own fields, and
+ * whether any of them has a character above U+007F. */
+interface PreparedHead {
+  readonly reason: string;
+  readonly fields: string[];
+  /** How many of `fields` are the head's own. */
+  readonly size: number;
+  readonly high: boolean;
+}
+
+function hasHigh(text: string): boolean {
+  for (let i = 0; i < text.length; i++) if (text.charCodeAt(i) > 0x7f) return true;
+  return false;
+}
+
+function prepareHead(status: string, headers: readonly Header[]): PreparedHead {
+  const reason = status.slice(4);
+  const fields: string[] = [];
+  let high = hasHigh(reason);
+  for (let i = 0; i < headers.length; i++) {
+    const [name, value] = headers[i]!;
+    fields.push(name, value);
+    if (!high && hasHigh(value)) high = true;
+  }
+  return { reason, fields, size: fields.length, high };
+}
+
+/**
+ * The ServerResponse of a server that makes a NodeSink for each response
+ * (createServer's `ServerResponse` option): its 'close' reaches the sink
+ * without a listener. An emitter keeps its listeners in a dictionary, and
+ * adding one per response cost more than the rest of the sink.
+ */
+export class SinkResponse extends ServerResponse {
+  sink: NodeSink | null = null;
+
+  override emit(event: string | symbol, ...args: unknown[]): boolean {
+    if (event === 'close') this.sink?.closed();
+    return super.emit(event, ...args);
+  }
+}
+
+/** A response on a node:http ServerResponse. `closed()` is its response's
+ * 'close', which a server extends with its own bookkeeping (one way in a
+ * response, not one per concern). */
 export class NodeSink implements Sink {
   gone = false;
   onGone: (() => void) | null = null;
   private declared = -1;
   private written = 0;
-  private waiters: (() => void)[] = [];
+  /** Who awaits 'drain' (or 'close'); null while no one does. */
+  private waiters: (() => void)[] | null = null;
   private detached = false;
-  readonly sendFile = null;
 
   constructor(
-    private readonly res: ServerResponse,
+    protected readonly res: ServerResponse,
     private readonly closing: () => boolean,
     private readonly sendMs: number,
   ) {
     // 'drain' is listened for only while someone waits (drain()): most
     // responses never wait, and a listener per response costs.
-    res.on('close', () => {
-      if (!res.writableFinished) this.gone = true;
-      this.wake();
-      const onGone = this.onGone;
-      this.onGone = null;
-      if (this.gone) onGone?.();
-    });
+    if (res instanceof SinkResponse) res.sink = this;
+    else res.on('close', () => this.closed());
+  }
+
+  /** The response's 'close': finished, or its connection gone. */
+  closed(): void {
+    if (!this.res.writableFinished) this.gone = true;
+    this.wake();
+    const onGone = this.onGone;
+    this.onGone = null;
+    if (this.gone) onGone?.();
   }
 
   private wake(): void {
     const waiters = this.waiters;
-    this.waiters = [];
+    if (waiters === null) return;
+    this.waiters = null;
     for (const w of waiters) w();
   }
 
-  start(status: string, code: number, headers: Header[], contentLength: number, body: Chunk | null, last: boolean, close: boolean): boolean {
+  start(
+    status: string,
+    code: number,
+    headers: Header[],
+    contentLength: number,
+    body: Chunk | null,
+    last: boolean,
+    close: boolean,
+    head: ResponseHead | null,
+  ): boolean {
     const res = this.res;
     if (this.gone || res.destroyed) return true;
-    const flat: string[] = [];
-    let high = kHighChar.test(status);
-    for (const [name, value] of headers) {
-      flat.push(name, value);
-      if (!high && kHighChar.test(value)) high = true;
-    }
+    let prepared: PreparedHead;
+    if (head === null) prepared = prepareHead(status, headers);
+    else prepared = (head.prepared as PreparedHead | null) ?? (head.prepared = prepareHead(status, headers));
     // node:http sends the head in the encoding of the first string chunk
     // (UTF-8); header strings are latin1 on the wire (PEP 3333), which it
     // does only when the first chunk is bytes.
-    if (high && typeof body === 'string') body = Buffer.from(body);
+    if (prepared.high && typeof body === 'string') body = Buffer.from(body);
     // The whole body in hand: its size is the Content-Length (as native).
     if (contentLength < 0 && last && !bodilessStatus(code)) {
       contentLength = body === null ? 0 : typeof body === 'string' ? Buffer.byteLength(body) : body.byteLength;
     }
+    // The head's own fields, then the server's: the array is the head's,
+    // reused (writeHead reads it and keeps nothing of it).
+    const fields = prepared.fields;
+    let n = prepared.size;
     if (contentLength >= 0) {
-      flat.push('Content-Length', String(contentLength));
+      fields[n++] = 'Content-Length';
+      fields[n++] = String(contentLength);
       this.declared = contentLength;
     }
-    if (close || this.closing()) flat.push('Connection', 'close');
-    res.writeHead(code, status.slice(4), flat);
+    if (close || this.closing()) {
+      fields[n++] = 'Connection';
+      fields[n++] = 'close';
+    }
+    // (Setting an array's length is a call into the runtime: only when
+    // it changes.)
+    if (fields.length !== n) fields.length = n;
+    res.writeHead(code, prepared.reason, fields);
     if (last) {
-      this.count(body);
-      if (body === null) res.end();
-      else res.end(body);
+      if (body === null) {
+        res.end();
+      } else {
+        if (this.declared >= 0) this.written = typeof body === 'string' ? Buffer.byteLength(body) : body.byteLength;
+        res.end(body);
+      }
       this.checkShort();
       watchSend(res.socket, this.sendMs);
       return true;
     }
     if (body === null) return true;
     return this.write(body);
-  }
-
-  private count(chunk: Chunk | null): void {
-    if (chunk !== null) this.written += typeof chunk === 'string' ? Buffer.byteLength(chunk) : chunk.byteLength;
   }
 
   /** A body shorter than its Content-Length: cut, so the client knows. */
@@ -175,11 +247,49 @@ export class NodeSink implements Sink {
     this.wake();
   }
 
+  /**
+   * Sends `length` bytes of `fd` from `offset`: node:http has no
+   * sendfile(2), so blocks are read with fs.read and written as they come,
+   * awaiting 'drain' when the socket is full, as a file stream piped to
+   * the response would, without the promise and iterator step of each
+   * block of iterating the file. A file shorter than announced ends early
+   * (end() then cuts the connection: the body is short).
+   */
+  sendFile(fd: number, offset: number, length: number): Promise<void> {
+    return new Promise((resolve, reject) => {
+      let position = offset;
+      let left = length;
+      const next = (): void => {
+        if (left <= 0 || this.gone || this.res.destroyed) {
+          resolve();
+          return;
+        }
+        read(fd, Buffer.allocUnsafe(Math.min(kFileBlock, left)), 0, Math.min(kFileBlock, left), position, onRead);
+      };
+      const onRead = (err: NodeJS.ErrnoException | null, bytesRead: number, block: Buffer): void => {
+        if (err !== null) {
+          reject(err);
+          return;
+        }
+        if (bytesRead === 0) left = 0;
+        position += bytesRead;
+        left -= bytesRead;
+        if (bytesRead === 0 || this.write(bytesRead === block.length ? block : block.subarray(0, bytesRead))) next();
+        else void this.drain().then(next);
+      };
+      next();
+    });
+  }
+
   drain(): Promise<void> {
     if (this.gone || !this.res.writableNeedDrain) return Promise.resolve();
     // One listener for all the waiters of one 'drain'; 'close' wakes them
     // too (a listener left then is never called).
-    if (this.waiters.length === 0) this.res.once('drain', () => this.wake());
-    return new Promise((resolve) => this.waiters.push(resolve));
+    let waiters = this.waiters;
+    if (waiters === null) {
+      waiters = this.waiters = [];
+      this.res.once('drain', () => this.wake());
+    }
+    return new Promise((resolve) => waiters.push(resolve));
   }
 }

@@ -5,10 +5,48 @@
 // impossible are skipped there with the reason.
 import type { IncomingMessage } from 'node:http';
 import type { Limits } from '../settings.js';
-import { TARGET, TOKEN } from '../gateway/http-rules.js';
+import { isTarget, TOKEN } from '../gateway/http-rules.js';
 
-// Host = uri-host [ ":" port ] (RFC 9110 section 7.2, RFC 3986 section 3.2.2).
-const HOST = /^(?:\[[0-9A-Za-z:.!$&'()*+,;=_~-]+\]|[0-9A-Za-z._~%!$&'()*+,;=-]*)(?::[0-9]*)?$/;
+// Host = uri-host [ ":" port ] (RFC 9110 section 7.2, RFC 3986 section 3.2.2):
+// an IP-literal of kIpLiteral characters in brackets, or a reg-name of
+// kRegName characters (possibly empty), then an optional ":" and digits.
+// Checked in a loop over a table: every request has a Host.
+const kRegName = 1;
+const kIpLiteral = 2;
+const kHostChars = new Uint8Array(128);
+for (const c of "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz._~!$&'()*+,;=-") {
+  kHostChars[c.charCodeAt(0)] = kRegName | kIpLiteral;
+}
+kHostChars[0x25 /* % */] = kRegName;
+kHostChars[0x3a /* : */] = kIpLiteral;
+
+function validHost(host: string): boolean {
+  const n = host.length;
+  let i = 0;
+  if (n > 0 && host.charCodeAt(0) === 0x5b /* [ */) {
+    i = 1;
+    while (i < n) {
+      const c = host.charCodeAt(i);
+      if (c >= 128 || (kHostChars[c]! & kIpLiteral) === 0) break;
+      i++;
+    }
+    if (i === 1 || i === n || host.charCodeAt(i) !== 0x5d /* ] */) return false;
+    i++;
+  } else {
+    while (i < n) {
+      const c = host.charCodeAt(i);
+      if (c >= 128 || (kHostChars[c]! & kRegName) === 0) break;
+      i++;
+    }
+  }
+  if (i === n) return true;
+  if (host.charCodeAt(i) !== 0x3a /* : */) return false;
+  for (i++; i < n; i++) {
+    const c = host.charCodeAt(i);
+    if (c < 0x30 || c > 0x39) return false;
+  }
+  return true;
+}
 // absolute-form: scheme ":" hier-part (RFC 3986 section 3.1).
 const ABSOLUTE = /^([A-Za-z][A-Za-z0-9+.-]*):/;
 const HTTP_SCHEME = /^https?$/i;
@@ -21,7 +59,7 @@ const HTTP_SCHEME = /^https?$/i;
  */
 function validTarget(method: string, url: string): boolean {
   if (url === '*') return method === 'OPTIONS';
-  if (!TARGET.test(url)) return false;
+  if (!isTarget(url)) return false;
   if (url.charCodeAt(0) === 0x2f) return true;
   const m = ABSOLUTE.exec(url);
   if (m === null) return false;
@@ -38,7 +76,7 @@ function validTarget(method: string, url: string): boolean {
   }
   const authority = rest.slice(2, end);
   if (http && (authority === '' || authority.charCodeAt(0) === 0x3a)) return false;
-  return HOST.test(authority);
+  return validHost(authority);
 }
 
 const REQUEST_LINE = /^([!#$%&'*+.^_`|~0-9A-Za-z-]+) (\S+) HTTP\/(\d)\.(\d)$/;
@@ -70,12 +108,21 @@ export interface HeadFacts {
   close: boolean;
 }
 
+/** The last Host value checkHead found valid. */
+let lastHost = '';
+
+/** Whether the field name `name` is `lower` in any case; the usual
+ * spelling `usual` is compared first, without a lower-cased copy. */
+function isName(name: string, usual: string, lower: string): boolean {
+  return name === usual || name === lower || name.toLowerCase() === lower;
+}
+
 /** A fresh HeadFacts for checkHead to fill. */
 export const headFacts = (): HeadFacts => ({ hasBody: false, close: false });
 
 /** The status a request head deserves beyond what node:http checks, or 0;
  * fills `facts` when it is 0. Only the four names that matter are
- * lower-cased: the others are told apart by their length first. */
+ * compared: the others are told apart by their length first. */
 export function checkHead(req: IncomingMessage, limits: Limits, facts: HeadFacts): number {
   if (req.httpVersionMajor !== 1 || req.httpVersionMinor > 1) return 505;
   const url = req.url ?? '';
@@ -88,19 +135,27 @@ export function checkHead(req: IncomingMessage, limits: Limits, facts: HeadFacts
   let cl: string | undefined;
   let close = false;
   for (let i = 0; i < raw.length; i += 2) {
-    const length = raw[i]!.length;
-    if (length !== 4 && length !== 10 && length !== 14 && length !== 17) continue;
-    const name = raw[i]!.toLowerCase();
+    const name = raw[i]!;
+    const length = name.length;
     const value = raw[i + 1]!;
-    if (name === 'host') {
+    if (length === 4) {
+      if (!isName(name, 'Host', 'host')) continue;
       hosts++;
-      if (!HOST.test(value)) return 400;
-    } else if (name === 'transfer-encoding') {
+      // Clients send the same Host on every request: the last valid one
+      // is not checked again.
+      if (value !== lastHost) {
+        if (!validHost(value)) return 400;
+        lastHost = value;
+      }
+    } else if (length === 17) {
+      if (!isName(name, 'Transfer-Encoding', 'transfer-encoding')) continue;
       codings ??= [];
       for (const c of value.split(',')) codings.push(c.trim().toLowerCase());
-    } else if (name === 'content-length') {
+    } else if (length === 14) {
+      if (!isName(name, 'Content-Length', 'content-length')) continue;
       cl ??= value;
-    } else if (name === 'connection' && !close) {
+    } else if (length === 10) {
+      if (close || !isName(name, 'Connection', 'connection')) continue;
       for (const token of value.split(',')) {
         if (token.trim().toLowerCase() === 'close') close = true;
       }
