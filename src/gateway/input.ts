@@ -49,7 +49,10 @@ export class Input implements InputStream {
     const reader = this.reader;
     if (reader !== null) {
       this.reader = null;
-      reader.resolve(this.take());
+      // Bytes that came after the response was over were dropped: the
+      // body read() would give is not whole.
+      if (this.discarding) reader.reject(new Error('tsgi: the request body was discarded: its response is over'));
+      else reader.resolve(this.take());
     }
     this.notify();
   }
@@ -69,13 +72,11 @@ export class Input implements InputStream {
   /** The response is over: drop what is buffered and what still comes. */
   discard(): void {
     this.discarding = true;
+    // A read() waiting is settled by what comes next: fail() when the
+    // client went away (its error), end() otherwise.
+    if (this.reader !== null) return;
     this.chunks.length = 0;
     this.buffered = 0;
-    const reader = this.reader;
-    if (reader !== null) {
-      this.reader = null;
-      reader.reject(new Error('tsgi: the request body was discarded: its response is over'));
-    }
     if (this.paused && this.hooks) {
       this.paused = false;
       this.hooks.resume();
