@@ -129,7 +129,12 @@ export async function startNodeServer(app: Application, options: NodeServerOptio
   const sockets = new WeakMap<Socket, SocketState>();
   /** What the PROXY header of a socket said (proxy-protocol.ts). */
   const proxied = new WeakMap<Socket, ProxyAddress>();
+  // The socket of the last stateOf(): pipelined requests come one after the
+  // other on the same socket.
+  let lastSocket: Socket | null = null;
+  let lastState: SocketState | null = null;
   const stateOf = (socket: Socket): SocketState => {
+    if (socket === lastSocket) return lastState!;
     let st = sockets.get(socket);
     if (!st) {
       const proxy = proxied.get(socket);
@@ -143,6 +148,8 @@ export async function startNodeServer(app: Application, options: NodeServerOptio
       socket.once('close', () => connectionClosed(state));
       st = state;
     }
+    lastSocket = socket;
+    lastState = st;
     return st;
   };
   /** Sends the ready-made response once every earlier one has finished;

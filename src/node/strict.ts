@@ -111,10 +111,16 @@ export interface HeadFacts {
 /** The last Host value checkHead found valid. */
 let lastHost = '';
 
-/** Whether the field name `name` is `lower` in any case; the usual
- * spelling `usual` is compared first, without a lower-cased copy. */
+/** Whether the field name `name` is `lower` (letters and "-", of the same
+ * length) in any case, without a lower-cased copy: the usual spelling
+ * `usual` first, then the characters, where a character of a token with
+ * the 0x20 bit set is one of `lower`'s only if it is one in either case. */
 function isName(name: string, usual: string, lower: string): boolean {
-  return name === usual || name === lower || name.toLowerCase() === lower;
+  if (name === usual) return true;
+  for (let i = 0; i < lower.length; i++) {
+    if ((name.charCodeAt(i) | 0x20) !== lower.charCodeAt(i)) return false;
+  }
+  return true;
 }
 
 /** A fresh HeadFacts for checkHead to fill. */
