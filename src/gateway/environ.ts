@@ -246,6 +246,26 @@ const kFixedKeys: readonly (readonly [string, string])[] = [
   ['tsgi.file_wrapper', 'b.fileWrapper'],
 ];
 
+/** The request fields a server checks itself before the application sees
+ * the request (the node server's strict.ts): told apart by their environ
+ * key, so in any case, once per trie node. */
+export const HeadField = Object.freeze({
+  Other: 0,
+  Host: 1,
+  TransferEncoding: 2,
+  ContentLength: 3,
+  Connection: 4,
+} as const);
+export type HeadField = (typeof HeadField)[keyof typeof HeadField];
+
+const kHeadFields: ReadonlyMap<string, HeadField> = new Map([
+  ['HTTP_HOST', HeadField.Host],
+  ['HTTP_TRANSFER_ENCODING', HeadField.TransferEncoding],
+  ['CONTENT_LENGTH', HeadField.ContentLength],
+  ['HTTP_CONNECTION', HeadField.Connection],
+]);
+const kNoChecked: readonly number[] = [];
+
 /**
  * One sequence of request header names (a path in the trie from
  * `rootShape`): its environ keys, and where the value of its last header
@@ -262,6 +282,15 @@ export class HeaderShape {
   readonly join: string | null;
   /** Index in `keys` of HTTP_HOST, or -1. */
   readonly hostSlot: number;
+  /** How many headers the sequence has. */
+  readonly depth: number;
+  /** Every header of the sequence has a key of its own, in order (no
+   * name repeated or dropped): the value of key i is the i-th header's,
+   * read from the request's own pairs (walkHeaders). */
+  readonly direct: boolean;
+  /** The HeadFields of the sequence: its position and its HeadField, in
+   * pairs, in order. */
+  readonly checked: readonly number[];
   private byId: (HeaderShape | undefined)[] | null = null;
   private byName: Map<string, HeaderShape> | null = null;
   /** The first name seen after this one, and where it leads: compared
@@ -271,12 +300,25 @@ export class HeaderShape {
   private firstNext: HeaderShape | null = null;
   private hits = 0;
   private maker: EnvironMaker | null = null;
+  /** The maker that reads the values straight from rawHeaders-style
+   * pairs (`values[2 * i + 1]`). */
+  private rawMaker: EnvironMaker | null = null;
 
-  constructor(keys: readonly string[], slot: number, join: string | null) {
+  constructor(keys: readonly string[], slot: number, join: string | null, parent: HeaderShape | null, key: string | null) {
     this.keys = keys;
     this.slot = slot;
     this.join = join;
     this.hostSlot = keys.indexOf('HTTP_HOST');
+    if (parent === null) {
+      this.depth = 0;
+      this.direct = true;
+      this.checked = kNoChecked;
+    } else {
+      this.depth = parent.depth + 1;
+      this.direct = parent.direct && slot === parent.depth && join === null;
+      const field = key === null ? HeadField.Other : (kHeadFields.get(key) ?? HeadField.Other);
+      this.checked = field === HeadField.Other ? parent.checked : [...parent.checked, parent.depth, field];
+    }
   }
 
   /** The shape after one more header with known-header id `id`, whose
@@ -313,14 +355,16 @@ export class HeaderShape {
   private extend(key: string | null): HeaderShape | null {
     if (shapeNodes >= kMaxShapeNodes) return null;
     shapeNodes++;
-    if (key === null) return new HeaderShape(this.keys, -1, null);
+    if (key === null) return new HeaderShape(this.keys, -1, null, this, null);
     const slot = this.keys.indexOf(key);
-    if (slot >= 0) return new HeaderShape(this.keys, slot, key === 'HTTP_COOKIE' ? '; ' : ', ');
-    return new HeaderShape([...this.keys, key], this.keys.length, null);
+    if (slot >= 0) return new HeaderShape(this.keys, slot, key === 'HTTP_COOKIE' ? '; ' : ', ', this, key);
+    return new HeaderShape([...this.keys, key], this.keys.length, null, this, key);
   }
 
   /** The environ of a request whose header values (joined) are
-   * `values[0..keys.length)`. */
+   * `values[0..keys.length)`; with `stride` 2, `values` are the request's
+   * names and values alternating, one header per key (no name repeated
+   * or dropped), and the value of key i is `values[2 * i + 1]`. */
   make(
     base: EnvironBase,
     method: string,
@@ -331,21 +375,25 @@ export class HeaderShape {
     input: InputStream,
     values: readonly string[],
     serverPort: string = base.serverPort,
+    stride: 1 | 2 = 1,
   ): Environ {
+    const at = stride - 1;
     const h = this.hostSlot;
-    const serverName = hostName(h < 0 ? undefined : values[h], base.serverName);
-    let maker = this.maker;
+    const serverName = hostName(h < 0 ? undefined : values[h * stride + at], base.serverName);
+    let maker = stride === 1 ? this.maker : this.rawMaker;
     if (maker === null) {
       if (++this.hits < kCompileAfter || compiledShapes >= kMaxCompiledShapes) {
         const environ = createEnviron(base, method, target, protocol, remoteAddr, remotePort, input);
         const keys = this.keys;
-        for (let i = 0; i < keys.length; i++) environ[keys[i]!] = values[i];
+        for (let i = 0; i < keys.length; i++) environ[keys[i]!] = values[i * stride + at];
         environ.SERVER_NAME = serverName;
         environ.SERVER_PORT = serverPort;
         return environ;
       }
       compiledShapes++;
-      maker = this.maker = compileMaker(this.keys);
+      maker = compileMaker(this.keys, stride);
+      if (stride === 1) this.maker = maker;
+      else this.rawMaker = maker;
     }
     const start = pathStart(target);
     const q = queryAt(target, start);
@@ -356,19 +404,71 @@ export class HeaderShape {
 /** The function that writes the environ literal of `keys`. The keys are
  * written as JSON strings (a header name is a token, but a token may hold
  * quotes); the values are arguments, nothing of a request is in the code. */
-function compileMaker(keys: readonly string[]): EnvironMaker {
+function compileMaker(keys: readonly string[], stride: 1 | 2): EnvironMaker {
   const fields = kFixedKeys.map(([k, v]) => `${JSON.stringify(k)}: ${v}`);
-  keys.forEach((k, i) => fields.push(`${JSON.stringify(k)}: v[${i}]`));
+  keys.forEach((k, i) => fields.push(`${JSON.stringify(k)}: v[${i * stride + stride - 1}]`));
   const body = `return function (b, m, p, q, t, sn, sp, pr, ra, rp, i, v) {\nreturn {\n${fields.join(',\n')}\n};\n};`;
   return (new Function('V', body) as (version: typeof VERSION) => EnvironMaker)(VERSION);
 }
 
 /** The shape of a request without headers: where every walk starts. */
-export const rootShape = new HeaderShape([], -1, null);
+export const rootShape = new HeaderShape([], -1, null, null, null);
 
 /** `values` of a walk: one array per thread, reused by every request (a
  * maker copies what it needs). */
 export const shapeValues: string[] = [];
+
+/**
+ * Walks the names of `headers` (names and values alternating, as sent) in
+ * the trie: the shape of the sequence, null when the trie is full. The
+ * values of a direct shape stay where they are; the others are put in
+ * `shapeValues` (joined where a name repeats).
+ */
+export function walkHeaders(headers: readonly string[]): HeaderShape | null {
+  let shape: HeaderShape = rootShape;
+  const values = shapeValues;
+  for (let i = 0; i + 1 < headers.length; i += 2) {
+    const next = shape.named(headers[i]!);
+    if (next === null) return null;
+    if (!next.direct) {
+      // The first header that is not: the values so far are copied.
+      if (shape.direct) for (let j = 0; j < shape.depth; j++) values[j] = headers[2 * j + 1]!;
+      const slot = next.slot;
+      if (slot >= 0) values[slot] = next.join === null ? headers[i + 1]! : values[slot] + next.join + headers[i + 1]!;
+    }
+    shape = next;
+  }
+  return shape;
+}
+
+/** The environ of a request whose `headers` walkHeaders() walked to
+ * `shape`; null (the trie is full): one keyed store per header. */
+export function environOf(
+  shape: HeaderShape | null,
+  base: EnvironBase,
+  method: string,
+  target: string,
+  protocol: string,
+  headers: readonly string[],
+  remoteAddr: string,
+  remotePort: string,
+  input: InputStream,
+  trust: ProxyTrust | null,
+): Environ {
+  if (shape !== null) {
+    const environ = shape.direct
+      ? shape.make(base, method, target, protocol, remoteAddr, remotePort, input, headers, base.serverPort, 2)
+      : shape.make(base, method, target, protocol, remoteAddr, remotePort, input, shapeValues);
+    if (trust !== null) trust.apply(environ);
+    return environ;
+  }
+  const environ = createEnviron(base, method, target, protocol, remoteAddr, remotePort, input);
+  for (let i = 0; i + 1 < headers.length; i += 2) {
+    const key = environKey(headers[i]!);
+    if (key !== null) addHeader(environ, key, headers[i + 1]!);
+  }
+  return finishEnviron(environ, trust);
+}
 
 /** Builds the environ of one request from `rawHeaders`-style pairs (names
  * and values alternating, as sent). */
@@ -383,28 +483,5 @@ export function makeEnviron(
   input: InputStream,
   trust: ProxyTrust | null,
 ): Environ {
-  let shape: HeaderShape | null = rootShape;
-  const values = shapeValues;
-  for (let i = 0; i + 1 < headers.length; i += 2) {
-    const next: HeaderShape | null = shape.named(headers[i]!);
-    if (next === null) {
-      shape = null;
-      break;
-    }
-    shape = next;
-    const slot = next.slot;
-    if (slot >= 0) values[slot] = next.join === null ? headers[i + 1]! : values[slot] + next.join + headers[i + 1]!;
-  }
-  if (shape !== null) {
-    const environ = shape.make(base, method, target, protocol, remoteAddr, remotePort, input, values);
-    if (trust !== null) trust.apply(environ);
-    return environ;
-  }
-  // The trie is full: one keyed store per header.
-  const environ = createEnviron(base, method, target, protocol, remoteAddr, remotePort, input);
-  for (let i = 0; i + 1 < headers.length; i += 2) {
-    const key = environKey(headers[i]!);
-    if (key !== null) addHeader(environ, key, headers[i + 1]!);
-  }
-  return finishEnviron(environ, trust);
+  return environOf(walkHeaders(headers), base, method, target, protocol, headers, remoteAddr, remotePort, input, trust);
 }

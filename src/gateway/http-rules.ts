@@ -29,12 +29,17 @@ export function isTargetChar(c: number): boolean {
 /** A whole request target of `isTargetChar` bytes. */
 export const TARGET = /^[!$-;=?-~]+$/;
 
-/** True when `target` is a non-empty run of `isTargetChar` characters (as
- * TARGET, in a loop: cheaper than a regular expression on the short
- * targets of most requests). */
+// Below this length a loop over the characters is cheaper than a call
+// into the regular expression engine; above it, the engine is.
+const kShortTarget = 16;
+
+/** True when `target` is a non-empty run of `isTargetChar` characters
+ * (TARGET). */
 export function isTarget(target: string): boolean {
-  if (target.length === 0) return false;
-  for (let i = 0; i < target.length; i++) {
+  const n = target.length;
+  if (n > kShortTarget) return TARGET.test(target);
+  if (n === 0) return false;
+  for (let i = 0; i < n; i++) {
     if (!isTargetChar(target.charCodeAt(i))) return false;
   }
   return true;

@@ -7,7 +7,7 @@ import type { ListenTarget, ServingServer } from '../supervisor/binds.js';
 import { tcpAddress } from '../native/server.js';
 import { OUTPUT_HIGH_WATER } from '../native/binding.js';
 import { timerTickMs, type Limits } from '../settings.js';
-import { makeEnviron, type EnvironBase } from '../gateway/environ.js';
+import { environOf, walkHeaders, type EnvironBase } from '../gateway/environ.js';
 import { emptyInput, Input, type InputHooks } from '../gateway/input.js';
 import { refusal, refusalBytes } from '../gateway/refusals.js';
 import { runApplication, type SinkWrapper } from '../gateway/response.js';
@@ -43,10 +43,6 @@ export interface NodeServerOptions {
   metrics: Float64Array | null;
   /** The PROXY header expected from trusted front-ends, or 'off'. */
   proxyProtocol: 'off' | 'v1' | 'v2' | 'auto';
-}
-
-function flatHeaders(req: IncomingMessage): string[] {
-  return req.rawHeaders;
 }
 
 // ---- Strict parsing on node:http ------------------------------------------
@@ -129,7 +125,12 @@ export async function startNodeServer(app: Application, options: NodeServerOptio
   const sockets = new WeakMap<Socket, SocketState>();
   /** What the PROXY header of a socket said (proxy-protocol.ts). */
   const proxied = new WeakMap<Socket, ProxyAddress>();
+  // The socket of the last stateOf(): pipelined requests come one after the
+  // other on the same socket.
+  let lastSocket: Socket | null = null;
+  let lastState: SocketState | null = null;
   const stateOf = (socket: Socket): SocketState => {
+    if (socket === lastSocket) return lastState!;
     let st = sockets.get(socket);
     if (!st) {
       const proxy = proxied.get(socket);
@@ -143,6 +144,8 @@ export async function startNodeServer(app: Application, options: NodeServerOptio
       socket.once('close', () => connectionClosed(state));
       st = state;
     }
+    lastSocket = socket;
+    lastState = st;
     return st;
   };
   /** Sends the ready-made response once every earlier one has finished;
@@ -342,7 +345,16 @@ export async function startNodeServer(app: Application, options: NodeServerOptio
     const st = stateOf(socket);
     // Nothing after a refused or a closing request reaches the application.
     if (st.refused || st.closes) return;
-    const refusal = headerSectionSize(req.rawHeaders) > options.limits.maxHeaderSize ? 431 : checkHead(req, options.limits, facts);
+    const raw = req.rawHeaders;
+    if (headerSectionSize(raw) > options.limits.maxHeaderSize) {
+      refuseRequest(req, res, 431);
+      return;
+    }
+    // The names are walked before checkHead, which learns from the shape
+    // where the fields it checks are (node:http bounds their number by
+    // maxHeadersCount).
+    const shape = walkHeaders(raw);
+    const refusal = checkHead(req, options.limits, facts, shape);
     if (refusal !== 0) {
       refuseRequest(req, res, refusal);
       return;
@@ -358,13 +370,14 @@ export async function startNodeServer(app: Application, options: NodeServerOptio
       input = reading.body;
     }
     const base = st.base;
-    const environ = makeEnviron(
+    const environ = environOf(
+      shape,
       base,
       req.method ?? 'GET',
       req.url ?? '/',
       // checkHead let through HTTP/1.0 and HTTP/1.1 only.
       req.httpVersionMinor === 1 ? 'HTTP/1.1' : 'HTTP/1.0',
-      flatHeaders(req),
+      raw,
       st.remoteAddr,
       st.remotePort,
       input,

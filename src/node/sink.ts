@@ -11,6 +11,12 @@ import { timerTickMs } from '../settings.js';
 import { OUTPUT_HIGH_WATER } from '../native/binding.js';
 
 const kSendWatch = Symbol('tsgi.sendWatch');
+/** A whole body up to this size is handed to res.end() as a latin1
+ * string: node:http then writes head and body as one string (one write),
+ * where bytes make it queue the head apart and write both as a vector.
+ * Past it, the copy into a string costs more than that saves. */
+const kJoinedBody = 1024;
+const latin1Slice = (Buffer.prototype as unknown as { latin1Slice: (this: Uint8Array, start: number, end: number) => string }).latin1Slice;
 
 /** The block sendFile reads and writes at a time: the sockets' high-water
  * mark, so that one block fills the socket. */
@@ -65,6 +71,9 @@ interface PreparedHead {
   /** How many of `fields` are the head's own. */
   readonly size: number;
   readonly high: boolean;
+  /** The last Content-Length sent with it, and its digits. */
+  length: number;
+  lengthText: string;
 }
 
 function hasHigh(text: string): boolean {
@@ -81,7 +90,7 @@ function prepareHead(status: string, headers: readonly Header[]): PreparedHead {
     fields.push(name, value);
     if (!high && hasHigh(value)) high = true;
   }
-  return { reason, fields, size: fields.length, high };
+  return { reason, fields, size: fields.length, high, length: -1, lengthText: '' };
 }
 
 /**
@@ -166,8 +175,12 @@ export class NodeSink implements Sink {
     const fields = prepared.fields;
     let n = prepared.size;
     if (contentLength >= 0) {
+      if (contentLength !== prepared.length) {
+        prepared.length = contentLength;
+        prepared.lengthText = String(contentLength);
+      }
       fields[n++] = 'Content-Length';
-      fields[n++] = String(contentLength);
+      fields[n++] = prepared.lengthText;
       this.declared = contentLength;
     }
     if (close || this.closing()) {
@@ -183,7 +196,8 @@ export class NodeSink implements Sink {
         res.end();
       } else {
         if (this.declared >= 0) this.written = typeof body === 'string' ? Buffer.byteLength(body) : body.byteLength;
-        res.end(body);
+        if (typeof body !== 'string' && body.byteLength <= kJoinedBody) res.end(latin1Slice.call(body, 0, body.byteLength), 'latin1');
+        else res.end(body);
       }
       this.checkShort();
       watchSend(res.socket, this.sendMs);

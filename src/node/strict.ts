@@ -6,6 +6,7 @@
 import type { IncomingMessage } from 'node:http';
 import type { Limits } from '../settings.js';
 import { isTarget, TOKEN } from '../gateway/http-rules.js';
+import { HeadField, type HeaderShape } from '../gateway/environ.js';
 
 // Host = uri-host [ ":" port ] (RFC 9110 section 7.2, RFC 3986 section 3.2.2):
 // an IP-literal of kIpLiteral characters in brackets, or a reg-name of
@@ -108,38 +109,82 @@ export interface HeadFacts {
   close: boolean;
 }
 
-/** The last Host value checkHead found valid. */
+/** The last Host value checkHead found valid, and the last target with
+ * its method (the asterisk-form is valid only for OPTIONS). */
 let lastHost = '';
+let lastTarget: string | null = null;
+let lastTargetMethod = '';
 
-/** Whether the field name `name` is `lower` in any case; the usual
- * spelling `usual` is compared first, without a lower-cased copy. */
+/** Whether the field name `name` is `lower` (letters and "-", of the same
+ * length) in any case, without a lower-cased copy: the usual spelling
+ * `usual` first, then the characters, where a character of a token with
+ * the 0x20 bit set is one of `lower`'s only if it is one in either case. */
 function isName(name: string, usual: string, lower: string): boolean {
-  return name === usual || name === lower || name.toLowerCase() === lower;
+  if (name === usual) return true;
+  for (let i = 0; i < lower.length; i++) {
+    if ((name.charCodeAt(i) | 0x20) !== lower.charCodeAt(i)) return false;
+  }
+  return true;
+}
+
+/** The HeadField of a field name, without the trie (which tells it from
+ * the environ key). */
+function headField(name: string): HeadField {
+  switch (name.length) {
+    case 4:
+      return isName(name, 'Host', 'host') ? HeadField.Host : HeadField.Other;
+    case 17:
+      return isName(name, 'Transfer-Encoding', 'transfer-encoding') ? HeadField.TransferEncoding : HeadField.Other;
+    case 14:
+      return isName(name, 'Content-Length', 'content-length') ? HeadField.ContentLength : HeadField.Other;
+    case 10:
+      return isName(name, 'Connection', 'connection') ? HeadField.Connection : HeadField.Other;
+    default:
+      return HeadField.Other;
+  }
 }
 
 /** A fresh HeadFacts for checkHead to fill. */
 export const headFacts = (): HeadFacts => ({ hasBody: false, close: false });
 
 /** The status a request head deserves beyond what node:http checks, or 0;
- * fills `facts` when it is 0. Only the four names that matter are
- * compared: the others are told apart by their length first. */
-export function checkHead(req: IncomingMessage, limits: Limits, facts: HeadFacts): number {
+ * fills `facts` when it is 0. `shape` is where walkHeaders() took the
+ * names (null: the trie is full), which knows which of them matter. */
+export function checkHead(req: IncomingMessage, limits: Limits, facts: HeadFacts, shape: HeaderShape | null): number {
   if (req.httpVersionMajor !== 1 || req.httpVersionMinor > 1) return 505;
   const url = req.url ?? '';
   if (url.length > limits.maxUrlSize) return 414;
-  if (!validTarget(req.method ?? '', url)) return 400;
+  // A client asking for the same target again (the last valid one for
+  // that method) is not checked again.
+  const method = req.method ?? '';
+  if (url !== lastTarget || method !== lastTargetMethod) {
+    if (!validTarget(method, url)) return 400;
+    lastTarget = url;
+    lastTargetMethod = method;
+  }
   const raw = req.rawHeaders;
   if (raw.length / 2 > limits.maxHeaderCount) return 431;
   let hosts = 0;
   let codings: string[] | null = null;
   let cl: string | undefined;
   let close = false;
-  for (let i = 0; i < raw.length; i += 2) {
-    const name = raw[i]!;
-    const length = name.length;
-    const value = raw[i + 1]!;
-    if (length === 4) {
-      if (!isName(name, 'Host', 'host')) continue;
+  // The shape the names walked to knows where its four fields are; without
+  // one (the trie is full) every name is looked at.
+  const checked = shape === null ? null : shape.checked;
+  const count = checked === null ? raw.length / 2 : checked.length / 2;
+  for (let c = 0; c < count; c++) {
+    let at: number;
+    let field: HeadField;
+    if (checked === null) {
+      at = c;
+      field = headField(raw[2 * c]!);
+      if (field === HeadField.Other) continue;
+    } else {
+      at = checked[2 * c]!;
+      field = checked[2 * c + 1]! as HeadField;
+    }
+    const value = raw[2 * at + 1]!;
+    if (field === HeadField.Host) {
       hosts++;
       // Clients send the same Host on every request: the last valid one
       // is not checked again.
@@ -147,15 +192,12 @@ export function checkHead(req: IncomingMessage, limits: Limits, facts: HeadFacts
         if (!validHost(value)) return 400;
         lastHost = value;
       }
-    } else if (length === 17) {
-      if (!isName(name, 'Transfer-Encoding', 'transfer-encoding')) continue;
+    } else if (field === HeadField.TransferEncoding) {
       codings ??= [];
-      for (const c of value.split(',')) codings.push(c.trim().toLowerCase());
-    } else if (length === 14) {
-      if (!isName(name, 'Content-Length', 'content-length')) continue;
+      for (const coding of value.split(',')) codings.push(coding.trim().toLowerCase());
+    } else if (field === HeadField.ContentLength) {
       cl ??= value;
-    } else if (length === 10) {
-      if (close || !isName(name, 'Connection', 'connection')) continue;
+    } else if (!close) {
       for (const token of value.split(',')) {
         if (token.trim().toLowerCase() === 'close') close = true;
       }
