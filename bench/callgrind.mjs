@@ -4,8 +4,13 @@
 // where a timed run on a shared machine is not, and split by component
 // (tsgi.node, node, libc, V8's generated code).
 //
-//   node bench/callgrind.mjs [--server native|node] [--scenarios hello,pipelined,...]
-//                            [--requests N] [--connections C] [--keep DIR]
+//   node bench/callgrind.mjs [--server native|node|node-http] [--scenarios hello,pipelined,...]
+//                            [--requests N] [--connections C] [--keep DIR] [--perf-map]
+//
+// --server node-http counts the benchmark's plain node:http server, the
+// baseline of the reference server. --perf-map (with --keep) runs node
+// with --perf-basic-prof and keeps its map next to each dump, which names
+// V8's generated code (JIT) by address.
 //
 // For each scenario: the server starts under callgrind (collection off),
 // the same requests as the benchmark's (the wrk script's own dump; for
@@ -16,7 +21,7 @@
 // in this process, outside valgrind: only the server's instructions count.
 // Kernel time is not counted (valgrind cannot see it).
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -29,6 +34,8 @@ import { APP, CLI, HOST, ROOT } from './settings.mjs';
 import { dumpBatch } from './wrk.mjs';
 import { makeWorkDir } from './workdir.mjs';
 
+const NODE_HTTP_APP = join(ROOT, 'bench', 'apps', 'node-http-server.mjs');
+
 const { values: args } = parseArgs({
   options: {
     server: { type: 'string', default: 'native' },
@@ -37,6 +44,7 @@ const { values: args } = parseArgs({
     warmup: { type: 'string', default: '20000' },
     connections: { type: 'string', default: '16' },
     keep: { type: 'string' },
+    'perf-map': { type: 'boolean', default: false },
     help: { type: 'boolean', short: 'h', default: false },
   },
 });
@@ -145,11 +153,10 @@ async function measure(sc, ctx) {
       '--instr-atstart=no',
       `--callgrind-out-file=${out}`,
       process.execPath,
-      CLI,
-      'serve',
-      APP,
-      '--server',
-      args.server,
+      ...(args['perf-map'] ? ['--perf-basic-prof'] : []),
+      // node-http: the plain node:http peer of the benchmark, for the
+      // instructions the reference server adds to node:http's own.
+      ...(args.server === 'node-http' ? [NODE_HTTP_APP] : [CLI, 'serve', APP, '--server', args.server]),
       '--bind',
       `${HOST}:0`,
       '--keep-alive-timeout',
@@ -171,6 +178,11 @@ async function measure(sc, ctx) {
     at = await load(srv.port, requests, depth, total, at);
     execFileSync('callgrind_control', ['--instr=off', String(srv.pid)], { stdio: 'ignore' });
     execFileSync('callgrind_control', ['--dump', String(srv.pid)], { stdio: 'ignore' });
+    // V8's generated code has no symbols for valgrind: its perf map names it.
+    if (args.keep && args['perf-map']) {
+      mkdirSync(args.keep, { recursive: true });
+      copyFileSync(`/tmp/perf-${srv.pid}.map`, join(args.keep, `${sc.id}.perf.map`));
+    }
   } finally {
     await srv.stop({ timeoutMs: 30_000 });
   }
