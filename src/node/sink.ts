@@ -2,7 +2,7 @@
 // shared response driver), with the send timeout node:http lacks. Used by
 // the reference server and by toNodeListener.
 import { read } from 'node:fs';
-import { ServerResponse } from 'node:http';
+import { ServerResponse, type IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Chunk, Header } from '../types.js';
 import type { ResponseHead, Sink } from '../gateway/response.js';
@@ -74,6 +74,10 @@ interface PreparedHead {
   /** The last Content-Length sent with it, and its digits. */
   length: number;
   lengthText: string;
+  /** The status line and the head's own fields as writeHead() would
+   * write them, when storeHead() may write the head (see there), else
+   * null. */
+  readonly text: string | null;
 }
 
 function hasHigh(text: string): boolean {
@@ -81,17 +85,139 @@ function hasHigh(text: string): boolean {
   return false;
 }
 
-function prepareHead(status: string, headers: readonly Header[]): PreparedHead {
+function prepareHead(status: string, code: number, headers: readonly Header[]): PreparedHead {
   const reason = status.slice(4);
   const fields: string[] = [];
   let high = hasHigh(reason);
+  // The head storeHead() may write: a status with a body (node:http drops
+  // the framing of 1xx, 204 and 304 itself), no field whose name
+  // writeHead() acts on (of those, only Expect is the application's: the
+  // others are the server's, HeaderRole in http-rules.ts).
+  let text: string | null = code >= 200 && code !== 204 && code !== 304 ? `HTTP/1.1 ${code} ${reason}\r\n` : null;
   for (let i = 0; i < headers.length; i++) {
     const [name, value] = headers[i]!;
     fields.push(name, value);
     if (!high && hasHigh(value)) high = true;
+    if (text !== null) text = name.length === 6 && name.toLowerCase() === 'expect' ? null : text + name + ': ' + value + '\r\n';
   }
-  return { reason, fields, size: fields.length, high, length: -1, lengthText: '' };
+  return { reason, fields, size: fields.length, high, length: -1, lengthText: '', text };
 }
+
+/** ServerResponse's fields that its writeHead() reads and sets (Node's
+ * lib/_http_outgoing.js and lib/_http_server.js). */
+interface ResponseState {
+  _header: string | null;
+  _headerSent: boolean;
+  _contentLength: number | null;
+  _last: boolean;
+  _keepAliveTimeout: number;
+  _defaultKeepAlive: boolean;
+  _maxRequestsPerSocket: number | null | undefined;
+  _expect_continue: boolean;
+  _sent100: boolean;
+  maxRequestsOnConnectionReached: boolean;
+  shouldKeepAlive: boolean;
+  sendDate: boolean;
+  statusCode: number;
+  statusMessage: string;
+  chunkedEncoding: boolean;
+}
+
+// The Date field of this second (RFC 9110 section 6.6.1, IMF-fixdate), as
+// node:http writes it.
+let dateText = '';
+let dateUntil = 0;
+// The persistence fields of a keep-alive response, per keep-alive timeout.
+let keepAliveMs = -1;
+let keepAliveText = '';
+
+/**
+ * Stores the head of a response with a Content-Length as node:http's
+ * writeHead(code, reason, fields) would (the same bytes and the same state
+ * of `res`) without its per-field validation and matching, which the
+ * driver has done for this head once (checkName, badFieldChar); false
+ * when the response is one writeHead() must make: a head prepareHead()
+ * did not write out, a server that counts requests per connection, an
+ * unanswered Expect: 100-continue, or a Node.js whose writeHead() writes
+ * something else (kStoreHead, checked at load).
+ */
+function storeHead(res: ServerResponse, code: number, prepared: PreparedHead, close: boolean): boolean {
+  const text = prepared.text;
+  const r = res as unknown as ResponseState;
+  if (text === null || !kStoreHead || r._header !== null) return false;
+  if ((r._expect_continue && !r._sent100) || r.maxRequestsOnConnectionReached || ~~r._maxRequestsPerSocket! > 0) return false;
+  // Kept alive, else Connection: close, after Date unless the
+  // application's (in the fields) said it.
+  const keep = !close && r.shouldKeepAlive;
+  let head = text + 'Content-Length: ' + prepared.lengthText + '\r\n';
+  if (close) head += 'Connection: close\r\n';
+  if (r.sendDate) {
+    const now = Date.now();
+    if (now >= dateUntil) {
+      dateText = 'Date: ' + new Date(now).toUTCString() + '\r\n';
+      dateUntil = now - (now % 1000) + 1000;
+    }
+    head += dateText;
+  }
+  if (keep) {
+    if (r._keepAliveTimeout !== keepAliveMs) {
+      keepAliveMs = r._keepAliveTimeout;
+      keepAliveText = keepAliveMs ? `Connection: keep-alive\r\nKeep-Alive: timeout=${Math.floor(keepAliveMs / 1000)}\r\n` : 'Connection: keep-alive\r\n';
+    }
+    head += r._defaultKeepAlive ? keepAliveText : 'Connection: keep-alive\r\n';
+  } else {
+    if (!close) head += 'Connection: close\r\n';
+    r._last = true;
+  }
+  r.statusCode = code;
+  r.statusMessage = prepared.reason;
+  r._contentLength = prepared.length;
+  r._header = head + '\r\n';
+  r._headerSent = false;
+  return true;
+}
+
+/** Whether storeHead() leaves a response as writeHead() does, on this
+ * Node.js: a few heads stored both ways and compared, at load. */
+function checkStoreHead(): boolean {
+  const request = (minor: number) => ({ method: 'GET', httpVersionMajor: 1, httpVersionMinor: minor, headers: {} }) as unknown as IncomingMessage;
+  const keys = ['_header', '_headerSent', '_contentLength', '_last', 'statusCode', 'statusMessage', 'chunkedEncoding', 'shouldKeepAlive'] as const;
+  // [code, status, headers, length, Connection: close, keep-alive ms, HTTP/1.minor]
+  const cases: [number, string, Header[], number, boolean, number, number][] = [
+    [200, '200 OK', [['Content-Type', 'text/plain']], 5, false, 5000, 1],
+    [404, '404 Not Found', [], 0, true, 5000, 1],
+    [201, '201 Created', [['X-A', 'b'], ['Set-Cookie', 'c=d']], 12345, false, 0, 1],
+    [200, '200 OK', [['Content-Type', 'text/plain']], 5, false, 5000, 0],
+  ];
+  try {
+    for (const [code, status, headers, length, close, keepAlive, minor] of cases) {
+      const fast = new ServerResponse(request(minor));
+      const slow = new ServerResponse(request(minor));
+      for (const res of [fast, slow]) {
+        const r = res as unknown as ResponseState;
+        r._keepAliveTimeout = keepAlive;
+        r.sendDate = false;
+      }
+      const prepared = prepareHead(status, code, headers);
+      prepared.length = length;
+      prepared.lengthText = String(length);
+      const fields = [...prepared.fields, 'Content-Length', String(length), ...(close ? ['Connection', 'close'] : [])];
+      slow.writeHead(code, prepared.reason, fields);
+      if (!storeHead(fast, code, prepared, close)) return false;
+      for (const key of keys) if ((fast as unknown as ResponseState)[key] !== (slow as unknown as ResponseState)[key]) return false;
+    }
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+// (True while checkStoreHead() runs, so that storeHead() is what it checks.)
+let kStoreHead = true;
+kStoreHead = checkStoreHead();
+/** Whether this Node.js's writeHead() is the one storeHead() writes as:
+ * the reference server stores heads only then. */
+export const storesHeads: boolean = kStoreHead;
 
 /**
  * The ServerResponse of a server that makes a NodeSink for each response
@@ -119,6 +245,9 @@ export class NodeSink implements Sink {
   /** Who awaits 'drain' (or 'close'); null while no one does. */
   private waiters: (() => void)[] | null = null;
   private detached = false;
+  /** The response is a SinkResponse: the server's own, on which nothing
+   * but this sink sets headers. */
+  private readonly own: boolean;
 
   constructor(
     protected readonly res: ServerResponse,
@@ -127,7 +256,8 @@ export class NodeSink implements Sink {
   ) {
     // 'drain' is listened for only while someone waits (drain()): most
     // responses never wait, and a listener per response costs.
-    if (res instanceof SinkResponse) res.sink = this;
+    this.own = res instanceof SinkResponse;
+    if (this.own) (res as SinkResponse).sink = this;
     else res.on('close', () => this.closed());
   }
 
@@ -160,8 +290,8 @@ export class NodeSink implements Sink {
     const res = this.res;
     if (this.gone || res.destroyed) return true;
     let prepared: PreparedHead;
-    if (head === null) prepared = prepareHead(status, headers);
-    else prepared = (head.prepared as PreparedHead | null) ?? (head.prepared = prepareHead(status, headers));
+    if (head === null) prepared = prepareHead(status, code, headers);
+    else prepared = (head.prepared as PreparedHead | null) ?? (head.prepared = prepareHead(status, code, headers));
     // node:http sends the head in the encoding of the first string chunk
     // (UTF-8); header strings are latin1 on the wire (PEP 3333), which it
     // does only when the first chunk is bytes.
@@ -170,27 +300,35 @@ export class NodeSink implements Sink {
     if (contentLength < 0 && last && !bodilessStatus(code)) {
       contentLength = body === null ? 0 : typeof body === 'string' ? Buffer.byteLength(body) : body.byteLength;
     }
-    // The head's own fields, then the server's: the array is the head's,
-    // reused (writeHead reads it and keeps nothing of it).
-    const fields = prepared.fields;
-    let n = prepared.size;
     if (contentLength >= 0) {
       if (contentLength !== prepared.length) {
         prepared.length = contentLength;
         prepared.lengthText = String(contentLength);
       }
-      fields[n++] = 'Content-Length';
-      fields[n++] = prepared.lengthText;
       this.declared = contentLength;
     }
-    if (close || this.closing()) {
-      fields[n++] = 'Connection';
-      fields[n++] = 'close';
+    const closes = close || this.closing();
+    // A server's own response with a length: its head stored as writeHead
+    // would. Else (a response of toNodeListener, whose application may
+    // have set headers on it; no length; see storeHead) writeHead.
+    if (contentLength < 0 || !this.own || !storeHead(res, code, prepared, closes)) {
+      // The head's own fields, then the server's: the array is the head's,
+      // reused (writeHead reads it and keeps nothing of it).
+      const fields = prepared.fields;
+      let n = prepared.size;
+      if (contentLength >= 0) {
+        fields[n++] = 'Content-Length';
+        fields[n++] = prepared.lengthText;
+      }
+      if (closes) {
+        fields[n++] = 'Connection';
+        fields[n++] = 'close';
+      }
+      // (Setting an array's length is a call into the runtime: only when
+      // it changes.)
+      if (fields.length !== n) fields.length = n;
+      res.writeHead(code, prepared.reason, fields);
     }
-    // (Setting an array's length is a call into the runtime: only when
-    // it changes.)
-    if (fields.length !== n) fields.length = n;
-    res.writeHead(code, prepared.reason, fields);
     if (last) {
       if (body === null) {
         res.end();

@@ -1,0 +1,157 @@
+// node-heads.test.ts: the reference server stores the head of a response
+// with a length itself, as node:http's writeHead() would (storeHead in
+// src/node/sink.ts), and leaves every other response to writeHead(). Each
+// case here is answered by the reference server and by the same
+// application on a plain node:http server through toNodeListener (whose
+// responses always go through writeHead()): the bytes must be the same,
+// Date's value aside, on both the stored path and the paths that fall back.
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { toNodeListener, type Application } from '../src/index.js';
+import { storesHeads } from '../src/node/sink.js';
+import { RawClient } from './helpers/http.js';
+import { closeAll, start } from './helpers/servers.js';
+
+async function* twoChunks(): AsyncGenerator<string> {
+  yield 'one ';
+  yield 'two';
+}
+
+const app: Application = async (environ, startResponse) => {
+  switch (environ.PATH_INFO) {
+    case '/length':
+      startResponse('200 OK', [['Content-Type', 'text/plain'], ['X-A', 'b'], ['Set-Cookie', 'c=1'], ['Set-Cookie', 'd=2']]);
+      return ['hello'];
+    case '/declared':
+      startResponse('201 Created', [['Content-Length', '5'], ['Content-Type', 'text/plain']]);
+      return ['hello'];
+    case '/empty':
+      startResponse('404 Not Found', []);
+      return [];
+    case '/close':
+      startResponse('200 OK', [['Content-Type', 'text/plain'], ['Connection', 'close']]);
+      return ['bye'];
+    case '/latin1':
+      startResponse('200 OK', [['Content-Type', 'text/plain; charset=utf-8'], ['X-Name', 'caf\u00e9']]);
+      return ['na\u00efve'];
+    case '/stream':
+      startResponse('200 OK', [['Content-Type', 'text/plain']]);
+      return twoChunks();
+    case '/no-content':
+      startResponse('204 No Content', [['X-A', 'b']]);
+      return [];
+    case '/not-modified':
+      startResponse('304 Not Modified', [['ETag', '"x"']]);
+      return [];
+    case '/expect-field':
+      startResponse('200 OK', [['Expect', 'odd']]);
+      return ['e'];
+    case '/read':
+      startResponse('200 OK', [['Content-Type', 'application/octet-stream']]);
+      return [await environ['tsgi.input'].read()];
+    default:
+      // Answers without reading the body.
+      startResponse('200 OK', [['Content-Type', 'text/plain']]);
+      return ['unread'];
+  }
+};
+
+const H = 'Host: example.test\r\n';
+/** [what, request]: one fresh connection each. */
+const CASES: [string, string][] = [
+  ['a length, keep-alive (stored)', `GET /length HTTP/1.1\r\n${H}\r\n`],
+  ['a declared Content-Length (stored)', `GET /declared HTTP/1.1\r\n${H}\r\n`],
+  ['an empty body (stored)', `GET /empty HTTP/1.1\r\n${H}\r\n`],
+  ['Connection: close from the application (stored)', `GET /close HTTP/1.1\r\n${H}\r\n`],
+  ['Connection: close from the client (stored)', `GET /length HTTP/1.1\r\n${H}Connection: close\r\n\r\n`],
+  ['a latin1 field value (stored)', `GET /latin1 HTTP/1.1\r\n${H}\r\n`],
+  ['HEAD (stored)', `HEAD /length HTTP/1.1\r\n${H}\r\n`],
+  ['a body read, then a length (stored)', `POST /read HTTP/1.1\r\n${H}Content-Length: 3\r\n\r\nabc`],
+  ['HTTP/1.0, not kept alive (stored)', `GET /length HTTP/1.0\r\n${H}\r\n`],
+  ['HTTP/1.0 keep-alive (stored)', `GET /length HTTP/1.0\r\n${H}Connection: keep-alive\r\n\r\n`],
+  ['no length (writeHead: chunked)', `GET /stream HTTP/1.1\r\n${H}\r\n`],
+  ['204 (writeHead)', `GET /no-content HTTP/1.1\r\n${H}\r\n`],
+  ['304 (writeHead)', `GET /not-modified HTTP/1.1\r\n${H}\r\n`],
+  ['an Expect response field (writeHead)', `GET /expect-field HTTP/1.1\r\n${H}\r\n`],
+  [
+    '100-continue never sent (writeHead: not kept alive)',
+    `POST /unread HTTP/1.1\r\n${H}Content-Length: 3\r\nExpect: 100-continue\r\n\r\n`,
+  ],
+];
+
+/** The head of the one response to `request` on a fresh connection, its
+ * Date value replaced, and its body. */
+async function answer(port: number, request: string): Promise<{ head: string; body: string }> {
+  const client = await RawClient.connect(port);
+  const method = request.slice(0, request.indexOf(' '));
+  await client.send(Buffer.from(request, 'latin1'), method);
+  const [res] = await client.responses(1);
+  client.destroy();
+  expect(res, request).toBeDefined();
+  const text = client.text();
+  const end = text.indexOf('\r\n\r\n');
+  expect(end, text).toBeGreaterThan(0);
+  const head = text.slice(0, end + 4);
+  const date = /\r\nDate: ([^\r]*)\r\n/.exec(head);
+  // A Date node:http would write (IMF-fixdate), on every response.
+  expect(date?.[1], head).toMatch(/^(Mon|Tue|Wed|Thu|Fri|Sat|Sun), \d\d (Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) \d{4} \d\d:\d\d:\d\d GMT$/);
+  return { head: head.replace(date![1]!, 'DATE'), body: res!.body.toString('latin1') };
+}
+
+describe('reference server heads', () => {
+  let reference = 0;
+  let plain = 0;
+  const servers: Server[] = [];
+
+  beforeAll(async () => {
+    // The reference server's default keep-alive timeout (5 s) is
+    // node:http's: the Keep-Alive fields are the same.
+    reference = (await start('node', app, { validate: false })).port;
+    const listener = toNodeListener(app);
+    const server = createServer(listener);
+    // As the reference server: 100 Continue only when the application reads.
+    server.on('checkContinue', listener);
+    servers.push(server);
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
+    plain = (server.address() as AddressInfo).port;
+  });
+
+  afterAll(async () => {
+    await closeAll();
+    for (const s of servers) {
+      s.closeAllConnections();
+      await new Promise((resolve) => s.close(resolve));
+    }
+  });
+
+  it('stores heads on this Node.js (else the cases below test writeHead() only)', () => {
+    expect(storesHeads).toBe(true);
+  });
+
+  for (const [what, request] of CASES) {
+    it(`writes the head writeHead() writes: ${what}`, async () => {
+      const ours = await answer(reference, request);
+      const theirs = await answer(plain, request);
+      expect(ours.head).toBe(theirs.head);
+      expect(ours.body).toBe(theirs.body);
+    });
+  }
+
+  it('stores a keep-alive head with its length, Date and the persistence fields, in writeHead() order', async () => {
+    const { head, body } = await answer(reference, `GET /length HTTP/1.1\r\n${H}\r\n`);
+    expect(head).toBe(
+      'HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nX-A: b\r\nSet-Cookie: c=1\r\nSet-Cookie: d=2\r\n' +
+        'Content-Length: 5\r\nDate: DATE\r\nConnection: keep-alive\r\nKeep-Alive: timeout=5\r\n\r\n',
+    );
+    expect(body).toBe('hello');
+  });
+
+  it('keeps the connection after a stored head and answers the next request on it', async () => {
+    const client = await RawClient.connect(reference);
+    await client.send(Buffer.from(`GET /length HTTP/1.1\r\n${H}\r\nGET /close HTTP/1.1\r\n${H}\r\n`, 'latin1'), 'GET', 'GET');
+    const responses = await client.responses(2);
+    expect(responses.map((r) => r.body.toString())).toEqual(['hello', 'bye']);
+    expect(await client.waitClose()).toBe(true);
+  });
+});
