@@ -28,37 +28,85 @@ const kFileBlock = OUTPUT_HIGH_WATER;
  * the kernel has taken (`bytesWritten - writableLength`); when they have
  * not grown for `ms`, the client stopped reading and the socket is
  * destroyed (the response's 'close' ends the body, as on the native
- * server). At most one check per socket, and only while output is queued:
- * nothing per request on the fast path.
+ * server). One timer per timeout for all the sockets it watches, running
+ * only while one has output queued: a response that ends with its body
+ * still queued (every corked, chunked one does) costs a push, not a
+ * timer. The first check reads the socket's progress, so a socket is cut
+ * between `ms` and `ms` plus one check after it stopped.
  */
+class SendWatch {
+  private readonly sockets: (Socket & { [kSendWatch]?: SendWatch | null })[] = [];
+  /** Per socket: the bytes taken at the last check that saw them grow
+   * (-1: not checked yet), and when. */
+  private readonly taken: number[] = [];
+  private readonly since: number[] = [];
+  private timer: NodeJS.Timeout | null = null;
+
+  constructor(private readonly ms: number) {}
+
+  add(socket: Socket & { [kSendWatch]?: SendWatch | null }): void {
+    socket[kSendWatch] = this;
+    this.sockets.push(socket);
+    this.taken.push(-1);
+    this.since.push(0);
+    if (this.timer === null) {
+      this.timer = setInterval(() => this.check(), timerTickMs([this.ms]));
+      this.timer.unref();
+    }
+  }
+
+  private check(): void {
+    const { sockets, taken, since } = this;
+    const now = Date.now();
+    for (let i = 0; i < sockets.length; ) {
+      const socket = sockets[i]!;
+      let done = socket.destroyed || socket.writableLength === 0;
+      if (!done) {
+        const bytes = socket.bytesWritten - socket.writableLength;
+        if (bytes !== taken[i]) {
+          taken[i] = bytes;
+          since[i] = now;
+        } else if (now - since[i]! >= this.ms) {
+          socket.destroy();
+          done = true;
+        }
+      }
+      if (!done) {
+        i++;
+        continue;
+      }
+      // Removed: the last one takes its place.
+      socket[kSendWatch] = null;
+      const last = sockets.length - 1;
+      sockets[i] = sockets[last]!;
+      taken[i] = taken[last]!;
+      since[i] = since[last]!;
+      sockets.length = last;
+      taken.length = last;
+      since.length = last;
+    }
+    if (sockets.length === 0 && this.timer !== null) {
+      clearInterval(this.timer);
+      this.timer = null;
+    }
+  }
+}
+
+/** The SendWatch of each send timeout (in ms) of this thread's servers. */
+const sendWatches = new Map<number, SendWatch>();
+
+/** Watches `socket` for the send timeout `ms` while it has output queued
+ * (SendWatch); nothing when it has none, or is watched already. */
 export function watchSend(socket: Socket | null, ms: number): void {
   if (ms <= 0 || socket === null || socket.destroyed || socket.writableLength === 0) return;
-  const s = socket as Socket & { [kSendWatch]?: NodeJS.Timeout };
-  if (s[kSendWatch] !== undefined) return;
-  const taken = () => socket.bytesWritten - socket.writableLength;
-  let last = taken();
-  let since = Date.now();
-  const timer = setInterval(
-    () => {
-      if (socket.destroyed || socket.writableLength === 0) {
-        clearInterval(timer);
-        s[kSendWatch] = undefined;
-        return;
-      }
-      const now = taken();
-      if (now !== last) {
-        last = now;
-        since = Date.now();
-      } else if (Date.now() - since >= ms) {
-        clearInterval(timer);
-        s[kSendWatch] = undefined;
-        socket.destroy();
-      }
-    },
-    timerTickMs([ms]),
-  );
-  timer.unref();
-  s[kSendWatch] = timer;
+  const s = socket as Socket & { [kSendWatch]?: SendWatch | null };
+  if (s[kSendWatch]) return;
+  let watch = sendWatches.get(ms);
+  if (watch === undefined) {
+    watch = new SendWatch(ms);
+    sendWatches.set(ms, watch);
+  }
+  watch.add(s);
 }
 
 /** A status and header list as writeHead takes them, made once per
