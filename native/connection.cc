@@ -6,6 +6,7 @@
 #include <cstring>
 
 #include "bridge.h"
+#include "http_rules.h"
 #include "server.h"
 
 namespace tsgi {
@@ -352,8 +353,9 @@ int Connection::BeginRespond(int32_t req_flags, int status,
                  server_->closing() || request_incomplete ||
                  ((peer_ended_ || last_message_) && pending_ == 1);
   if (content_length < 0 && last) {
-    content_length =
-        body != nullptr ? static_cast<int64_t>(body->ExactSize()) : 0;
+    content_length = DerivedLength(
+        status, start->head_request,
+        body != nullptr ? static_cast<int64_t>(body->ExactSize()) : 0);
   }
   start->content_length = content_length;
   if (pending_ == 1) continue_state_ = kContinueNone;

@@ -116,6 +116,16 @@ constexpr bool IsBodylessStatus(int status) {
   return status < 200 || status == 204 || status == 304;
 }
 
+// The Content-Length the server derives from a whole body in hand of
+// `size` bytes when the application declared none, or -1 for none: none
+// for a bodiless status, and none for an empty body on HEAD, since RFC 9110
+// section 8.6 allows it there only as the size a GET would send (the same
+// rule is derivedLength in src/gateway/http-rules.ts; the conformance suite
+// checks both servers against it).
+constexpr int64_t DerivedLength(int status, bool head_request, int64_t size) {
+  return IsBodylessStatus(status) || (head_request && size == 0) ? -1 : size;
+}
+
 // A status as JS passes it, "NNN reason" (RFC 9112 section 4 without the
 // HTTP-version): three digits of a code from kMinStatus to kMaxStatus, SP,
 // and a reason phrase of field characters (possibly empty).

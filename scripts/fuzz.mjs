@@ -13,12 +13,16 @@
 //   node scripts/fuzz.mjs --time 1800 --jobs 2 --target parser
 //   node scripts/fuzz.mjs --build-only
 //   node scripts/fuzz.mjs --target proxy --run <file>   replay one input
+//   node scripts/fuzz.mjs --verbose      libFuzzer's progress on the terminal
 //
 // New inputs go to build/fuzz/<target>/corpus (seeds are never modified),
-// crashes to build/fuzz/<target>/artifacts. Exits non-zero when a fuzzer
-// finds a crash or a broken invariant.
+// crashes to build/fuzz/<target>/artifacts. libFuzzer's own output (one
+// line per new input: thousands a minute) goes to build/fuzz/<target>/fuzz.log
+// unless --verbose; this script prints its final statistics, and the log's
+// end when the fuzzer fails. Exits non-zero when a fuzzer finds a crash or a
+// broken invariant.
 import { spawnSync, spawn } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync } from 'node:fs';
 import { dirname, join, resolve, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Command, InvalidArgumentError } from 'commander';
@@ -41,6 +45,7 @@ const program = new Command()
   .option('--target <name>', 'parser, proxy or all', 'all')
   .option('--build-only', 'build the harnesses and stop')
   .option('--run <file>', 'replay one input instead of fuzzing (with --target)')
+  .option('--verbose', "libFuzzer's progress on the terminal instead of build/fuzz/<target>/fuzz.log")
   .parse();
 const opts = program.opts();
 
@@ -155,7 +160,10 @@ function fuzz(name) {
   if (opts.jobs > 1) args.push(`-jobs=${opts.jobs}`, `-workers=${opts.jobs}`);
   args.push(corpus, seeds);
   console.log(`fuzz: ${relative(ROOT, binaries[name])} ${args.map((a) => a.replace(ROOT + '/', '')).join(' ')}`);
-  const child = spawn(binaries[name], args, { cwd: dir, stdio: 'inherit' });
+  const log = join(dir, 'fuzz.log');
+  const out = opts.verbose ? 'inherit' : openSync(log, 'w');
+  const child = spawn(binaries[name], args, { cwd: dir, stdio: ['ignore', out, out] });
+  if (typeof out === 'number') closeSync(out);
   const stop = () => child.kill('SIGINT');
   process.on('SIGINT', stop);
   process.on('SIGTERM', stop);
@@ -163,11 +171,23 @@ function fuzz(name) {
     child.on('exit', (code, signal) => {
       process.off('SIGINT', stop);
       process.off('SIGTERM', stop);
+      if (!opts.verbose) report(log, code !== 0);
       if (code === 0) console.log(`fuzz: ${name}: no crash, no broken invariant`);
       else console.error(`fuzz: ${name}: the fuzzer stopped with ${signal ?? `exit ${code}`}; see build/fuzz/${name}/artifacts`);
       resolve(code ?? 1);
     });
   });
+}
+
+/** Prints libFuzzer's final statistics from its log; after a failure, the
+ * log's last lines too (the crash or invariant report is there). */
+function report(log, failed) {
+  const lines = readFileSync(log, 'latin1').split('\n');
+  for (const line of lines) if (/^(Done \d+ runs|stat::)/.test(line)) console.log(`  ${line}`);
+  if (failed) {
+    console.error(`fuzz: the last lines of ${relative(ROOT, log)}:`);
+    for (const line of lines.slice(-80)) console.error(`  ${line}`);
+  }
 }
 
 let failed = 0;

@@ -135,6 +135,17 @@ export function bodiless(code: number, method: string): boolean {
   return bodilessStatus(code) || method === 'HEAD';
 }
 
+/** The Content-Length a server derives from a whole body in hand of `size`
+ * bytes when the application declared none, or -1 for none. A bodiless
+ * status gets none. So does an empty body on HEAD: RFC 9110 §8.6 allows a
+ * HEAD response's Content-Length only as the size a GET would send, and an
+ * application that skips the body on HEAD has not said that size (the same
+ * rule is `DerivedLength` in native/http_rules.h). */
+export function derivedLength(code: number, headRequest: boolean, size: number): number {
+  if (bodilessStatus(code) || (headRequest && size === 0)) return -1;
+  return size;
+}
+
 // ---- Response headers the server owns ---------------------------------------
 
 /** What the server does with a response header set by the application. */

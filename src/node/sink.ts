@@ -6,7 +6,7 @@ import { ServerResponse, type IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Chunk, Header } from '../types.js';
 import type { ResponseHead, Sink } from '../gateway/response.js';
-import { bodiless, bodilessStatus } from '../gateway/http-rules.js';
+import { bodiless, derivedLength } from '../gateway/http-rules.js';
 import { timerTickMs } from '../settings.js';
 import { OUTPUT_HIGH_WATER } from '../native/binding.js';
 
@@ -345,8 +345,9 @@ export class NodeSink implements Sink {
     // does only when the first chunk is bytes.
     if (prepared.high && typeof body === 'string') body = Buffer.from(body);
     // The whole body in hand: its size is the Content-Length (as native).
-    if (contentLength < 0 && last && !bodilessStatus(code)) {
-      contentLength = body === null ? 0 : typeof body === 'string' ? Buffer.byteLength(body) : body.byteLength;
+    if (contentLength < 0 && last) {
+      const size = body === null ? 0 : typeof body === 'string' ? Buffer.byteLength(body) : body.byteLength;
+      contentLength = derivedLength(code, this.res.req.method === 'HEAD', size);
     }
     if (contentLength >= 0) {
       if (contentLength !== prepared.length) {

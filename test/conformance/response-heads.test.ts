@@ -147,7 +147,10 @@ forEachServer((kind) => {
     responses.forEach((res, k) => {
       const body = bodies[k % bodies.length]!;
       const bytes = typeof body === 'string' ? Buffer.from(body, 'utf8') : body;
-      expect(header(res, 'content-length'), `response ${k}`).toBe(String(bytes.length));
+      // An empty body on HEAD cannot tell a skipped body from an empty GET
+      // one: no length is derived from it (RFC 9110 §8.6, derivedLength).
+      const length = k % 5 === 4 && bytes.length === 0 ? undefined : String(bytes.length);
+      expect(header(res, 'content-length'), `response ${k}`).toBe(length);
       expect(res.body.equals(k % 5 === 4 ? Buffer.alloc(0) : bytes), `response ${k}`).toBe(true);
       if (k % 7 === 3) expect(header(res, 'connection'), `response ${k}`).toBe('keep-alive');
     });

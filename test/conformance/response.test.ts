@@ -201,6 +201,31 @@ forEachServer((kind) => {
     client.destroy();
   });
 
+  it('derives no Content-Length for HEAD from an empty body, and the GET size from a whole one', async () => {
+    // RFC 9110 §8.6: a HEAD response's Content-Length must be the size a
+    // GET would send. An app that skips the body on HEAD has not said it.
+    const { port } = await start(kind, (env, startResponse) => {
+      startResponse('200 OK', [['Content-Type', 'text/plain']]);
+      return env.REQUEST_METHOD === 'HEAD' && env.PATH_INFO === '/skip' ? [] : ['hello'];
+    });
+    const client = await RawClient.connect(port);
+    await client.send(buildRequest('HEAD', '/skip'), 'HEAD');
+    const skipped = await client.next();
+    expect(skipped.status).toBe(200);
+    expect(header(skipped, 'content-length')).toBeUndefined();
+    expect(header(skipped, 'transfer-encoding')).toBeUndefined();
+    expect(connectionHas(skipped, 'close')).toBe(false);
+    // The same connection goes on: the HEAD response had no body to frame.
+    await client.send(buildRequest('HEAD', '/whole'), 'HEAD');
+    expect(headerAll(await client.next(), 'content-length')).toEqual(['5']);
+    await client.send(buildRequest('GET', '/skip'), 'GET');
+    const got = await client.next();
+    expect(headerAll(got, 'content-length')).toEqual(['5']);
+    expect(got.body.toString()).toBe('hello');
+    expect(client.closed).toBe(false);
+    client.destroy();
+  });
+
   it('never sends more body bytes than the declared Content-Length', async () => {
     const { port } = await start(kind, (_env, startResponse) => {
       startResponse('200 OK', [['Content-Type', 'text/plain'], ['Content-Length', '5']]);
