@@ -183,6 +183,10 @@ Parser::Result Parser::Complete() {
   // Cleared for each body (BeginBody): only a chunked message's trailers
   // can end keep-alive here.
   const bool keep_alive = keep_alive_ && !scanner_.trailer_connection();
+  // A trailer section's spans are not handed on: between messages the
+  // parser holds no block (AtRest).
+  spans_.Clear();
+  spans_.ReturnBlock();
   if (delegate_->OnMessageComplete(keep_alive) != 0) {
     stopped_ = true;
     return Result::kStopped;
