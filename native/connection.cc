@@ -122,7 +122,7 @@ void Connection::MarkDirty() {
 
 // ---- The Exchange ----------------------------------------------------------
 
-bool Connection::TakeExchange() {
+inline bool Connection::TakeExchange() {
   if (ex_ != nullptr) return true;
   Exchange* ex = server_->exchanges().Take();
   if (ex == nullptr) return false;
@@ -132,22 +132,26 @@ bool Connection::TakeExchange() {
     ex->parser.Rebind(this);
     ex->writer.Rebind(this, stream());
   } else {
-    ex->parser.Reset(this, &server_->limits(), &server_->buffer_pool());
-    ex->writer.Rebind(this, stream());
-    ex->writer.Reset(stream(), &server_->buffer_pool(), &server_->metrics());
-    ex->ready = true;
+    PrepareExchange(ex);
   }
   ex_ = ex;
   return true;
 }
 
+void Connection::PrepareExchange(Exchange* ex) {
+  ex->parser.Reset(this, &server_->limits(), &server_->buffer_pool());
+  ex->writer.Rebind(this, stream());
+  ex->writer.Reset(stream(), &server_->buffer_pool(), &server_->metrics());
+  ex->ready = true;
+}
+
 void Connection::MaybeGiveBack() {
   Exchange* ex = ex_;
   if (ex == nullptr || state_ != State::kOpen) return;
-  if (pending_ != 0 || proxy_pending_ || parse_done_ || close_after_flush_ ||
-      errored_ || dirty_ || want_drain_ || body_incomplete_ ||
-      pending_error_ != HttpError::kNone ||
-      continue_state_ != kContinueNone) {
+  // parse_done_ also covers close_after_flush_, errored_ and a pending
+  // refusal (each comes with StopParsing).
+  if (pending_ != 0 || parse_done_ || proxy_pending_ || dirty_ ||
+      want_drain_ || body_incomplete_ || continue_state_ != kContinueNone) {
     return;
   }
   if (!ex->writer.Idle() || ex->writer.response_active() ||

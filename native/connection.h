@@ -128,8 +128,12 @@ class Connection final : public ParserDelegate, public WriterOwner {
   bool Usable() const { return state_ == State::kOpen && !errored_; }
   // ---- The Exchange (exchange.h) ----
   // Attaches one from the Server's pool if none is; false when memory is
-  // exhausted (the caller closes).
-  bool TakeExchange();
+  // exhausted (the caller closes). Inline: once per busy period of every
+  // connection (each request of a keep-alive client that waits for its
+  // response).
+  inline bool TakeExchange();
+  // A new Exchange (not `ready`): its parser and writer made this Server's.
+  void PrepareExchange(Exchange* ex);
   // Gives the Exchange back when the connection is idle with nothing
   // buffered: no request pending or being received (the parser AtRest),
   // no output corked or in flight, no file job, nothing to send or decide

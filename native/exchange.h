@@ -6,9 +6,9 @@
 #ifndef TSGI_EXCHANGE_H_
 #define TSGI_EXCHANGE_H_
 
+#include <cstddef>
 #include <cstdint>
 #include <new>
-#include <vector>
 
 #include "inflight.h"
 #include "parser.h"
@@ -60,6 +60,8 @@ struct Exchange {
   uint64_t started_us = 0;
   int response_status = 0;
   int response_method = 0;
+  // The next one in the pool's free list (nullptr while attached).
+  Exchange* next_free = nullptr;
   // False until its parser and writer are Reset for their Server (a new
   // Exchange); in the pool always true.
   bool ready = false;
@@ -80,7 +82,11 @@ class ExchangePool {
 
   ExchangePool() = default;
   ~ExchangePool() {
-    for (Exchange* e : free_) delete e;
+    while (free_ != nullptr) {
+      Exchange* e = free_;
+      free_ = e->next_free;
+      delete e;
+    }
   }
   ExchangePool(const ExchangePool&) = delete;
   ExchangePool& operator=(const ExchangePool&) = delete;
@@ -88,25 +94,28 @@ class ExchangePool {
   // The most recently given back one (warm in the cache), or a new one
   // (not `ready`); nullptr when memory is exhausted.
   Exchange* Take() {
-    if (!free_.empty()) {
-      Exchange* e = free_.back();
-      free_.pop_back();
-      return e;
-    }
-    return new (std::nothrow) Exchange();
+    Exchange* e = free_;
+    if (e == nullptr) return new (std::nothrow) Exchange();
+    free_ = e->next_free;
+    e->next_free = nullptr;
+    count_--;
+    return e;
   }
   // Takes ownership of `e`, which must satisfy the invariant above.
   void Put(Exchange* e) {
-    if (free_.size() >= kMaxIdle) {
+    if (count_ >= kMaxIdle) {
       delete e;
       return;
     }
-    if (free_.capacity() == 0) free_.reserve(64);
-    free_.push_back(e);
+    e->next_free = free_;
+    free_ = e;
+    count_++;
   }
 
  private:
-  std::vector<Exchange*> free_;
+  // A LIFO list through Exchange::next_free.
+  Exchange* free_ = nullptr;
+  size_t count_ = 0;
 };
 
 }  // namespace tsgi

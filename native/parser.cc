@@ -102,6 +102,9 @@ Parser::Result Parser::Execute(const char* data, size_t length) {
         break;
       }
       case StrictScanner::Event::kMessageEnd: {
+        // A trailer section's spans are not handed on: between messages
+        // the parser holds no block (AtRest).
+        ReleaseHead();
         const Result r = Complete();
         if (r != Result::kOk) return r;
         break;
@@ -183,10 +186,6 @@ Parser::Result Parser::Complete() {
   // Cleared for each body (BeginBody): only a chunked message's trailers
   // can end keep-alive here.
   const bool keep_alive = keep_alive_ && !scanner_.trailer_connection();
-  // A trailer section's spans are not handed on: between messages the
-  // parser holds no block (AtRest).
-  spans_.Clear();
-  spans_.ReturnBlock();
   if (delegate_->OnMessageComplete(keep_alive) != 0) {
     stopped_ = true;
     return Result::kStopped;
