@@ -224,6 +224,7 @@ void Connection::OnRead(ssize_t nread, const uv_buf_t* buf) {
     length -= consumed;
     if (length == 0) {
       ArmTimer();
+      MaybeGiveBack();  // nothing of HTTP yet: nothing to keep
       return;
     }
   }

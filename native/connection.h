@@ -147,9 +147,6 @@ class Connection final : public ParserDelegate, public WriterOwner {
     return ex_ != nullptr && ex_->writer.response_active();
   }
   bool OutputIdle() const { return ex_ == nullptr || ex_->writer.Idle(); }
-  bool FileActive() const {
-    return ex_ != nullptr && ex_->writer.file_active();
-  }
   // The InflightLog chain (empty without an Exchange).
   void ClearInflight();
   int Backpressure();
