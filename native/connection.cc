@@ -22,9 +22,8 @@ constexpr char k100Continue[] = "HTTP/1.1 100 Continue\r\n\r\n";
 }  // namespace
 
 Connection::Connection(Server* server, uint32_t slot)
-    : server_(server), slot_(slot), writer_(this) {
+    : server_(server), slot_(slot) {
   std::memset(&handle_, 0, sizeof(handle_));
-  std::memset(&shutdown_req_, 0, sizeof(shutdown_req_));
   deadline_.owner = this;
 }
 
@@ -36,7 +35,6 @@ int Connection::Accept(Listener* listener, uint32_t generation) {
   handle_.handle.data = this;
   state_ = State::kOpen;
   pending_ = 0;
-  linger_since_ = 0;
   pending_error_ = HttpError::kNone;
   continue_state_ = kContinueNone;
   announced_ = reading_ = paused_ = parse_done_ = false;
@@ -44,20 +42,17 @@ int Connection::Accept(Listener* listener, uint32_t generation) {
   close_after_flush_ = errored_ = peer_ended_ = want_drain_ = dirty_ = false;
   last_message_ = false;
   body_incomplete_ = false;
-  idle_since_ = message_start_ = head_clock_ = uv_now(server_->loop());
-  send_since_ = 0;
+  idle_since_ = uv_now(server_->loop());
   messages_done_ = 0;
   kept_alive_ = false;
 
-  inflight_ = InflightChain();
   r = uv_accept(&listener->h.stream, stream());
   if (r != 0) {
     CloseNow();
     return r;
   }
   if (!listener->pipe) uv_tcp_nodelay(&handle_.tcp, 1);
-  parser_.Reset(this, &server_->limits(), &server_->buffer_pool());
-  writer_.Reset(stream(), &server_->buffer_pool(), &server_->metrics());
+  // No Exchange yet: the first bytes read take one (OnRead).
 
   // Addresses for the Open record (CGI REMOTE_ADDR, REMOTE_PORT and
   // SERVER_PORT on the JS side); a unix socket has none: "" and -1.
@@ -126,8 +121,55 @@ void Connection::MarkDirty() {
   server_->AddDirty(slot_);
 }
 
+// ---- The Exchange ----------------------------------------------------------
+
+inline bool Connection::TakeExchange() {
+  if (ex_ != nullptr) return true;
+  Exchange* ex = server_->exchanges().Take();
+  if (ex == nullptr) return false;
+  if (ex->ready) {
+    // From the pool: at rest (ExchangePool's invariant), only its owner
+    // changes.
+    ex->parser.Rebind(this);
+    ex->writer.Rebind(this, stream());
+  } else {
+    PrepareExchange(ex);
+  }
+  ex_ = ex;
+  return true;
+}
+
+void Connection::PrepareExchange(Exchange* ex) {
+  ex->parser.Reset(this, &server_->limits(), &server_->buffer_pool());
+  ex->writer.Rebind(this, stream());
+  ex->writer.Reset(stream(), &server_->buffer_pool(), &server_->metrics());
+  ex->ready = true;
+}
+
+void Connection::MaybeGiveBack() {
+  Exchange* ex = ex_;
+  if (ex == nullptr || state_ != State::kOpen) return;
+  // parse_done_ also covers close_after_flush_, errored_ and a pending
+  // refusal (each comes with StopParsing).
+  if (pending_ != 0 || parse_done_ || proxy_pending_ || dirty_ ||
+      want_drain_ || body_incomplete_ || continue_state_ != kContinueNone) {
+    return;
+  }
+  if (!ex->writer.Idle() || ex->writer.response_active() ||
+      ex->send_since != 0 || !ex->parser.AtRest()) {
+    return;
+  }
+  // pending_ == 0: the chain is empty (End and Clear emptied it).
+  ex_ = nullptr;
+  server_->exchanges().Put(ex);
+}
+
+void Connection::ClearInflight() {
+  if (ex_ != nullptr) server_->inflight().Clear(&ex_->inflight, id());
+}
+
 int Connection::Backpressure() {
-  if (writer_.Queued() > kHighWater) {
+  if (ex_->writer.Queued() > kHighWater) {
     want_drain_ = true;
     return kWrFull;
   }
@@ -155,13 +197,19 @@ void Connection::OnRead(ssize_t nread, const uv_buf_t* buf) {
     return;
   }
   if (parse_done_ || errored_) return;
+  if (ex_ == nullptr && !TakeExchange()) {
+    CloseNow();
+    return;
+  }
+  Exchange* ex = ex_;
   const char* data = buf->base;
   size_t length = static_cast<size_t>(nread);
   if (proxy_pending_) {
     // haproxy's spec: the header comes whole before anything else, and a
     // connection whose header is invalid is closed without a response.
     size_t consumed = 0;
-    const ProxyHeaderParser::Result pr = proxy_.Feed(data, length, &consumed);
+    const ProxyHeaderParser::Result pr =
+        ex->proxy.Feed(data, length, &consumed);
     if (pr == ProxyHeaderParser::Result::kInvalid) {
       CloseNow();
       return;
@@ -177,28 +225,32 @@ void Connection::OnRead(ssize_t nread, const uv_buf_t* buf) {
     length -= consumed;
     if (length == 0) {
       ArmTimer();
+      MaybeGiveBack();  // nothing of HTTP yet: nothing to keep
       return;
     }
   }
-  const bool was_in_message = parser_.in_message();
-  const bool was_idle = pending_ == 0 && !writer_.response_active();
+  // The Exchange stays attached at least until the end of this read: it is
+  // given back only from FlushOutput or a write callback.
+  const bool was_in_message = ex->parser.in_message();
+  const bool was_idle = pending_ == 0 && !ex->writer.response_active();
   const uint32_t done_before = messages_done_;
-  Parser::Result r = parser_.Execute(data, length);
+  Parser::Result r = ex->parser.Execute(data, length);
   if (state_ != State::kOpen) return;
   if (r == Parser::Result::kStopped) {
     StopParsing();
   } else if (r == Parser::Result::kError) {
-    OnParseError(parser_.error());
+    OnParseError(ex->parser.error());
   }
   if (state_ != State::kOpen) return;
-  if (parser_.in_message() &&
+  if (ex->parser.in_message() &&
       (!was_in_message || messages_done_ != done_before)) {
     // The unfinished message began in this read. Its headers timeout
     // counts from the end of the previous response when the connection
     // was waiting for it, else from now (pipelined behind busy requests).
     const uint64_t now = uv_now(server_->loop());
-    message_start_ = now;
-    head_clock_ = was_idle && messages_done_ == done_before ? idle_since_ : now;
+    ex->message_start = now;
+    ex->head_clock =
+        was_idle && messages_done_ == done_before ? idle_since_ : now;
   }
   ArmTimer();
 }
@@ -212,10 +264,10 @@ int Connection::OnHead(const ParsedHead& head) {
   // EnsureRoom may have run JS, which may have closed this connection.
   if (state_ != State::kOpen || errored_ || parse_done_) return 1;
   sink.Head(id(), head);
-  server_->inflight().Add(&inflight_, id(), head.method,
+  server_->inflight().Add(&ex_->inflight, id(), head.method,
                           head.bytes + head.url_off, head.url_len);
   // The oldest unanswered request is taken up now (metrics: its duration).
-  if (++pending_ == 1 && server_->metrics().on()) started_us_ = NowUs();
+  if (++pending_ == 1 && server_->metrics().on()) ex_->started_us = NowUs();
   body_incomplete_ = true;
   continue_state_ =
       (head.flags & kRfExpectContinue) != 0 ? kContinueWanted : kContinueNone;
@@ -272,11 +324,11 @@ void Connection::OnParseError(HttpError error) {
     // longer be read. If its response has not started, the ready-made
     // response takes its place and the id goes dead for JS (Gone);
     // otherwise the connection is cut.
-    if (pending_ == 1 && !writer_.response_active()) {
+    if (pending_ == 1 && !ex_->writer.response_active()) {
       errored_ = true;
       pending_error_ = error;
       pending_ = 0;
-      server_->inflight().Clear(&inflight_, id());
+      ClearInflight();
       SendPendingError();
     } else if (pending_ > 1) {
       // Strict parsing: earlier pipelined requests are still being
@@ -284,7 +336,7 @@ void Connection::OnParseError(HttpError error) {
       // count; when its turn comes, the ready-made response is sent
       // instead and its id is dead for JS (Gone), as above.
       pending_--;
-      server_->inflight().DropNewest(&inflight_, id());
+      server_->inflight().DropNewest(&ex_->inflight, id());
       body_incomplete_ = false;
       pending_error_ = error;
     } else {
@@ -295,7 +347,7 @@ void Connection::OnParseError(HttpError error) {
   // The bad request was never shown to JS: answer it after every earlier
   // request has been answered (responses stay in request order).
   pending_error_ = error;
-  if (pending_ == 0 && !writer_.response_active()) SendPendingError();
+  if (pending_ == 0 && !ex_->writer.response_active()) SendPendingError();
 }
 
 void Connection::SendPendingError() {
@@ -303,7 +355,7 @@ void Connection::SendPendingError() {
   const char* date = server_->DateLine(&date_len);
   const ReadyResponse& ready = server_->Ready(pending_error_);
   pending_error_ = HttpError::kNone;
-  if (!writer_.AppendReady(ready, date, date_len)) {
+  if (!ex_->writer.AppendReady(ready, date, date_len)) {
     CloseNow();
     return;
   }
@@ -318,10 +370,10 @@ void Connection::OnPeerEnd() {
     CloseNow();
     return;
   }
-  if (pending_ == 0 && !writer_.response_active()) {
+  if (pending_ == 0 && !ResponseActive()) {
     if (pending_error_ != HttpError::kNone) {
       SendPendingError();
-    } else if (writer_.Idle()) {
+    } else if (OutputIdle()) {
       CloseNow();
     } else {
       CloseAfterFlush();
@@ -339,7 +391,9 @@ int Connection::BeginRespond(int32_t req_flags, int status,
                              int32_t rflags, ResponseStart* start) {
   if (!Usable()) return kWrGone;
   if (pending_ == 0) return close_after_flush_ ? kWrGone : kWrMisuse;
-  if (writer_.response_active()) return kWrMisuse;
+  // A pending request holds the Exchange (taken for its bytes, kept while
+  // pending_ != 0).
+  if (ex_->writer.response_active()) return kWrMisuse;
   // The request being answered is the newest and its body is still
   // arriving. The application may still read it to its end (an echo
   // streams its upload back): the connection is kept then, and End()
@@ -359,8 +413,8 @@ int Connection::BeginRespond(int32_t req_flags, int status,
   }
   start->content_length = content_length;
   if (pending_ == 1) continue_state_ = kContinueNone;
-  response_status_ = status;
-  response_method_ = (req_flags >> kRfMethodShift) & 0xff;
+  ex_->response_status = status;
+  ex_->response_method = (req_flags >> kRfMethodShift) & 0xff;
   return kWrOk;
 }
 
@@ -391,7 +445,7 @@ int Connection::Respond(int32_t req_flags, int status, Text& status_text,
   size_t date_len = 0;
   const char* date = server_->DateLine(&date_len);
   return EndRespond(
-      writer_.Respond(status_text, headers, date, date_len, start, body),
+      ex_->writer.Respond(status_text, headers, date, date_len, start, body),
       last);
 }
 
@@ -405,19 +459,20 @@ int Connection::RespondPrepared(int32_t req_flags, const PreparedHead& head,
   size_t date_len = 0;
   const char* date = server_->DateLine(&date_len);
   return EndRespond(
-      writer_.RespondPrepared(head, date, date_len, start, body), last);
+      ex_->writer.RespondPrepared(head, date, date_len, start, body), last);
 }
 
 int Connection::Write(Text& chunk) {
   if (!Usable()) return kWrGone;
-  if (!writer_.response_active()) {
+  if (!ResponseActive()) {
     return pending_ == 0 && close_after_flush_ ? kWrGone : kWrMisuse;
   }
-  if (writer_.CorkFull(chunk.MaxSize()) && writer_.Flush() < 0) {
+  Writer& writer = ex_->writer;
+  if (writer.CorkFull(chunk.MaxSize()) && writer.Flush() < 0) {
     CloseNow();
     return kWrGone;
   }
-  if (!writer_.WriteBody(chunk)) {
+  if (!writer.WriteBody(chunk)) {
     CloseNow();
     return kWrGone;
   }
@@ -427,16 +482,16 @@ int Connection::Write(Text& chunk) {
 
 int Connection::End() {
   if (!Usable()) return kWrGone;
-  if (!writer_.response_active()) {
+  if (!ResponseActive()) {
     return pending_ == 0 && close_after_flush_ ? kWrGone : kWrMisuse;
   }
   const bool request_incomplete = pending_ == 1 && body_incomplete_;
-  const bool close = writer_.EndResponse() || request_incomplete;
+  const bool close = ex_->writer.EndResponse() || request_incomplete;
   CountResponse();
   if (pending_ > 0) {
-    server_->inflight().Done(&inflight_, id());
+    server_->inflight().Done(&ex_->inflight, id());
     if (--pending_ > 0 && server_->metrics().on()) {
-      started_us_ = NowUs();  // the next pipelined request is taken up
+      ex_->started_us = NowUs();  // the next pipelined request is taken up
     }
   }
   if (pending_ == 0) {
@@ -463,12 +518,12 @@ void Connection::Abort() {
 
 int Connection::SendFile(int fd, int64_t offset, int64_t length) {
   if (!Usable()) return kWrGone;
-  if (!writer_.response_active()) {
+  if (!ResponseActive()) {
     return pending_ == 0 && close_after_flush_ ? kWrGone : kWrMisuse;
   }
-  if (writer_.file_active()) return kWrMisuse;
+  if (ex_->writer.file_active()) return kWrMisuse;
   // Whatever is corked goes first (the Writer sends it as the prefix).
-  writer_.SendFile(fd, offset, static_cast<uint64_t>(length));
+  ex_->writer.SendFile(fd, offset, static_cast<uint64_t>(length));
   if (state_ != State::kOpen) return kWrOk;  // FileDone(-errno) is queued
   NoteOutput();
   return Backpressure();
@@ -479,11 +534,11 @@ void Connection::SendContinue() {
   // RFC 9110 section 10.1.1: only before the final response, only for the
   // request that asked, and only while its body is still to come.
   if (continue_state_ != kContinueWanted || pending_ != 1 ||
-      writer_.response_active() || !body_incomplete_) {
+      ResponseActive() || !body_incomplete_) {
     return;
   }
   continue_state_ = kContinueSent;
-  if (!writer_.AppendRaw(k100Continue, sizeof(k100Continue) - 1)) {
+  if (!ex_->writer.AppendRaw(k100Continue, sizeof(k100Continue) - 1)) {
     CloseNow();
     return;
   }
@@ -492,10 +547,14 @@ void Connection::SendContinue() {
 
 bool Connection::ExpectProxy(ProxyMode mode) {
   if (state_ != State::kOpen) return true;  // closing: nothing to read
-  if (messages_done_ != 0 || parser_.in_message() || parse_done_) {
+  if (messages_done_ != 0 || InMessage() || parse_done_) {
     return false;
   }
-  proxy_.Reset(mode);
+  if (!TakeExchange()) {
+    CloseNow();
+    return true;
+  }
+  ex_->proxy.Reset(mode);
   proxy_pending_ = true;
   return true;
 }
@@ -505,7 +564,7 @@ void Connection::OnProxyHeader() {
   sink.EnsureRoom(EventWords(kEvProxy), 2 * kProxyAddressText);
   // EnsureRoom may have run JS, which may have closed this connection.
   if (state_ != State::kOpen) return;
-  sink.Proxy(id(), proxy_.result());
+  sink.Proxy(id(), ex_->proxy.result());
 }
 
 void Connection::Pause() {
@@ -526,22 +585,24 @@ void Connection::Resume() {
 
 void Connection::FlushOutput() {
   dirty_ = false;
-  if (state_ != State::kOpen) return;
-  int r = writer_.Flush();
+  if (state_ != State::kOpen || ex_ == nullptr) return;
+  int r = ex_->writer.Flush();
   if (r < 0) {
     CloseNow();
     return;
   }
   AfterOutput();
+  MaybeGiveBack();
 }
 
 void Connection::AfterOutput() {
   if (state_ != State::kOpen) return;
-  if (want_drain_ && writer_.Queued() <= kLowWater) {
+  Writer& writer = ex_->writer;
+  if (want_drain_ && writer.Queued() <= kLowWater) {
     want_drain_ = false;
     server_->sink().Small(kEvDrain, id());
   }
-  if (close_after_flush_ && writer_.Idle() && !writer_.response_active()) {
+  if (close_after_flush_ && writer.Idle() && !writer.response_active()) {
     BeginLinger();
     return;
   }
@@ -555,8 +616,13 @@ void Connection::OnWriterProgress() { AfterOutput(); }
 void Connection::OnWriteCallback(Writer* writer, int status) {
   Server::CallbackScope scope(server_);
   // The kernel took bytes: the client is reading (send timeout restarts).
-  if (status == 0 && send_since_ != 0) send_since_ = uv_now(server_->loop());
+  // A write in flight holds the Exchange (Writer::Idle() is false).
+  if (status == 0 && ex_->send_since != 0) {
+    ex_->send_since = uv_now(server_->loop());
+  }
   writer->AfterWrite(status);
+  // AfterWrite has returned: nothing of the Writer is on the stack.
+  MaybeGiveBack();
 }
 
 void Connection::OnWriterError(int status) {
@@ -571,7 +637,7 @@ void Connection::OnFileDone(int status) {
     return;
   }
   // Then whatever JS corked after sendFile().
-  int r = writer_.Flush();
+  int r = ex_->writer.Flush();
   if (r < 0) {
     CloseNow();
     return;
@@ -584,15 +650,15 @@ void Connection::OnFileDone(int status) {
 void Connection::CloseAfterFlush() {
   close_after_flush_ = true;
   pending_ = 0;  // later pipelined requests are dropped (JS gets Gone)
-  server_->inflight().Clear(&inflight_, id());
+  ClearInflight();
   StopParsing();
   MarkDirty();
 }
 
 void Connection::CloseGracefully() {
   if (state_ != State::kOpen) return;  // lingering/closing: ends by itself
-  if (pending_ == 0 && !writer_.response_active()) {
-    if (writer_.Idle()) {
+  if (pending_ == 0 && !ResponseActive()) {
+    if (OutputIdle()) {
       CloseNow();
     } else {
       CloseAfterFlush();
@@ -602,7 +668,7 @@ void Connection::CloseGracefully() {
   // Busy: the response in progress (or the next one) carries
   // Connection: close (Respond checks server_->closing()), and End()
   // closes after it. Stop reading unless a body is still coming in.
-  if (!parser_.in_message()) StopParsing();
+  if (!InMessage()) StopParsing();
 }
 
 // RFC 9112 section 9.6: close the write side first and keep reading (and
@@ -611,17 +677,23 @@ void Connection::CloseGracefully() {
 // deadline kLingerMs away bounds how long this may take.
 void Connection::BeginLinger() {
   if (state_ != State::kOpen) return;
+  // The shutdown request is the Exchange's (always attached here: output
+  // was just written).
+  if (!TakeExchange()) {
+    CloseNow();
+    return;
+  }
   state_ = State::kLingering;
   pending_ = 0;
-  server_->inflight().Clear(&inflight_, id());
+  ClearInflight();
   parse_done_ = true;
-  shutdown_req_.data = this;
-  if (uv_shutdown(&shutdown_req_, stream(), OnShutdownCb) != 0) {
+  ex_->shutdown_req.data = this;
+  if (uv_shutdown(&ex_->shutdown_req, stream(), OnShutdownCb) != 0) {
     state_ = State::kOpen;
     CloseNow();
     return;
   }
-  linger_since_ = uv_now(server_->loop());
+  ex_->linger_since = uv_now(server_->loop());
   ArmTimer();
   reading_ = false;
   if (uv_read_start(stream(), Server::AllocCb, Server::ReadCb) == 0) {
@@ -640,18 +712,21 @@ void Connection::OnShutdownCb(uv_shutdown_t* req, int status) {
 void Connection::CloseNow() {
   if (state_ == State::kFree || state_ == State::kClosing) return;
   server_->wheel().Remove(&deadline_);
-  // A response cut short still counts, with the status it began with.
-  if (writer_.response_active()) CountResponse();
-  if (writer_.file_active() && announced_) {
-    // JS keeps its fd open until FileDone: tell it the job is over.
-    server_->sink().Small(kEvFileDone, id(), UV_ECANCELED);
+  if (ex_ != nullptr) {
+    // A response cut short still counts, with the status it began with.
+    if (ex_->writer.response_active()) CountResponse();
+    if (ex_->writer.file_active() && announced_) {
+      // JS keeps its fd open until FileDone: tell it the job is over.
+      server_->sink().Small(kEvFileDone, id(), UV_ECANCELED);
+    }
+    ex_->writer.Discard();
+    ClearInflight();
   }
-  writer_.Discard();
   state_ = State::kClosing;
   reading_ = false;
-  server_->inflight().Clear(&inflight_, id());
-  // libuv owns handle_ (and any pending write/shutdown request, whose
-  // callbacks run with UV_ECANCELED first) until OnCloseCb.
+  // libuv owns handle_ (and any pending write/shutdown request in ex_,
+  // whose callbacks run with UV_ECANCELED first) until OnCloseCb; ex_
+  // stays attached until then (OnClosed).
   uv_close(&handle_.handle, OnCloseCb);
 }
 
@@ -661,6 +736,16 @@ void Connection::OnCloseCb(uv_handle_t* handle) {
 }
 
 void Connection::OnClosed() {
+  if (ex_ != nullptr) {
+    // libuv is done with the handle and every request of it: the Exchange
+    // goes back at rest (ExchangePool's invariant), its blocks to the
+    // BufferPool.
+    Exchange* ex = ex_;
+    ex_ = nullptr;
+    ex->parser.Reset(this, &server_->limits(), &server_->buffer_pool());
+    ex->writer.Reset(stream(), &server_->buffer_pool(), &server_->metrics());
+    server_->exchanges().Put(ex);
+  }
   state_ = State::kFree;
   announced_ = false;
   dirty_ = false;
@@ -676,8 +761,8 @@ void Connection::CountResponse() {
   Metrics& metrics = server_->metrics();
   if (!metrics.on()) return;
   const uint64_t now = NowUs();
-  metrics.Response(MetricMethod(response_method_), response_status_,
-                   now > started_us_ ? now - started_us_ : 0);
+  metrics.Response(MetricMethod(ex_->response_method), ex_->response_status,
+                   now > ex_->started_us ? now - ex_->started_us : 0);
 }
 
 // ---- Timeouts --------------------------------------------------------------
@@ -685,17 +770,17 @@ void Connection::CountResponse() {
 uint64_t Connection::ReceiveDeadline() const {
   if (parse_done_ || paused_ || errored_) return kNoDeadline;
   const Timeouts& t = server_->timeouts();
-  if (parser_.in_message()) {
+  if (InMessage()) {
     uint64_t d = kNoDeadline;
-    if (t.request_ms != 0) d = message_start_ + t.request_ms;
-    if (!parser_.in_body() && t.headers_ms != 0 &&
-        head_clock_ + t.headers_ms < d) {
-      d = head_clock_ + t.headers_ms;
+    if (t.request_ms != 0) d = ex_->message_start + t.request_ms;
+    if (!ex_->parser.in_body() && t.headers_ms != 0 &&
+        ex_->head_clock + t.headers_ms < d) {
+      d = ex_->head_clock + t.headers_ms;
     }
     return d;
   }
   // A request is with the application, or its response is on the way.
-  if (pending_ != 0 || writer_.response_active() || !writer_.Idle()) {
+  if (pending_ != 0 || ResponseActive() || !OutputIdle()) {
     return kNoDeadline;
   }
   const uint64_t ms = kept_alive_ ? t.keep_alive_ms : t.headers_ms;
@@ -704,8 +789,8 @@ uint64_t Connection::ReceiveDeadline() const {
 
 uint64_t Connection::SendDeadline() const {
   const uint64_t ms = server_->timeouts().send_ms;
-  if (send_since_ == 0 || ms == 0) return kNoDeadline;
-  return send_since_ + ms;
+  if (ex_ == nullptr || ex_->send_since == 0 || ms == 0) return kNoDeadline;
+  return ex_->send_since + ms;
 }
 
 void Connection::ArmTimer() {
@@ -715,21 +800,22 @@ void Connection::ArmTimer() {
     const uint64_t send = SendDeadline();
     if (send < d) d = send;
   } else if (state_ == State::kLingering) {
-    d = linger_since_ + kLingerMs;
+    d = ex_->linger_since + kLingerMs;  // lingering holds the Exchange
   }
   server_->wheel().Set(&deadline_, d);
 }
 
 void Connection::NoteOutput() {
-  if (writer_.Idle()) {
-    if (send_since_ != 0) {
+  Exchange* ex = ex_;
+  if (ex->writer.Idle()) {
+    if (ex->send_since != 0) {
       // The last queued byte left: idle time starts now, not when JS ended
       // the response (a slow reader must not eat its keep-alive time).
-      send_since_ = 0;
+      ex->send_since = 0;
       idle_since_ = uv_now(server_->loop());
     }
-  } else if (send_since_ == 0) {
-    send_since_ = uv_now(server_->loop());
+  } else if (ex->send_since == 0) {
+    ex->send_since = uv_now(server_->loop());
   }
   ArmTimer();
 }
@@ -742,7 +828,7 @@ void Connection::OnDeadlineCb(DeadlineNode* node, uint64_t now) {
 // only files the current one).
 void Connection::OnDeadline(uint64_t now) {
   if (state_ == State::kLingering) {
-    if (now >= linger_since_ + kLingerMs) {
+    if (now >= ex_->linger_since + kLingerMs) {
       CloseNow();
     } else {
       ArmTimer();
@@ -757,7 +843,7 @@ void Connection::OnDeadline(uint64_t now) {
     return;
   }
   if (ReceiveDeadline() <= now) {
-    if (!parser_.in_message()) {
+    if (!InMessage()) {
       // Idle: nothing was received, so nothing is owed (RFC 9112 9.5).
       CloseNow();
       return;

@@ -7,7 +7,7 @@
 #include <cstdint>
 
 #include "errors.h"
-#include "inflight.h"
+#include "exchange.h"
 #include "parser.h"
 #include "proxy_protocol.h"
 #include "timers.h"
@@ -32,10 +32,17 @@ static_assert(kSlotBits + kGenerationBits <= 31, "ids are positive int32");
 // Lives in a slot of its Server's slab for the Server's whole life and is
 // reused by successive sockets. A socket's lifetime: Accept() ... CloseNow()
 // -> uv_close -> OnClosed (Close event, slot freed). Between uv_close and its
-// callback libuv still owns handle_, write_req (in Writer) and
-// shutdown_req_, so the object must not move or die: the slab holds
-// pointers and deletes connections only with the Server, after every
-// handle is closed.
+// callback libuv still owns handle_ and, if an Exchange is attached, the
+// write and shutdown requests in it, so neither may move or die: the slab
+// holds pointers and deletes connections only with the Server, after every
+// handle is closed, and the Exchange goes back to the pool only from
+// OnClosed (or when idle, with nothing in flight).
+//
+// Resident per connection: the handle, the deadline node, the id, the flags
+// and the idle clock. The parser, the writer, the PROXY reader and the
+// shutdown request are in an Exchange (exchange.h), attached only while
+// the connection is busy (ARCHITECTURE.md, "Who owns which memory until
+// when").
 class Connection final : public ParserDelegate, public WriterOwner {
  public:
   enum class State : uint8_t {
@@ -46,6 +53,9 @@ class Connection final : public ParserDelegate, public WriterOwner {
   };
 
   Connection(Server* server, uint32_t slot);
+  // Only with the Server, after the handle's close callback (the Exchange,
+  // if one is still attached, is borrowed by nothing then).
+  ~Connection() { delete ex_; }
   Connection(const Connection&) = delete;
   Connection& operator=(const Connection&) = delete;
 
@@ -62,7 +72,6 @@ class Connection final : public ParserDelegate, public WriterOwner {
   Server* server() const { return server_; }
   State state() const { return state_; }
   bool announced() const { return announced_; }
-  uint64_t linger_since() const { return linger_since_; }
 
   // Steps requested by JS (binding.ts). Each returns a WriteResult.
   int Respond(int32_t req_flags, int status, Text& status_text,
@@ -117,6 +126,29 @@ class Connection final : public ParserDelegate, public WriterOwner {
 
   uv_stream_t* stream() { return &handle_.stream; }
   bool Usable() const { return state_ == State::kOpen && !errored_; }
+  // ---- The Exchange (exchange.h) ----
+  // Attaches one from the Server's pool if none is; false when memory is
+  // exhausted (the caller closes). Inline: once per busy period of every
+  // connection (each request of a keep-alive client that waits for its
+  // response).
+  inline bool TakeExchange();
+  // A new Exchange (not `ready`): its parser and writer made this Server's.
+  void PrepareExchange(Exchange* ex);
+  // Gives the Exchange back when the connection is idle with nothing
+  // buffered: no request pending or being received (the parser AtRest),
+  // no output corked or in flight, no file job, nothing to send or decide
+  // later (a pending refusal, a close, a Drain, a 100 Continue). Called
+  // where no Writer or Parser method is on the stack (FlushOutput, the
+  // write callback).
+  void MaybeGiveBack();
+  // The Exchange's state, as an idle connection (none attached) has it.
+  bool InMessage() const { return ex_ != nullptr && ex_->parser.in_message(); }
+  bool ResponseActive() const {
+    return ex_ != nullptr && ex_->writer.response_active();
+  }
+  bool OutputIdle() const { return ex_ == nullptr || ex_->writer.Idle(); }
+  // The InflightLog chain (empty without an Exchange).
+  void ClearInflight();
   int Backpressure();
   int BeginRespond(int32_t req_flags, int status, int64_t content_length,
                    Text* body, bool last, int32_t rflags,
@@ -165,24 +197,22 @@ class Connection final : public ParserDelegate, public WriterOwner {
     uv_tcp_t tcp;
     uv_pipe_t pipe;
   } handle_;
-  uv_shutdown_t shutdown_req_;
   Server* const server_;
+  // Owned from TakeExchange until MaybeGiveBack or OnClosed hands it back
+  // to server_->exchanges(); nullptr while idle.
+  Exchange* ex_ = nullptr;
   const uint32_t slot_;
   uint32_t generation_ = 0;
   State state_ = State::kFree;
 
-  Parser parser_;
-  Writer writer_;
-  // Reads the PROXY header while proxy_pending_; until then nothing reaches
-  // parser_, and the headers timeout of an idle connection bounds the wait
+  // The PROXY header is read (ex_->proxy) before anything reaches the
+  // parser, and the headers timeout of an idle connection bounds the wait
   // (closed without a word, as an invalid header is).
-  ProxyHeaderParser proxy_;
   bool proxy_pending_ = false;
 
   // Requests handed to JS (Head records) whose response has not ended.
   // JS answers them in order, so the oldest is the one being answered.
   uint32_t pending_ = 0;
-  uint64_t linger_since_ = 0;
   HttpError pending_error_ = HttpError::kNone;
   uint8_t continue_state_ = 0;
   bool announced_ = false;       // Open was emitted (so Close will be)
@@ -202,24 +232,15 @@ class Connection final : public ParserDelegate, public WriterOwner {
   // parser is already in the next request, which JS has not seen yet.
   bool body_incomplete_ = false;
   bool dirty_ = false;           // listed in Server's dirty list
-  // Its requests in the Server's InflightLog (the watchdog's view).
-  InflightChain inflight_;
 
   // ---- Timeouts (timers.h) ----
   // Linked in the Server's wheel while the socket is open or lingering;
   // removed in CloseNow, before the slot can be reused.
   DeadlineNode deadline_;
-  // Loop times (uv_now, milliseconds).
-  uint64_t idle_since_ = 0;     // accept, or the last response's end
-  uint64_t message_start_ = 0;  // first byte of the message being received
-  uint64_t head_clock_ = 0;     // where its headers timeout counts from
-  uint64_t send_since_ = 0;     // output queued since (or last progress);
-                                // 0: nothing queued
+  // Loop time (uv_now, milliseconds) of the accept, or of the last
+  // response's end (the other clocks are the Exchange's).
+  uint64_t idle_since_ = 0;
   uint32_t messages_done_ = 0;  // messages completed on this socket
-  // ---- Metrics (metrics.h), kept only while they are on ----
-  uint64_t started_us_ = 0;     // the oldest unanswered request taken up
-  int response_status_ = 0;     // of the response in progress
-  int response_method_ = 0;     // its request's llhttp method
   bool kept_alive_ = false;     // a response ended: idle is keep-alive idle
 };
 

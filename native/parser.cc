@@ -102,6 +102,9 @@ Parser::Result Parser::Execute(const char* data, size_t length) {
         break;
       }
       case StrictScanner::Event::kMessageEnd: {
+        // A trailer section's spans are not handed on: between messages
+        // the parser holds no block (AtRest).
+        ReleaseHead();
         const Result r = Complete();
         if (r != Result::kOk) return r;
         break;

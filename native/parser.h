@@ -85,6 +85,16 @@ class Parser {
   void Reset(ParserDelegate* delegate, const Limits* limits,
              BufferPool* pool = nullptr);
 
+  // Between messages, not stopped, no error, no head bytes kept: Reset()
+  // would change nothing that matters, so the parser may go to another
+  // connection of the same Server with only Rebind() (exchange.h).
+  bool AtRest() const {
+    return !stopped_ && error_ == HttpError::kNone && scanner_.at_rest() &&
+           head_.capacity() == 0 && spans_.capacity() == 0;
+  }
+  // A parser AtRest() goes on for `delegate` (the connection taking it).
+  void Rebind(ParserDelegate* delegate) { delegate_ = delegate; }
+
   // Parses `length` bytes. Callbacks run synchronously; nothing of `data`
   // is referenced after Execute returns (a partial head is copied into the
   // parser's own storage; a head within one input is handed over where it

@@ -14,6 +14,7 @@
 #include "bridge.h"
 #include "byte_buffer.h"
 #include "connection.h"
+#include "exchange.h"
 #include "inflight.h"
 #include "metrics.h"
 #include "node_api.h"
@@ -158,6 +159,8 @@ class Server {
   }
   // Output blocks of idle connections (see BufferPool).
   BufferPool& buffer_pool() { return buffer_pool_; }
+  // The Exchanges of idle connections (exchange.h).
+  ExchangePool& exchanges() { return exchanges_; }
   uv_loop_t* loop() const { return loop_; }
   bool closing() const { return closing_; }
   bool tearing_down() const { return tearing_down_; }
@@ -245,6 +248,9 @@ class Server {
   const std::unique_ptr<ServerConfig> config_;
   ReadyResponse ready_[kHttpErrorCount];
   BufferPool buffer_pool_;
+  // Declared after buffer_pool_ (the pooled Exchanges' buffers name it)
+  // and before slots_.
+  ExchangePool exchanges_;
   // Writes into the block JS gave (metrics_ref_ keeps its typed array, and
   // so its memory, alive); detached in Teardown and Finalize, before the
   // reference is dropped, so that no close callback writes after.

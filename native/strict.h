@@ -119,6 +119,13 @@ class StrictScanner {
   // 6.5.1); the connection is closed after the message rather than kept
   // on a field the head did not say (llhttp and node:http close too).
   bool trailer_connection() const { return trailer_connection_; }
+  // Between messages with nothing of the next one seen, not even an empty
+  // line: the state Reset() leaves (but for the message counters), so a
+  // parser here may serve another connection (exchange.h).
+  bool at_rest() const {
+    return phase_ == Phase::kHead && state_ == State::kStart &&
+           empty_lines_ == 0;
+  }
   // Inside a head whose first byte came in an earlier Scan().
   bool in_head() const { return phase_ == Phase::kHead && in_message(); }
   // Where the current head's bytes begin in the input of the last Scan()

@@ -123,6 +123,13 @@ class Writer {
   // they are empty, so an idle connection holds none. Bytes the kernel
   // takes are counted in `metrics` (the Server's, which outlives it).
   void Reset(uv_stream_t* stream, BufferPool* pool, Metrics* metrics);
+  // Goes on for another connection of the same Server (pool and metrics
+  // stay): only while Idle() and no response is active, when nothing else
+  // of the previous connection is left (exchange.h).
+  void Rebind(WriterOwner* owner, uv_stream_t* stream) {
+    owner_ = owner;
+    stream_ = stream;
+  }
 
   // Response framing. All append to the cork buffer; nothing is written to
   // the socket before Flush(). The others return false when memory runs
