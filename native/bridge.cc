@@ -580,6 +580,55 @@ napi_value Write(napi_env env, napi_callback_info info) {
   return Result(env, server, r, "write: no response in progress");
 }
 
+// writeChunks(conn, chunks, end): the chunks a response made in one turn,
+// in one call (and its end when `end`). A Uint8Array of at least
+// kBorrowMin bytes is lent to the Writer, not copied: its memory is read
+// only during this call (the writev of EndLoans, before it returns), so
+// libuv never holds JS memory and nothing must be kept alive after it.
+napi_value WriteChunks(napi_env env, napi_callback_info info) {
+  napi_value argv[3];
+  Server* server = Unpack(env, info, 3, argv);
+  if (server == nullptr) return nullptr;
+  int32_t conn;
+  if (!GetInt32(env, argv[0], "conn", &conn)) return nullptr;
+  bool is_array = false;
+  uint32_t count = 0;
+  if (napi_is_array(env, argv[1], &is_array) != napi_ok || !is_array ||
+      napi_get_array_length(env, argv[1], &count) != napi_ok) {
+    ThrowType(env, "chunks must be an array");
+    return nullptr;
+  }
+  bool end = false;
+  if (napi_get_value_bool(env, argv[2], &end) != napi_ok) {
+    ThrowType(env, "end must be a boolean");
+    return nullptr;
+  }
+  Connection* c = server->Lookup(conn);
+  if (c == nullptr) return Int32(env, kWrGone);
+  int r = kWrOk;
+  for (uint32_t i = 0; i < count && r != kWrGone && r != kWrMisuse; i++) {
+    napi_value value;
+    ChunkArg chunk;
+    if (napi_get_element(env, argv[1], i, &value) != napi_ok ||
+        !GetChunk(env, value, false, "each chunk", &chunk)) {
+      c->EndLoans();
+      return nullptr;
+    }
+    if (chunk.is_string) {
+      JsString text(env, chunk.value);
+      r = c->Write(text);
+    } else if (chunk.length >= kBorrowMin) {
+      r = c->WriteBorrowed(chunk.data, chunk.length);
+    } else {
+      BytesText text(chunk.data, chunk.length);
+      r = c->Write(text);
+    }
+  }
+  if (end && r != kWrGone && r != kWrMisuse) r = c->End();
+  if (c->EndLoans() == kWrGone) r = kWrGone;
+  return Result(env, server, r, "writeChunks: no response in progress");
+}
+
 napi_value End(napi_env env, napi_callback_info info) {
   napi_value argv[1];
   Server* server = Unpack(env, info, 1, argv);
@@ -691,6 +740,8 @@ napi_status DefineServerClass(napi_env env, napi_value exports) {
       {"respondHead", nullptr, RespondHead, nullptr, nullptr, nullptr,
        kMethod, nullptr},
       {"write", nullptr, Write, nullptr, nullptr, nullptr, kMethod, nullptr},
+      {"writeChunks", nullptr, WriteChunks, nullptr, nullptr, nullptr,
+       kMethod, nullptr},
       {"end", nullptr, End, nullptr, nullptr, nullptr, kMethod, nullptr},
       {"abort", nullptr, ConnVoid<&Connection::Abort>, nullptr, nullptr,
        nullptr, kMethod, nullptr},

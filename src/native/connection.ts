@@ -9,7 +9,7 @@ import type { EnvironBase } from '../gateway/environ.js';
 import type { Input, InputHooks } from '../gateway/input.js';
 import { runApplication, type ResponseHead, type Sink } from '../gateway/response.js';
 import type { ProxyTrust } from '../gateway/forwarded.js';
-import { Rf, Wf, Wr } from './binding.js';
+import { OUTPUT_HIGH_WATER, Rf, Wf, Wr } from './binding.js';
 import type { NativeHttpServer } from './server.js';
 
 // Requests queued behind an unfinished response before reading pauses.
@@ -58,6 +58,15 @@ export class Connection implements Sink {
   private running = false;
   private waiters: (() => void)[] | null = null;
   private fileDone: (() => void) | null = null;
+  /** The body chunks written since the last hand-over to C++ (null: none),
+   * their size (UTF-16 units for strings), and whether end() followed
+   * them. They go to C++ in one writeChunks() call: at end(), before any
+   * other step of this connection, when the driver waits for drain, or on
+   * the tick that follows the turn (NativeHttpServer.defer). */
+  private batch: Chunk[] | null = null;
+  private batchSize = 0;
+  /** The last hand-over answered Wr.Full and no Drain came since. */
+  private full = false;
   onGone: (() => void) | null = null;
 
   constructor(
@@ -76,6 +85,7 @@ export class Connection implements Sink {
   ) {}
 
   sendFile(fd: number, offset: number, length: number): Promise<void> {
+    this.handOver(false);
     return new Promise<void>((resolve) => {
       if (this.gone) return resolve();
       this.fileDone = resolve;
@@ -137,6 +147,7 @@ export class Connection implements Sink {
       this.waiters === null &&
       this.fileDone === null &&
       this.pauseBits === 0 &&
+      this.batch === null &&
       !this.running
     ) {
       this.server.idle(this);
@@ -154,6 +165,7 @@ export class Connection implements Sink {
     head: ResponseHead | null,
   ): boolean {
     const server = this.server;
+    if (this.batch !== null) this.handOver(false);
     const flags = this.current!.flags;
     const rflags = close ? Wf.Close : 0;
     const slot = head === null ? -1 : server.slotOf(head);
@@ -173,20 +185,58 @@ export class Connection implements Sink {
     return r !== Wr.Full;
   }
 
+  /** Keeps the chunk for the next hand-over: no call into C++ per chunk.
+   * Backpressure as C++ would report it: full once the batch passes the
+   * high water mark, or while the last hand-over's Full lasts. */
   write(chunk: Chunk): boolean {
-    const r = this.server.native.write(this.id, chunk);
-    this.server.touched();
-    if (r === Wr.Gone) this.gone = true;
-    return r !== Wr.Full;
+    if (this.gone) return true;
+    if (this.batch === null) {
+      this.batch = [chunk];
+      this.batchSize = chunk.length;
+      this.server.defer(this);
+    } else {
+      this.batch.push(chunk);
+      this.batchSize += chunk.length;
+    }
+    return !this.full && this.batchSize <= OUTPUT_HIGH_WATER;
   }
 
   end(): void {
-    if (this.server.native.end(this.id) === Wr.Gone) this.gone = true;
+    if (this.batch !== null) {
+      this.handOver(true);
+    } else if (this.server.native.end(this.id) === Wr.Gone) {
+      this.gone = true;
+    }
     this.server.touched();
     this.finished();
   }
 
+  /** Gives C++ the chunks written since the last hand-over (and the end of
+   * the response when `end`), in one call; returns what it said. */
+  handOver(end: boolean): Wr {
+    const chunks = this.batch;
+    if (chunks === null) return Wr.Ok;
+    this.batch = null;
+    this.batchSize = 0;
+    if (this.gone) return Wr.Gone;
+    const r = this.server.native.writeChunks(this.id, chunks, end);
+    if (r === Wr.Gone) this.gone = true;
+    else if (r === Wr.Full) this.full = true;
+    this.server.touched();
+    return r;
+  }
+
+  /** The tick after the turn in which chunks were written without end():
+   * they go to C++ (an idle check follows, as finished() makes). */
+  handOverLate(): void {
+    if (this.batch === null) return;
+    this.handOver(false);
+    if (this.current === null) this.finished();
+  }
+
   abort(): void {
+    this.batch = null;
+    this.batchSize = 0;
     this.server.native.abort(this.id);
     this.gone = true;
     this.wake();
@@ -194,11 +244,13 @@ export class Connection implements Sink {
   }
 
   drain(): Promise<void> {
+    if (this.batch !== null && this.handOver(false) !== Wr.Full && !this.full) return Promise.resolve();
     if (this.gone) return Promise.resolve();
     return new Promise((resolve) => (this.waiters ??= []).push(resolve));
   }
 
   wake(): void {
+    this.full = false;
     const waiters = this.waiters;
     if (waiters === null) return;
     this.waiters = null;
@@ -214,6 +266,8 @@ export class Connection implements Sink {
 
   closed(): void {
     this.gone = true;
+    this.batch = null;
+    this.batchSize = 0;
     const lost = this.server.bodyError(BodyFailure.Lost);
     this.current?.input?.fail(lost);
     if (this.queue !== null) for (const req of this.queue) req.input?.fail(lost);
