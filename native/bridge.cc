@@ -439,7 +439,7 @@ napi_value Respond(napi_env env, napi_callback_info info) {
   JsLatin1 status_text(env, argv[2]);
   JsLatin1 headers(env, argv[3]);
   JsString body_string(env, body.value);
-  BytesText body_bytes(body.data, body.length);
+  LentBytes body_bytes(body.data, body.length);
   Text* body_text = nullptr;
   if (body.present) {
     body_text = body.is_string ? static_cast<Text*>(&body_string)
@@ -447,6 +447,7 @@ napi_value Respond(napi_env env, napi_callback_info info) {
   }
   int r = c->Respond(req_flags, status, status_text, &headers, content_length,
                      body_text, last, rflags);
+  if (c->EndLoans() == kWrGone) r = kWrGone;
   return Result(env, server, r,
                 "respond: no unanswered request, or a response is already "
                 "in progress on this connection");
@@ -546,7 +547,7 @@ napi_value RespondHead(napi_env env, napi_callback_info info) {
   Connection* c = server->Lookup(conn);
   if (c == nullptr) return Int32(env, kWrGone);
   JsString body_string(env, body.value);
-  BytesText body_bytes(body.data, body.length);
+  LentBytes body_bytes(body.data, body.length);
   Text* body_text = nullptr;
   if (body.present) {
     body_text = body.is_string ? static_cast<Text*>(&body_string)
@@ -554,6 +555,7 @@ napi_value RespondHead(napi_env env, napi_callback_info info) {
   }
   int r = c->RespondPrepared(req_flags, *head, content_length, body_text,
                              last, rflags);
+  if (c->EndLoans() == kWrGone) r = kWrGone;
   return Result(env, server, r,
                 "respond: no unanswered request, or a response is already "
                 "in progress on this connection");
@@ -574,17 +576,19 @@ napi_value Write(napi_env env, napi_callback_info info) {
     JsString text(env, chunk.value);
     r = c->Write(text);
   } else {
-    BytesText text(chunk.data, chunk.length);
+    LentBytes text(chunk.data, chunk.length);
     r = c->Write(text);
   }
+  if (c->EndLoans() == kWrGone) r = kWrGone;
   return Result(env, server, r, "write: no response in progress");
 }
 
 // writeChunks(conn, chunks, end): the chunks a response made in one turn,
-// in one call (and its end when `end`). A Uint8Array of at least
-// kBorrowMin bytes is lent to the Writer, not copied: its memory is read
-// only during this call (the writev of EndLoans, before it returns), so
-// libuv never holds JS memory and nothing must be kept alive after it.
+// in one call (and its end when `end`). Here and in respond, respondHead
+// and write, a Uint8Array is LentBytes: one of kBorrowMin bytes or more is
+// not copied, its memory is read only during the call (the writev of
+// EndLoans, before the call returns), so libuv never holds JS memory and
+// nothing must be kept alive after the call.
 napi_value WriteChunks(napi_env env, napi_callback_info info) {
   napi_value argv[3];
   Server* server = Unpack(env, info, 3, argv);
@@ -617,10 +621,8 @@ napi_value WriteChunks(napi_env env, napi_callback_info info) {
     if (chunk.is_string) {
       JsString text(env, chunk.value);
       r = c->Write(text);
-    } else if (chunk.length >= kBorrowMin) {
-      r = c->WriteBorrowed(chunk.data, chunk.length);
     } else {
-      BytesText text(chunk.data, chunk.length);
+      LentBytes text(chunk.data, chunk.length);
       r = c->Write(text);
     }
   }

@@ -423,23 +423,6 @@ int Connection::Write(Text& chunk) {
   return Backpressure();
 }
 
-int Connection::WriteBorrowed(const char* data, size_t length) {
-  if (!Usable()) return kWrGone;
-  if (!writer_.response_active()) {
-    return pending_ == 0 && close_after_flush_ ? kWrGone : kWrMisuse;
-  }
-  if (writer_.CorkFull(kChunkFraming) && writer_.Flush() < 0) {
-    CloseNow();
-    return kWrGone;
-  }
-  if (!writer_.WriteBorrowed(data, length)) {
-    CloseNow();
-    return kWrGone;
-  }
-  MarkDirty();
-  return Backpressure();
-}
-
 int Connection::EndLoans() {
   if (!writer_.has_borrowed()) return kWrOk;
   if (state_ == State::kOpen) {

@@ -73,10 +73,7 @@ class Connection final : public ParserDelegate, public WriterOwner {
                       int64_t content_length, Text* body, bool last,
                       int32_t rflags);
   int Write(Text& chunk);
-  // Write() with the chunk's bytes lent, not copied (Writer::WriteBorrowed),
-  // until EndLoans(), which the caller runs before that memory may change.
-  int WriteBorrowed(const char* data, size_t length);
-  // Ends the loans of the current call: what is corked is written now (one
+  // Ends the loans a call made with LentBytes (Writer::WriteBody): what is corked is written now (one
   // writev straight from the lent memory) and what the socket does not
   // take is copied. kWrGone when that closed the connection, else kWrOk.
   int EndLoans();

@@ -31,6 +31,12 @@ size_t BytesText::EncodeTo(char* dst, size_t room) {
   return n;
 }
 
+size_t LentBytes::EncodeTo(char* dst, size_t room) {
+  size_t n = length_ < room ? length_ : room;
+  if (n != 0) std::memcpy(dst, data_, n);
+  return n;
+}
+
 void Writer::Reset(uv_stream_t* stream, BufferPool* pool, Metrics* metrics) {
   stream_ = stream;
   metrics_ = metrics;
@@ -171,6 +177,9 @@ RespondResult Writer::FinishHead(const char* date_line, size_t date_len,
 
 bool Writer::WriteBody(Text& chunk) {
   if (!active_ || no_body_) return true;
+  const char* lent = nullptr;
+  size_t lent_length = 0;
+  if (chunk.Lent(&lent, &lent_length)) return WriteBorrowed(lent, lent_length);
   if (chunked_) {
     // RFC 9112 section 7.1: a zero-size chunk would end the body.
     size_t size = chunk.ExactSize();

@@ -48,6 +48,9 @@ class Text {
   // Writes the text to `dst`, which has room for MaxSize() + 1 bytes;
   // returns the number of bytes written.
   virtual size_t EncodeTo(char* dst, size_t room) = 0;
+  // True when the bytes are lent (LentBytes): `data` and `length` are
+  // set, and the Writer may keep the pointer instead of copying.
+  virtual bool Lent(const char** data, size_t* length) { return false; }
 
  protected:
   ~Text() = default;
@@ -59,6 +62,27 @@ class BytesText final : public Text {
   size_t MaxSize() override { return length_; }
   size_t ExactSize() override { return length_; }
   size_t EncodeTo(char* dst, size_t room) override;
+
+ private:
+  const char* data_;
+  size_t length_;
+};
+
+// Bytes of a JS buffer, lent for one Node-API call: a body chunk of
+// kBorrowMin bytes or more is then not copied into the cork buffer, and
+// the caller must end the loans (Connection::EndLoans, which writes them
+// or copies them) before that call returns. Smaller ones are copied.
+class LentBytes final : public Text {
+ public:
+  LentBytes(const char* data, size_t length) : data_(data), length_(length) {}
+  size_t MaxSize() override { return length_; }
+  size_t ExactSize() override { return length_; }
+  size_t EncodeTo(char* dst, size_t room) override;
+  bool Lent(const char** data, size_t* length) override {
+    *data = data_;
+    *length = length_;
+    return true;
+  }
 
  private:
   const char* data_;
@@ -146,16 +170,15 @@ class Writer {
                                 const char* date_line, size_t date_len,
                                 const ResponseStart& start, Text* body);
   // Appends a body chunk; bytes beyond the declared Content-Length are
-  // dropped (surplus() becomes true).
+  // dropped (surplus() becomes true). A LentBytes chunk of kBorrowMin
+  // bytes or more is not copied: the framing goes into the cork buffer and
+  // the chunk is written straight from its memory by the next Flush
+  // (writev); the loan lasts until that Flush or Settle(), which the
+  // caller must reach before the memory may change or go (the bridge:
+  // before the Node-API call that lent it returns). It is copied instead
+  // while a write or a file job is in flight (Flush would not run), or
+  // once kMaxBorrowed chunks are lent.
   bool WriteBody(Text& chunk);
-  // The same without copying: the framing goes into the cork buffer and
-  // the chunk's bytes are written straight from `data` by the next Flush
-  // (writev). The caller lends `data` only until Settle(), which it must
-  // call before that memory may change or go (the bridge: before the
-  // Node-API call that lent it returns). Returns false when memory runs
-  // out; copies instead while a write or a file job is in flight, or when
-  // kMaxBorrowed chunks are lent already.
-  bool WriteBorrowed(const char* data, size_t length);
   // Ends every loan: whatever borrowed bytes the socket has not taken yet
   // are copied into the cork buffer, in place. Returns false when memory
   // runs out (the loans end all the same; the caller closes).
@@ -222,6 +245,7 @@ class Writer {
   };
 
   static void AfterWriteCb(uv_write_t* req, int status);
+  bool WriteBorrowed(const char* data, size_t length);
   // Flush with loans: one writev of the cork pieces and the borrowed
   // chunks in order; what the socket does not take is copied into
   // inflight_ and handed to uv_write, so libuv never borrows JS memory.
