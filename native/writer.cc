@@ -216,7 +216,7 @@ bool Writer::WriteBody(Text& chunk) {
 }
 
 bool Writer::WriteBorrowed(const char* data, size_t length) {
-  if (length < kBorrowMin || writing_ || file_.active ||
+  if (length < kBorrowMin || length > kMaxLend || writing_ || file_.active ||
       borrowed_count_ == kMaxBorrowed) {
     BytesText text(data, length);
     return WriteBody(text);

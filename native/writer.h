@@ -34,6 +34,9 @@ constexpr size_t kBorrowMin = 2 * 1024;
 // The most borrowed chunks one Flush gathers (each takes two iovec
 // entries, far below IOV_MAX); more are copied.
 constexpr size_t kMaxBorrowed = 64;
+// The largest chunk lent (uv_buf_t lengths are 32-bit here); a larger one
+// is copied.
+constexpr size_t kMaxLend = size_t{1} << 30;
 
 // Text not yet in the output buffer: borrowed bytes, or a JS string that
 // bridge.cc encodes straight into the buffer (bodies as UTF-8; the status
