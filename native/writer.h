@@ -53,7 +53,9 @@ class Text {
   virtual size_t EncodeTo(char* dst, size_t room) = 0;
   // True when the bytes are lent (LentBytes): `data` and `length` are
   // set, and the Writer may keep the pointer instead of copying.
-  virtual bool Lent(const char** data, size_t* length) { return false; }
+  virtual bool Lent(const char** /*data*/, size_t* /*length*/) {
+    return false;
+  }
 
  protected:
   ~Text() = default;
