@@ -58,15 +58,9 @@ export class Connection implements Sink {
   private running = false;
   private waiters: (() => void)[] | null = null;
   private fileDone: (() => void) | null = null;
-  /** The body chunks written since the last hand-over to C++ (null: none),
-   * their size (UTF-16 units for strings), and whether end() followed
-   * them. They go to C++ in one writeChunks() call: at end(), before any
-   * other step of this connection, when the driver waits for drain, or on
-   * the tick that follows the turn (NativeHttpServer.defer). */
-  private batch: Chunk[] | null = null;
-  private batchSize = 0;
-  /** The last hand-over answered Wr.Full and no Drain came since. */
-  private full = false;
+  /** The body chunks written and not yet given to C++ (OutBatch); null
+   * until the connection's first write(). */
+  private out: OutBatch | null = null;
   onGone: (() => void) | null = null;
 
   constructor(
@@ -147,7 +141,6 @@ export class Connection implements Sink {
       this.waiters === null &&
       this.fileDone === null &&
       this.pauseBits === 0 &&
-      this.batch === null &&
       !this.running
     ) {
       this.server.idle(this);
@@ -164,8 +157,9 @@ export class Connection implements Sink {
     close: boolean,
     head: ResponseHead | null,
   ): boolean {
+    // No chunk of this connection waits here: the previous response was
+    // ended (end() hands its chunks over) or cut (abort() drops them).
     const server = this.server;
-    if (this.batch !== null) this.handOver(false);
     const flags = this.current!.flags;
     const rflags = close ? Wf.Close : 0;
     const slot = head === null ? -1 : server.slotOf(head);
@@ -190,19 +184,20 @@ export class Connection implements Sink {
    * high water mark, or while the last hand-over's Full lasts. */
   write(chunk: Chunk): boolean {
     if (this.gone) return true;
-    if (this.batch === null) {
-      this.batch = [chunk];
-      this.batchSize = chunk.length;
+    const out = (this.out ??= new OutBatch());
+    if (out.chunks === null) {
+      out.chunks = [chunk];
+      out.size = chunk.length;
       this.server.defer(this);
     } else {
-      this.batch.push(chunk);
-      this.batchSize += chunk.length;
+      out.chunks.push(chunk);
+      out.size += chunk.length;
     }
-    return !this.full && this.batchSize <= OUTPUT_HIGH_WATER;
+    return !out.full && out.size <= OUTPUT_HIGH_WATER;
   }
 
   end(): void {
-    if (this.batch !== null) {
+    if (this.out !== null && this.out.chunks !== null) {
       this.handOver(true);
     } else if (this.server.native.end(this.id) === Wr.Gone) {
       this.gone = true;
@@ -214,29 +209,21 @@ export class Connection implements Sink {
   /** Gives C++ the chunks written since the last hand-over (and the end of
    * the response when `end`), in one call; returns what it said. */
   handOver(end: boolean): Wr {
-    const chunks = this.batch;
-    if (chunks === null) return Wr.Ok;
-    this.batch = null;
-    this.batchSize = 0;
+    const out = this.out;
+    if (out === null || out.chunks === null) return Wr.Ok;
+    const chunks = out.chunks;
+    out.chunks = null;
+    out.size = 0;
     if (this.gone) return Wr.Gone;
     const r = this.server.native.writeChunks(this.id, chunks, end);
     if (r === Wr.Gone) this.gone = true;
-    else if (r === Wr.Full) this.full = true;
+    else if (r === Wr.Full) out.full = true;
     this.server.touched();
     return r;
   }
 
-  /** The tick after the turn in which chunks were written without end():
-   * they go to C++ (an idle check follows, as finished() makes). */
-  handOverLate(): void {
-    if (this.batch === null) return;
-    this.handOver(false);
-    if (this.current === null) this.finished();
-  }
-
   abort(): void {
-    this.batch = null;
-    this.batchSize = 0;
+    this.out = null;
     this.server.native.abort(this.id);
     this.gone = true;
     this.wake();
@@ -244,13 +231,14 @@ export class Connection implements Sink {
   }
 
   drain(): Promise<void> {
-    if (this.batch !== null && this.handOver(false) !== Wr.Full && !this.full) return Promise.resolve();
+    const out = this.out;
+    if (out !== null && out.chunks !== null && this.handOver(false) !== Wr.Full && !out.full) return Promise.resolve();
     if (this.gone) return Promise.resolve();
     return new Promise((resolve) => (this.waiters ??= []).push(resolve));
   }
 
   wake(): void {
-    this.full = false;
+    if (this.out !== null) this.out.full = false;
     const waiters = this.waiters;
     if (waiters === null) return;
     this.waiters = null;
@@ -266,8 +254,7 @@ export class Connection implements Sink {
 
   closed(): void {
     this.gone = true;
-    this.batch = null;
-    this.batchSize = 0;
+    this.out = null;
     const lost = this.server.bodyError(BodyFailure.Lost);
     this.current?.input?.fail(lost);
     if (this.queue !== null) for (const req of this.queue) req.input?.fail(lost);
@@ -278,6 +265,20 @@ export class Connection implements Sink {
     this.onGone = null;
     onGone?.();
   }
+}
+
+/** The body chunks of a connection's response that wait for their hand-over
+ * to C++ (one writeChunks() call): at end(), at sendFile(), when the
+ * driver waits for drain, or on the tick after the turn in which the first
+ * was written (NativeHttpServer.defer). One object, made at a connection's
+ * first write(), so that a connection that never streams carries one
+ * field. */
+class OutBatch {
+  chunks: Chunk[] | null = null;
+  /** Their size (UTF-16 units for strings), for backpressure. */
+  size = 0;
+  /** The last hand-over answered Wr.Full and no Drain came since. */
+  full = false;
 }
 
 /** Header lines, each `Name: value\r\n`. */

@@ -126,12 +126,12 @@ export class NativeHttpServer {
     this.native.flush();
   };
   /** Connections whose written chunks wait for the tick after the turn
-   * (Connection.handOverLate), in the order they first wrote. */
+   * (Connection.handOver), in the order they first wrote. */
   private deferred: Connection[] = [];
   private readonly handOverTask = () => {
     const conns = this.deferred;
     this.deferred = [];
-    for (let i = 0; i < conns.length; i++) conns[i]!.handOverLate();
+    for (let i = 0; i < conns.length; i++) conns[i]!.handOver(false);
   };
 
   constructor(
