@@ -438,11 +438,16 @@ napi_value Respond(napi_env env, napi_callback_info info) {
   if (c == nullptr) return Int32(env, kWrGone);
   JsLatin1 status_text(env, argv[2]);
   JsLatin1 headers(env, argv[3]);
+  // A complete response's body is lent (written before the call returns);
+  // the first chunk of a longer one is copied, so that it leaves with the
+  // chunks that follow in the same turn rather than in a write of its own.
   JsString body_string(env, body.value);
-  LentBytes body_bytes(body.data, body.length);
+  LentBytes body_lent(body.data, body.length);
+  BytesText body_bytes(body.data, body.length);
   Text* body_text = nullptr;
   if (body.present) {
     body_text = body.is_string ? static_cast<Text*>(&body_string)
+                : last         ? static_cast<Text*>(&body_lent)
                                : static_cast<Text*>(&body_bytes);
   }
   int r = c->Respond(req_flags, status, status_text, &headers, content_length,
@@ -546,11 +551,16 @@ napi_value RespondHead(napi_env env, napi_callback_info info) {
   if (content_length < -1) content_length = -1;
   Connection* c = server->Lookup(conn);
   if (c == nullptr) return Int32(env, kWrGone);
+  // A complete response's body is lent (written before the call returns);
+  // the first chunk of a longer one is copied, so that it leaves with the
+  // chunks that follow in the same turn rather than in a write of its own.
   JsString body_string(env, body.value);
-  LentBytes body_bytes(body.data, body.length);
+  LentBytes body_lent(body.data, body.length);
+  BytesText body_bytes(body.data, body.length);
   Text* body_text = nullptr;
   if (body.present) {
     body_text = body.is_string ? static_cast<Text*>(&body_string)
+                : last         ? static_cast<Text*>(&body_lent)
                                : static_cast<Text*>(&body_bytes);
   }
   int r = c->RespondPrepared(req_flags, *head, content_length, body_text,
