@@ -438,15 +438,21 @@ napi_value Respond(napi_env env, napi_callback_info info) {
   if (c == nullptr) return Int32(env, kWrGone);
   JsLatin1 status_text(env, argv[2]);
   JsLatin1 headers(env, argv[3]);
+  // A complete response's body is lent (written before the call returns);
+  // the first chunk of a longer one is copied, so that it leaves with the
+  // chunks that follow in the same turn rather than in a write of its own.
   JsString body_string(env, body.value);
+  LentBytes body_lent(body.data, body.length);
   BytesText body_bytes(body.data, body.length);
   Text* body_text = nullptr;
   if (body.present) {
     body_text = body.is_string ? static_cast<Text*>(&body_string)
+                : last         ? static_cast<Text*>(&body_lent)
                                : static_cast<Text*>(&body_bytes);
   }
   int r = c->Respond(req_flags, status, status_text, &headers, content_length,
                      body_text, last, rflags);
+  if (c->EndLoans() == kWrGone) r = kWrGone;
   return Result(env, server, r,
                 "respond: no unanswered request, or a response is already "
                 "in progress on this connection");
@@ -545,15 +551,21 @@ napi_value RespondHead(napi_env env, napi_callback_info info) {
   if (content_length < -1) content_length = -1;
   Connection* c = server->Lookup(conn);
   if (c == nullptr) return Int32(env, kWrGone);
+  // A complete response's body is lent (written before the call returns);
+  // the first chunk of a longer one is copied, so that it leaves with the
+  // chunks that follow in the same turn rather than in a write of its own.
   JsString body_string(env, body.value);
+  LentBytes body_lent(body.data, body.length);
   BytesText body_bytes(body.data, body.length);
   Text* body_text = nullptr;
   if (body.present) {
     body_text = body.is_string ? static_cast<Text*>(&body_string)
+                : last         ? static_cast<Text*>(&body_lent)
                                : static_cast<Text*>(&body_bytes);
   }
   int r = c->RespondPrepared(req_flags, *head, content_length, body_text,
                              last, rflags);
+  if (c->EndLoans() == kWrGone) r = kWrGone;
   return Result(env, server, r,
                 "respond: no unanswered request, or a response is already "
                 "in progress on this connection");
@@ -574,10 +586,59 @@ napi_value Write(napi_env env, napi_callback_info info) {
     JsString text(env, chunk.value);
     r = c->Write(text);
   } else {
-    BytesText text(chunk.data, chunk.length);
+    LentBytes text(chunk.data, chunk.length);
     r = c->Write(text);
   }
+  if (c->EndLoans() == kWrGone) r = kWrGone;
   return Result(env, server, r, "write: no response in progress");
+}
+
+// writeChunks(conn, chunks, end): the chunks a response made in one turn,
+// in one call (and its end when `end`). Here and in respond, respondHead
+// and write, a Uint8Array is LentBytes: one of kBorrowMin bytes or more is
+// not copied, its memory is read only during the call (the writev of
+// EndLoans, before the call returns), so libuv never holds JS memory and
+// nothing must be kept alive after the call.
+napi_value WriteChunks(napi_env env, napi_callback_info info) {
+  napi_value argv[3];
+  Server* server = Unpack(env, info, 3, argv);
+  if (server == nullptr) return nullptr;
+  int32_t conn;
+  if (!GetInt32(env, argv[0], "conn", &conn)) return nullptr;
+  bool is_array = false;
+  uint32_t count = 0;
+  if (napi_is_array(env, argv[1], &is_array) != napi_ok || !is_array ||
+      napi_get_array_length(env, argv[1], &count) != napi_ok) {
+    ThrowType(env, "chunks must be an array");
+    return nullptr;
+  }
+  bool end = false;
+  if (napi_get_value_bool(env, argv[2], &end) != napi_ok) {
+    ThrowType(env, "end must be a boolean");
+    return nullptr;
+  }
+  Connection* c = server->Lookup(conn);
+  if (c == nullptr) return Int32(env, kWrGone);
+  int r = kWrOk;
+  for (uint32_t i = 0; i < count && r != kWrGone && r != kWrMisuse; i++) {
+    napi_value value;
+    ChunkArg chunk;
+    if (napi_get_element(env, argv[1], i, &value) != napi_ok ||
+        !GetChunk(env, value, false, "each chunk", &chunk)) {
+      c->EndLoans();
+      return nullptr;
+    }
+    if (chunk.is_string) {
+      JsString text(env, chunk.value);
+      r = c->Write(text);
+    } else {
+      LentBytes text(chunk.data, chunk.length);
+      r = c->Write(text);
+    }
+  }
+  if (end && r != kWrGone && r != kWrMisuse) r = c->End();
+  if (c->EndLoans() == kWrGone) r = kWrGone;
+  return Result(env, server, r, "writeChunks: no response in progress");
 }
 
 napi_value End(napi_env env, napi_callback_info info) {
@@ -691,6 +752,8 @@ napi_status DefineServerClass(napi_env env, napi_value exports) {
       {"respondHead", nullptr, RespondHead, nullptr, nullptr, nullptr,
        kMethod, nullptr},
       {"write", nullptr, Write, nullptr, nullptr, nullptr, kMethod, nullptr},
+      {"writeChunks", nullptr, WriteChunks, nullptr, nullptr, nullptr,
+       kMethod, nullptr},
       {"end", nullptr, End, nullptr, nullptr, nullptr, kMethod, nullptr},
       {"abort", nullptr, ConnVoid<&Connection::Abort>, nullptr, nullptr,
        nullptr, kMethod, nullptr},

@@ -480,6 +480,26 @@ int Connection::Write(Text& chunk) {
   return Backpressure();
 }
 
+int Connection::EndLoans() {
+  if (!writer_.has_borrowed()) return kWrOk;
+  if (state_ == State::kOpen) {
+    if (writer_.Flush() < 0) {
+      CloseNow();  // drops the loans
+      return kWrGone;
+    }
+    // Flush gathers every loan (no write or file job was in flight when
+    // one was made); Settle is for a state this does not foresee.
+    if (!writer_.Settle()) {
+      CloseNow();
+      return kWrGone;
+    }
+    AfterOutput();
+    return kWrOk;
+  }
+  writer_.Discard();
+  return kWrGone;
+}
+
 int Connection::End() {
   if (!Usable()) return kWrGone;
   if (!ResponseActive()) {

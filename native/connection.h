@@ -82,6 +82,10 @@ class Connection final : public ParserDelegate, public WriterOwner {
                       int64_t content_length, Text* body, bool last,
                       int32_t rflags);
   int Write(Text& chunk);
+  // Ends the loans a call made with LentBytes (Writer::WriteBody): what is corked is written now (one
+  // writev straight from the lent memory) and what the socket does not
+  // take is copied. kWrGone when that closed the connection, else kWrOk.
+  int EndLoans();
   int End();
   void Abort();
   int SendFile(int fd, int64_t offset, int64_t length);

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <cstring>
+#include <new>
 
 #include "http_rules.h"
 
@@ -30,9 +31,17 @@ size_t BytesText::EncodeTo(char* dst, size_t room) {
   return n;
 }
 
+size_t LentBytes::EncodeTo(char* dst, size_t room) {
+  size_t n = length_ < room ? length_ : room;
+  if (n != 0) std::memcpy(dst, data_, n);
+  return n;
+}
+
 void Writer::Reset(uv_stream_t* stream, BufferPool* pool, Metrics* metrics) {
   stream_ = stream;
   metrics_ = metrics;
+  pool_ = pool;
+  DropBorrowed();
   cork_.set_pool(pool);
   inflight_.set_pool(pool);
   cork_.Clear();
@@ -168,6 +177,9 @@ RespondResult Writer::FinishHead(const char* date_line, size_t date_len,
 
 bool Writer::WriteBody(Text& chunk) {
   if (!active_ || no_body_) return true;
+  const char* lent = nullptr;
+  size_t lent_length = 0;
+  if (chunk.Lent(&lent, &lent_length)) return WriteBorrowed(lent, lent_length);
   if (chunked_) {
     // RFC 9112 section 7.1: a zero-size chunk would end the body.
     size_t size = chunk.ExactSize();
@@ -203,6 +215,77 @@ bool Writer::WriteBody(Text& chunk) {
   return true;
 }
 
+bool Writer::WriteBorrowed(const char* data, size_t length) {
+  if (length < kBorrowMin || length > kMaxLend || writing_ || file_.active ||
+      borrowed_count_ == kMaxBorrowed) {
+    BytesText text(data, length);
+    return WriteBody(text);
+  }
+  if (!active_ || no_body_) return true;
+  if (borrowed_ == nullptr) {
+    borrowed_.reset(new (std::nothrow) Borrowed[kMaxBorrowed]);
+    if (borrowed_ == nullptr) return false;
+  }
+  if (chunked_) {
+    // RFC 9112 section 7.1: chunk-size CRLF, the bytes (lent), CRLF.
+    const size_t before = cork_.size();
+    if (!AppendHex(length) || !cork_.Append(LITERAL("\r\n"))) {
+      cork_.Truncate(before);
+      return false;
+    }
+    borrowed_[borrowed_count_++] = {cork_.size(), data, length};
+    borrowed_len_ += length;
+    written_ += length;
+    return cork_.Append(LITERAL("\r\n"));
+  }
+  if (declared_ >= 0) {
+    // Never more than announced (RFC 9112 section 6.2), as WriteBody.
+    const uint64_t room = static_cast<uint64_t>(declared_) - written_;
+    if (length > room) {
+      length = static_cast<size_t>(room);
+      surplus_ = true;
+      if (length == 0) return true;
+    }
+  }
+  borrowed_[borrowed_count_++] = {cork_.size(), data, length};
+  borrowed_len_ += length;
+  written_ += length;
+  return true;
+}
+
+bool Writer::Settle() {
+  if (borrowed_count_ == 0) return true;
+  // The cork pieces and the lent bytes, in order, into a buffer of our
+  // own, which then becomes the cork buffer.
+  ByteBuffer merged;
+  merged.set_pool(pool_);
+  char* dst = merged.Reserve(cork_.size() + borrowed_len_);
+  if (dst == nullptr) {
+    DropBorrowed();
+    return false;
+  }
+  size_t at = 0;
+  size_t n = 0;
+  for (size_t i = 0; i < borrowed_count_; i++) {
+    const Borrowed& b = borrowed_[i];
+    std::memcpy(dst + n, cork_.data() + at, b.at - at);
+    n += b.at - at;
+    std::memcpy(dst + n, b.data, b.length);
+    n += b.length;
+    at = b.at;
+  }
+  if (cork_.size() > at) {
+    std::memcpy(dst + n, cork_.data() + at, cork_.size() - at);
+    n += cork_.size() - at;
+  }
+  merged.Commit(n);
+  DropBorrowed();
+  cork_.Swap(merged);
+  merged.Clear();
+  merged.ReturnBlock();
+  return true;
+}
+
 bool Writer::EndResponse() {
   if (!active_) return false;
   active_ = false;
@@ -228,13 +311,16 @@ bool Writer::AppendReady(const ReadyResponse& ready, const char* date_line,
 }
 
 void Writer::Discard() {
+  DropBorrowed();
   cork_.Clear();
   active_ = false;
   file_.active = false;
 }
 
 int Writer::Flush() {
-  if (writing_ || file_.active || cork_.empty()) return 0;
+  if (writing_ || file_.active) return 0;
+  if (borrowed_count_ != 0) return FlushGather();
+  if (cork_.empty()) return 0;
   uv_buf_t buf = uv_buf_init(cork_.data(), static_cast<unsigned>(cork_.size()));
   int r = uv_try_write(stream_, &buf, 1);
   if (r == UV_EAGAIN || r == UV_ENOSYS) r = 0;
@@ -252,6 +338,63 @@ int Writer::Flush() {
   cork_.Swap(inflight_);
   cork_.Clear();
   return StartWrite(inflight_.data() + done, inflight_.size() - done);
+}
+
+int Writer::FlushGather() {
+  // Every cork piece and lent chunk, in order: at most two entries a loan
+  // and the cork's tail.
+  uv_buf_t bufs[2 * kMaxBorrowed + 1];
+  unsigned n = 0;
+  size_t at = 0;
+  for (size_t i = 0; i < borrowed_count_; i++) {
+    const Borrowed& b = borrowed_[i];
+    if (b.at > at) bufs[n++] = uv_buf_init(cork_.data() + at,
+                                           static_cast<unsigned>(b.at - at));
+    bufs[n++] = uv_buf_init(const_cast<char*>(b.data),
+                            static_cast<unsigned>(b.length));
+    at = b.at;
+  }
+  if (cork_.size() > at) {
+    bufs[n++] = uv_buf_init(cork_.data() + at,
+                            static_cast<unsigned>(cork_.size() - at));
+  }
+  const size_t total = cork_.size() + borrowed_len_;
+  int r = uv_try_write(stream_, bufs, n);
+  if (r == UV_EAGAIN || r == UV_ENOSYS) r = 0;
+  if (r < 0) {
+    DropBorrowed();
+    return r;
+  }
+  const size_t done = static_cast<size_t>(r);
+  Sent(done);
+  if (done < total) {
+    // The rest is copied into the in-flight buffer (free: no write is in
+    // flight), which libuv borrows until AfterWrite; the loans end here.
+    inflight_.Clear();
+    char* dst = inflight_.Reserve(total - done);
+    if (dst == nullptr) {
+      DropBorrowed();
+      return UV_ENOMEM;
+    }
+    size_t skip = done;
+    size_t len = 0;
+    for (unsigned i = 0; i < n; i++) {
+      const size_t piece = bufs[i].len;
+      if (skip >= piece) {
+        skip -= piece;
+        continue;
+      }
+      std::memcpy(dst + len, bufs[i].base + skip, piece - skip);
+      len += piece - skip;
+      skip = 0;
+    }
+    inflight_.Commit(len);
+  }
+  DropBorrowed();
+  cork_.Clear();
+  cork_.ReturnBlock();
+  if (done == total) return 0;
+  return StartWrite(inflight_.data(), inflight_.size());
 }
 
 int Writer::StartWrite(const char* data, size_t length) {

@@ -6,6 +6,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <string>
 
 #include "byte_buffer.h"
@@ -26,6 +27,16 @@ constexpr size_t kLowWater = 16 * 1024;
 constexpr size_t kChunkFraming = 32;
 // Block size for the pread+uv_write fallback of sendFile.
 constexpr size_t kFileBlock = 64 * 1024;
+// Body chunks of at least this many bytes may be borrowed instead of
+// copied into the cork buffer (Writer::WriteBorrowed); smaller ones cost
+// less to copy than an iovec entry.
+constexpr size_t kBorrowMin = 2 * 1024;
+// The most borrowed chunks one Flush gathers (each takes two iovec
+// entries, far below IOV_MAX); more are copied.
+constexpr size_t kMaxBorrowed = 64;
+// The largest chunk lent (uv_buf_t lengths are 32-bit here); a larger one
+// is copied.
+constexpr size_t kMaxLend = size_t{1} << 30;
 
 // Text not yet in the output buffer: borrowed bytes, or a JS string that
 // bridge.cc encodes straight into the buffer (bodies as UTF-8; the status
@@ -40,6 +51,11 @@ class Text {
   // Writes the text to `dst`, which has room for MaxSize() + 1 bytes;
   // returns the number of bytes written.
   virtual size_t EncodeTo(char* dst, size_t room) = 0;
+  // True when the bytes are lent (LentBytes): `data` and `length` are
+  // set, and the Writer may keep the pointer instead of copying.
+  virtual bool Lent(const char** /*data*/, size_t* /*length*/) {
+    return false;
+  }
 
  protected:
   ~Text() = default;
@@ -51,6 +67,27 @@ class BytesText final : public Text {
   size_t MaxSize() override { return length_; }
   size_t ExactSize() override { return length_; }
   size_t EncodeTo(char* dst, size_t room) override;
+
+ private:
+  const char* data_;
+  size_t length_;
+};
+
+// Bytes of a JS buffer, lent for one Node-API call: a body chunk of
+// kBorrowMin bytes or more is then not copied into the cork buffer, and
+// the caller must end the loans (Connection::EndLoans, which writes them
+// or copies them) before that call returns. Smaller ones are copied.
+class LentBytes final : public Text {
+ public:
+  LentBytes(const char* data, size_t length) : data_(data), length_(length) {}
+  size_t MaxSize() override { return length_; }
+  size_t ExactSize() override { return length_; }
+  size_t EncodeTo(char* dst, size_t room) override;
+  bool Lent(const char** data, size_t* length) override {
+    *data = data_;
+    *length = length_;
+    return true;
+  }
 
  private:
   const char* data_;
@@ -145,8 +182,20 @@ class Writer {
                                 const char* date_line, size_t date_len,
                                 const ResponseStart& start, Text* body);
   // Appends a body chunk; bytes beyond the declared Content-Length are
-  // dropped (surplus() becomes true).
+  // dropped (surplus() becomes true). A LentBytes chunk of kBorrowMin
+  // bytes or more is not copied: the framing goes into the cork buffer and
+  // the chunk is written straight from its memory by the next Flush
+  // (writev); the loan lasts until that Flush or Settle(), which the
+  // caller must reach before the memory may change or go (the bridge:
+  // before the Node-API call that lent it returns). It is copied instead
+  // while a write or a file job is in flight (Flush would not run), or
+  // once kMaxBorrowed chunks are lent.
   bool WriteBody(Text& chunk);
+  // Ends every loan: whatever borrowed bytes the socket has not taken yet
+  // are copied into the cork buffer, in place. Returns false when memory
+  // runs out (the loans end all the same; the caller closes).
+  bool Settle();
+  bool has_borrowed() const { return borrowed_count_ != 0; }
   // Ends the response; returns true when the connection must be closed
   // after it (short body, surplus, close-delimited, or Connection: close).
   bool EndResponse();
@@ -182,10 +231,12 @@ class Writer {
   bool file_active() const { return file_.active; }
   // Bytes accepted but not yet taken by the kernel.
   size_t Queued() const {
-    return cork_.size() + (writing_ ? inflight_len_ : 0);
+    return cork_.size() + borrowed_len_ + (writing_ ? inflight_len_ : 0);
   }
   // Nothing corked, nothing in flight, no file job.
-  bool Idle() const { return cork_.empty() && !writing_ && !file_.active; }
+  bool Idle() const {
+    return cork_.empty() && borrowed_count_ == 0 && !writing_ && !file_.active;
+  }
 
  private:
   struct FileJob {
@@ -197,7 +248,24 @@ class Writer {
     bool active = false;
   };
 
+  // A chunk lent by WriteBorrowed: its bytes go out right before the
+  // cork byte at offset `at`.
+  struct Borrowed {
+    size_t at;
+    const char* data;
+    size_t length;
+  };
+
   static void AfterWriteCb(uv_write_t* req, int status);
+  bool WriteBorrowed(const char* data, size_t length);
+  // Flush with loans: one writev of the cork pieces and the borrowed
+  // chunks in order; what the socket does not take is copied into
+  // inflight_ and handed to uv_write, so libuv never borrows JS memory.
+  int FlushGather();
+  void DropBorrowed() {
+    borrowed_count_ = 0;
+    borrowed_len_ = 0;
+  }
   // The framing decisions of a response (the members below `active_`).
   void BeginResponse(const ResponseStart& start);
   // Date, the framing fields, the empty line and the first body bytes,
@@ -228,6 +296,14 @@ class Writer {
   size_t inflight_len_ = 0;
   uv_write_t write_req_;
   bool writing_ = false;
+  // borrowed_: chunks lent by the caller (WriteBorrowed), in order, until
+  //   the Flush that writes them or Settle; never handed to libuv. The
+  //   array (kMaxBorrowed entries) is allocated at the first loan and kept
+  //   for the Writer's life.
+  std::unique_ptr<Borrowed[]> borrowed_;
+  size_t borrowed_count_ = 0;
+  size_t borrowed_len_ = 0;
+  BufferPool* pool_ = nullptr;
   FileJob file_;
 
   // The response in progress (the oldest unanswered request's).

@@ -4,7 +4,30 @@
 // TSGI is PEP 3333 (WSGI) translated to TypeScript: an application is a plain
 // function of (environ, startResponse) that returns an iterable of chunks.
 
-/** A piece of a response body. Strings are encoded as UTF-8 on the wire. */
+/**
+ * A piece of a response body. Strings are encoded as UTF-8 on the wire.
+ *
+ * A Uint8Array is lent, not copied, when the application yields it (or
+ * passes it to `write()`): the server may read its bytes at any time until
+ * they are sent, which can be after the body has moved on to later chunks
+ * or ended (node's `socket.write()` has the same rule). The application
+ * must not change the bytes of a chunk it gave; a buffer that is refilled
+ * is given as a copy. The native server reads a chunk no later than the
+ * response's end, the tick after the turn in which it was given, or the
+ * body's next wait for the client (backpressure), and writes one of 2 KiB
+ * or more straight from its memory.
+ *
+ * @example
+ * // One buffer refilled for every chunk: each chunk given is a copy.
+ * const block = Buffer.alloc(16 * 1024);
+ * async function* body(file: FileHandle) {
+ *   for (;;) {
+ *     const { bytesRead } = await file.read(block, 0, block.length);
+ *     if (bytesRead === 0) return;
+ *     yield Buffer.from(block.subarray(0, bytesRead));
+ *   }
+ * }
+ */
 export type Chunk = Uint8Array | string;
 
 /**

@@ -262,6 +262,12 @@ export interface NativeServer {
    * the connection is closed after the response. */
   write(conn: number, chunk: string | Uint8Array): Wr;
 
+  /** `write()` of each chunk, then `end()` when `end`, in one call. A
+   * Uint8Array of 2 KiB or more is not copied: C++ writes it (writev)
+   * straight from its memory before the call returns, and copies only what
+   * the socket did not take, so nothing is kept alive after the call. */
+  writeChunks(conn: number, chunks: readonly (string | Uint8Array)[], end: boolean): Wr;
+
   /** Ends the response. If fewer bytes than the declared Content-Length
    * were written, the connection is closed (the client sees a short body).
    * With keep-alive, the connection then serves its next request. */

@@ -9,7 +9,7 @@ import type { EnvironBase } from '../gateway/environ.js';
 import type { Input, InputHooks } from '../gateway/input.js';
 import { runApplication, type ResponseHead, type Sink } from '../gateway/response.js';
 import type { ProxyTrust } from '../gateway/forwarded.js';
-import { Rf, Wf, Wr } from './binding.js';
+import { OUTPUT_HIGH_WATER, Rf, Wf, Wr } from './binding.js';
 import type { NativeHttpServer } from './server.js';
 
 // Requests queued behind an unfinished response before reading pauses.
@@ -58,6 +58,9 @@ export class Connection implements Sink {
   private running = false;
   private waiters: (() => void)[] | null = null;
   private fileDone: (() => void) | null = null;
+  /** The body chunks written and not yet given to C++ (OutBatch); null
+   * until the connection's first write(). */
+  private out: OutBatch | null = null;
   onGone: (() => void) | null = null;
 
   constructor(
@@ -76,6 +79,7 @@ export class Connection implements Sink {
   ) {}
 
   sendFile(fd: number, offset: number, length: number): Promise<void> {
+    this.handOver(false);
     return new Promise<void>((resolve) => {
       if (this.gone) return resolve();
       this.fileDone = resolve;
@@ -153,6 +157,8 @@ export class Connection implements Sink {
     close: boolean,
     head: ResponseHead | null,
   ): boolean {
+    // No chunk of this connection waits here: the previous response was
+    // ended (end() hands its chunks over) or cut (abort() drops them).
     const server = this.server;
     const flags = this.current!.flags;
     const rflags = close ? Wf.Close : 0;
@@ -173,20 +179,51 @@ export class Connection implements Sink {
     return r !== Wr.Full;
   }
 
+  /** Keeps the chunk for the next hand-over: no call into C++ per chunk.
+   * Backpressure as C++ would report it: full once the batch passes the
+   * high water mark, or while the last hand-over's Full lasts. */
   write(chunk: Chunk): boolean {
-    const r = this.server.native.write(this.id, chunk);
-    this.server.touched();
-    if (r === Wr.Gone) this.gone = true;
-    return r !== Wr.Full;
+    if (this.gone) return true;
+    const out = (this.out ??= new OutBatch());
+    if (out.chunks === null) {
+      out.chunks = [chunk];
+      out.size = chunk.length;
+      this.server.defer(this);
+    } else {
+      out.chunks.push(chunk);
+      out.size += chunk.length;
+    }
+    return !out.full && out.size <= OUTPUT_HIGH_WATER;
   }
 
   end(): void {
-    if (this.server.native.end(this.id) === Wr.Gone) this.gone = true;
+    if (this.out !== null && this.out.chunks !== null) {
+      this.handOver(true);
+    } else if (this.server.native.end(this.id) === Wr.Gone) {
+      this.gone = true;
+    }
     this.server.touched();
     this.finished();
   }
 
+  /** Gives C++ the chunks written since the last hand-over (and the end of
+   * the response when `end`), in one call; returns what it said. */
+  handOver(end: boolean): Wr {
+    const out = this.out;
+    if (out === null || out.chunks === null) return Wr.Ok;
+    const chunks = out.chunks;
+    out.chunks = null;
+    out.size = 0;
+    if (this.gone) return Wr.Gone;
+    const r = this.server.native.writeChunks(this.id, chunks, end);
+    if (r === Wr.Gone) this.gone = true;
+    else if (r === Wr.Full) out.full = true;
+    this.server.touched();
+    return r;
+  }
+
   abort(): void {
+    this.out = null;
     this.server.native.abort(this.id);
     this.gone = true;
     this.wake();
@@ -194,11 +231,14 @@ export class Connection implements Sink {
   }
 
   drain(): Promise<void> {
+    const out = this.out;
+    if (out !== null && out.chunks !== null && this.handOver(false) !== Wr.Full && !out.full) return Promise.resolve();
     if (this.gone) return Promise.resolve();
     return new Promise((resolve) => (this.waiters ??= []).push(resolve));
   }
 
   wake(): void {
+    if (this.out !== null) this.out.full = false;
     const waiters = this.waiters;
     if (waiters === null) return;
     this.waiters = null;
@@ -214,6 +254,7 @@ export class Connection implements Sink {
 
   closed(): void {
     this.gone = true;
+    this.out = null;
     const lost = this.server.bodyError(BodyFailure.Lost);
     this.current?.input?.fail(lost);
     if (this.queue !== null) for (const req of this.queue) req.input?.fail(lost);
@@ -224,6 +265,20 @@ export class Connection implements Sink {
     this.onGone = null;
     onGone?.();
   }
+}
+
+/** The body chunks of a connection's response that wait for their hand-over
+ * to C++ (one writeChunks() call): at end(), at sendFile(), when the
+ * driver waits for drain, or on the tick after the turn in which the first
+ * was written (NativeHttpServer.defer). One object, made at a connection's
+ * first write(), so that a connection that never streams carries one
+ * field. */
+class OutBatch {
+  chunks: Chunk[] | null = null;
+  /** Their size (UTF-16 units for strings), for backpressure. */
+  size = 0;
+  /** The last hand-over answered Wr.Full and no Drain came since. */
+  full = false;
 }
 
 /** Header lines, each `Name: value\r\n`. */

@@ -125,6 +125,14 @@ export class NativeHttpServer {
     this.flushQueued = false;
     this.native.flush();
   };
+  /** Connections whose written chunks wait for the tick after the turn
+   * (Connection.handOver), in the order they first wrote. */
+  private deferred: Connection[] = [];
+  private readonly handOverTask = () => {
+    const conns = this.deferred;
+    this.deferred = [];
+    for (let i = 0; i < conns.length; i++) conns[i]!.handOver(false);
+  };
 
   constructor(
     binding: NativeBinding,
@@ -261,6 +269,16 @@ export class NativeHttpServer {
   /** The Error a failed body throws. */
   bodyError(failure: BodyFailure): Error {
     return bodyError(failure, this.limits, maxChunkExtensionSize(this.limits));
+  }
+
+  /** `conn` has written chunks and holds them: unless its response ends
+   * (or it does anything else) first, they go to C++ on the tick queued
+   * here. A tick queued from a microtask runs once the microtask queue has
+   * drained, inside an event batch too (onEvents runs in a callback
+   * scope), so every chunk an async generator yields without waiting for
+   * I/O goes over in one call, before C++ writes. */
+  defer(conn: Connection): void {
+    if (this.deferred.push(conn) === 1) process.nextTick(this.handOverTask);
   }
 
   /** Output was produced: outside an event batch, flush once the microtask
