@@ -481,22 +481,25 @@ int Connection::Write(Text& chunk) {
 }
 
 int Connection::EndLoans() {
-  if (!writer_.has_borrowed()) return kWrOk;
+  // Without an Exchange there is no Writer, so nothing was lent.
+  if (ex_ == nullptr) return kWrOk;
+  Writer& writer = ex_->writer;
+  if (!writer.has_borrowed()) return kWrOk;
   if (state_ == State::kOpen) {
-    if (writer_.Flush() < 0) {
+    if (writer.Flush() < 0) {
       CloseNow();  // drops the loans
       return kWrGone;
     }
     // Flush gathers every loan (no write or file job was in flight when
     // one was made); Settle is for a state this does not foresee.
-    if (!writer_.Settle()) {
+    if (!writer.Settle()) {
       CloseNow();
       return kWrGone;
     }
     AfterOutput();
     return kWrOk;
   }
-  writer_.Discard();
+  writer.Discard();
   return kWrGone;
 }
 
