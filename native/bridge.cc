@@ -452,7 +452,7 @@ napi_value Respond(napi_env env, napi_callback_info info) {
   }
   int r = c->Respond(req_flags, status, status_text, &headers, content_length,
                      body_text, last, rflags);
-  if (c->EndLoans() == kWrGone) r = kWrGone;
+  r = c->EndLoans(r);
   return Result(env, server, r,
                 "respond: no unanswered request, or a response is already "
                 "in progress on this connection");
@@ -565,7 +565,7 @@ napi_value RespondHead(napi_env env, napi_callback_info info) {
   }
   int r = c->RespondPrepared(req_flags, *head, content_length, body_text,
                              last, rflags);
-  if (c->EndLoans() == kWrGone) r = kWrGone;
+  r = c->EndLoans(r);
   return Result(env, server, r,
                 "respond: no unanswered request, or a response is already "
                 "in progress on this connection");
@@ -589,7 +589,7 @@ napi_value Write(napi_env env, napi_callback_info info) {
     LentBytes text(chunk.data, chunk.length);
     r = c->Write(text);
   }
-  if (c->EndLoans() == kWrGone) r = kWrGone;
+  r = c->EndLoans(r);
   return Result(env, server, r, "write: no response in progress");
 }
 
@@ -625,7 +625,10 @@ napi_value WriteChunks(napi_env env, napi_callback_info info) {
     ChunkArg chunk;
     if (napi_get_element(env, argv[1], i, &value) != napi_ok ||
         !GetChunk(env, value, false, "each chunk", &chunk)) {
-      c->EndLoans();
+      // The chunks before it are written; their output is scheduled as
+      // after any call (Result does that on the other paths).
+      c->EndLoans(kWrOk);
+      server->AfterApiCall();
       return nullptr;
     }
     if (chunk.is_string) {
@@ -637,7 +640,7 @@ napi_value WriteChunks(napi_env env, napi_callback_info info) {
     }
   }
   if (end && r != kWrGone && r != kWrMisuse) r = c->End();
-  if (c->EndLoans() == kWrGone) r = kWrGone;
+  r = c->EndLoans(r);
   return Result(env, server, r, "writeChunks: no response in progress");
 }
 

@@ -480,27 +480,32 @@ int Connection::Write(Text& chunk) {
   return Backpressure();
 }
 
-int Connection::EndLoans() {
+int Connection::EndLoans(int r) {
   // Without an Exchange there is no Writer, so nothing was lent.
-  if (ex_ == nullptr) return kWrOk;
+  if (ex_ == nullptr) return r;
   Writer& writer = ex_->writer;
-  if (!writer.has_borrowed()) return kWrOk;
-  if (state_ == State::kOpen) {
-    if (writer.Flush() < 0) {
-      CloseNow();  // drops the loans
-      return kWrGone;
-    }
-    // Flush gathers every loan (no write or file job was in flight when
-    // one was made); Settle is for a state this does not foresee.
-    if (!writer.Settle()) {
-      CloseNow();
-      return kWrGone;
-    }
-    AfterOutput();
-    return kWrOk;
+  if (!writer.has_borrowed()) return r;
+  if (state_ != State::kOpen) {
+    writer.Discard();
+    return kWrGone;
   }
-  writer.Discard();
-  return kWrGone;
+  if (writer.Flush() < 0) {
+    CloseNow();  // drops the loans
+    return kWrGone;
+  }
+  // Flush gathers every loan (no write or file job was in flight when one
+  // was made); Settle is for a state this does not foresee.
+  if (!writer.Settle()) {
+    CloseNow();
+    return kWrGone;
+  }
+  AfterOutput();
+  if (state_ != State::kOpen) return r;
+  // The Full the call measured counted the lent bytes the writev has now
+  // sent. Below the high-water mark again, the body need not wait (a
+  // Drain that AfterOutput did not send yet finds nobody waiting).
+  if (r == kWrFull && writer.Queued() <= kHighWater) return kWrOk;
+  return r;
 }
 
 int Connection::End() {

@@ -82,10 +82,12 @@ class Connection final : public ParserDelegate, public WriterOwner {
                       int64_t content_length, Text* body, bool last,
                       int32_t rflags);
   int Write(Text& chunk);
-  // Ends the loans a call made with LentBytes (Writer::WriteBody): what is corked is written now (one
-  // writev straight from the lent memory) and what the socket does not
-  // take is copied. kWrGone when that closed the connection, else kWrOk.
-  int EndLoans();
+  // Ends the loans a call made with LentBytes (Writer::WriteBody): what
+  // is corked is written now (one writev straight from the lent memory)
+  // and what the socket does not take is copied. Returns `r`, the call's
+  // result, as the call should report it: kWrGone when this closed the
+  // connection, kWrOk for a kWrFull the writev relieved, else `r`.
+  int EndLoans(int r);
   int End();
   void Abort();
   int SendFile(int fd, int64_t offset, int64_t length);
@@ -143,7 +145,7 @@ class Connection final : public ParserDelegate, public WriterOwner {
   // no output corked or in flight, no file job, nothing to send or decide
   // later (a pending refusal, a close, a Drain, a 100 Continue). Called
   // where no Writer or Parser method is on the stack (FlushOutput, the
-  // write callback).
+  // write callback, and OnRead after a PROXY header that ended the read).
   void MaybeGiveBack();
   // The Exchange's state, as an idle connection (none attached) has it.
   bool InMessage() const { return ex_ != nullptr && ex_->parser.in_message(); }
@@ -177,9 +179,9 @@ class Connection final : public ParserDelegate, public WriterOwner {
   // ---- Timeouts (timers.h) ----
   // The deadline of what the connection is waiting for from the client
   // (RFC 9112 section 9.5), or kNoDeadline:
-  // - a partial head: headersTimeout from head_clock_, and requestTimeout
-  //   from message_start_ (408);
-  // - a body: requestTimeout from message_start_ (408);
+  // - a partial head: headersTimeout from the Exchange's head_clock, and
+  //   requestTimeout from its message_start (408);
+  // - a body: requestTimeout from message_start (408);
   // - nothing pending: keepAliveTimeout from idle_since_ once a response
   //   was sent, else headersTimeout from accept (closed without a word).
   // None while JS has paused reading (the wait is ours, not the client's).
@@ -189,7 +191,8 @@ class Connection final : public ParserDelegate, public WriterOwner {
   // Files deadline_ in the wheel. Called whenever a deadline may have come
   // closer (a later one is found out when the old one passes).
   void ArmTimer();
-  // Output was queued or written: tracks send_since_, then ArmTimer().
+  // Output was queued or written: tracks the Exchange's send_since, then
+  // ArmTimer().
   void NoteOutput();
   void OnDeadline(uint64_t now);
 

@@ -320,7 +320,12 @@ void Writer::Discard() {
 int Writer::Flush() {
   if (writing_ || file_.active) return 0;
   if (borrowed_count_ != 0) return FlushGather();
-  if (cork_.empty()) return 0;
+  if (cork_.empty()) {
+    // Emptied without a write (a file job consumed it, a refused head was
+    // truncated): the block goes back, so a pooled Exchange holds none.
+    cork_.ReturnBlock();
+    return 0;
+  }
   uv_buf_t buf = uv_buf_init(cork_.data(), static_cast<unsigned>(cork_.size()));
   int r = uv_try_write(stream_, &buf, 1);
   if (r == UV_EAGAIN || r == UV_ENOSYS) r = 0;

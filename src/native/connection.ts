@@ -215,7 +215,16 @@ export class Connection implements Sink {
     out.chunks = null;
     out.size = 0;
     if (this.gone) return Wr.Gone;
-    const r = this.server.native.writeChunks(this.id, chunks, end);
+    let r: Wr;
+    try {
+      r = this.server.native.writeChunks(this.id, chunks, end);
+    } catch (err) {
+      // A chunk C++ refuses (a typed array that only passes for a
+      // Uint8Array) or worker termination: the chunks before it may be
+      // on the wire, so the response can only be cut. The caller reports.
+      this.abort();
+      throw err;
+    }
     if (r === Wr.Gone) this.gone = true;
     else if (r === Wr.Full) out.full = true;
     this.server.touched();

@@ -123,6 +123,10 @@ export class NativeHttpServer {
   private readonly limits: Limits;
   private readonly flushTask = () => {
     this.flushQueued = false;
+    // A response started outside an event batch queued this tick before
+    // its first write() queued the hand-over: hand its chunks over first,
+    // so that its head and body leave in one write.
+    if (this.deferred.length > 0) this.handOverTask();
     this.native.flush();
   };
   /** Connections whose written chunks wait for the tick after the turn
@@ -131,7 +135,16 @@ export class NativeHttpServer {
   private readonly handOverTask = () => {
     const conns = this.deferred;
     this.deferred = [];
-    for (let i = 0; i < conns.length; i++) conns[i]!.handOver(false);
+    for (let i = 0; i < conns.length; i++) {
+      // Outside the driver's try: a throw (a chunk C++ refuses, worker
+      // termination) cuts that response, not the others or the process.
+      try {
+        conns[i]!.handOver(false);
+      } catch (err) {
+        // handOver cut that response; the others go on.
+        this.errors.write(`tsgi: a response's chunks could not be written, so its connection was cut: ${err instanceof Error ? err.message : String(err)}\n`);
+      }
+    }
   };
 
   constructor(

@@ -167,4 +167,38 @@ forEachServer((kind) => {
     expect(closes, 'close() exactly once').toBe(1);
     expect(produced, 'nothing more pulled after the reset').toBeLessThan(stopped + 2 * SIZES.length);
   });
+
+  for (const wait of [false, true]) {
+    it(`cuts only the response whose chunk cannot be written (${wait ? 'a wait after it' : 'the end right after it'}), and serves on`, async () => {
+      // A Uint16Array passing for a Uint8Array passes the driver's check;
+      // the server refuses its bytes later: at the response's end, or on
+      // the native server in the hand-over of the turn's chunks, outside
+      // the driver's try.
+      const started = await start(
+        kind,
+        (env, startResponse) => {
+          startResponse('200 OK', [['Content-Type', 'application/octet-stream']]);
+          if (env.PATH_INFO === '/ok') return ['ok'];
+          return (async function* () {
+            yield Buffer.alloc(4096, 1);
+            await new Promise((r) => setTimeout(r, 5));
+            yield Object.setPrototypeOf(new Uint16Array(2048), Uint8Array.prototype) as Uint8Array;
+            if (wait) await new Promise((r) => setTimeout(r, 200));
+            yield 'never';
+          })();
+        },
+        { validate: false },
+      );
+      const client = await RawClient.connect(started.port);
+      await client.send(buildRequest('GET', '/'), 'GET');
+      expect(await client.waitClose(5000), 'the response is cut').toBe(true);
+      // Cut: no last chunk, and nothing after the refused chunk.
+      const raw = client.raw().toString('latin1');
+      expect(raw.startsWith('HTTP/1.1 200 OK'), 'the head and first chunk were sent').toBe(true);
+      expect(raw.endsWith('0\r\n\r\n'), 'no last chunk').toBe(false);
+      expect(raw).not.toContain('never');
+      expect(started.errors.text()).not.toBe('');
+      expect((await get(started.port, '/ok')).body.toString()).toBe('ok');
+    });
+  }
 });
