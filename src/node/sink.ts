@@ -379,14 +379,13 @@ export class NodeSink implements Sink {
       res.writeHead(code, prepared.reason, fields);
     }
     if (last) {
-      if (body === null) {
-        res.end();
-      } else {
-        if (this.declared >= 0) this.written = typeof body === 'string' ? Buffer.byteLength(body) : body.byteLength;
-        if (typeof body !== 'string' && body.byteLength <= kJoinedBody) res.end(latin1Slice.call(body, 0, body.byteLength), 'latin1');
-        else res.end(body);
-      }
-      this.checkShort();
+      if (body !== null && this.declared >= 0) this.written = typeof body === 'string' ? Buffer.byteLength(body) : body.byteLength;
+      const short = this.isShort();
+      if (short) this.markLast();
+      if (body === null) res.end();
+      else if (typeof body !== 'string' && body.byteLength <= kJoinedBody) res.end(latin1Slice.call(body, 0, body.byteLength), 'latin1');
+      else res.end(body);
+      if (short) res.socket?.destroySoon();
       watchSend(res.socket, this.sendMs);
       return true;
     }
@@ -394,11 +393,19 @@ export class NodeSink implements Sink {
     return this.write(body);
   }
 
-  /** A body shorter than its Content-Length: cut, so the client knows. */
-  private checkShort(): void {
-    if (this.declared >= 0 && this.written < this.declared && !this.isBodiless()) {
-      this.res.socket?.destroySoon();
-    }
+  /** A body shorter than its Content-Length: it is cut, so the client
+   * knows (markLast, then the socket's end). */
+  private isShort(): boolean {
+    return this.declared >= 0 && this.written < this.declared && !this.isBodiless();
+  }
+
+  /** Makes this response the socket's last, before its end() hands the
+   * socket on: node:http then gives the socket to no pipelined response
+   * after it (its resOnFinish reads `_last`, which writeHead() set from
+   * the head), whose write after the socket's end would destroy the socket
+   * with this response's bytes still queued. */
+  private markLast(): void {
+    (this.res as unknown as { _last: boolean })._last = true;
   }
 
   private isBodiless(): boolean {
@@ -414,6 +421,7 @@ export class NodeSink implements Sink {
         const room = this.declared - this.written;
         const bytes = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
         this.written = this.declared;
+        this.markLast();
         this.res.end(bytes.subarray(0, room));
         this.res.socket?.destroySoon();
         this.gone = true;
@@ -428,8 +436,10 @@ export class NodeSink implements Sink {
 
   end(): void {
     if (this.gone || this.res.destroyed) return;
+    const short = this.isShort();
+    if (short) this.markLast();
     this.res.end();
-    this.checkShort();
+    if (short) this.res.socket?.destroySoon();
     watchSend(this.res.socket, this.sendMs);
   }
 
