@@ -571,31 +571,20 @@ napi_value RespondHead(napi_env env, napi_callback_info info) {
                 "in progress on this connection");
 }
 
-napi_value Write(napi_env env, napi_callback_info info) {
-  napi_value argv[2];
-  Server* server = Unpack(env, info, 2, argv);
-  if (server == nullptr) return nullptr;
-  int32_t conn;
-  if (!GetInt32(env, argv[0], "conn", &conn)) return nullptr;
-  ChunkArg chunk;
-  if (!GetChunk(env, argv[1], false, "chunk", &chunk)) return nullptr;
-  Connection* c = server->Lookup(conn);
-  if (c == nullptr) return Int32(env, kWrGone);
-  int r;
+// One body chunk of a response: a string is encoded into the cork buffer,
+// a Uint8Array is LentBytes (see WriteChunks).
+int WriteChunk(napi_env env, Connection* c, const ChunkArg& chunk) {
   if (chunk.is_string) {
     JsString text(env, chunk.value);
-    r = c->Write(text);
-  } else {
-    LentBytes text(chunk.data, chunk.length);
-    r = c->Write(text);
+    return c->Write(text);
   }
-  r = c->EndLoans(r);
-  return Result(env, server, r, "write: no response in progress");
+  LentBytes text(chunk.data, chunk.length);
+  return c->Write(text);
 }
 
 // writeChunks(conn, chunks, end): the chunks a response made in one turn,
-// in one call (and its end when `end`). Here and in respond, respondHead
-// and write, a Uint8Array is LentBytes: one of kBorrowMin bytes or more is
+// in one call (and its end when `end`). Here and in respond and
+// respondHead, a Uint8Array is LentBytes: one of kBorrowMin bytes or more is
 // not copied, its memory is read only during the call (the writev of
 // EndLoans, before the call returns), so libuv never holds JS memory and
 // nothing must be kept alive after the call.
@@ -631,13 +620,7 @@ napi_value WriteChunks(napi_env env, napi_callback_info info) {
       server->AfterApiCall();
       return nullptr;
     }
-    if (chunk.is_string) {
-      JsString text(env, chunk.value);
-      r = c->Write(text);
-    } else {
-      LentBytes text(chunk.data, chunk.length);
-      r = c->Write(text);
-    }
+    r = WriteChunk(env, c, chunk);
   }
   if (end && r != kWrGone && r != kWrMisuse) r = c->End();
   r = c->EndLoans(r);
@@ -754,7 +737,6 @@ napi_status DefineServerClass(napi_env env, napi_value exports) {
        kMethod, nullptr},
       {"respondHead", nullptr, RespondHead, nullptr, nullptr, nullptr,
        kMethod, nullptr},
-      {"write", nullptr, Write, nullptr, nullptr, nullptr, kMethod, nullptr},
       {"writeChunks", nullptr, WriteChunks, nullptr, nullptr, nullptr,
        kMethod, nullptr},
       {"end", nullptr, End, nullptr, nullptr, nullptr, kMethod, nullptr},

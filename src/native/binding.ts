@@ -257,15 +257,13 @@ export interface NativeServer {
     rflags: number,
   ): Wr;
 
-  /** Appends a body chunk (framed as a chunk when chunked). Writing more
-   * than the declared Content-Length is refused: the surplus is dropped and
-   * the connection is closed after the response. */
-  write(conn: number, chunk: string | Uint8Array): Wr;
-
-  /** `write()` of each chunk, then `end()` when `end`, in one call. A
-   * Uint8Array of 2 KiB or more is not copied: C++ writes it (writev)
-   * straight from its memory before the call returns, and copies only what
-   * the socket did not take, so nothing is kept alive after the call. */
+  /** Appends each body chunk (framed as a chunk when chunked), then
+   * `end()` when `end`, in one call. Writing more than the declared
+   * Content-Length is refused: the surplus is dropped and the connection is
+   * closed after the response. A Uint8Array of 2 KiB or more is not
+   * copied: C++ writes it (writev) straight from its memory before the
+   * call returns, and copies only what the socket did not take, so nothing
+   * is kept alive after the call. */
   writeChunks(conn: number, chunks: readonly (string | Uint8Array)[], end: boolean): Wr;
 
   /** Ends the response. If fewer bytes than the declared Content-Length

@@ -343,8 +343,11 @@ export async function startNodeServer(app: Application, options: NodeServerOptio
   const handle = (req: IncomingMessage, res: ServerResponse, expectContinue: boolean) => {
     const socket = req.socket;
     const st = stateOf(socket);
-    // Nothing after a refused or a closing request reaches the application.
-    if (st.refused || st.closes) return;
+    // Nothing after a refused or a closing request reaches the application,
+    // nor after a response that ended the socket (a cut body, NodeSink):
+    // its write after the end would destroy the socket with the cut
+    // response's bytes still queued.
+    if (st.refused || st.closes || !socket.writable) return;
     const raw = req.rawHeaders;
     if (headerSectionSize(raw) > options.limits.maxHeaderSize) {
       refuseRequest(req, res, 431);
