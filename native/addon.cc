@@ -21,6 +21,7 @@
 #include "llhttp.h"
 #include "metrics.h"
 #include "parser.h"
+#include "server.h"
 #include "sockets.h"
 
 namespace {
@@ -161,6 +162,7 @@ Napi::Object Contract(Napi::Env env) {
   }
   contract.Set("outputHighWater", static_cast<uint32_t>(tsgi::kHighWater));
   contract.Set("outputLowWater", static_cast<uint32_t>(tsgi::kLowWater));
+  contract.Set("lingerMs", static_cast<uint32_t>(tsgi::kLingerMs));
   contract.Set("httpRules", HttpRules(env));
   contract.Set("metrics", MetricsLayout(env));
   Napi::Object inflight = Napi::Object::New(env);

@@ -25,6 +25,8 @@
 namespace tsgi {
 
 constexpr size_t kReadBufferSize = 64 * 1024;
+// The longest lingering close (Connection::BeginLinger); the node server
+// uses the same (LINGER_MS in src/native/binding.ts, checked at load).
 constexpr uint64_t kLingerMs = 2000;
 
 // What a Server runs with, all of it from JS: bridge.cc reads it from the

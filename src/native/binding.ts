@@ -97,6 +97,11 @@ export const SLOT_MASK = (1 << SLOT_BITS) - 1;
 export const OUTPUT_HIGH_WATER = 64 * 1024;
 export const OUTPUT_LOW_WATER = 16 * 1024;
 
+/** A lingering close (RFC 9112 section 9.6: the write side closed first,
+ * the input read and discarded until the client closes) lasts at most
+ * this long on either server before the socket is closed outright. */
+export const LINGER_MS = 2000;
+
 /** The least the shared arrays may hold (NativeServerOptions). */
 export const MIN_EVENT_WORDS = 16 * 1024;
 export const MIN_BYTES = 256 * 1024;
@@ -411,6 +416,7 @@ export interface NativeContract {
     maxPreparedHeads: number;
   };
   outputHighWater: number;
+  lingerMs: number;
   outputLowWater: number;
   inflight: { entries: number; words: number; targetOffset: number };
   httpRules: {
@@ -534,6 +540,7 @@ export function checkContract(binding: Pick<NativeBinding, 'contract'>): void {
   same('MAX_PREPARED_HEADS', queue.maxPreparedHeads, MAX_PREPARED_HEADS);
   same('OUTPUT_HIGH_WATER', c.outputHighWater, OUTPUT_HIGH_WATER);
   same('OUTPUT_LOW_WATER', c.outputLowWater, OUTPUT_LOW_WATER);
+  same('LINGER_MS', c.lingerMs, LINGER_MS);
   same('INFLIGHT_ENTRIES', c.inflight?.entries, INFLIGHT_ENTRIES);
   same('INFLIGHT_WORDS', c.inflight?.words, INFLIGHT_WORDS);
   same('INFLIGHT_TARGET_OFFSET', c.inflight?.targetOffset, INFLIGHT_TARGET_OFFSET);

@@ -17,6 +17,7 @@ import type { ProxyTrust } from '../gateway/forwarded.js';
 import { MetricsCounter } from '../metrics/count.js';
 import { performance } from 'node:perf_hooks';
 import { readProxyHeader, type ProxyAddress } from './proxy-protocol.js';
+import { isLingering, lingerOnClose } from './linger.js';
 import { bodyError, BodyFailure } from '../gateway/body-error.js';
 import { badTrailers, checkHead, headFacts, requestLineStatus } from './strict.js';
 
@@ -176,7 +177,9 @@ export async function startNodeServer(app: Application, options: NodeServerOptio
       socket.destroySoon();
       return;
     }
-    socket.end(readyResponse(code));
+    // (destroySoon is the lingering close: see linger.ts.)
+    socket.write(readyResponse(code));
+    socket.destroySoon();
   };
   /** Refuses a request node:http parsed, through its own response. */
   const refuseRequest = (req: IncomingMessage, res: ServerResponse, code: number) => {
@@ -441,8 +444,8 @@ export async function startNodeServer(app: Application, options: NodeServerOptio
   server.on('checkContinue', (req: IncomingMessage, res: ServerResponse) => handle(req, res, true));
   const mode = options.proxyProtocol;
   let openSockets = 0;
-  /** The PROXY header and the connection counts of `srv` (the server, or a
-   * twin of it). */
+  /** The PROXY header, the lingering close and the connection counts of
+   * `srv` (the server, or a twin of it). */
   const wireConnections = (srv: HttpServer) => {
     if (mode !== 'off') {
       // From a trusted front-end, the PROXY header is read before node:http
@@ -465,6 +468,8 @@ export async function startNodeServer(app: Application, options: NodeServerOptio
         });
       });
     }
+    // Every socket closes by lingering (linger.ts), node:http's closes too.
+    srv.on('connection', lingerOnClose);
     if (metrics !== null) {
       srv.on('connection', (socket: Socket) => {
         metrics.accepted(++openSockets);
@@ -478,6 +483,8 @@ export async function startNodeServer(app: Application, options: NodeServerOptio
   wireConnections(server);
   server.maxHeadersCount = options.limits.maxHeaderCount + 1;
   server.on('clientError', (err: NodeJS.ErrnoException & { rawPacket?: Buffer }, socket: Socket) => {
+    // A lingering socket's input is nobody's request (linger.ts).
+    if (isLingering(socket)) return;
     const st = stateOf(socket);
     if (!socket.writable || err.code === 'ECONNRESET' || err.code === 'HPE_INVALID_EOF_STATE') {
       // The client is gone: nothing can be said (the input of a request
