@@ -1,11 +1,14 @@
-// idle.mjs: the idle scenario's measurement: the server's VmRSS, then
-// bench/idle-client.mjs (another process, on the load generator's CPU)
-// opens N keep-alive connections that each make one GET / and stay idle,
-// the server's VmRSS again; (after - before) / the connections still open.
+// idle.mjs: the idle scenario's measurement: the server's VmRSS after the
+// warm-up every measurement gets, then bench/idle-client.mjs (another
+// process, on the load generator's CPU) opens N keep-alive connections
+// that each make one GET / and stay idle, the server's VmRSS again;
+// (after - before) / the connections still open. The same from before the
+// warm-up is kept too (coldBytesPerConn).
 import { rssKiB } from '../scripts/lib/proc.mjs';
 import { spawnTracked } from '../scripts/lib/server-process.mjs';
 import { tail } from './format.mjs';
 import { IDLE_TIMEOUT_S, ROOT, SETTLE_MS, STOP_TIMEOUT_MS } from './settings.mjs';
+import { runWrk } from './wrk.mjs';
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
@@ -59,11 +62,23 @@ function events(child) {
 
 /**
  * @param {import('./servers/define.mjs').Started} srv
+ * @param {{ script: string, request?: string, depth: (o: any) => number }} sc the idle scenario (its
+ *   warm-up is wrk with its request, GET /)
  * @param {Record<string, any>} ctx
  */
-export async function measureIdle(srv, ctx) {
+export async function measureIdle(srv, sc, ctx) {
   const { opts } = ctx;
   await sleep(SETTLE_MS);
+  const cold = rssKiB(srv.rssPids());
+  // The warm-up of every measurement (wrk -c<connections>, then its
+  // connections close): what a server allocates once on its first
+  // requests (compiled code, a garbage-collected heap grown to its working
+  // size; for tsgi native about 7 MB, ARCHITECTURE.md "An idle
+  // connection") is not memory per connection.
+  if (opts.warmup > 0) {
+    await runWrk(srv.port, sc, ctx, opts.warmup);
+    await sleep(SETTLE_MS);
+  }
   const before = rssKiB(srv.rssPids());
   const child = spawnTracked(
     process.execPath,
@@ -91,12 +106,14 @@ export async function measureIdle(srv, ctx) {
     await client.next('closed', 10_000).catch(() => {});
     return {
       bytesPerConn: open > 0 ? ((after - before) * 1024) / open : null,
+      coldBytesPerConn: open > 0 ? ((after - cold) * 1024) / open : null,
       open,
       ok: ready.ok,
       failed: ready.failed,
       firstError: ready.firstError,
       openMs: ready.ms,
       clientNofile: ready.nofile,
+      rssColdMiB: cold / 1024,
       rssBeforeMiB: before / 1024,
       rssAfterMiB: after / 1024,
     };

@@ -23,8 +23,8 @@ export function wrkLine(r) {
 /** The line of one idle measurement. */
 export function idleLine(r) {
   return (
-    `${fmtInt(r.bytesPerConn).padStart(7)} bytes/conn  (${fmtInt(r.open)} open, ` +
-    `RSS ${fmtMiB(r.rssBeforeMiB)} -> ${fmtMiB(r.rssAfterMiB)} MiB, opened in ${fmtInt(r.openMs)} ms` +
+    `${fmtInt(r.bytesPerConn).padStart(7)} bytes/conn  (${fmtInt(r.coldBytesPerConn)} cold; ${fmtInt(r.open)} open, ` +
+    `RSS ${fmtMiB(r.rssColdMiB)} -> ${fmtMiB(r.rssBeforeMiB)} warm -> ${fmtMiB(r.rssAfterMiB)} MiB, opened in ${fmtInt(r.openMs)} ms` +
     `${r.failed ? `, ${r.failed} FAILED: ${r.firstError}` : ''})`
   );
 }

@@ -100,7 +100,7 @@ async function measureOne(desc, sc, round, ctx, out) {
     const head = await checkServer(srv, sc, ctx);
     (out.heads[desc.id] ??= {})[sc.id] ??= head;
     if (sc.kind === 'idle') {
-      const r = await measureIdle(srv, ctx);
+      const r = await measureIdle(srv, sc, ctx);
       out.runs.push({ round, server: desc.id, scenario: sc.id, ...r });
       console.log(`${tagline}  ${idleLine(r)}`);
       if (r.failed) out.failures.push(`${where}: ${r.failed} connections failed (${r.firstError})`);

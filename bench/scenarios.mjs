@@ -199,7 +199,8 @@ export const SCENARIOS = [
     label: (o) => `idle x${o.idleConnections}`,
     what:
       'server VmRSS after opening N keep-alive connections that each made one GET / and stay idle, ' +
-      'minus VmRSS before, divided by the connections still open (nginx: its worker)',
+      'minus VmRSS after the warm-up (wrk GET /), divided by the connections still open (nginx: its worker); ' +
+      '"cold": minus VmRSS before the warm-up',
     depth: () => 1,
     script: 'pipeline',
     request: HELLO_REQUEST,
