@@ -18,6 +18,7 @@
       'sources': [
         'native/addon.cc',
         'native/bridge.cc',
+        'native/bridge_respond.cc',
         'native/bridge_events.cc',
         'native/bridge_options.cc',
         'native/bridge_queue.cc',
