@@ -23,6 +23,7 @@
         'native/bridge_options.cc',
         'native/bridge_queue.cc',
         'native/connection.cc',
+        'native/connection_respond.cc',
         'native/head_check.cc',
         'native/parser.cc',
         'native/proxy_protocol.cc',
