@@ -18,10 +18,12 @@
       'sources': [
         'native/addon.cc',
         'native/bridge.cc',
+        'native/bridge_respond.cc',
         'native/bridge_events.cc',
         'native/bridge_options.cc',
         'native/bridge_queue.cc',
         'native/connection.cc',
+        'native/connection_respond.cc',
         'native/head_check.cc',
         'native/parser.cc',
         'native/proxy_protocol.cc',

@@ -2,8 +2,9 @@
 // (bridge_events.cc) writes event records into the shared arrays and calls
 // onEvents; ResponseQueue (bridge_queue.cc) applies the responses JS queues
 // in its own arrays; DefineServerClass (bridge.cc) builds the JS `Server`
-// class whose methods unpack primitives for Server and Connection. This is
-// the only code that makes JS values per request.
+// class whose methods unpack primitives for Server and Connection (the
+// response methods in bridge_respond.cc). This is the only code that makes
+// JS values per request.
 #ifndef TSGI_BRIDGE_H_
 #define TSGI_BRIDGE_H_
 
@@ -84,8 +85,8 @@ enum WriteResult : int32_t {
 #define TSGI_ENUM(name, js, value) name = value,
   TSGI_WRITE_RESULTS(TSGI_ENUM)
 #undef TSGI_ENUM
-  // Never returned to JS: bridge.cc throws an Error instead (misuse of
-  // the API, or a status or header block the Writer refuses).
+  // Never returned to JS: bridge_respond.cc throws an Error instead
+  // (misuse of the API, or a status or header block the Writer refuses).
   kWrMisuse = -2,
   kWrInvalidStatus = -3,
   kWrInvalidHeaders = -4,

@@ -38,7 +38,8 @@ bool ReadServerOptions(napi_env env, napi_value options, ServerOptions* out);
 void ThrowWithCode(napi_env env, OptionError::Kind kind, const char* code,
                    const std::string& message);
 
-// `value` is of type `want` (also used by the methods in bridge.cc).
+// `value` is of type `want` (also used by the methods in bridge.cc and
+// bridge_respond.cc).
 inline bool IsType(napi_env env, napi_value value, napi_valuetype want) {
   napi_valuetype type;
   return napi_typeof(env, value, &type) == napi_ok && type == want;

@@ -1,6 +1,7 @@
 // connection.h: Connection, one accepted socket (TCP or unix): read -> parse ->
 // events, keep-alive and pipelining bookkeeping (RFC 9112 section 9), the
-// response steps JS asks for, and the way the socket ends.
+// response steps JS asks for (connection_respond.cc), and the way the
+// socket ends.
 #ifndef TSGI_CONNECTION_H_
 #define TSGI_CONNECTION_H_
 
@@ -28,6 +29,13 @@ constexpr uint32_t kGenerationBits = 11;
 constexpr uint32_t kMaxSlots = 1u << kSlotBits;
 constexpr uint32_t kGenerationMask = (1u << kGenerationBits) - 1;
 static_assert(kSlotBits + kGenerationBits <= 31, "ids are positive int32");
+
+// Connection::continue_state_: whether the newest request's 100 Continue
+// (RFC 9110 section 10.1.1) is owed or sent (connection.cc and
+// connection_respond.cc).
+constexpr uint8_t kContinueNone = 0;
+constexpr uint8_t kContinueWanted = 1;  // the newest request expects 100
+constexpr uint8_t kContinueSent = 2;
 
 // Lives in a slot of its Server's slab for the Server's whole life and is
 // reused by successive sockets. A socket's lifetime: Accept() ... CloseNow()

@@ -39,9 +39,9 @@ constexpr size_t kMaxBorrowed = 64;
 constexpr size_t kMaxLend = size_t{1} << 30;
 
 // Text not yet in the output buffer: borrowed bytes, or a JS string that
-// bridge.cc encodes straight into the buffer (bodies as UTF-8; the status
-// line and header fields as latin1, one byte per character). Lives on the stack of
-// one Node-API call; nothing keeps it after that call returns.
+// bridge_respond.cc encodes straight into the buffer (bodies as UTF-8; the
+// status line and header fields as latin1, one byte per character). Lives on
+// the stack of one Node-API call; nothing keeps it after that call returns.
 class Text {
  public:
   // An upper bound of the encoded size.
