@@ -29,9 +29,9 @@ constexpr size_t kReadBufferSize = 64 * 1024;
 // uses the same (LINGER_MS in src/native/binding.ts, checked at load).
 constexpr uint64_t kLingerMs = 2000;
 
-// What a Server runs with, all of it from JS: bridge.cc reads it from the
-// constructor's options, and src/settings.ts is where the defaults and
-// ranges are (C++ keeps none of its own).
+// What a Server runs with, all of it from JS: bridge_options.cc reads it
+// from the constructor's options, and src/settings.ts is where the
+// defaults and ranges are (C++ keeps none of its own).
 struct ServerConfig {
   Limits limits;
   Timeouts timeouts;
