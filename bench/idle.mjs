@@ -62,8 +62,8 @@ function events(child) {
 
 /**
  * @param {import('./servers/define.mjs').Started} srv
- * @param {{ script: string, request?: string, depth: (o: any) => number }} sc the idle scenario (its
- *   warm-up is wrk with its request, GET /)
+ * @param {import('./scenarios.mjs').Scenario} sc the idle scenario (its warm-up is wrk with its
+ *   request, GET /)
  * @param {Record<string, any>} ctx
  */
 export async function measureIdle(srv, sc, ctx) {
@@ -73,8 +73,8 @@ export async function measureIdle(srv, sc, ctx) {
   // The warm-up of every measurement (wrk -c<connections>, then its
   // connections close): what a server allocates once on its first
   // requests (compiled code, a garbage-collected heap grown to its working
-  // size; for tsgi native about 7 MB, ARCHITECTURE.md "An idle
-  // connection") is not memory per connection.
+  // size; ARCHITECTURE.md "An idle connection" measures it) is not memory
+  // per connection.
   if (opts.warmup > 0) {
     await runWrk(srv.port, sc, ctx, opts.warmup);
     await sleep(SETTLE_MS);

@@ -20,7 +20,7 @@ export const WRK_METRICS = [
 export const IDLE_METRICS = [
   { key: 'open', head: 'open conns', fmt: fmtInt },
   { key: 'rssColdMiB', head: 'RSS cold MiB', fmt: fmtMiB },
-  { key: 'rssBeforeMiB', head: 'RSS before MiB', fmt: fmtMiB },
+  { key: 'rssBeforeMiB', head: 'RSS warm MiB', fmt: fmtMiB },
   { key: 'rssAfterMiB', head: 'RSS after MiB', fmt: fmtMiB },
   { key: 'bytesPerConn', head: 'bytes/conn', fmt: fmtInt, ratios: true },
   { key: 'coldBytesPerConn', head: 'bytes/conn cold', fmt: fmtInt, ratios: true },

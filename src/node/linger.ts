@@ -1,12 +1,12 @@
 // linger.ts: the reference server's lingering close (RFC 9112 section 9.6),
-// as the native server's (Connection::BeginLinger; ARCHITECTURE.md,
-// "Closing a connection").
+// as the native server's (Connection::BeginLinger; ARCHITECTURE.md, "The
+// path of a request", step 10).
 //
 // node:http closes a connection with `socket.destroySoon()`: FIN after the
 // queued output, then close(2) at once. Input the server has not read by
 // then (a pipelined request behind a `Connection: close` or a cut
-// response, which node:http stopped reading under backpressure) makes the
-// kernel answer the close with a reset, and a reset makes the client's
+// response, left in the kernel while node:http paused reading under
+// backpressure) makes the kernel answer the close with a reset, and a reset makes the client's
 // kernel drop the response bytes its application has not read yet: the
 // client sees a response cut in the middle. So every socket of the server
 // closes by lingering instead: FIN after the output, then the input is
@@ -19,9 +19,12 @@ const kLingering = Symbol('tsgi.lingering');
 
 type LingeringSocket = Socket & {
   [kLingering]?: boolean;
-  /** node:http's parser of the socket (lib/_http_server.js); `unconsume`
-   * stops it reading the socket's handle directly. */
-  parser?: { unconsume?: () => void } | null;
+  /** node:http's parser of the socket (lib/_http_server.js): `unconsume`
+   * stops it reading the socket's handle directly, `remove` takes the
+   * socket out of the server's connections list. */
+  parser?: { unconsume?: () => void; remove?: () => void } | null;
+  /** The libuv stream (lib/net.js): whether it reads, and how it starts. */
+  _handle?: { reading?: boolean; readStart?: () => number } | null;
 };
 
 function discard(): void {}
@@ -33,10 +36,23 @@ function drainInput(socket: LingeringSocket): void {
   // From here nothing parses the input: node:http's parser is taken off
   // the handle and off 'data' (off its call stack: see lingerClose).
   socket.parser?.unconsume?.();
+  // Out of node:http's connections list: server.close() destroys the
+  // connections that list calls idle (closeIdleConnections), which would
+  // reset this one; its request timeouts no longer apply either. The
+  // linger's deadline bounds it instead.
+  socket.parser?.remove?.();
   socket.removeAllListeners('data');
   socket.on('data', discard);
   // Once both directions have ended the socket closes itself (autoDestroy).
   socket.resume();
+  // A handle the parser consumed may have been stopped while the stream
+  // still counts itself as reading, so resume() alone would not read:
+  // start it as node's own resume of a consumed socket does.
+  const handle = socket._handle;
+  if (handle && handle.reading === false && typeof handle.readStart === 'function') {
+    handle.reading = true;
+    handle.readStart();
+  }
   const timer = setTimeout(() => socket.destroy(), LINGER_MS);
   timer.unref();
   socket.once('close', () => clearTimeout(timer));
@@ -47,8 +63,9 @@ function lingerClose(this: LingeringSocket): void {
   if (this.destroyed || this[kLingering]) return;
   this[kLingering] = true;
   if (this.writable) this.end();
-  // 'finish' comes from a write's completion; an output finished already
-  // waits for the check phase: either way the parser is not running.
+  // 'finish' follows the completion of the shutdown request (a libuv
+  // callback of its own); an output finished already waits for the check
+  // phase: either way node:http's parser is not running.
   if (this.writableFinished) setImmediate(drainInput, this);
   else this.once('finish', () => drainInput(this));
 }

@@ -332,8 +332,9 @@ export async function startNodeServer(app: Application, options: NodeServerOptio
       if (reading === null || !reading.replaced) {
         st.outstanding--;
         if (st.outstanding === 0 && st.pending !== 0) flushRefusal(socket, st);
-        // A keep-alive connection whose response ends while closing closes then.
-        else if (closing) socket.destroySoon();
+        // A keep-alive connection whose response ends while closing (or
+        // after the input a closing request was followed by) closes then.
+        else if (closing || (st.closes && st.outstanding === 0)) socket.destroySoon();
       }
       if (metrics !== null) {
         const res = this.res;
@@ -486,6 +487,17 @@ export async function startNodeServer(app: Application, options: NodeServerOptio
     // A lingering socket's input is nobody's request (linger.ts).
     if (isLingering(socket)) return;
     const st = stateOf(socket);
+    if (err.code === 'HPE_CLOSED_CONNECTION') {
+      // Bytes after a request that closes the connection (its Connection
+      // field, also one in its trailers, which node:http's keep-alive
+      // does not see): they are discarded, as on the native server, and
+      // the connection closes by lingering once the responses before
+      // them are done. Destroying the socket would reset a response still
+      // queued.
+      st.closes = true;
+      if (st.outstanding === 0) socket.destroySoon();
+      return;
+    }
     if (!socket.writable || err.code === 'ECONNRESET' || err.code === 'HPE_INVALID_EOF_STATE') {
       // The client is gone: nothing can be said (the input of a request
       // being read fails on its 'close').
