@@ -1,9 +1,7 @@
 // test/closing-line.ts: a vitest reporter that ends the run with one plain
 // line, `tests: N passed, N failed, N skipped`, which a CI reading closing
 // lines understands whatever the runner. Beside vitest's own summary, not in
-// place of it. With TSGI_TEST_SUMMARY set to a path, the line is also written
-// there, so that .ci/run can repeat it as its own last line.
-import { writeFileSync } from 'node:fs';
+// place of it.
 import type { Reporter, TestModule } from 'vitest/node';
 
 export default class ClosingLine implements Reporter {
@@ -24,7 +22,5 @@ export default class ClosingLine implements Reporter {
     }
     const line = `tests: ${passed} passed, ${failed} failed, ${skipped} skipped`;
     process.stdout.write(`\n${line}\n`);
-    const file = process.env.TSGI_TEST_SUMMARY;
-    if (file) writeFileSync(file, `${line}\n`);
   }
 }
