@@ -593,29 +593,44 @@ async function pump(
   };
   try {
     let held: Chunk | null = null;
+    let step = isAsync ? await (it as AsyncIterator<unknown>).next() : (it as Iterator<unknown>).next();
     for (;;) {
-      const step = isAsync ? await (it as AsyncIterator<unknown>).next() : (it as Iterator<unknown>).next();
       if (r.sink.gone || r.done) return;
       if (step.done) break;
       const chunk = step.value;
       checkChunk(chunk);
-      if (chunkLength(chunk) === 0) continue;
-      if (!isAsync && !r.sent && held === null) {
-        held = chunk;
-        continue;
-      }
-      if (held !== null) {
-        const first = held;
-        held = null;
-        if (!r.emit(first)) {
-          await r.sink.drain();
-          if (r.sink.gone) return;
+      if (chunkLength(chunk) !== 0) {
+        if (!isAsync && !r.sent && held === null) {
+          held = chunk;
+        } else {
+          if (held !== null) {
+            const first = held;
+            held = null;
+            if (!r.emit(first)) {
+              await r.sink.drain();
+              if (r.sink.gone) return;
+            }
+          }
+          if (!r.emit(chunk)) {
+            // The sink is full. drain() first (the native sink hands its
+            // batch over in it), then an async body is asked for its next
+            // step while the socket drains: one that ends there ends at
+            // once, its end written behind the queued bytes (node:http:
+            // in the same write) instead of after a wait for 'drain' and
+            // a write of its own. At most one chunk is asked for beyond
+            // the high-water mark.
+            const drained = r.sink.drain();
+            if (isAsync) {
+              step = await (it as AsyncIterator<unknown>).next();
+              if (r.sink.gone || r.done || step.done) continue;
+            }
+            await drained;
+            if (r.sink.gone) return;
+            if (isAsync) continue;
+          }
         }
       }
-      if (!r.emit(chunk)) {
-        await r.sink.drain();
-        if (r.sink.gone) return;
-      }
+      step = isAsync ? await (it as AsyncIterator<unknown>).next() : (it as Iterator<unknown>).next();
     }
     finished = true;
     r.finish(held);
