@@ -5,7 +5,7 @@
 // application on a plain node:http server through toNodeListener (whose
 // responses always go through writeHead()): the bytes must be the same,
 // Date's value aside, on both the stored path and the paths that fall back.
-import { createServer, type Server } from 'node:http';
+import { createServer, ServerResponse, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { toNodeListener, type Application } from '../src/index.js';
@@ -16,6 +16,18 @@ import { closeAll, start } from './helpers/servers.js';
 async function* twoChunks(): AsyncGenerator<string> {
   yield 'one ';
   yield 'two';
+}
+
+/** Chunks of every kind: bytes, an empty one (not a last-chunk), a
+ * string with characters beyond ASCII (its size in UTF-8 bytes), and one
+ * past the sockets' high-water mark. */
+async function* mixedChunks(): AsyncGenerator<string | Uint8Array> {
+  yield Buffer.from('bytes ');
+  yield '';
+  yield new Uint8Array(0);
+  yield 'na\u00efve \u20ac ';
+  yield Buffer.alloc(70_000, 0x61);
+  yield 'end';
 }
 
 const app: Application = async (environ, startResponse) => {
@@ -37,6 +49,15 @@ const app: Application = async (environ, startResponse) => {
       return ['na\u00efve'];
     case '/stream':
       startResponse('200 OK', [['Content-Type', 'text/plain']]);
+      return twoChunks();
+    case '/mixed':
+      startResponse('200 OK', [['Content-Type', 'text/plain; charset=utf-8'], ['X-Name', 'caf\u00e9']]);
+      return mixedChunks();
+    case '/stream-close':
+      startResponse('200 OK', [['Content-Type', 'text/plain'], ['Connection', 'close']]);
+      return twoChunks();
+    case '/stream-error':
+      startResponse('500 Internal Server Error', [['Content-Type', 'text/plain']]);
       return twoChunks();
     case '/no-content':
       startResponse('204 No Content', [['X-A', 'b']]);
@@ -70,7 +91,14 @@ const CASES: [string, string][] = [
   ['a body read, then a length (stored)', `POST /read HTTP/1.1\r\n${H}Content-Length: 3\r\n\r\nabc`],
   ['HTTP/1.0, not kept alive (stored)', `GET /length HTTP/1.0\r\n${H}\r\n`],
   ['HTTP/1.0 keep-alive (stored)', `GET /length HTTP/1.0\r\n${H}Connection: keep-alive\r\n\r\n`],
-  ['no length (writeHead: chunked)', `GET /stream HTTP/1.1\r\n${H}\r\n`],
+  ['no length: chunked, framed by the sink (stored)', `GET /stream HTTP/1.1\r\n${H}\r\n`],
+  ['chunked: bytes, empty chunks, UTF-8, a large chunk, a latin1 field (stored)', `GET /mixed HTTP/1.1\r\n${H}\r\n`],
+  ['chunked, Connection: close from the application (stored)', `GET /stream-close HTTP/1.1\r\n${H}\r\n`],
+  ['chunked, Connection: close from the client (stored)', `GET /stream HTTP/1.1\r\n${H}Connection: close\r\n\r\n`],
+  ['chunked, an error status (stored)', `GET /stream-error HTTP/1.1\r\n${H}\r\n`],
+  ['no length, HEAD (writeHead)', `HEAD /stream HTTP/1.1\r\n${H}\r\n`],
+  ['no length, HTTP/1.0: delimited by the close (writeHead)', `GET /stream HTTP/1.0\r\n${H}\r\n`],
+  ['no length, HTTP/1.0 with TE: chunked (stored)', `GET /stream HTTP/1.0\r\n${H}TE: chunked\r\n\r\n`],
   ['204 (writeHead)', `GET /no-content HTTP/1.1\r\n${H}\r\n`],
   ['304 (writeHead)', `GET /not-modified HTTP/1.1\r\n${H}\r\n`],
   ['an Expect response field (writeHead)', `GET /expect-field HTTP/1.1\r\n${H}\r\n`],
@@ -81,8 +109,9 @@ const CASES: [string, string][] = [
 ];
 
 /** The head of the one response to `request` on a fresh connection, its
- * Date value replaced, and its body. */
-async function answer(port: number, request: string): Promise<{ head: string; body: string }> {
+ * Date value replaced, its body, and the bytes after the head as sent
+ * (the chunked framing). */
+async function answer(port: number, request: string): Promise<{ head: string; body: string; raw: string }> {
   const client = await RawClient.connect(port);
   const method = request.slice(0, request.indexOf(' '));
   await client.send(Buffer.from(request, 'latin1'), method);
@@ -96,15 +125,22 @@ async function answer(port: number, request: string): Promise<{ head: string; bo
   const date = /\r\nDate: ([^\r]*)\r\n/.exec(head);
   // A Date node:http would write (IMF-fixdate), on every response.
   expect(date?.[1], head).toMatch(/^(Mon|Tue|Wed|Thu|Fri|Sat|Sun), \d\d (Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) \d{4} \d\d:\d\d:\d\d GMT$/);
-  return { head: head.replace(date![1]!, 'DATE'), body: res!.body.toString('latin1') };
+  return { head: head.replace(date![1]!, 'DATE'), body: res!.body.toString('latin1'), raw: text.slice(end + 4) };
 }
 
 describe('reference server heads', () => {
   let reference = 0;
   let plain = 0;
   const servers: Server[] = [];
+  // writeHead() counted, so that a case said to be stored is seen to be.
+  const writeHead = ServerResponse.prototype.writeHead;
+  let writeHeads = 0;
 
   beforeAll(async () => {
+    ServerResponse.prototype.writeHead = function (this: ServerResponse, ...args: unknown[]) {
+      writeHeads++;
+      return (writeHead as (...a: unknown[]) => ServerResponse).apply(this, args);
+    } as typeof writeHead;
     // The reference server's default keep-alive timeout (5 s) is
     // node:http's: the Keep-Alive fields are the same.
     reference = (await start('node', app, { validate: false })).port;
@@ -118,6 +154,7 @@ describe('reference server heads', () => {
   });
 
   afterAll(async () => {
+    ServerResponse.prototype.writeHead = writeHead;
     await closeAll();
     for (const s of servers) {
       s.closeAllConnections();
@@ -131,10 +168,13 @@ describe('reference server heads', () => {
 
   for (const [what, request] of CASES) {
     it(`writes the head writeHead() writes: ${what}`, async () => {
+      writeHeads = 0;
       const ours = await answer(reference, request);
+      expect(writeHeads, 'writeHead() calls for the reference server').toBe(what.endsWith('(stored)') ? 0 : 1);
       const theirs = await answer(plain, request);
       expect(ours.head).toBe(theirs.head);
       expect(ours.body).toBe(theirs.body);
+      expect(ours.raw).toBe(theirs.raw);
     });
   }
 

@@ -151,6 +151,26 @@ function prepareHead(status: string, code: number, headers: readonly Header[]): 
   return { reason, fields, size: fields.length, high, length: -1, lengthText: '', text };
 }
 
+/** The framing of a chunked body the sink writes itself (storeHead() with
+ * no length, RFC 9112 section 7.1): the CRLF that ends a chunk's data and
+ * the next chunk's size line, as one piece, per size seen (bounded); and
+ * the CRLF of the last chunk's data with the last-chunk and the end of the
+ * (empty) trailer section. Pieces of bytes rather than node:http's strings:
+ * a socket's writev takes bytes as they are, where each string piece is
+ * looked up and encoded twice (node's StreamBase::Writev). */
+const chunkLines = new Map<number, Buffer>();
+const kChunkLinesMax = 256;
+const kLastChunk = Buffer.from('\r\n0\r\n\r\n', 'latin1');
+
+function chunkLine(size: number): Buffer {
+  let line = chunkLines.get(size);
+  if (line === undefined) {
+    line = Buffer.from(`\r\n${size.toString(16)}\r\n`, 'latin1');
+    if (chunkLines.size < kChunkLinesMax) chunkLines.set(size, line);
+  }
+  return line;
+}
+
 /** ServerResponse's fields that its writeHead() reads and sets (Node's
  * lib/_http_outgoing.js and lib/_http_server.js). */
 interface ResponseState {
@@ -161,6 +181,8 @@ interface ResponseState {
   _keepAliveTimeout: number;
   _defaultKeepAlive: boolean;
   _maxRequestsPerSocket: number | null | undefined;
+  _hasBody: boolean;
+  useChunkedEncodingByDefault: boolean;
   _expect_continue: boolean;
   _sent100: boolean;
   maxRequestsOnConnectionReached: boolean;
@@ -180,24 +202,30 @@ let keepAliveMs = -1;
 let keepAliveText = '';
 
 /**
- * Stores the head of a response with a Content-Length as node:http's
- * writeHead(code, reason, fields) would (the same bytes and the same state
- * of `res`) without its per-field validation and matching, which the
- * driver has done for this head once (checkName, badFieldChar); false
- * when the response is one writeHead() must make: a head prepareHead()
- * did not write out, a server that counts requests per connection, an
- * unanswered Expect: 100-continue, or a Node.js whose writeHead() writes
- * something else (kStoreHead, checked at load).
+ * Stores the head of a response as node:http's writeHead(code, reason,
+ * fields) would (the same bytes and the same state of `res`) without its
+ * per-field validation and matching, which the driver has done for this
+ * head once (checkName, badFieldChar): with a Content-Length, or `chunked`
+ * (Transfer-Encoding: chunked, which node:http would choose for a body of
+ * unknown length on this request; the sink then frames the body itself,
+ * and writes the head with the first chunk's size line, so node:http
+ * neither frames nor sends the head). False when the response is one
+ * writeHead() must make: a head prepareHead() did not write out, a server
+ * that counts requests per connection, an unanswered Expect:
+ * 100-continue, a body node:http would not send chunked (HEAD, HTTP/1.0),
+ * or a Node.js whose writeHead() writes something else (kStoreHead,
+ * checked at load).
  */
-function storeHead(res: ServerResponse, code: number, prepared: PreparedHead, close: boolean): boolean {
+function storeHead(res: ServerResponse, code: number, prepared: PreparedHead, close: boolean, chunked: boolean): boolean {
   const text = prepared.text;
   const r = res as unknown as ResponseState;
   if (text === null || !kStoreHead || r._header !== null) return false;
   if ((r._expect_continue && !r._sent100) || r.maxRequestsOnConnectionReached || ~~r._maxRequestsPerSocket! > 0) return false;
+  if (chunked && !(r.useChunkedEncodingByDefault && r._hasBody)) return false;
   // Kept alive, else Connection: close, after Date unless the
   // application's (in the fields) said it.
   const keep = !close && r.shouldKeepAlive;
-  let head = text + 'Content-Length: ' + prepared.lengthText + '\r\n';
+  let head = chunked ? text : text + 'Content-Length: ' + prepared.lengthText + '\r\n';
   if (close) head += 'Connection: close\r\n';
   if (r.sendDate) {
     const now = Date.now();
@@ -217,11 +245,12 @@ function storeHead(res: ServerResponse, code: number, prepared: PreparedHead, cl
     if (!close) head += 'Connection: close\r\n';
     r._last = true;
   }
+  if (chunked) head += 'Transfer-Encoding: chunked\r\n';
   r.statusCode = code;
   r.statusMessage = prepared.reason;
-  r._contentLength = prepared.length;
+  r._contentLength = chunked ? null : prepared.length;
   r._header = head + '\r\n';
-  r._headerSent = false;
+  r._headerSent = chunked;
   return true;
 }
 
@@ -230,12 +259,14 @@ function storeHead(res: ServerResponse, code: number, prepared: PreparedHead, cl
 function checkStoreHead(): boolean {
   const request = (minor: number) => ({ method: 'GET', httpVersionMajor: 1, httpVersionMinor: minor, headers: {} }) as unknown as IncomingMessage;
   const keys = ['_header', '_headerSent', '_contentLength', '_last', 'statusCode', 'statusMessage', 'chunkedEncoding', 'shouldKeepAlive'] as const;
-  // [code, status, headers, length, Connection: close, keep-alive ms, HTTP/1.minor]
+  // [code, status, headers, length (-1: chunked), Connection: close, keep-alive ms, HTTP/1.minor]
   const cases: [number, string, Header[], number, boolean, number, number][] = [
     [200, '200 OK', [['Content-Type', 'text/plain']], 5, false, 5000, 1],
     [404, '404 Not Found', [], 0, true, 5000, 1],
     [201, '201 Created', [['X-A', 'b'], ['Set-Cookie', 'c=d']], 12345, false, 0, 1],
     [200, '200 OK', [['Content-Type', 'text/plain']], 5, false, 5000, 0],
+    [200, '200 OK', [['Content-Type', 'text/plain']], -1, false, 5000, 1],
+    [500, '500 Internal Server Error', [['X-A', 'b']], -1, true, 0, 1],
   ];
   try {
     for (const [code, status, headers, length, close, keepAlive, minor] of cases) {
@@ -247,12 +278,21 @@ function checkStoreHead(): boolean {
         r.sendDate = false;
       }
       const prepared = prepareHead(status, code, headers);
+      const chunked = length < 0;
       prepared.length = length;
       prepared.lengthText = String(length);
-      const fields = [...prepared.fields, 'Content-Length', String(length), ...(close ? ['Connection', 'close'] : [])];
+      const fields = [...prepared.fields, ...(chunked ? [] : ['Content-Length', String(length)]), ...(close ? ['Connection', 'close'] : [])];
       slow.writeHead(code, prepared.reason, fields);
-      if (!storeHead(fast, code, prepared, close)) return false;
-      for (const key of keys) if ((fast as unknown as ResponseState)[key] !== (slow as unknown as ResponseState)[key]) return false;
+      if (!storeHead(fast, code, prepared, close, chunked)) return false;
+      const f = fast as unknown as ResponseState;
+      const w = slow as unknown as ResponseState;
+      // A chunked head differs in two fields only: node:http would frame
+      // and send the head itself, where the sink does both.
+      if (chunked && !(w.chunkedEncoding && !w._headerSent && !f.chunkedEncoding && f._headerSent)) return false;
+      for (const key of keys) {
+        if (chunked && (key === 'chunkedEncoding' || key === '_headerSent')) continue;
+        if (f[key] !== w[key]) return false;
+      }
     }
     return true;
   } catch {
@@ -290,6 +330,10 @@ export class NodeSink implements Sink {
   onGone: (() => void) | null = null;
   private declared = -1;
   private written = 0;
+  /** Its chunked body is framed here (storeHead, chunked): `headPending`
+   * until the head has gone out with the first size line. */
+  private framed = false;
+  private headPending = false;
   /** Who awaits 'drain' (or 'close'); null while no one does. */
   private waiters: (() => void)[] | null = null;
   private detached = false;
@@ -357,10 +401,18 @@ export class NodeSink implements Sink {
       this.declared = contentLength;
     }
     const closes = close || this.closing();
-    // A server's own response with a length: its head stored as writeHead
-    // would. Else (a response of toNodeListener, whose application may
-    // have set headers on it; no length; see storeHead) writeHead.
-    if (contentLength < 0 || !this.own || !storeHead(res, code, prepared, closes)) {
+    // A server's own response: its head stored as writeHead would, with a
+    // length, or chunked when a first chunk is here (the head goes out
+    // with its size line). Else (a response of toNodeListener, whose
+    // application may have set headers on it; see storeHead) writeHead.
+    let stored = false;
+    if (this.own) {
+      if (contentLength >= 0) stored = storeHead(res, code, prepared, closes, false);
+      else if (!last && body !== null && (typeof body === 'string' ? body.length : body.byteLength) > 0) {
+        stored = this.framed = this.headPending = storeHead(res, code, prepared, closes, true);
+      }
+    }
+    if (!stored) {
       // The head's own fields, then the server's: the array is the head's,
       // reused (writeHead reads it and keeps nothing of it).
       const fields = prepared.fields;
@@ -414,6 +466,7 @@ export class NodeSink implements Sink {
 
   write(chunk: Chunk): boolean {
     if (this.gone || this.res.destroyed) return true;
+    if (this.framed) return this.writeFramed(chunk);
     if (this.declared >= 0) {
       const size = typeof chunk === 'string' ? Buffer.byteLength(chunk) : chunk.byteLength;
       if (this.written + size > this.declared) {
@@ -434,8 +487,32 @@ export class NodeSink implements Sink {
     return false;
   }
 
+  /** A chunk of a body framed here: its size line (the first with the
+   * head), then its bytes. An empty chunk is not sent: it would be the
+   * last-chunk. */
+  private writeFramed(chunk: Chunk): boolean {
+    const size = typeof chunk === 'string' ? Buffer.byteLength(chunk) : chunk.byteLength;
+    if (size === 0) return true;
+    const res = this.res;
+    if (this.headPending) {
+      this.headPending = false;
+      const head = (res as unknown as ResponseState)._header!;
+      res.write(Buffer.from(head + size.toString(16) + '\r\n', 'latin1'));
+    } else {
+      res.write(chunkLine(size));
+    }
+    if (res.write(chunk)) return true;
+    watchSend(res.socket, this.sendMs);
+    return false;
+  }
+
   end(): void {
     if (this.gone || this.res.destroyed) return;
+    if (this.framed) {
+      this.res.end(kLastChunk);
+      watchSend(this.res.socket, this.sendMs);
+      return;
+    }
     const short = this.isShort();
     if (short) this.markLast();
     this.res.end();
