@@ -538,33 +538,47 @@ export class NodeSink implements Sink {
   /**
    * Sends `length` bytes of `fd` from `offset`: node:http has no
    * sendfile(2), so blocks are read with fs.read and written as they come,
-   * awaiting 'drain' when the socket is full, as a file stream piped to
+   * waiting for 'drain' when the socket is full, as a file stream piped to
    * the response would, without the promise and iterator step of each
-   * block of iterating the file. A file shorter than announced ends early
-   * (end() then cuts the connection: the body is short).
+   * block of iterating the file, and with one 'drain' listener for the
+   * whole file. A file shorter than announced ends early (end() then cuts
+   * the connection: the body is short).
    */
   sendFile(fd: number, offset: number, length: number): Promise<void> {
     return new Promise((resolve, reject) => {
+      const res = this.res;
       let position = offset;
       let left = length;
+      // One 'drain' listener for the whole file, where drain() would add
+      // one and make a promise for every block (young objects that live
+      // across scavenges while the socket drains, and are promoted).
+      const wake = (): void => this.wake();
+      const done = (err: NodeJS.ErrnoException | null): void => {
+        res.off('drain', wake);
+        if (err === null) resolve();
+        else reject(err);
+      };
       const next = (): void => {
-        if (left <= 0 || this.gone || this.res.destroyed) {
-          resolve();
+        if (left <= 0 || this.gone || res.destroyed) {
+          done(null);
           return;
         }
         read(fd, Buffer.allocUnsafe(Math.min(kFileBlock, left)), 0, Math.min(kFileBlock, left), position, onRead);
       };
       const onRead = (err: NodeJS.ErrnoException | null, bytesRead: number, block: Buffer): void => {
         if (err !== null) {
-          reject(err);
+          done(err);
           return;
         }
         if (bytesRead === 0) left = 0;
         position += bytesRead;
         left -= bytesRead;
         if (bytesRead === 0 || this.write(bytesRead === block.length ? block : block.subarray(0, bytesRead))) next();
-        else void this.drain().then(next);
+        else if (this.gone || !res.writableNeedDrain) next();
+        // Woken by 'drain', or by the response's 'close' (closed()).
+        else (this.waiters ??= []).push(next);
       };
+      res.on('drain', wake);
       next();
     });
   }
