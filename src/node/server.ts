@@ -18,12 +18,10 @@ import { MetricsCounter } from '../metrics/count.js';
 import { performance } from 'node:perf_hooks';
 import { readProxyHeader, type ProxyAddress } from './proxy-protocol.js';
 import { isLingering, lingerOnClose } from './linger.js';
-import { LazyHeadersRequest } from './lazy-headers.js';
 import { bodyError, BodyFailure } from '../gateway/body-error.js';
 import { badTrailers, checkHead, headFacts, requestLineStatus } from './strict.js';
 
-/** A node:http server whose responses are SinkResponses (and whose
- * requests are LazyHeadersRequests). */
+/** A node:http server whose responses are SinkResponses. */
 type HttpServer = Server<typeof IncomingMessage, typeof SinkResponse>;
 
 /** Options the reference server understands (a subset of ServeOptions). */
@@ -409,9 +407,6 @@ export async function startNodeServer(app: Application, options: NodeServerOptio
   const httpOptions = {
     // Each response's 'close' reaches its sink without a listener.
     ServerResponse: SinkResponse,
-    // node:http's `headers` object only when more than its own fields of
-    // it are read (lazy-headers.ts).
-    IncomingMessage: LazyHeadersRequest as typeof IncomingMessage,
     // The limits node:http has; see README, "Limits and security".
     // node:http counts the request line in its header limit: room for
     // the longest allowed target, so that maxUrlSize is the limit of the
