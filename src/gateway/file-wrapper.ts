@@ -23,6 +23,9 @@ export class FileBody implements FileWrapper {
   private readonly path: string | null;
   private size = -1;
   private closed = false;
+  /** The read in flight, if any: close() waits for it, so that the
+   * descriptor is never closed (and its number reused) under a read. */
+  private reading: Promise<unknown> | null = null;
   readonly offset: number;
   private readonly requested: number;
   private readonly blockSize: number;
@@ -79,9 +82,16 @@ export class FileBody implements FileWrapper {
     await this.open();
     let position = this.offset;
     let left = this.size;
-    while (left > 0) {
+    while (left > 0 && !this.closed) {
       const block = Buffer.allocUnsafe(Math.min(this.blockSize, left));
-      const { bytesRead } = await readAsync(this.descriptor, block, 0, block.length, position);
+      const read = readAsync(this.descriptor, block, 0, block.length, position);
+      this.reading = read;
+      let bytesRead: number;
+      try {
+        ({ bytesRead } = await read);
+      } finally {
+        this.reading = null;
+      }
       if (bytesRead === 0) break;
       position += bytesRead;
       left -= bytesRead;
@@ -90,6 +100,15 @@ export class FileBody implements FileWrapper {
   }
 
   close(): Promise<void> {
+    // (The server closes a body whose client left while its next block
+    // was being read: the read ends first.)
+    const reading = this.reading;
+    if (reading !== null && !this.closed) {
+      return reading.then(
+        () => this.close(),
+        () => this.close(),
+      );
+    }
     if (!this.closed && this.descriptor >= 0) {
       try {
         closeSync(this.descriptor);
