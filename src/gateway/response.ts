@@ -1,23 +1,14 @@
-// response.ts: the response driver shared by both servers: startResponse's
-// rules, iterating the body with backpressure, close(), and PEP 3333's error
-// semantics. A server supplies a Sink; framing stays with the server.
+// response.ts: the response driver shared by both servers: startResponse()
+// and write() (the head checked by response-head.ts), iterating the body
+// with backpressure, close(), and PEP 3333's error semantics. A server
+// supplies a Sink; framing stays with the server.
 import { performance } from 'node:perf_hooks';
 import type { Application, Chunk, Environ, ErrorStream, Header, ResponseBody, WriteFunction } from '../types.js';
 import type { AccessRecord } from '../log/access-format.js';
 import { logError } from './errors.js';
 import { FileBody } from './file-wrapper.js';
-import {
-  badFieldChar,
-  bodiless,
-  fieldValueProblem,
-  HeaderRole,
-  headerRole,
-  isToken,
-  listTokens,
-  parseContentLength,
-  statusCode,
-  statusProblem,
-} from './http-rules.js';
+import { bodiless } from './http-rules.js';
+import { checkHead, describe, type ResponseHead } from './response-head.js';
 import { SERVER_ERROR } from './refusals.js';
 
 /**
@@ -58,114 +49,7 @@ export interface Sink {
   onGone: (() => void) | null;
 }
 
-// Validated status strings and header names, so that the common response
-// (the same literals every time) is checked once. Bounded: an application
-// that makes a new status or name per request is checked every time.
-const kCacheMax = 1024;
-const statusCodes = new Map<string, number>();
-const headerRoles = new Map<string, HeaderRole>();
-
-function checkStatus(status: unknown): number {
-  if (typeof status !== 'string') throw new TypeError(`tsgi: status must be a string, got ${describe(status)}`);
-  const cached = statusCodes.get(status);
-  if (cached !== undefined) return cached;
-  const problem = statusProblem(status);
-  if (problem !== null) throw new TypeError(`tsgi: status ${problem}, got ${describe(status)}`);
-  const code = statusCode(status);
-  if (statusCodes.size < kCacheMax) statusCodes.set(status, code);
-  return code;
-}
-
-function checkName(name: string): HeaderRole {
-  const cached = headerRoles.get(name);
-  if (cached !== undefined) return cached;
-  if (!isToken(name)) throw new TypeError(`tsgi: header name must be a token (RFC 9110 §5.6.2), got ${JSON.stringify(name)}`);
-  const role = headerRole(name);
-  if (headerRoles.size < kCacheMax) headerRoles.set(name, role);
-  return role;
-}
-
-/**
- * A status and header list the driver checked, kept so that a response
- * that sends the same again is recognised by its content and not checked
- * (nor encoded, by a sink that prepares it) again. What the application
- * passed is compared string by string with what is kept; a Content-Length
- * value may differ (it is read each time: the server writes the field
- * itself). Mutating a header array between responses is therefore seen.
- * Bounded: an application whose every response differs is checked every
- * time, as without it.
- */
-export class ResponseHead {
-  /** Times the head was sent again after it was first checked. */
-  hits = 0;
-  /** A sink's own state for this head (the native server: whose slot it
-   * holds, and which). */
-  owner: object | null = null;
-  slot = -1;
-  /** What the node:http sink made of it to send it again (its header
-   * array, src/node/sink.ts), or null. */
-  prepared: object | null = null;
-  private lineText: string | null = null;
-
-  constructor(
-    readonly status: string,
-    readonly code: number,
-    /** The headers the server sends: the application's minus the owned ones. */
-    readonly headers: Header[],
-    readonly close: boolean,
-    /** The application's names and values as given (null: the
-     * Content-Length value, read each time), to compare with. */
-    private readonly names: readonly string[],
-    private readonly values: readonly (string | null)[],
-    private readonly lengthAt: number,
-  ) {}
-
-  /** `headers` as header lines, each `Name: value\r\n`. */
-  get lines(): string {
-    if (this.lineText === null) {
-      let block = '';
-      for (let i = 0; i < this.headers.length; i++) block += this.headers[i]![0] + ': ' + this.headers[i]![1] + '\r\n';
-      this.lineText = block;
-    }
-    return this.lineText;
-  }
-
-  /** The Content-Length `headers` declare (-1: none) when they are the
-   * ones kept here, else -2. */
-  match(status: string, headers: readonly unknown[]): number {
-    const names = this.names;
-    if (status !== this.status || headers.length !== names.length) return -2;
-    let length = -1;
-    for (let i = 0; i < names.length; i++) {
-      const pair = headers[i];
-      if (!Array.isArray(pair) || pair.length !== 2 || pair[0] !== names[i]) return -2;
-      const value: unknown = pair[1];
-      if (i === this.lengthAt) {
-        if (typeof value !== 'string') return -2;
-        length = parseContentLength(value);
-        if (length < 0) return -2;
-      } else if (value !== this.values[i]) {
-        return -2;
-      }
-    }
-    return length;
-  }
-}
-
-const kHeads = 16;
-const heads: (ResponseHead | undefined)[] = [];
-let lastHead = 0;
-let nextHead = 0;
-
 const kServerError = SERVER_ERROR.headers as Header[];
-
-function describe(value: unknown): string {
-  if (value === null) return 'null';
-  if (Array.isArray(value)) return 'an array';
-  if (typeof value === 'string') return JSON.stringify(value.length > 40 ? value.slice(0, 40) + '…' : value);
-  if (typeof value === 'object') return `an object (${value.constructor?.name ?? 'no prototype'})`;
-  return `${typeof value} ${String(value)}`;
-}
 
 const kNoHeaders: readonly Header[] = [];
 const kTimeOrigin = performance.timeOrigin;
@@ -249,73 +133,14 @@ class Response implements AccessRecord {
   }
 
   private setStatus(status: unknown, headers: unknown): void {
-    if (typeof status === 'string' && Array.isArray(headers)) {
-      // The heads sent before, the last one first.
-      for (let k = 0, i = lastHead; k < heads.length; k++, i = i + 1 === heads.length ? 0 : i + 1) {
-        const head = heads[i]!;
-        const length = head.match(status, headers);
-        if (length === -2) continue;
-        lastHead = i;
-        head.hits++;
-        this.status = head.status;
-        this.code = head.code;
-        this.headers = head.headers;
-        this.contentLength = length;
-        this.close = head.close;
-        this.head = head;
-        return;
-      }
-    }
-    const code = checkStatus(status);
-    if (!Array.isArray(headers)) throw new TypeError(`tsgi: headers must be an array of [name, value] pairs, got ${describe(headers)}`);
-    const kept: Header[] = [];
-    const names: string[] = [];
-    const values: (string | null)[] = [];
-    let contentLength = -1;
-    let lengthAt = -1;
-    let lengths = 0;
-    let close = false;
-    for (let i = 0; i < headers.length; i++) {
-      const pair: unknown = headers[i];
-      if (!Array.isArray(pair) || pair.length !== 2 || typeof pair[0] !== 'string' || typeof pair[1] !== 'string') {
-        throw new TypeError(`tsgi: each header must be a [name, value] pair of strings, got ${describe(pair)}`);
-      }
-      const name: string = pair[0];
-      const value: string = pair[1];
-      const role = checkName(name);
-      if (badFieldChar(value) >= 0) {
-        throw new TypeError(`tsgi: header ${name} value ${fieldValueProblem(value)}`);
-      }
-      names.push(name);
-      values.push(value);
-      if (role === HeaderRole.Keep) {
-        kept.push([name, value]);
-      } else if (role === HeaderRole.ContentLength) {
-        contentLength = parseContentLength(value);
-        if (contentLength < 0) throw new TypeError(`tsgi: Content-Length must be decimal digits, got ${JSON.stringify(value)}`);
-        lengthAt = i;
-        values[i] = null;
-        lengths++;
-      } else if (role === HeaderRole.Connection) {
-        if (listTokens(value).includes('close')) close = true;
-      }
-    }
-    this.status = status as string;
-    this.code = code;
-    this.headers = kept;
-    this.contentLength = contentLength;
-    this.close = close;
-    // Kept for the next response that sends the same (one Content-Length
-    // at most: its value is the only one read again).
-    if (lengths <= 1) {
-      const head = new ResponseHead(status as string, code, kept, close, names, values, lengthAt);
-      heads[nextHead] = head;
-      lastHead = nextHead;
-      nextHead = nextHead + 1 === kHeads ? 0 : nextHead + 1;
-      this.head = head;
-    } else {
-      this.head = null;
-    }
+    const head = checkHead(status, headers);
+    this.status = head.status;
+    this.code = head.code;
+    this.headers = head.headers;
+    this.contentLength = head.length;
+    this.close = head.close;
+    // (A head that is not kept is not one a sink may prepare either.)
+    this.head = head.kept ? head : null;
   }
 
   /** Sends one non-empty chunk; false means await drain. */

@@ -18,7 +18,8 @@ import {
 } from '../gateway/environ.js';
 import { emptyInput, Input } from '../gateway/input.js';
 import { NATIVE_REFUSALS, refusalParts } from '../gateway/refusals.js';
-import type { ResponseHead, SinkWrapper } from '../gateway/response.js';
+import type { SinkWrapper } from '../gateway/response.js';
+import type { ResponseHead } from '../gateway/response-head.js';
 import { fileWrapper } from '../gateway/file-wrapper.js';
 import type { ProxyTrust } from '../gateway/forwarded.js';
 import { parseErrorSlot } from '../metrics/layout.js';
