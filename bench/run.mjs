@@ -5,7 +5,7 @@
 // server and scenario (bench/scenarios.mjs) the median over rounds of
 // requests/s, p50/p99 latency, server CPU time per request and resident
 // memory, each also as a ratio to the reference server (tsgi node) and to
-// uWebSockets.js from the same run, with the targets marked PASS/FAIL.
+// uWebSockets.js from the same run, with the targets marked met or MISSED.
 //
 //   npm run bench                        3 rounds x (2 s warm-up + 5 s) per measurement
 //   npm run bench -- --smoke             1 round x 1 s, a subset (CI: keeps the harness working)

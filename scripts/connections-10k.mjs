@@ -117,7 +117,7 @@ process.stdout.write(
     `  second request  ${secondOk} of ${wanted} got 200 with all open (${((tAgain - tOpen) / 1000).toFixed(1)} s)`,
     `  server VmRSS    ${rssHeld} KiB with all open`,
     `  after closing   ${fdsEnd} server descriptors`,
-    `  ${pass ? 'PASS' : 'FAIL'}`,
+    `  ${pass ? 'held' : 'BROKEN'}`,
   ].join('\n') + '\n',
 );
 process.exit(pass ? 0 : 1);

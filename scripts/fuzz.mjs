@@ -171,7 +171,7 @@ function fuzz(name) {
     child.on('exit', (code, signal) => {
       process.off('SIGINT', stop);
       process.off('SIGTERM', stop);
-      if (!opts.verbose) report(log, code !== 0);
+      if (!opts.verbose) report(name, log, code !== 0);
       if (code === 0) console.log(`fuzz: ${name}: no crash, no broken invariant`);
       else console.error(`fuzz: ${name}: the fuzzer stopped with ${signal ?? `exit ${code}`}; see build/fuzz/${name}/artifacts`);
       resolve(code ?? 1);
@@ -179,11 +179,23 @@ function fuzz(name) {
   });
 }
 
-/** Prints libFuzzer's final statistics from its log; after a failure, the
- * log's last lines too (the crash or invariant report is there). */
-function report(log, failed) {
+/** Prints libFuzzer's final statistics from its log as one line; after a
+ * failure, the log's last lines too (the crash or invariant report is
+ * there). */
+function report(name, log, failed) {
   const lines = readFileSync(log, 'latin1').split('\n');
-  for (const line of lines) if (/^(Done \d+ runs|stat::)/.test(line)) console.log(`  ${line}`);
+  const stat = {};
+  for (const line of lines) {
+    const m = /^stat::(\w+):\s*(\d+)/.exec(line);
+    if (m) stat[m[1]] = m[2];
+  }
+  if (stat.number_of_executed_units !== undefined) {
+    console.log(
+      `fuzz: ${name}: ${stat.number_of_executed_units} inputs executed ` +
+        `(${stat.average_exec_per_sec}/s), ${stat.new_units_added} new in the corpus, ` +
+        `slowest ${stat.slowest_unit_time_sec} s, peak RSS ${stat.peak_rss_mb} MB`,
+    );
+  }
   if (failed) {
     console.error(`fuzz: the last lines of ${relative(ROOT, log)}:`);
     for (const line of lines.slice(-80)) console.error(`  ${line}`);

@@ -467,7 +467,7 @@ if (leak) {
     `  whole process ${leak.summary.trim().split('\n').map((l) => l.trim()).join('; ')}`,
   );
 }
-for (const [name, ok] of Object.entries(checks)) lines.push(`  ${ok ? 'PASS' : 'FAIL'}  ${name}`);
+for (const [name, ok] of Object.entries(checks)) lines.push(`  ${ok ? 'held  ' : 'BROKEN'}  ${name}`);
 process.stdout.write(lines.join('\n') + '\n');
 if (crashed || exit.code !== 0) process.stdout.write(`server stderr:\n${server.stderr().slice(-4000)}\n`);
 if (args.valgrind && !Object.values(checks).every(Boolean)) {

@@ -1,7 +1,7 @@
 // test/closing-line.ts: a vitest reporter that ends the run with one plain
-// line, `tests: N passed, N failed, N skipped`, which a CI reading closing
-// lines understands whatever the runner. Beside vitest's own summary, not in
-// place of it.
+// line, `N passed, N failed, N skipped`, alone and with nothing before the
+// first count, which a CI reading closing lines understands whatever the
+// runner. Beside vitest's own summary, not in place of it.
 import type { Reporter, TestModule } from 'vitest/node';
 
 export default class ClosingLine implements Reporter {
@@ -20,7 +20,7 @@ export default class ClosingLine implements Reporter {
         else skipped += 1;
       }
     }
-    const line = `tests: ${passed} passed, ${failed} failed, ${skipped} skipped`;
+    const line = `${passed} passed, ${failed} failed, ${skipped} skipped`;
     process.stdout.write(`\n${line}\n`);
   }
 }
