@@ -12,6 +12,7 @@ import { emptyInput, Input, type InputHooks } from '../gateway/input.js';
 import { refusal, refusalBytes } from '../gateway/refusals.js';
 import { runApplication, type SinkWrapper } from '../gateway/response.js';
 import { NodeSink, SinkResponse } from './sink.js';
+import { batchWrites } from './write-batch.js';
 import { fileWrapper } from '../gateway/file-wrapper.js';
 import type { ProxyTrust } from '../gateway/forwarded.js';
 import { MetricsCounter } from '../metrics/count.js';
@@ -366,7 +367,9 @@ export async function startNodeServer(app: Application, options: NodeServerOptio
       refuseRequest(req, res, refusal);
       return;
     }
-    st.outstanding++;
+    // A response behind another of this connection's: pipelined, so the
+    // batch's responses go out as one writev (write-batch.ts).
+    if (++st.outstanding > 1) batchWrites(socket);
     if (res.shouldKeepAlive && facts.close) res.shouldKeepAlive = false;
     if (!res.shouldKeepAlive) st.closes = true;
     const sink = new ServerSink(res, socket, st);

@@ -1,0 +1,138 @@
+// write-batch.ts: the reference server's pipelined responses go out in one
+// writev per batch (ARCHITECTURE.md, "The reference server").
+//
+// node:http hands a socket to a pipelined response only when the response
+// before it has finished, and a response finishes when its write has
+// completed: each of 16 pipelined responses is its own writev(2), one loop
+// tick after the other. The native server writes the whole batch at once.
+// While a socket has a batch (batchWrites, called when a request arrives
+// with another response of the connection still in flight), its writes are
+// collected instead of written, and complete at once, so that node:http
+// moves on to the next response; in the check phase (setImmediate), after
+// the loop's I/O and every tick of it, the whole batch goes out as one
+// writev, in the order node:http wrote it.
+//
+// Ownership: a collected chunk (a string, or bytes node:http or the
+// application handed to the socket) is held by the batch from its write
+// until the writev is dispatched; libuv then holds it (node's WriteWrap
+// keeps the chunks) until the write completes. Bounds: once a batch holds
+// kBatchBytes, the write that crosses the mark completes only with the
+// writev (its callback is held), so the Writable's own backpressure holds
+// again: a batch never keeps more than kBatchBytes plus one chunk.
+//
+// The bytes of a batch are counted by the socket (bytesWritten) from its
+// writev on, not from their write. A batch still collecting when the
+// socket ends goes out before the shutdown (_final); a socket destroyed
+// with a batch drops it, as it drops what libuv has queued.
+import { Socket } from 'node:net';
+
+/** A chunk as a Writable hands it to `_writev`. */
+interface Entry {
+  chunk: Buffer | string;
+  encoding: BufferEncoding | 'buffer';
+}
+
+type Callback = (err?: Error | null) => void;
+
+interface Batch {
+  /** Whether writes are collected now: from batchWrites() to the writev. */
+  on: boolean;
+  entries: Entry[];
+  bytes: number;
+  /** The callbacks of writes that crossed kBatchBytes: they complete with
+   * the writev. */
+  held: Callback[];
+}
+
+/** The bytes a batch collects before its writes wait for the writev: the
+ * sockets' high-water mark's order (a batch of small responses), so that
+ * a large body is not copied around by it. */
+const kBatchBytes = 64 * 1024;
+
+const kBatch = Symbol('tsgi.writeBatch');
+
+type BatchedSocket = Socket & {
+  [kBatch]?: Batch;
+  _write(chunk: Buffer | string, encoding: BufferEncoding | 'buffer', cb: Callback): void;
+  _writev(entries: Entry[], cb: Callback): void;
+  _final(cb: Callback): void;
+};
+
+const proto = Socket.prototype as unknown as BatchedSocket;
+const socketWrite = proto._write;
+const socketWritev = proto._writev;
+const socketFinal = proto._final;
+
+function size(chunk: Buffer | string): number {
+  return typeof chunk === 'string' ? chunk.length : chunk.byteLength;
+}
+
+function collect(socket: BatchedSocket, batch: Batch, entries: Entry[], bytes: number, cb: Callback): void {
+  for (let i = 0; i < entries.length; i++) batch.entries.push(entries[i]!);
+  batch.bytes += bytes;
+  if (batch.bytes < kBatchBytes) cb();
+  else batch.held.push(cb);
+}
+
+function batchedWrite(this: BatchedSocket, chunk: Buffer | string, encoding: BufferEncoding | 'buffer', cb: Callback): void {
+  const batch = this[kBatch]!;
+  if (!batch.on) {
+    socketWrite.call(this, chunk, encoding, cb);
+    return;
+  }
+  collect(this, batch, [{ chunk, encoding }], size(chunk), cb);
+}
+
+function batchedWritev(this: BatchedSocket, entries: Entry[], cb: Callback): void {
+  const batch = this[kBatch]!;
+  if (!batch.on) {
+    socketWritev.call(this, entries, cb);
+    return;
+  }
+  let bytes = 0;
+  for (let i = 0; i < entries.length; i++) bytes += size(entries[i]!.chunk);
+  collect(this, batch, entries, bytes, cb);
+}
+
+/** The end of the output: the batch first, then the shutdown (libuv
+ * completes queued writes before a shutdown). */
+function batchedFinal(this: BatchedSocket, cb: Callback): void {
+  flush(this);
+  socketFinal.call(this, cb);
+}
+
+/** Dispatches the batch of `socket` as one writev, and collects no more. */
+function flush(socket: BatchedSocket): void {
+  const batch = socket[kBatch]!;
+  batch.on = false;
+  const { entries, held } = batch;
+  if (entries.length === 0) return;
+  batch.entries = [];
+  batch.bytes = 0;
+  batch.held = [];
+  if (socket.destroyed) {
+    const gone = new Error('the socket was destroyed before its batch was written');
+    for (let i = 0; i < held.length; i++) held[i]!(gone);
+    return;
+  }
+  socketWritev.call(socket, entries, (err) => {
+    if (err) socket.destroy(err);
+    for (let i = 0; i < held.length; i++) held[i]!(err);
+  });
+}
+
+/** Collects the writes of `socket` until the check phase of this loop
+ * turn, then writes them as one writev (see the top of this file). */
+export function batchWrites(socket: Socket): void {
+  const s = socket as BatchedSocket;
+  let batch = s[kBatch];
+  if (batch === undefined) {
+    batch = s[kBatch] = { on: false, entries: [], bytes: 0, held: [] };
+    s._write = batchedWrite;
+    s._writev = batchedWritev;
+    s._final = batchedFinal;
+  }
+  if (batch.on || socket.destroyed) return;
+  batch.on = true;
+  setImmediate(flush, s);
+}
