@@ -102,16 +102,6 @@ struct ChunkArg {
   size_t length = 0;
 };
 
-bool GetInt64(napi_env env, napi_value value, const char* what,
-              int64_t* out) {
-  if (napi_get_value_int64(env, value, out) != napi_ok) {
-    std::string message = std::string(what) + " must be a number";
-    ThrowType(env, message.c_str());
-    return false;
-  }
-  return true;
-}
-
 // string | Uint8Array (or null/undefined when `optional`).
 bool GetChunk(napi_env env, napi_value value, bool optional, const char* what,
               ChunkArg* out) {
