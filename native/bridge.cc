@@ -39,14 +39,9 @@ Server* Unpack(napi_env env, napi_callback_info info, size_t count,
   return server;
 }
 
-bool GetInt32(napi_env env, napi_value value, const char* what,
-              int32_t* out) {
-  if (napi_get_value_int32(env, value, out) != napi_ok) {
-    std::string message = std::string(what) + " must be a number";
-    ThrowType(env, message.c_str());
-    return false;
-  }
-  return true;
+void ThrowNotNumber(napi_env env, const char* what) {
+  std::string message = std::string(what) + " must be a number";
+  ThrowType(env, message.c_str());
 }
 
 namespace {

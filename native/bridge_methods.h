@@ -42,10 +42,28 @@ inline void ThrowRange(napi_env env, const char* message) {
 Server* Unpack(napi_env env, napi_callback_info info, size_t count,
                napi_value* argv);
 
-// `value` as an int32 in `out`; false, with a TypeError naming `what`,
-// when it is not a number.
-bool GetInt32(napi_env env, napi_value value, const char* what,
-              int32_t* out);
+// Throws the TypeError "<what> must be a number" (bridge.cc).
+void ThrowNotNumber(napi_env env, const char* what);
+
+// `status`, that of reading the argument `what` as a number, is napi_ok;
+// false, with the TypeError thrown, when it is not.
+inline bool NumberRead(napi_env env, napi_status status, const char* what) {
+  if (status == napi_ok) return true;
+  ThrowNotNumber(env, what);
+  return false;
+}
+
+// `value` as an int32 or int64 in `out`; false, with a TypeError naming
+// `what`, when it is not a number.
+inline bool GetInt32(napi_env env, napi_value value, const char* what,
+                     int32_t* out) {
+  return NumberRead(env, napi_get_value_int32(env, value, out), what);
+}
+
+inline bool GetInt64(napi_env env, napi_value value, const char* what,
+                     int64_t* out) {
+  return NumberRead(env, napi_get_value_int64(env, value, out), what);
+}
 
 // The response methods of the JS `Server` class (bridge_respond.cc).
 napi_value Respond(napi_env env, napi_callback_info info);

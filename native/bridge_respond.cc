@@ -102,16 +102,6 @@ struct ChunkArg {
   size_t length = 0;
 };
 
-bool GetInt64(napi_env env, napi_value value, const char* what,
-              int64_t* out) {
-  if (napi_get_value_int64(env, value, out) != napi_ok) {
-    std::string message = std::string(what) + " must be a number";
-    ThrowType(env, message.c_str());
-    return false;
-  }
-  return true;
-}
-
 // string | Uint8Array (or null/undefined when `optional`).
 bool GetChunk(napi_env env, napi_value value, bool optional, const char* what,
               ChunkArg* out) {
@@ -147,6 +137,72 @@ bool GetChunk(napi_env env, napi_value value, bool optional, const char* what,
   ThrowType(env, message.c_str());
   return false;
 }
+
+// The last three arguments of respond() and respondHead(): body, last,
+// rflags. `body.value` belongs to the call's handle scope, `body.data` to
+// the Uint8Array: both only for the call.
+struct BodyArgs {
+  ChunkArg body;
+  bool last = false;
+  int32_t rflags = 0;
+};
+
+// Reads argv[0], argv[1] and argv[2] as body, last and rflags into `out`;
+// false, with the TypeError thrown, when one is of the wrong type.
+bool GetBodyArgs(napi_env env, const napi_value* argv, BodyArgs* out) {
+  if (!GetChunk(env, argv[0], true, "body", &out->body)) return false;
+  if (napi_get_value_bool(env, argv[1], &out->last) != napi_ok) {
+    ThrowType(env, "last must be a boolean");
+    return false;
+  }
+  return GetInt32(env, argv[2], "rflags", &out->rflags);
+}
+
+// The Text of the body argument of respond() or respondHead(), on the
+// stack of that call; nothing in it outlives the call, and it neither
+// allocates nor calls Node-API (the Writer encodes the chosen Text).
+// - A string is JsString: its napi_value belongs to the call's handle
+//   scope; it is encoded as UTF-8 into the cork buffer during the call.
+// - A Uint8Array of a complete response (`last`) is LentBytes: its memory
+//   stays JS's and is read only during the call. From kBorrowMin bytes,
+//   with no write or file job in flight, it is not copied: the call's
+//   EndLoans hands it to uv_try_write (one writev) and copies what the
+//   socket does not take into the Writer's in-flight buffer, before the
+//   call returns, so libuv never holds JS memory. Otherwise it is copied
+//   into the cork buffer during the call (Writer::WriteBorrowed).
+// - A Uint8Array that is the first chunk of a longer response is
+//   BytesText, copied into the cork buffer during the call, so that it
+//   leaves with the chunks that follow in the same turn rather than in a
+//   write of its own.
+class BodyText {
+ public:
+  BodyText(napi_env env, const BodyArgs& args)
+      : string_(env, args.body.value),
+        lent_(args.body.data, args.body.length),
+        bytes_(args.body.data, args.body.length) {
+    if (!args.body.present) return;
+    text_ = args.body.is_string ? static_cast<Text*>(&string_)
+            : args.last         ? static_cast<Text*>(&lent_)
+                                : static_cast<Text*>(&bytes_);
+  }
+  BodyText(const BodyText&) = delete;
+  BodyText& operator=(const BodyText&) = delete;
+
+  // The chosen Text, or nullptr when the body is null or undefined.
+  Text* get() const { return text_; }
+
+ private:
+  JsString string_;
+  LentBytes lent_;
+  BytesText bytes_;
+  Text* text_ = nullptr;  // one of the three above, in this object
+};
+
+// What respond() and respondHead() throw for a call with no request to
+// answer.
+constexpr char kRespondMisuse[] =
+    "respond: no unanswered request, or a response is already in progress "
+    "on this connection";
 
 napi_value Result(napi_env env, Server* server, int result,
                   const char* misuse) {
@@ -211,7 +267,7 @@ napi_value Respond(napi_env env, napi_callback_info info) {
   napi_value argv[8];
   Server* server = Unpack(env, info, 8, argv);
   if (server == nullptr) return nullptr;
-  int32_t conn, req_flags, rflags;
+  int32_t conn, req_flags;
   int64_t content_length;
   if (!GetInt32(env, argv[0], "conn", &conn) ||
       !GetInt32(env, argv[1], "reqFlags", &req_flags)) {
@@ -240,38 +296,18 @@ napi_value Respond(napi_env env, napi_callback_info info) {
     return nullptr;
   }
   if (!GetInt64(env, argv[4], "contentLength", &content_length)) return nullptr;
-  ChunkArg body;
-  if (!GetChunk(env, argv[5], true, "body", &body)) return nullptr;
-  bool last = false;
-  if (napi_get_value_bool(env, argv[6], &last) != napi_ok) {
-    ThrowType(env, "last must be a boolean");
-    return nullptr;
-  }
-  if (!GetInt32(env, argv[7], "rflags", &rflags)) return nullptr;
+  BodyArgs args;
+  if (!GetBodyArgs(env, argv + 5, &args)) return nullptr;
   if (content_length < -1) content_length = -1;
 
   Connection* c = server->Lookup(conn);
   if (c == nullptr) return Int32(env, kWrGone);
   JsLatin1 status_text(env, argv[2]);
   JsLatin1 headers(env, argv[3]);
-  // A complete response's body is lent (written before the call returns);
-  // the first chunk of a longer one is copied, so that it leaves with the
-  // chunks that follow in the same turn rather than in a write of its own.
-  JsString body_string(env, body.value);
-  LentBytes body_lent(body.data, body.length);
-  BytesText body_bytes(body.data, body.length);
-  Text* body_text = nullptr;
-  if (body.present) {
-    body_text = body.is_string ? static_cast<Text*>(&body_string)
-                : last         ? static_cast<Text*>(&body_lent)
-                               : static_cast<Text*>(&body_bytes);
-  }
+  BodyText body(env, args);
   int r = c->Respond(req_flags, status, status_text, &headers, content_length,
-                     body_text, last, rflags);
-  r = c->EndLoans(r);
-  return Result(env, server, r,
-                "respond: no unanswered request, or a response is already "
-                "in progress on this connection");
+                     body.get(), args.last, args.rflags);
+  return Result(env, server, c->EndLoans(r), kRespondMisuse);
 }
 
 // prepareHead(slot, status, headers): stores the status line and header
@@ -326,7 +362,7 @@ napi_value RespondHead(napi_env env, napi_callback_info info) {
   napi_value argv[7];
   Server* server = Unpack(env, info, 7, argv);
   if (server == nullptr) return nullptr;
-  int32_t conn, req_flags, slot, rflags;
+  int32_t conn, req_flags, slot;
   int64_t content_length;
   if (!GetInt32(env, argv[0], "conn", &conn) ||
       !GetInt32(env, argv[1], "reqFlags", &req_flags) ||
@@ -339,43 +375,23 @@ napi_value RespondHead(napi_env env, napi_callback_info info) {
     ThrowRange(env, "respondHead: no head is prepared in this slot");
     return nullptr;
   }
-  ChunkArg body;
-  if (!GetChunk(env, argv[4], true, "body", &body)) return nullptr;
-  bool last = false;
-  if (napi_get_value_bool(env, argv[5], &last) != napi_ok) {
-    ThrowType(env, "last must be a boolean");
-    return nullptr;
-  }
-  if (!GetInt32(env, argv[6], "rflags", &rflags)) return nullptr;
+  BodyArgs args;
+  if (!GetBodyArgs(env, argv + 4, &args)) return nullptr;
   if (content_length < -1) content_length = -1;
   Connection* c = server->Lookup(conn);
   if (c == nullptr) return Int32(env, kWrGone);
-  // A complete response's body is lent (written before the call returns);
-  // the first chunk of a longer one is copied, so that it leaves with the
-  // chunks that follow in the same turn rather than in a write of its own.
-  JsString body_string(env, body.value);
-  LentBytes body_lent(body.data, body.length);
-  BytesText body_bytes(body.data, body.length);
-  Text* body_text = nullptr;
-  if (body.present) {
-    body_text = body.is_string ? static_cast<Text*>(&body_string)
-                : last         ? static_cast<Text*>(&body_lent)
-                               : static_cast<Text*>(&body_bytes);
-  }
-  int r = c->RespondPrepared(req_flags, *head, content_length, body_text,
-                             last, rflags);
-  r = c->EndLoans(r);
-  return Result(env, server, r,
-                "respond: no unanswered request, or a response is already "
-                "in progress on this connection");
+  BodyText body(env, args);
+  int r = c->RespondPrepared(req_flags, *head, content_length, body.get(),
+                             args.last, args.rflags);
+  return Result(env, server, c->EndLoans(r), kRespondMisuse);
 }
 
 // writeChunks(conn, chunks, end): the chunks a response made in one turn,
-// in one call (and its end when `end`). Here and in respond and
-// respondHead, a Uint8Array is LentBytes: one of kBorrowMin bytes or more is
-// not copied, its memory is read only during the call (the writev of
-// EndLoans, before the call returns), so libuv never holds JS memory and
-// nothing must be kept alive after the call.
+// in one call (and its end when `end`). Here a Uint8Array is LentBytes,
+// as the body of a complete response is (BodyText): one of kBorrowMin
+// bytes or more is not copied, its memory is read only during the call
+// (the writev of EndLoans, before the call returns), so libuv never holds
+// JS memory and nothing must be kept alive after the call.
 napi_value WriteChunks(napi_env env, napi_callback_info info) {
   napi_value argv[3];
   Server* server = Unpack(env, info, 3, argv);
