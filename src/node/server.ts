@@ -369,7 +369,7 @@ export async function startNodeServer(app: Application, options: NodeServerOptio
     }
     // A response behind another of this connection's: pipelined, so the
     // batch's responses go out as one writev (write-batch.ts).
-    if (++st.outstanding > 1) batchWrites(socket);
+    if (++st.outstanding > 1) batchWrites(socket, sendMs);
     if (res.shouldKeepAlive && facts.close) res.shouldKeepAlive = false;
     if (!res.shouldKeepAlive) st.closes = true;
     const sink = new ServerSink(res, socket, st);

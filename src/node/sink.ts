@@ -23,10 +23,30 @@ const latin1Slice = (Buffer.prototype as unknown as { latin1Slice: (this: Uint8A
  * mark, so that one block fills the socket. */
 const kFileBlock = OUTPUT_HIGH_WATER;
 
+/** libuv's side of a socket's output (node's stream handle): the bytes
+ * handed to it, and those of them the kernel has not taken yet. */
+interface StreamHandle {
+  bytesWritten: number;
+  writeQueueSize: number;
+}
+
+function handleOf(socket: Socket): StreamHandle | null {
+  const h = (socket as Socket & { _handle?: Partial<StreamHandle> | null })._handle;
+  return h && typeof h.bytesWritten === 'number' && typeof h.writeQueueSize === 'number' ? (h as StreamHandle) : null;
+}
+
+/** Whether `socket` has output the kernel has not taken: in the Writable,
+ * or queued in libuv after its write completed for the Writable (a batch,
+ * write-batch.ts). */
+function hasOutput(socket: Socket): boolean {
+  return socket.writableLength > 0 || (handleOf(socket)?.writeQueueSize ?? 0) > 0;
+}
+
 /**
  * The send timeout, which node:http lacks: while a socket has output
  * queued, a check every quarter of `ms` (10 ms to 1 s) looks at the bytes
- * the kernel has taken (`bytesWritten - writableLength`); when they have
+ * the kernel has taken (the handle's `bytesWritten - writeQueueSize`,
+ * which also sees a batch's writev, write-batch.ts); when they have
  * not grown for `ms`, the client stopped reading and the socket is
  * destroyed (the response's 'close' ends the body, as on the native
  * server). One timer per timeout for all the sockets it watches, running
@@ -61,9 +81,10 @@ class SendWatch {
     const now = Date.now();
     for (let i = 0; i < sockets.length; ) {
       const socket = sockets[i]!;
-      let done = socket.destroyed || socket.writableLength === 0;
+      let done = socket.destroyed || !hasOutput(socket);
       if (!done) {
-        const bytes = socket.bytesWritten - socket.writableLength;
+        const h = handleOf(socket);
+        const bytes = h !== null ? h.bytesWritten - h.writeQueueSize : socket.bytesWritten - socket.writableLength;
         if (bytes !== taken[i]) {
           taken[i] = bytes;
           since[i] = now;
@@ -99,7 +120,7 @@ const sendWatches = new Map<number, SendWatch>();
 /** Watches `socket` for the send timeout `ms` while it has output queued
  * (SendWatch); nothing when it has none, or is watched already. */
 export function watchSend(socket: Socket | null, ms: number): void {
-  if (ms <= 0 || socket === null || socket.destroyed || socket.writableLength === 0) return;
+  if (ms <= 0 || socket === null || socket.destroyed || !hasOutput(socket)) return;
   const s = socket as Socket & { [kSendWatch]?: SendWatch | null };
   if (s[kSendWatch]) return;
   let watch = sendWatches.get(ms);

@@ -21,10 +21,18 @@
 // again: a batch never keeps more than kBatchBytes plus one chunk.
 //
 // The bytes of a batch are counted by the socket (bytesWritten) from its
-// writev on, not from their write. A batch still collecting when the
-// socket ends goes out before the shutdown (_final); a socket destroyed
-// with a batch drops it, as it drops what libuv has queued.
+// writev on, not from their write. While a batch's writev is queued in
+// libuv (a client that reads slowly or not at all), writes are the
+// socket's own again: their callbacks wait, so the Writable's backpressure
+// and node:http's pause of a socket whose output waits hold across
+// batches, and the send timeout watches the handle's queue (SendWatch in
+// sink.ts). A batch still collecting when the socket ends goes out before
+// the shutdown (_final); one when it is destroyed without an error
+// (server.close()'s closeIdleConnections) goes out before the handle
+// closes, so the kernel keeps what it takes, as it would have at each
+// write; one destroyed with an error is dropped.
 import { Socket } from 'node:net';
+import { watchSend } from './sink.js';
 
 /** A chunk as a Writable hands it to `_writev`. */
 interface Entry {
@@ -42,6 +50,13 @@ interface Batch {
   /** The callbacks of writes that crossed kBatchBytes: they complete with
    * the writev. */
   held: Callback[];
+  /** Writevs of its batches dispatched and not completed (libuv queued
+   * them: the client reads slowly, or not at all). While one is, writes
+   * are the socket's own again, so that its backpressure (and node:http's
+   * pause of a socket whose output waits) holds across batches. */
+  inflight: number;
+  /** The send timeout of the socket's server, in ms (0: none). */
+  sendMs: number;
 }
 
 /** The bytes a batch collects before its writes wait for the writev: the
@@ -56,12 +71,14 @@ type BatchedSocket = Socket & {
   _write(chunk: Buffer | string, encoding: BufferEncoding | 'buffer', cb: Callback): void;
   _writev(entries: Entry[], cb: Callback): void;
   _final(cb: Callback): void;
+  _handle: unknown;
 };
 
 const proto = Socket.prototype as unknown as BatchedSocket;
 const socketWrite = proto._write;
 const socketWritev = proto._writev;
 const socketFinal = proto._final;
+const socketDestroy = (proto as unknown as { _destroy: (err: Error | null, cb: Callback) => void })._destroy;
 
 function size(chunk: Buffer | string): number {
   return typeof chunk === 'string' ? chunk.length : chunk.byteLength;
@@ -76,7 +93,7 @@ function collect(socket: BatchedSocket, batch: Batch, entries: Entry[], bytes: n
 
 function batchedWrite(this: BatchedSocket, chunk: Buffer | string, encoding: BufferEncoding | 'buffer', cb: Callback): void {
   const batch = this[kBatch]!;
-  if (!batch.on) {
+  if (!batch.on || batch.inflight > 0) {
     socketWrite.call(this, chunk, encoding, cb);
     return;
   }
@@ -85,7 +102,7 @@ function batchedWrite(this: BatchedSocket, chunk: Buffer | string, encoding: Buf
 
 function batchedWritev(this: BatchedSocket, entries: Entry[], cb: Callback): void {
   const batch = this[kBatch]!;
-  if (!batch.on) {
+  if (!batch.on || batch.inflight > 0) {
     socketWritev.call(this, entries, cb);
     return;
   }
@@ -105,32 +122,57 @@ function batchedFinal(this: BatchedSocket, cb: Callback): void {
 function flush(socket: BatchedSocket): void {
   const batch = socket[kBatch]!;
   batch.on = false;
-  const { entries, held } = batch;
-  if (entries.length === 0) return;
-  batch.entries = [];
-  batch.bytes = 0;
-  batch.held = [];
+  if (batch.entries.length === 0) return;
   if (socket.destroyed) {
+    const { held } = batch;
+    batch.entries = [];
+    batch.bytes = 0;
+    batch.held = [];
     const gone = new Error('the socket was destroyed before its batch was written');
     for (let i = 0; i < held.length; i++) held[i]!(gone);
     return;
   }
+  dispatch(socket, batch);
+}
+
+function dispatch(socket: BatchedSocket, batch: Batch): void {
+  const { entries, held } = batch;
+  batch.entries = [];
+  batch.bytes = 0;
+  batch.held = [];
+  batch.inflight++;
   socketWritev.call(socket, entries, (err) => {
+    batch.inflight--;
     if (err) socket.destroy(err);
     for (let i = 0; i < held.length; i++) held[i]!(err);
   });
+  // Queued in libuv, with the writes' callbacks called: the send timeout
+  // watches the handle's queue (SendWatch).
+  if (batch.inflight > 0) watchSend(socket, batch.sendMs);
+}
+
+/** A destroy without an error (server.close()'s closeIdleConnections, a
+ * timeout) keeps what node:http has finished: the batch is dispatched
+ * before the handle closes, so the kernel takes what it can, as it would
+ * have at each write without the batch. */
+function batchedDestroy(this: BatchedSocket, err: Error | null, cb: Callback): void {
+  const batch = this[kBatch]!;
+  batch.on = false;
+  if (err == null && batch.entries.length > 0 && this._handle) dispatch(this, batch);
+  socketDestroy.call(this, err, cb);
 }
 
 /** Collects the writes of `socket` until the check phase of this loop
  * turn, then writes them as one writev (see the top of this file). */
-export function batchWrites(socket: Socket): void {
+export function batchWrites(socket: Socket, sendMs: number): void {
   const s = socket as BatchedSocket;
   let batch = s[kBatch];
   if (batch === undefined) {
-    batch = s[kBatch] = { on: false, entries: [], bytes: 0, held: [] };
+    batch = s[kBatch] = { on: false, entries: [], bytes: 0, held: [], inflight: 0, sendMs };
     s._write = batchedWrite;
     s._writev = batchedWritev;
     s._final = batchedFinal;
+    (s as unknown as { _destroy: typeof batchedDestroy })._destroy = batchedDestroy;
   }
   if (batch.on || socket.destroyed) return;
   batch.on = true;
