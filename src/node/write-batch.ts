@@ -32,6 +32,7 @@
 // closes, so the kernel keeps what it takes, as it would have at each
 // write; one destroyed with an error is dropped.
 import { Socket } from 'node:net';
+import { OUTPUT_HIGH_WATER } from '../native/binding.js';
 import { watchSend } from './sink.js';
 
 /** A chunk as a Writable hands it to `_writev`. */
@@ -59,10 +60,12 @@ interface Batch {
   sendMs: number;
 }
 
-/** The bytes a batch collects before its writes wait for the writev: the
- * sockets' high-water mark's order (a batch of small responses), so that
- * a large body is not copied around by it. */
-const kBatchBytes = 64 * 1024;
+/** The size a batch collects before its writes wait for the writev: the
+ * sockets' high-water mark (one source with the native server's), so that
+ * a large body is not held by it. Counted as the Writable counts, in
+ * string length for strings (UTF-8 text may be up to 3 times as many
+ * bytes). */
+const kBatchBytes = OUTPUT_HIGH_WATER;
 
 const kBatch = Symbol('tsgi.writeBatch');
 

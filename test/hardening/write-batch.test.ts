@@ -1,4 +1,4 @@
-// write-batch-review.test.ts: the reference server's write batches
+// write-batch.test.ts: the reference server's write batches
 // (src/node/write-batch.ts) against a client that pipelines and never
 // reads (the batch's bytes must stay under the socket's backpressure and
 // the send timeout), and against a close() in the loop turn of a batch
