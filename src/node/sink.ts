@@ -23,30 +23,35 @@ const latin1Slice = (Buffer.prototype as unknown as { latin1Slice: (this: Uint8A
  * mark, so that one block fills the socket. */
 const kFileBlock = OUTPUT_HIGH_WATER;
 
-/** libuv's side of a socket's output (node's stream handle): the bytes
- * handed to it, and those of them the kernel has not taken yet. */
-interface StreamHandle {
-  bytesWritten: number;
-  writeQueueSize: number;
-}
-
-function handleOf(socket: Socket): StreamHandle | null {
-  const h = (socket as Socket & { _handle?: Partial<StreamHandle> | null })._handle;
-  return h && typeof h.bytesWritten === 'number' && typeof h.writeQueueSize === 'number' ? (h as StreamHandle) : null;
-}
+/** Per socket: the writevs libuv holds that the Writable no longer
+ * counts (a write batch's, write-batch.ts, whose writes completed when
+ * they were collected). Absent on a socket that never batched. */
+export const kQueuedWrites = Symbol('tsgi.queuedWrites');
+type WatchedSocket = Socket & { [kSendWatch]?: SendWatch | null; [kQueuedWrites]?: number };
 
 /** Whether `socket` has output the kernel has not taken: in the Writable,
- * or queued in libuv after its write completed for the Writable (a batch,
- * write-batch.ts). */
-function hasOutput(socket: Socket): boolean {
-  return socket.writableLength > 0 || (handleOf(socket)?.writeQueueSize ?? 0) > 0;
+ * or in a batch's writev queued in libuv. A property read, no call into
+ * the handle: watchSend() asks it at the end of every response. */
+function hasOutput(socket: WatchedSocket): boolean {
+  return socket.writableLength > 0 || (socket[kQueuedWrites] ?? 0) > 0;
+}
+
+/** The bytes of `socket`'s output the kernel has taken. With a batch's
+ * writev queued, from libuv's own counts (node's stream handle: the bytes
+ * handed to it, less those still queued), which see that writev. */
+function bytesTaken(socket: WatchedSocket): number {
+  const h = (socket as Socket & { _handle?: { bytesWritten?: unknown; writeQueueSize?: unknown } | null })._handle;
+  if ((socket[kQueuedWrites] ?? 0) > 0 && h && typeof h.bytesWritten === 'number' && typeof h.writeQueueSize === 'number') {
+    return h.bytesWritten - h.writeQueueSize;
+  }
+  return socket.bytesWritten - socket.writableLength;
 }
 
 /**
  * The send timeout, which node:http lacks: while a socket has output
  * queued, a check every quarter of `ms` (10 ms to 1 s) looks at the bytes
- * the kernel has taken (the handle's `bytesWritten - writeQueueSize`,
- * which also sees a batch's writev, write-batch.ts); when they have
+ * the kernel has taken (bytesTaken, which also sees a batch's writev,
+ * write-batch.ts); when they have
  * not grown for `ms`, the client stopped reading and the socket is
  * destroyed (the response's 'close' ends the body, as on the native
  * server). One timer per timeout for all the sockets it watches, running
@@ -56,7 +61,7 @@ function hasOutput(socket: Socket): boolean {
  * between `ms` and `ms` plus one check after it stopped.
  */
 class SendWatch {
-  private readonly sockets: (Socket & { [kSendWatch]?: SendWatch | null })[] = [];
+  private readonly sockets: WatchedSocket[] = [];
   /** Per socket: the bytes taken at the last check that saw them grow
    * (-1: not checked yet), and when. */
   private readonly taken: number[] = [];
@@ -65,7 +70,7 @@ class SendWatch {
 
   constructor(private readonly ms: number) {}
 
-  add(socket: Socket & { [kSendWatch]?: SendWatch | null }): void {
+  add(socket: WatchedSocket): void {
     socket[kSendWatch] = this;
     this.sockets.push(socket);
     this.taken.push(-1);
@@ -83,8 +88,7 @@ class SendWatch {
       const socket = sockets[i]!;
       let done = socket.destroyed || !hasOutput(socket);
       if (!done) {
-        const h = handleOf(socket);
-        const bytes = h !== null ? h.bytesWritten - h.writeQueueSize : socket.bytesWritten - socket.writableLength;
+        const bytes = bytesTaken(socket);
         if (bytes !== taken[i]) {
           taken[i] = bytes;
           since[i] = now;
@@ -121,7 +125,7 @@ const sendWatches = new Map<number, SendWatch>();
  * (SendWatch); nothing when it has none, or is watched already. */
 export function watchSend(socket: Socket | null, ms: number): void {
   if (ms <= 0 || socket === null || socket.destroyed || !hasOutput(socket)) return;
-  const s = socket as Socket & { [kSendWatch]?: SendWatch | null };
+  const s = socket as WatchedSocket;
   if (s[kSendWatch]) return;
   let watch = sendWatches.get(ms);
   if (watch === undefined) {

@@ -33,7 +33,7 @@
 // write; one destroyed with an error is dropped.
 import { Socket } from 'node:net';
 import { OUTPUT_HIGH_WATER } from '../native/binding.js';
-import { watchSend } from './sink.js';
+import { kQueuedWrites, watchSend } from './sink.js';
 
 /** A chunk as a Writable hands it to `_writev`. */
 interface Entry {
@@ -51,11 +51,6 @@ interface Batch {
   /** The callbacks of writes that crossed kBatchBytes: they complete with
    * the writev. */
   held: Callback[];
-  /** Writevs of its batches dispatched and not completed (libuv queued
-   * them: the client reads slowly, or not at all). While one is, writes
-   * are the socket's own again, so that its backpressure (and node:http's
-   * pause of a socket whose output waits) holds across batches. */
-  inflight: number;
   /** The send timeout of the socket's server, in ms (0: none). */
   sendMs: number;
 }
@@ -71,6 +66,12 @@ const kBatch = Symbol('tsgi.writeBatch');
 
 type BatchedSocket = Socket & {
   [kBatch]?: Batch;
+  /** Writevs of its batches dispatched and not completed (libuv queued
+   * them: the client reads slowly, or not at all). While one is, writes
+   * are the socket's own again, so that its backpressure (and node:http's
+   * pause of a socket whose output waits) holds across batches; the send
+   * timeout reads it too (sink.ts). */
+  [kQueuedWrites]?: number;
   _write(chunk: Buffer | string, encoding: BufferEncoding | 'buffer', cb: Callback): void;
   _writev(entries: Entry[], cb: Callback): void;
   _final(cb: Callback): void;
@@ -87,8 +88,9 @@ function size(chunk: Buffer | string): number {
   return typeof chunk === 'string' ? chunk.length : chunk.byteLength;
 }
 
-function collect(socket: BatchedSocket, batch: Batch, entries: Entry[], bytes: number, cb: Callback): void {
-  for (let i = 0; i < entries.length; i++) batch.entries.push(entries[i]!);
+/** Adds `bytes` to the batch of writes already pushed to its entries:
+ * the write completes now, or, past kBatchBytes, with the writev. */
+function collected(batch: Batch, bytes: number, cb: Callback): void {
   batch.bytes += bytes;
   if (batch.bytes < kBatchBytes) cb();
   else batch.held.push(cb);
@@ -96,22 +98,26 @@ function collect(socket: BatchedSocket, batch: Batch, entries: Entry[], bytes: n
 
 function batchedWrite(this: BatchedSocket, chunk: Buffer | string, encoding: BufferEncoding | 'buffer', cb: Callback): void {
   const batch = this[kBatch]!;
-  if (!batch.on || batch.inflight > 0) {
+  if (!batch.on || this[kQueuedWrites]! > 0) {
     socketWrite.call(this, chunk, encoding, cb);
     return;
   }
-  collect(this, batch, [{ chunk, encoding }], size(chunk), cb);
+  batch.entries.push({ chunk, encoding });
+  collected(batch, size(chunk), cb);
 }
 
 function batchedWritev(this: BatchedSocket, entries: Entry[], cb: Callback): void {
   const batch = this[kBatch]!;
-  if (!batch.on || batch.inflight > 0) {
+  if (!batch.on || this[kQueuedWrites]! > 0) {
     socketWritev.call(this, entries, cb);
     return;
   }
   let bytes = 0;
-  for (let i = 0; i < entries.length; i++) bytes += size(entries[i]!.chunk);
-  collect(this, batch, entries, bytes, cb);
+  for (let i = 0; i < entries.length; i++) {
+    batch.entries.push(entries[i]!);
+    bytes += size(entries[i]!.chunk);
+  }
+  collected(batch, bytes, cb);
 }
 
 /** The end of the output: the batch first, then the shutdown (libuv
@@ -121,16 +127,22 @@ function batchedFinal(this: BatchedSocket, cb: Callback): void {
   socketFinal.call(this, cb);
 }
 
+/** The batch's entries and held callbacks, leaving it empty. */
+function take(batch: Batch): { entries: Entry[]; held: Callback[] } {
+  const { entries, held } = batch;
+  batch.entries = [];
+  batch.bytes = 0;
+  batch.held = [];
+  return { entries, held };
+}
+
 /** Dispatches the batch of `socket` as one writev, and collects no more. */
 function flush(socket: BatchedSocket): void {
   const batch = socket[kBatch]!;
   batch.on = false;
   if (batch.entries.length === 0) return;
   if (socket.destroyed) {
-    const { held } = batch;
-    batch.entries = [];
-    batch.bytes = 0;
-    batch.held = [];
+    const { held } = take(batch);
     const gone = new Error('the socket was destroyed before its batch was written');
     for (let i = 0; i < held.length; i++) held[i]!(gone);
     return;
@@ -139,19 +151,16 @@ function flush(socket: BatchedSocket): void {
 }
 
 function dispatch(socket: BatchedSocket, batch: Batch): void {
-  const { entries, held } = batch;
-  batch.entries = [];
-  batch.bytes = 0;
-  batch.held = [];
-  batch.inflight++;
+  const { entries, held } = take(batch);
+  socket[kQueuedWrites]!++;
   socketWritev.call(socket, entries, (err) => {
-    batch.inflight--;
+    socket[kQueuedWrites]!--;
     if (err) socket.destroy(err);
     for (let i = 0; i < held.length; i++) held[i]!(err);
   });
   // Queued in libuv, with the writes' callbacks called: the send timeout
   // watches the handle's queue (SendWatch).
-  if (batch.inflight > 0) watchSend(socket, batch.sendMs);
+  if (socket[kQueuedWrites]! > 0) watchSend(socket, batch.sendMs);
 }
 
 /** A destroy without an error (server.close()'s closeIdleConnections, a
@@ -171,7 +180,8 @@ export function batchWrites(socket: Socket, sendMs: number): void {
   const s = socket as BatchedSocket;
   let batch = s[kBatch];
   if (batch === undefined) {
-    batch = s[kBatch] = { on: false, entries: [], bytes: 0, held: [], inflight: 0, sendMs };
+    batch = s[kBatch] = { on: false, entries: [], bytes: 0, held: [], sendMs };
+    s[kQueuedWrites] = 0;
     s._write = batchedWrite;
     s._writev = batchedWritev;
     s._final = batchedFinal;
