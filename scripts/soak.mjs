@@ -406,8 +406,13 @@ const rss = warm.length ? warm.map((s) => s.rss) : samples.map((s) => s.rss);
 const first = rss[0] ?? rssEnd;
 const last = rss[rss.length - 1] ?? rssEnd;
 const max = Math.max(...rss, 0);
-// Flat: the last sample within 25 % (and at least 16 MiB) of the first.
-const rssFlat = last <= first + Math.max(16 * 1024, first / 4);
+// The floor of the last quarter of the samples: a sample can land on a
+// young generation or malloc arena at its peak, just before a scavenge
+// gives it back; a leak raises the floor as well.
+const tail = rss.slice(Math.floor((rss.length * 3) / 4));
+const floor = tail.length ? Math.min(...tail) : last;
+// Flat: that floor within 25 % (and at least 16 MiB) of the first sample.
+const rssFlat = floor <= first + Math.max(16 * 1024, first / 4);
 const aborts = stats.aborts.head + stats.aborts.body + stats.aborts.response;
 
 let leak = null;
@@ -458,7 +463,7 @@ const lines = [
   `  mix          ${Object.entries(stats.kinds).map(([k, v]) => `${k} ${v}`).join(', ')}`,
   `  aborts       ${aborts} (${(aborts / done * 100).toFixed(2)} %): mid-head ${stats.aborts.head}, mid-body ${stats.aborts.body}, mid-response ${stats.aborts.response}`,
   `  descriptors  ${fdsBefore} before, ${fdsAfter} after`,
-  `  VmRSS (KiB)  after warm-up: first ${first}, last ${last}, max ${max}; at the end ${rssEnd}`,
+  `  VmRSS (KiB)  after warm-up: first ${first}, last ${last}, max ${max}, floor of the last quarter ${floor}; at the end ${rssEnd}`,
   `  server exit  ${exit.code ?? exit.signal}${crashed ? ' (CRASHED during the run)' : ''}`,
 ];
 if (leak) {
