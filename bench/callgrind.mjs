@@ -4,11 +4,12 @@
 // where a timed run on a shared machine is not, and split by component
 // (tsgi.node, node, libc, V8's generated code).
 //
-//   node bench/callgrind.mjs [--server native|node|node-http] [--scenarios hello,pipelined,...]
+//   node bench/callgrind.mjs [--server native|node|node-http|uws] [--scenarios hello,pipelined,...]
 //                            [--requests N] [--connections C] [--keep DIR] [--perf-map]
 //
 // --server node-http counts the benchmark's plain node:http server, the
-// baseline of the reference server. --perf-map (with --keep) runs node
+// baseline of the reference server; --server uws counts the benchmark's
+// uWebSockets.js server (bench/apps/uws-server.mjs). --perf-map (with --keep) runs node
 // with --perf-basic-prof and keeps its map next to each dump, which names
 // V8's generated code (JIT) by address.
 //
@@ -35,6 +36,7 @@ import { dumpBatch } from './wrk.mjs';
 import { makeWorkDir } from './workdir.mjs';
 
 const NODE_HTTP_APP = join(ROOT, 'bench', 'apps', 'node-http-server.mjs');
+const UWS_APP = join(ROOT, 'bench', 'apps', 'uws-server.mjs');
 
 const { values: args } = parseArgs({
   options: {
@@ -156,11 +158,15 @@ async function measure(sc, ctx) {
       ...(args['perf-map'] ? ['--perf-basic-prof'] : []),
       // node-http: the plain node:http peer of the benchmark, for the
       // instructions the reference server adds to node:http's own.
-      ...(args.server === 'node-http' ? [NODE_HTTP_APP] : [CLI, 'serve', APP, '--server', args.server]),
+      ...(args.server === 'node-http'
+        ? [NODE_HTTP_APP]
+        : args.server === 'uws'
+          ? [UWS_APP]
+          : [CLI, 'serve', APP, '--server', args.server]),
       '--bind',
       `${HOST}:0`,
-      '--keep-alive-timeout',
-      '60',
+      // uWS has no keep-alive option (its idle connections close after 10 s).
+      ...(args.server === 'uws' ? [] : ['--keep-alive-timeout', '60']),
     ],
     { cwd: ROOT, timeoutMs: 120_000 },
   );
