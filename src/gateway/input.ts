@@ -75,7 +75,9 @@ export class Input implements InputStream {
     // A read() waiting is settled by what comes next: fail() when the
     // client went away (its error), end() otherwise.
     if (this.reader !== null) return;
-    this.chunks.length = 0;
+    // Setting an array's length is a call into the runtime: skipped when
+    // there is nothing to drop (a body read to its end).
+    if (this.chunks.length > 0) this.chunks.length = 0;
     this.buffered = 0;
     if (this.paused && this.hooks) {
       this.paused = false;
@@ -138,8 +140,11 @@ export class Input implements InputStream {
 
   /** Every chunk buffered, as one buffer. */
   private take(): Uint8Array {
-    const body = joined(this.chunks, this.buffered);
-    this.chunks.length = 0;
+    const chunks = this.chunks;
+    // One chunk (the usual body) is popped: no length store, which is a
+    // call into the runtime.
+    const body = chunks.length === 1 ? chunks.pop()! : joined(chunks, this.buffered);
+    if (chunks.length > 0) chunks.length = 0;
     this.buffered = 0;
     return body;
   }

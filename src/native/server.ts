@@ -87,6 +87,16 @@ interface Utf8Buffer extends Buffer {
 // a larger one goes with respondHead(), copied once.
 const kQueuedBodyMax = 8 * 1024;
 
+// Body chunks of at most kSlabChunkMax bytes are copied into a slab, a
+// larger buffer of the server's, and handed out as views of it, so that a
+// chunk costs no ArrayBuffer (its allocation, its tracking by the GC, its
+// sweeping) of its own. A slab is written front to back, each byte once,
+// and never reused, so no chunk is ever overwritten; a chunk the
+// application keeps keeps its whole slab (kBodySlabSize) alive, as a slice
+// of Node's Buffer pool does. Larger chunks get a buffer of their own.
+const kBodySlabSize = 64 * 1024;
+const kSlabChunkMax = 16 * 1024;
+
 /** The JS half of one native server. */
 export class NativeHttpServer {
   readonly native: NativeServer;
@@ -112,6 +122,10 @@ export class NativeHttpServer {
   private readonly peerServerPorts: (string | null)[] = [];
   private readonly peerTrust: (ProxyTrust | null)[] = [];
   private readonly addrStrings = new Map<string, string>();
+  /** The slab body chunks are cut from (kBodySlabSize), null until the
+   * first, and the offset of its first free byte. */
+  private bodySlab: Buffer | null = null;
+  private bodySlabUsed = 0;
   /** The environ base of each listener, by index (Open records name it). */
   readonly bases: EnvironBase[] = [];
   private readonly methods: string[];
@@ -266,6 +280,30 @@ export class NativeHttpServer {
     return true;
   }
 
+  /** A copy of `len` body bytes at `off` in `bytes`, owned by the caller:
+   * a view of the slab when it is small (kSlabChunkMax), else a buffer of
+   * its own. */
+  bodyChunk(off: number, len: number): Buffer {
+    if (len > kSlabChunkMax) {
+      const own = Buffer.allocUnsafe(len);
+      this.bytes.copy(own, 0, off, off + len);
+      return own;
+    }
+    let slab = this.bodySlab;
+    let at = this.bodySlabUsed;
+    if (slab === null || at + len > slab.length) {
+      // The old slab stays alive as long as chunks of it do.
+      slab = this.bodySlab = Buffer.allocUnsafeSlow(kBodySlabSize);
+      at = 0;
+    }
+    this.bytes.copy(slab, at, off, off + len);
+    // The next chunk starts 8-aligned, as a buffer of its own would.
+    this.bodySlabUsed = (at + len + 7) & ~7;
+    // A view straight on the ArrayBuffer: subarray() looks up the species
+    // constructor for each chunk.
+    return Buffer.from(slab.buffer, at, len);
+  }
+
   /** The one string for a peer address (bounded: past it, each its own). */
   private addrString(addr: string): string {
     const known = this.addrStrings.get(addr);
@@ -352,11 +390,7 @@ export class NativeHttpServer {
             const off = ev[i + 2]!;
             const len = ev[i + 3]!;
             const input = this.conns[id & SLOT_MASK]?.newest?.input;
-            if (input) {
-              const chunk = Buffer.allocUnsafe(len);
-              bytes.copy(chunk, 0, off, off + len);
-              input.push(chunk);
-            }
+            if (input) input.push(this.bodyChunk(off, len));
             i += kBodyWords;
             break;
           }

@@ -106,6 +106,34 @@ forEachServer((kind) => {
     expect(responses[0]!.body.toString()).toBe(`${body.length}:${sha(body)}:tsgi.input can be read only once`);
   });
 
+  it('bodies kept across requests stay intact: small ones, ones past a slab, large ones', async () => {
+    // The native server copies small body chunks into a shared slab and
+    // large ones into buffers of their own (NativeHttpServer.bodyChunk):
+    // bodies the application keeps must not change as later requests
+    // fill slabs and start new ones. The sizes take both paths, sit at
+    // the limit between them, and overrun a 64 KiB slab many times.
+    const kept: Uint8Array[] = [];
+    const { port } = await start(kind, async (environ, startResponse) => {
+      startResponse('200 OK', [['Content-Type', 'text/plain']]);
+      if (environ.REQUEST_METHOD === 'GET') return [kept.map(sha).join(',')];
+      kept.push(await environ['tsgi.input'].read());
+      return [String(kept.length)];
+    });
+    const sizes = [1, 100, 16 * 1024, 16 * 1024 + 1, 7, 15_000, 40_000, 16 * 1024 - 1];
+    for (let i = 0; i < 12; i++) sizes.push(9_000 + 997 * i);
+    const bodies = sizes.map((n) => randomBytes(n));
+    const client = await RawClient.connect(port);
+    for (const [i, body] of bodies.entries()) {
+      client.methods.push('POST');
+      await client.send(buildRequest('POST', '/keep', { body }));
+      expect((await client.next()).body.toString()).toBe(String(i + 1));
+    }
+    client.methods.push('GET');
+    await client.send(buildRequest('GET', '/kept'));
+    expect((await client.next()).body.toString()).toBe(bodies.map(sha).join(','));
+    client.destroy();
+  });
+
   it('echoes a 5 MiB Content-Length body intact', async () => {
     const { port } = await start(kind, echoApp);
     const body = randomBytes(5 * 1024 * 1024);
