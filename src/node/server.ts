@@ -81,6 +81,11 @@ interface SocketState {
   proxyPort: string | null;
 }
 
+/** Where a socket keeps its SocketState (stateOf in startNodeServer): a
+ * socket is accepted by one http.Server, so by one reference server. */
+const kSocketState = Symbol('tsgi.socketState');
+type StatefulSocket = Socket & { [kSocketState]?: SocketState };
+
 /** A request whose body is being received (BodyReading). */
 interface Reading {
   readonly req: IncomingMessage;
@@ -124,31 +129,23 @@ export async function startNodeServer(app: Application, options: NodeServerOptio
     fileWrapper,
   });
 
-  const sockets = new WeakMap<Socket, SocketState>();
   /** What the PROXY header of a socket said (proxy-protocol.ts). */
   const proxied = new WeakMap<Socket, ProxyAddress>();
-  // The socket of the last stateOf(): pipelined requests come one after the
-  // other on the same socket.
-  let lastSocket: Socket | null = null;
-  let lastState: SocketState | null = null;
-  const stateOf = (socket: Socket): SocketState => {
-    if (socket === lastSocket) return lastState!;
-    let st = sockets.get(socket);
-    if (!st) {
-      const proxy = proxied.get(socket);
-      const peer = proxy?.source ?? socket.remoteAddress ?? '';
-      const trust = options.trust.trusts(peer) ? options.trust : null;
-      const remotePort = proxy !== undefined ? String(proxy.sourcePort) : socket.remotePort === undefined ? '' : String(socket.remotePort);
-      const base = bases.get((socket as Socket & { server?: unknown }).server) ?? bases.values().next().value!;
-      const proxyPort = proxy !== undefined ? String(proxy.destinationPort) : null;
-      const state: SocketState = { outstanding: 0, closes: false, refused: false, pending: 0, reading: null, trust, bytesIn: 0, bytesOut: 0, remoteAddr: peer, remotePort, base, proxyPort };
-      sockets.set(socket, state);
-      socket.once('close', () => connectionClosed(state));
-      st = state;
-    }
-    lastSocket = socket;
-    lastState = st;
-    return st;
+  /** The state of a socket of this server's, made at its first request
+   * (or refusal) and kept on the socket itself (kSocketState): a property
+   * load per request, where a WeakMap is a hash lookup. */
+  const stateOf = (socket: Socket): SocketState => (socket as StatefulSocket)[kSocketState] ?? newState(socket as StatefulSocket);
+  const newState = (socket: StatefulSocket): SocketState => {
+    const proxy = proxied.get(socket);
+    const peer = proxy?.source ?? socket.remoteAddress ?? '';
+    const trust = options.trust.trusts(peer) ? options.trust : null;
+    const remotePort = proxy !== undefined ? String(proxy.sourcePort) : socket.remotePort === undefined ? '' : String(socket.remotePort);
+    const base = bases.get((socket as Socket & { server?: unknown }).server) ?? bases.values().next().value!;
+    const proxyPort = proxy !== undefined ? String(proxy.destinationPort) : null;
+    const state: SocketState = { outstanding: 0, closes: false, refused: false, pending: 0, reading: null, trust, bytesIn: 0, bytesOut: 0, remoteAddr: peer, remotePort, base, proxyPort };
+    socket[kSocketState] = state;
+    socket.once('close', () => connectionClosed(state));
+    return state;
   };
   /** Sends the ready-made response once every earlier one has finished;
    * nothing when an earlier response closes the connection anyway. */
