@@ -93,7 +93,9 @@ const kQueuedBodyMax = 8 * 1024;
 // sweeping) of its own. A slab is written front to back, each byte once,
 // and never reused, so no chunk is ever overwritten; a chunk the
 // application keeps keeps its whole slab (kBodySlabSize) alive, as a slice
-// of Node's Buffer pool does. Larger chunks get a buffer of their own.
+// of Node's Buffer pool does, and its `.buffer` is the whole slab (other
+// requests' bytes too). Larger chunks get a buffer of their own. See
+// ARCHITECTURE.md, the ownership table.
 const kBodySlabSize = 64 * 1024;
 const kSlabChunkMax = 16 * 1024;
 
