@@ -146,6 +146,8 @@ Napi::Object Contract(Napi::Env env) {
   contract.Set("generationBits", tsgi::kGenerationBits);
   contract.Set("minEventWords", static_cast<uint32_t>(tsgi::kMinEventWords));
   contract.Set("minBytes", static_cast<uint32_t>(tsgi::kMinBytes));
+  contract.Set("bodyAreaChunkMax",
+               static_cast<uint32_t>(tsgi::kBodyAreaChunkMax));
   {
     Napi::Object queue = Napi::Object::New(env);
     Napi::Object fields = Napi::Object::New(env);

@@ -263,6 +263,20 @@ napi_value ProxyHeader(napi_env env, napi_callback_info info) {
   return Undefined(env);
 }
 
+// bodyArea(arrayBuffer): the ArrayBuffer that small body chunks are copied
+// into from now on (EventSink::SetBodyArea); the server holds it until the
+// next call or its close.
+napi_value BodyArea(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  Server* server = Unpack(env, info, 1, argv);
+  if (server == nullptr) return nullptr;
+  if (!server->sink().SetBodyArea(argv[0])) {
+    ThrowType(env, "bodyArea: area must be an ArrayBuffer");
+    return nullptr;
+  }
+  return Undefined(env);
+}
+
 napi_value GetConnections(napi_env env, napi_callback_info info) {
   Server* server = Unpack(env, info, 0, nullptr);
   if (server == nullptr) return nullptr;
@@ -282,6 +296,8 @@ napi_status DefineServerClass(napi_env env, napi_value exports) {
       {"release", nullptr, Release, nullptr, nullptr, nullptr, kMethod,
        nullptr},
       {"respond", nullptr, Respond, nullptr, nullptr, nullptr, kMethod,
+       nullptr},
+      {"bodyArea", nullptr, BodyArea, nullptr, nullptr, nullptr, kMethod,
        nullptr},
       {"prepareHead", nullptr, PrepareHead, nullptr, nullptr, nullptr,
        kMethod, nullptr},

@@ -105,6 +105,10 @@ enum ResponseFlags : int32_t {
 // Minimum sizes of the shared arrays (JS sizes them from the limits).
 constexpr size_t kMinEventWords = 16 * 1024;
 constexpr size_t kMinBytes = 256 * 1024;
+// Body chunks of at most this many bytes go into the body area
+// (EventSink::SetBodyArea) when it has room; larger ones, and small ones
+// that do not fit, go into the batch's bytes.
+constexpr size_t kBodyAreaChunkMax = 16 * 1024;
 
 // The response queue (ResponseQueue): JS writes one record per complete
 // response with a prepared head, C++ applies them in order at its next
@@ -181,7 +185,26 @@ class EventSink {
   void Open(int32_t conn, const char* addr, size_t addr_len,
             int32_t remote_port, int32_t local_port, int32_t listener);
   void Head(int32_t conn, const ParsedHead& head);
+  // A Body record: its bytes go into the body area when they fit there
+  // (the record's offset is then ~offset into the area), else into the
+  // batch's bytes.
   void Body(int32_t conn, const char* data, size_t length);
+  // The body area: an ArrayBuffer of JS's (bodyArea()) that small body
+  // chunks are copied into, front to back, each byte written once, so that
+  // JS hands them to the application as views without copying them again.
+  // C++ holds a strong reference and writes only the bytes after the last
+  // chunk it recorded; JS replaces the area with a new one between batches
+  // (the old one lives on in the views of it). An area that is not an
+  // ArrayBuffer is refused (false). See ARCHITECTURE.md, the ownership
+  // table.
+  bool SetBodyArea(napi_value array_buffer);
+  // Whether a small chunk of `length` bytes finds the area without room
+  // (or without an area) while the batch holds records: flushing first
+  // lets JS hand over a new area (a cheap check: no detach test).
+  bool AreaWantsFlush(size_t length) const {
+    return length <= kBodyAreaChunkMax && !disabled_ && !in_js_ &&
+           HasEvents() && (area_ == nullptr || area_cap_ - area_used_ < length);
+  }
   // The PROXY header of `conn` was read: its addresses, as text.
   void Proxy(int32_t conn, const ProxyResult& result);
   // Records without bytes; safe at any time, also while JS runs.
@@ -196,6 +219,11 @@ class EventSink {
 
  private:
   void AppendSmall(const int32_t* words, size_t count);
+  // Whether the area can take `length` more bytes: it is set, has room and
+  // is still attached (the application may have transferred a view's
+  // ArrayBuffer; then the area is dropped, never written again).
+  bool AreaTakes(size_t length);
+  void DropArea();
 
   napi_env env_ = nullptr;
   napi_ref on_events_ = nullptr;
@@ -210,6 +238,10 @@ class EventSink {
   uint8_t* bytes_ = nullptr;  // borrowed from the Uint8Array
   size_t bytes_cap_ = 0;
   size_t bytes_len_ = 0;
+  napi_ref area_ref_ = nullptr;  // the body area's ArrayBuffer, strong
+  uint8_t* area_ = nullptr;  // its bytes, valid while area_ref_ holds it
+  size_t area_cap_ = 0;
+  size_t area_used_ = 0;  // bytes [0, area_used_) belong to recorded chunks
   // Records that did not fit while JS was reading the batch (rare: the
   // array is full and JS made more events synchronously).
   std::vector<int32_t> overflow_;

@@ -89,6 +89,7 @@ void EventSink::Destroy() {
   if (env_ == nullptr) return;
   if (async_context_ != nullptr) napi_async_destroy(env_, async_context_);
   async_context_ = nullptr;
+  DropArea();
   napi_ref* refs[] = {&on_events_, &events_ref_, &bytes_ref_, &resource_};
   for (napi_ref* ref : refs) {
     if (*ref != nullptr) napi_delete_reference(env_, *ref);
@@ -178,16 +179,78 @@ void EventSink::Body(int32_t conn, const char* data, size_t length) {
   if (disabled_) return;
   constexpr size_t kWords = EventWords(kEvBody);
   static_assert(kWords == 4, "the Body record is written below");
-  if (ev_len_ + kWords > ev_cap_ || bytes_len_ + length > bytes_cap_) return;
-  size_t off = bytes_len_;
-  std::memcpy(bytes_ + off, data, length);
-  bytes_len_ += length;
+  if (ev_len_ + kWords > ev_cap_) return;
+  int32_t where;
+  if (length <= kBodyAreaChunkMax && AreaTakes(length)) {
+    std::memcpy(area_ + area_used_, data, length);
+    where = ~static_cast<int32_t>(area_used_);
+    // The next chunk starts 8-aligned, as a buffer of its own would.
+    area_used_ = (area_used_ + length + 7) & ~static_cast<size_t>(7);
+    if (area_used_ > area_cap_) area_used_ = area_cap_;
+  } else {
+    if (bytes_len_ + length > bytes_cap_) return;
+    where = static_cast<int32_t>(bytes_len_);
+    std::memcpy(bytes_ + bytes_len_, data, length);
+    bytes_len_ += length;
+  }
   int32_t* w = ev_ + ev_len_;
   w[0] = kEvBody;
   w[1] = conn;
-  w[2] = static_cast<int32_t>(off);
+  w[2] = where;
   w[3] = static_cast<int32_t>(length);
   ev_len_ += kWords;
+}
+
+bool EventSink::SetBodyArea(napi_value array_buffer) {
+  bool is_ab = false;
+  if (napi_is_arraybuffer(env_, array_buffer, &is_ab) != napi_ok || !is_ab) {
+    return false;
+  }
+  void* data = nullptr;
+  size_t length = 0;
+  if (napi_get_arraybuffer_info(env_, array_buffer, &data, &length) !=
+      napi_ok) {
+    return false;
+  }
+  napi_ref ref = nullptr;
+  if (napi_create_reference(env_, array_buffer, 1, &ref) != napi_ok) {
+    return false;
+  }
+  DropArea();
+  area_ref_ = ref;
+  area_ = static_cast<uint8_t*>(data);
+  // Offsets cross as ~offset in an int32.
+  area_cap_ = length > static_cast<size_t>(INT32_MAX)
+                  ? static_cast<size_t>(INT32_MAX)
+                  : length;
+  area_used_ = 0;
+  return true;
+}
+
+bool EventSink::AreaTakes(size_t length) {
+  if (area_ == nullptr || area_cap_ - area_used_ < length) return false;
+  // A detached ArrayBuffer's bytes belong to whoever it was transferred to
+  // (or are freed): check before every write, as JS ran since the last.
+  napi_handle_scope scope;
+  if (napi_open_handle_scope(env_, &scope) != napi_ok) return false;
+  napi_value value = nullptr;
+  bool detached = true;
+  if (napi_get_reference_value(env_, area_ref_, &value) == napi_ok &&
+      value != nullptr) {
+    napi_is_detached_arraybuffer(env_, value, &detached);
+  }
+  napi_close_handle_scope(env_, scope);
+  if (detached) DropArea();
+  return !detached;
+}
+
+void EventSink::DropArea() {
+  if (area_ref_ != nullptr && env_ != nullptr) {
+    napi_delete_reference(env_, area_ref_);
+  }
+  area_ref_ = nullptr;
+  area_ = nullptr;
+  area_cap_ = area_used_ = 0;
 }
 
 void EventSink::Proxy(int32_t conn, const ProxyResult& result) {

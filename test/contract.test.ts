@@ -51,6 +51,7 @@ native('checkContract', () => {
     ['the generation bits', (c) => (c.generationBits = 10), 'GENERATION_BITS is 10 in C++ but 11 in TypeScript'],
     ['the minimum event words', (c) => (c.minEventWords = 1), 'MIN_EVENT_WORDS is 1 in C++ but 16384 in TypeScript'],
     ['the minimum bytes', (c) => (c.minBytes = 1), 'MIN_BYTES is 1 in C++ but 262144 in TypeScript'],
+    ['another body-area chunk bound', (c) => (c.bodyAreaChunkMax = 8192), 'BODY_AREA_CHUNK_MAX is 8192 in C++ but 16384 in TypeScript'],
     ['a response record field elsewhere', (c) => (c.responseQueue.fields.Head = 5), 'RQ.Head is 5 in C++ but 2 in TypeScript'],
     ['response records of another size', (c) => (c.responseQueue.recordWords = 8), 'RQ_RECORD_WORDS is 8 in C++ but 7 in TypeScript'],
     ['another number of prepared heads', (c) => (c.responseQueue.maxPreparedHeads = 32), 'MAX_PREPARED_HEADS is 32 in C++ but 64 in TypeScript'],
@@ -142,6 +143,16 @@ native('the Server constructor', () => {
   it('refuses shared arrays too small for the limits, with a RangeError and a code', () => {
     const make = () => new binding!.Server({ ...serverOptions(() => {}), maxUrlSize: 1 << 20 });
     expect(make).toThrow(expect.objectContaining({ name: 'RangeError', code: 'ERR_TSGI_INVALID_OPTION', message: expect.stringContaining('too small') }));
+  });
+
+  it('bodyArea() takes an ArrayBuffer and refuses anything else with a TypeError', () => {
+    const server = new binding!.Server(serverOptions(() => {}));
+    expect(() => server.bodyArea(new ArrayBuffer(1024))).not.toThrow();
+    for (const bad of [new Uint8Array(1024), new SharedArrayBuffer(1024), null, 'area']) {
+      expect(() => server.bodyArea(bad as unknown as ArrayBuffer)).toThrow(
+        expect.objectContaining({ name: 'TypeError', message: 'bodyArea: area must be an ArrayBuffer' }),
+      );
+    }
   });
 
   it('refuses a ready-made response that is not a valid head', () => {

@@ -40,7 +40,8 @@ export enum Ev {
    * still at nameOff, with the known name's length). */
   Head = 2,
   /** [3, conn, off, len] — request body bytes (de-chunked) of the newest
-   * request on this connection, at bytes[off, off+len). */
+   * request on this connection, at bytes[off, off+len) when off >= 0, else
+   * at [~off, ~off+len) of the body area (`bodyArea()`). */
   Body = 3,
   /** [4, conn] — the newest request's body is complete (also sent, right
    * after Head, for requests without a body). */
@@ -105,6 +106,9 @@ export const LINGER_MS = 2000;
 /** The least the shared arrays may hold (NativeServerOptions). */
 export const MIN_EVENT_WORDS = 16 * 1024;
 export const MIN_BYTES = 256 * 1024;
+/** Body chunks of at most this many bytes go into the body area
+ * (`bodyArea()`) while it has room for them. */
+export const BODY_AREA_CHUNK_MAX = 16 * 1024;
 
 /** The response queue (NativeServerOptions.responses): JS appends one
  * record per complete response whose head is prepared (`prepareHead`),
@@ -250,6 +254,16 @@ export interface NativeServer {
    * slot. Throws as `respond()` does for an invalid head.
    */
   prepareHead(slot: number, status: string, headers: string): void;
+
+  /**
+   * Hands C++ the ArrayBuffer that small body chunks (at most
+   * BODY_AREA_CHUNK_MAX bytes) are copied into from now on, front to back,
+   * each byte once; their Body records give ~offset into it. C++ holds it
+   * until the next call or the server's end and never writes a byte it has
+   * recorded; a detached area is dropped. Throws a TypeError for anything
+   * but an ArrayBuffer.
+   */
+  bodyArea(area: ArrayBuffer): void;
 
   /** `respond()` with the head prepared in `slot`. */
   respondHead(
@@ -407,6 +421,7 @@ export interface NativeContract {
   generationBits: number;
   minEventWords: number;
   minBytes: number;
+  bodyAreaChunkMax: number;
   responseQueue: {
     fields: Record<string, number>;
     recordWords: number;
@@ -531,6 +546,7 @@ export function checkContract(binding: Pick<NativeBinding, 'contract'>): void {
   same('GENERATION_BITS', c.generationBits, GENERATION_BITS);
   same('MIN_EVENT_WORDS', c.minEventWords, MIN_EVENT_WORDS);
   same('MIN_BYTES', c.minBytes, MIN_BYTES);
+  same('BODY_AREA_CHUNK_MAX', c.bodyAreaChunkMax, BODY_AREA_CHUNK_MAX);
   const queue = c.responseQueue ?? ({} as NativeContract['responseQueue']);
   sameEnum('RQ', queue.fields, entries(RQ));
   same('RQ_RECORD_WORDS', queue.recordWords, RQ_RECORD_WORDS);

@@ -2,6 +2,7 @@
 // the addon writes, keeps each slot's peer, builds environs, and hands
 // responses back to C++ as primitives (prepared heads, the response queue).
 // Each connection's requests and responses are connection.ts's.
+import { markAsUntransferable } from 'node:worker_threads';
 import type { Application, BoundAddress, Chunk, ErrorStream } from '../types.js';
 import type { ListenTarget, ServingServer } from '../supervisor/binds.js';
 import { maxChunkExtensionSize, timerTickMs, type Limits } from '../settings.js';
@@ -24,6 +25,7 @@ import { fileWrapper } from '../gateway/file-wrapper.js';
 import type { ProxyTrust } from '../gateway/forwarded.js';
 import { parseErrorSlot } from '../metrics/layout.js';
 import {
+  BODY_AREA_CHUNK_MAX,
   EV_SIZE,
   Ev,
   HEAD_WORDS_PER_HEADER,
@@ -87,17 +89,18 @@ interface Utf8Buffer extends Buffer {
 // a larger one goes with respondHead(), copied once.
 const kQueuedBodyMax = 8 * 1024;
 
-// Body chunks of at most kSlabChunkMax bytes are copied into a slab, a
-// larger buffer of the server's, and handed out as views of it, so that a
-// chunk costs no ArrayBuffer (its allocation, its tracking by the GC, its
-// sweeping) of its own. A slab is written front to back, each byte once,
-// and never reused, so no chunk is ever overwritten; a chunk the
-// application keeps keeps its whole slab (kBodySlabSize) alive, as a slice
-// of Node's Buffer pool does, and its `.buffer` is the whole slab (other
-// requests' bytes too). Larger chunks get a buffer of their own. See
-// ARCHITECTURE.md, the ownership table.
-const kBodySlabSize = 64 * 1024;
-const kSlabChunkMax = 16 * 1024;
+// Body chunks of at most BODY_AREA_CHUNK_MAX bytes are copied by C++ into
+// the body area, a larger ArrayBuffer of the server's (bodyArea()), and
+// handed out as views of it: one copy, and no ArrayBuffer (its allocation,
+// its tracking by the GC, its sweeping) per chunk. An area is written front
+// to back, each byte once, and never reused, so no chunk is ever
+// overwritten; a chunk the application keeps keeps its whole area
+// (kBodyAreaSize) alive, as a slice of Node's Buffer pool does, and its
+// `.buffer` is the whole area (other requests' bytes too), which is why it
+// is marked untransferable. Larger chunks, and small ones that found the
+// area full, get a buffer of their own. See ARCHITECTURE.md, the ownership
+// table.
+const kBodyAreaSize = 64 * 1024;
 
 /** The JS half of one native server. */
 export class NativeHttpServer {
@@ -124,10 +127,12 @@ export class NativeHttpServer {
   private readonly peerServerPorts: (string | null)[] = [];
   private readonly peerTrust: (ProxyTrust | null)[] = [];
   private readonly addrStrings = new Map<string, string>();
-  /** The slab body chunks are cut from (kBodySlabSize), null until the
-   * first, and the offset of its first free byte. */
-  private bodySlab: Buffer | null = null;
-  private bodySlabUsed = 0;
+  /** The body area C++ copies small chunks into, and the end of the last
+   * chunk seen in it (8-aligned, as C++ places them). */
+  private bodyArea: ArrayBuffer | null = null;
+  private bodyAreaUsed = 0;
+  /** The Closed record came: the addon's server is gone. */
+  private closed = false;
   /** The environ base of each listener, by index (Open records name it). */
   readonly bases: EnvironBase[] = [];
   private readonly methods: string[];
@@ -223,6 +228,7 @@ export class NativeHttpServer {
             parseErrorSlots: refusals.map((_, value) => parseErrorSlot(NATIVE_REFUSALS[nameOf[value]!]!)),
           }),
     });
+    this.renewBodyArea();
   }
 
   /** The slot where `head` is prepared, preparing it when it is sent a
@@ -282,28 +288,42 @@ export class NativeHttpServer {
     return true;
   }
 
-  /** A copy of `len` body bytes at `off` in `bytes`, owned by the caller:
-   * a view of the slab when it is small (kSlabChunkMax), else a buffer of
-   * its own. */
-  bodyChunk(off: number, len: number): Buffer {
-    if (len > kSlabChunkMax) {
-      const own = Buffer.allocUnsafe(len);
-      this.bytes.copy(own, 0, off, off + len);
-      return own;
+  /** The body chunk of a Body record, owned by the caller: a view of the
+   * body area when C++ put it there (`off` < 0: at ~off), else a copy of
+   * `len` bytes at `off` in `bytes`; an Error when the area was detached
+   * (the bytes are gone). */
+  bodyChunk(off: number, len: number): Buffer | Error {
+    if (off < 0) {
+      const area = this.bodyArea!;
+      const at = ~off;
+      if (area.byteLength === 0) {
+        return new Error(
+          'tsgi: request body bytes were lost: the application detached the ArrayBuffer of an ' +
+            'earlier body chunk (it holds other chunks too; copy a chunk instead of transferring its buffer)',
+        );
+      }
+      // A view straight on the ArrayBuffer: subarray() looks up the species
+      // constructor for each chunk.
+      return Buffer.from(area, at, len);
     }
-    let slab = this.bodySlab;
-    let at = this.bodySlabUsed;
-    if (slab === null || at + len > slab.length) {
-      // The old slab stays alive as long as chunks of it do.
-      slab = this.bodySlab = Buffer.allocUnsafeSlow(kBodySlabSize);
-      at = 0;
-    }
-    this.bytes.copy(slab, at, off, off + len);
-    // The next chunk starts 8-aligned, as a buffer of its own would.
-    this.bodySlabUsed = (at + len + 7) & ~7;
-    // A view straight on the ArrayBuffer: subarray() looks up the species
-    // constructor for each chunk.
-    return Buffer.from(slab.buffer, at, len);
+    const own = Buffer.allocUnsafe(len);
+    this.bytes.copy(own, 0, off, off + len);
+    return own;
+  }
+
+  /** Hands C++ a new body area once the current one has no room for a
+   * whole small chunk, or is detached (between batches only: the records
+   * of a batch refer to the area they were written to). */
+  private renewBodyArea(): void {
+    const area = this.bodyArea;
+    if (area !== null && area.byteLength !== 0 && kBodyAreaSize - this.bodyAreaUsed >= BODY_AREA_CHUNK_MAX) return;
+    // Not zero-filled (new ArrayBuffer() would be): C++ writes every byte
+    // before a view shows it.
+    const next = Buffer.allocUnsafeSlow(kBodyAreaSize).buffer as ArrayBuffer;
+    markAsUntransferable(next);
+    this.native.bodyArea(next);
+    this.bodyArea = next;
+    this.bodyAreaUsed = 0;
   }
 
   /** The one string for a peer address (bounded: past it, each its own). */
@@ -391,8 +411,14 @@ export class NativeHttpServer {
           case Ev.Body: {
             const off = ev[i + 2]!;
             const len = ev[i + 3]!;
+            // Counted also for a chunk nobody takes: C++ used the room.
+            if (off < 0 && ~off + len > this.bodyAreaUsed) this.bodyAreaUsed = (~off + len + 7) & ~7;
             const input = this.conns[id & SLOT_MASK]?.newest?.input;
-            if (input) input.push(this.bodyChunk(off, len));
+            if (input) {
+              const chunk = this.bodyChunk(off, len);
+              if (chunk instanceof Error) input.fail(chunk);
+              else input.push(chunk);
+            }
             i += kBodyWords;
             break;
           }
@@ -460,6 +486,7 @@ export class NativeHttpServer {
             i += kBodyErrorWords;
             break;
           case Ev.Closed:
+            this.closed = true;
             this.onClosed?.();
             this.onClosed = null;
             i += kClosedWords;
@@ -468,6 +495,7 @@ export class NativeHttpServer {
             throw new Error(`tsgi: unknown native event ${type} at word ${i}`);
         }
       }
+      if (!this.closed) this.renewBodyArea();
     } finally {
       this.inBatch = false;
       if (log !== null) log.turnEnd();

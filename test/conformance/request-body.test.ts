@@ -1,6 +1,7 @@
 // request-body.test.ts: tsgi.input — Content-Length and chunked bodies,
 // large bodies, empty bodies, and upload backpressure.
 import { createHash, randomBytes } from 'node:crypto';
+import { MessageChannel } from 'node:worker_threads';
 import { expect, it } from 'vitest';
 import type { Application } from '../../src/index.js';
 import {
@@ -131,6 +132,57 @@ forEachServer((kind) => {
     client.methods.push('GET');
     await client.send(buildRequest('GET', '/kept'));
     expect((await client.next()).body.toString()).toBe(bodies.map(sha).join(','));
+    client.destroy();
+  });
+
+  it('pipelined small bodies past a body area in one write each arrive intact', async () => {
+    // 40 bodies of 3 KiB written at once: the native server copies small
+    // chunks into a 64 KiB body area and, once a batch has filled it, into
+    // buffers of their own (NativeHttpServer.bodyChunk); both kinds must
+    // hold their own bytes, also when kept past later requests.
+    const kept: Uint8Array[] = [];
+    const { port } = await start(kind, async (environ, startResponse) => {
+      startResponse('200 OK', [['Content-Type', 'text/plain']]);
+      const body = await environ['tsgi.input'].read();
+      kept.push(body);
+      return [sha(body)];
+    });
+    const bodies = Array.from({ length: 40 }, (_, i) => randomBytes(3 * 1024 + i));
+    const client = await RawClient.connect(port);
+    for (let i = 0; i < bodies.length; i++) client.methods.push('POST');
+    await client.send(Buffer.concat(bodies.map((body) => buildRequest('POST', '/many', { body }))));
+    for (const body of bodies) expect((await client.next()).body.toString()).toBe(sha(body));
+    expect(kept.map(sha)).toEqual(bodies.map(sha));
+    client.destroy();
+  });
+
+  it('a body chunk whose buffer the application posts away leaves later bodies intact', async () => {
+    // A small chunk's .buffer is shared with other chunks (the native
+    // server's body area): posting it in a transfer list must copy it, not
+    // take it from the server, and the bodies after it must arrive whole.
+    const { port } = await start(kind, async (environ, startResponse) => {
+      const body = await environ['tsgi.input'].read();
+      const { byteOffset, byteLength } = body;
+      const { port1, port2 } = new MessageChannel();
+      const copy = new Promise<ArrayBuffer>((resolve) => port2.once('message', resolve));
+      try {
+        port1.postMessage(body.buffer, [body.buffer]);
+      } catch {
+        port1.postMessage(body.buffer);
+      }
+      const posted = new Uint8Array(await copy, byteOffset, byteLength);
+      port1.close();
+      port2.close();
+      startResponse('200 OK', [['Content-Type', 'text/plain']]);
+      return [`${sha(posted)}`];
+    });
+    const bodies = [10, 4096, 16 * 1024, 20_000, 700, 9_000].map((n) => randomBytes(n));
+    const client = await RawClient.connect(port);
+    for (const body of bodies) {
+      client.methods.push('POST');
+      await client.send(buildRequest('POST', '/post', { body }));
+      expect((await client.next()).body.toString()).toBe(sha(body));
+    }
     client.destroy();
   });
 
