@@ -31,9 +31,10 @@ export class Input implements InputStream {
 
   constructor(private readonly hooks: InputHooks | null) {}
 
-  /** Body bytes from the client. The chunk is owned by the stream. */
+  /** Body bytes from the client. The chunk is owned by the stream. Bytes
+   * after a failure are dropped: a body with a hole must not look whole. */
   push(chunk: Uint8Array): void {
-    if (this.discarding || this.ended || chunk.length === 0) return;
+    if (this.discarding || this.ended || this.error !== null || chunk.length === 0) return;
     this.chunks.push(chunk);
     this.buffered += chunk.length;
     if (!this.paused && this.reader === null && this.buffered > kHighWater && this.hooks) {
