@@ -212,10 +212,17 @@ class EventSink {
   void Small(int32_t type, int32_t conn, int32_t arg);
   void Closed();
 
-  // Calls onEvents(words) inside a callback scope (microtasks and
-  // process.nextTick run before it returns), repeatedly while records were
-  // added during the call. A JS exception goes to process 'uncaughtException'.
+  // Calls onEvents(words, wantsArea) inside a callback scope (microtasks
+  // and process.nextTick run before it returns), repeatedly while records
+  // were added during the call. wantsArea is AreaWanted() at the call. A JS
+  // exception goes to process 'uncaughtException'.
   void Flush();
+  // Whether JS should hand over a new body area: there is none (never
+  // given, or dropped once detached) or it has no room for a whole small
+  // chunk. The one place that rule is decided.
+  bool AreaWanted() const {
+    return area_ == nullptr || area_cap_ - area_used_ < kBodyAreaChunkMax;
+  }
 
  private:
   void AppendSmall(const int32_t* words, size_t count);

@@ -333,12 +333,16 @@ void EventSink::Flush() {
       overflow_.erase(overflow_.begin(), overflow_.begin() + n);
     }
     const size_t words = ev_len_;
-    napi_value argv;
-    napi_create_uint32(env_, static_cast<uint32_t>(words), &argv);
+    // The second argument asks JS for a new body area: this batch's chunks
+    // are all recorded (records added while JS runs carry no bytes), so
+    // area_used_ is final for it. JS keeps no count of its own.
+    napi_value argv[2];
+    napi_create_uint32(env_, static_cast<uint32_t>(words), &argv[0]);
+    napi_get_boolean(env_, AreaWanted(), &argv[1]);
     napi_value result;
     in_js_ = true;
     napi_status status =
-        napi_make_callback(env_, async_context_, recv, fn, 1, &argv, &result);
+        napi_make_callback(env_, async_context_, recv, fn, 2, argv, &result);
     in_js_ = false;
     // Records added while JS ran (they carry no bytes) move to the front.
     size_t extra = ev_len_ - words;

@@ -4,7 +4,7 @@
 //
 // Shape of the crossing (ARCHITECTURE.md, "The path of a request" and "The
 // C++/TS contract"):
-// - C++ -> JS: one call of `onEvents(count)` per libuv callback that produced
+// - C++ -> JS: one call of `onEvents(count, wantsArea)` per libuv callback that produced
 //   anything (a read, a write completion, a close). The events are records
 //   in the shared `events` Int32Array; their strings and body bytes are in
 //   the shared `bytes` Uint8Array. Both arrays are allocated by JS, handed to
@@ -345,8 +345,11 @@ export interface NativeServer {
  * throws a TypeError with code ERR_TSGI_MISSING_OPTION, a bad one a
  * TypeError or RangeError with code ERR_TSGI_INVALID_OPTION. */
 export interface NativeServerOptions {
-  /** Receives the events; called with the number of int32 words used. */
-  onEvents: (words: number) => void;
+  /** Receives the events; called with the number of int32 words used, and
+   * whether C++ wants a new body area (none left, or no room for a whole
+   * chunk of BODY_AREA_CHUNK_MAX): JS then hands one over with bodyArea()
+   * after the batch. */
+  onEvents: (words: number, wantsArea: boolean) => void;
   /** Shared event records (JS allocates; at least MIN_EVENT_WORDS, and
    * twice the words of the largest Head record). */
   events: Int32Array;

@@ -25,7 +25,6 @@ import { fileWrapper } from '../gateway/file-wrapper.js';
 import type { ProxyTrust } from '../gateway/forwarded.js';
 import { parseErrorSlot } from '../metrics/layout.js';
 import {
-  BODY_AREA_CHUNK_MAX,
   EV_SIZE,
   Ev,
   HEAD_WORDS_PER_HEADER,
@@ -127,10 +126,9 @@ export class NativeHttpServer {
   private readonly peerServerPorts: (string | null)[] = [];
   private readonly peerTrust: (ProxyTrust | null)[] = [];
   private readonly addrStrings = new Map<string, string>();
-  /** The body area C++ copies small chunks into, and the end of the last
-   * chunk seen in it (8-aligned, as C++ places them). */
+  /** The body area C++ copies small chunks into (C++ alone counts its
+   * used bytes, and asks for a new one with each batch). */
   private bodyArea: ArrayBuffer | null = null;
-  private bodyAreaUsed = 0;
   /** The Closed record came: the addon's server is gone. */
   private closed = false;
   /** The environ base of each listener, by index (Open records name it). */
@@ -206,7 +204,7 @@ export class NativeHttpServer {
     this.responses = new Int32Array(Math.max(MIN_QUEUE_WORDS, 64 * RQ_RECORD_WORDS + RQ_HEADER_WORDS));
     this.responseBytes = Buffer.alloc(Math.max(MIN_QUEUE_BYTES, 8 * kQueuedBodyMax)) as Utf8Buffer;
     this.native = new binding.Server({
-      onEvents: (words) => this.onEvents(words),
+      onEvents: (words, wantsArea) => this.onEvents(words, wantsArea),
       events: this.events,
       bytes: this.bytes,
       responses: this.responses,
@@ -228,7 +226,7 @@ export class NativeHttpServer {
             parseErrorSlots: refusals.map((_, value) => parseErrorSlot(NATIVE_REFUSALS[nameOf[value]!]!)),
           }),
     });
-    this.renewBodyArea();
+    this.giveBodyArea();
   }
 
   /** The slot where `head` is prepared, preparing it when it is sent a
@@ -311,19 +309,15 @@ export class NativeHttpServer {
     return own;
   }
 
-  /** Hands C++ a new body area once the current one has no room for a
-   * whole small chunk, or is detached (between batches only: the records
-   * of a batch refer to the area they were written to). */
-  private renewBodyArea(): void {
-    const area = this.bodyArea;
-    if (area !== null && area.byteLength !== 0 && kBodyAreaSize - this.bodyAreaUsed >= BODY_AREA_CHUNK_MAX) return;
+  /** Hands C++ a new body area (between batches only: the records of a
+   * batch refer to the area they were written to). */
+  private giveBodyArea(): void {
     // Not zero-filled (new ArrayBuffer() would be): C++ writes every byte
     // before a view shows it.
     const next = Buffer.allocUnsafeSlow(kBodyAreaSize).buffer as ArrayBuffer;
     markAsUntransferable(next);
     this.native.bodyArea(next);
     this.bodyArea = next;
-    this.bodyAreaUsed = 0;
   }
 
   /** The one string for a peer address (bounded: past it, each its own). */
@@ -390,7 +384,7 @@ export class NativeHttpServer {
     });
   }
 
-  private onEvents(words: number): void {
+  private onEvents(words: number, wantsArea: boolean): void {
     const ev = this.events;
     const bytes = this.bytes;
     const log = this.accessLog;
@@ -411,8 +405,6 @@ export class NativeHttpServer {
           case Ev.Body: {
             const off = ev[i + 2]!;
             const len = ev[i + 3]!;
-            // Counted also for a chunk nobody takes: C++ used the room.
-            if (off < 0 && ~off + len > this.bodyAreaUsed) this.bodyAreaUsed = (~off + len + 7) & ~7;
             const input = this.conns[id & SLOT_MASK]?.newest?.input;
             if (input) {
               const chunk = this.bodyChunk(off, len);
@@ -495,9 +487,12 @@ export class NativeHttpServer {
             throw new Error(`tsgi: unknown native event ${type} at word ${i}`);
         }
       }
-      if (!this.closed) this.renewBodyArea();
     } finally {
       this.inBatch = false;
+      // In finally: a batch cut short by an exception must not leave C++
+      // without room. A view's buffer the application transferred detaches
+      // the area; C++ drops it at its next write, so give a new one now.
+      if (!this.closed && (wantsArea || this.bodyArea?.byteLength === 0)) this.giveBodyArea();
       if (log !== null) log.turnEnd();
     }
   }
