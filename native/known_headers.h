@@ -99,18 +99,52 @@ constexpr bool AllIndexed() {
 static_assert(AllIndexed(), "a known header name is longer than kMaxKnownLength");
 static_assert(kKnownHeaderCount < 255, "ids are bytes");
 
+// Eight bytes of a name as one word (any byte order: both sides of a
+// comparison are loaded the same way).
+inline uint64_t KnownWord(const char* p) {
+  uint64_t x;
+  __builtin_memcpy(&x, p, sizeof(x));
+  return x;
+}
+
 // The id of `name` (any case), or 0. `name` holds token characters only
 // (the parser has checked), so OR-ing 0x20 lower-cases letters and leaves
 // '-' as it is, without making any other token character equal to a
-// letter or '-'.
+// letter or '-'. A name of 8 bytes or more is compared a word at a time,
+// one of 4 to 7 bytes as two 4-byte halves, the last word overlapping the
+// one before it; the loads stay inside the name and inside the known name,
+// which has the same length.
 inline int32_t KnownHeaderId(const char* name, size_t length) {
-  if (length > kMaxKnownLength) return 0;
+  if (length == 0 || length > kMaxKnownLength) return 0;
+  constexpr uint64_t kLowerBits = ~uint64_t{0} / 255 * 0x20;
   const char first = static_cast<char>(name[0] | 0x20);
   for (size_t j = kKnownIndex.start[length]; j < kKnownIndex.start[length + 1];
        j++) {
     const int32_t id = kKnownIndex.ids[j];
     const char* known = kKnownHeaders[id - 1].name;
     if (known[0] != first) continue;
+    if (length >= 8) {
+      size_t k = 0;
+      while (k + 8 < length &&
+             (KnownWord(name + k) | kLowerBits) == KnownWord(known + k)) {
+        k += 8;
+      }
+      if (k + 8 >= length && (KnownWord(name + length - 8) | kLowerBits) ==
+                                 KnownWord(known + length - 8)) {
+        return id;
+      }
+      continue;
+    }
+    if (length >= 4) {
+      constexpr uint32_t kLowerBits4 = 0x20202020u;
+      uint32_t a, b, c, d;
+      __builtin_memcpy(&a, name, 4);
+      __builtin_memcpy(&b, known, 4);
+      __builtin_memcpy(&c, name + length - 4, 4);
+      __builtin_memcpy(&d, known + length - 4, 4);
+      if ((a | kLowerBits4) == b && (c | kLowerBits4) == d) return id;
+      continue;
+    }
     size_t k = 1;
     while (k < length && (name[k] | 0x20) == known[k]) k++;
     if (k == length) return id;
