@@ -123,6 +123,20 @@ inline unsigned NotNameChars16(__m128i x) {
       _mm_cmpeq_epi8(x, _mm_set1_epi8('-')));
   return static_cast<unsigned>(_mm_movemask_epi8(ok)) ^ 0xffffu;
 }
+// Skips blocks of 16 bytes while `Outside` finds none of their bytes
+// outside the class; stops at the first one it finds, or where fewer than
+// 16 bytes are left.
+template <unsigned (*Outside)(__m128i)>
+inline const unsigned char* SkipBlocks16(const unsigned char* p,
+                                         const unsigned char* end) {
+  while (end - p >= 16) {
+    const unsigned out =
+        Outside(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+    if (out != 0) return p + __builtin_ctz(out);
+    p += 16;
+  }
+  return p;
+}
 #endif
 
 // Skips field characters in long runs: with SSE2 sixteen bytes at a time,
@@ -133,12 +147,8 @@ inline unsigned NotNameChars16(__m128i x) {
 inline const unsigned char* SkipValueWords(const unsigned char* p,
                                            const unsigned char* end) {
 #if defined(__SSE2__)
-  while (end - p >= 16) {
-    const __m128i x = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
-    const unsigned bad = NotFieldChars16(x);
-    if (bad != 0) return p + __builtin_ctz(bad);
-    p += 16;
-  }
+  p = SkipBlocks16<NotFieldChars16>(p, end);
+  if (end - p >= 16) return p;  // at a byte that is no field character
 #endif
   while (end - p >= 8) {
     const uint64_t x = Load8(p);
@@ -155,16 +165,11 @@ inline const unsigned char* SkipValueWords(const unsigned char* p,
 inline const unsigned char* SkipNameRun(const unsigned char* p,
                                         const unsigned char* end) {
 #if defined(__SSE2__)
-  while (end - p >= 16) {
-    const __m128i x = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
-    const unsigned other = NotNameChars16(x);
-    if (other != 0) return p + __builtin_ctz(other);
-    p += 16;
-  }
+  return SkipBlocks16<NotNameChars16>(p, end);
 #else
   (void)end;
-#endif
   return p;
+#endif
 }
 
 // The final statuses a response may have (RFC 9110 section 15; 1xx are
