@@ -99,6 +99,11 @@ inline uint64_t Load8(const unsigned char* p) {
   __builtin_memcpy(&x, p, sizeof(x));
   return x;
 }
+inline uint32_t Load4(const unsigned char* p) {
+  uint32_t x;
+  __builtin_memcpy(&x, p, sizeof(x));
+  return x;
+}
 #if defined(__SSE2__)
 // The positions of the bytes of `x` that are no field characters (CTL but
 // HTAB, and DEL; RFC 9110 section 5.5), one bit each.
@@ -144,7 +149,7 @@ inline const unsigned char* SkipBlocks16(const unsigned char* p,
 // eight, a word with an HTAB going the slow way. Either way it never skips
 // a byte that is no field character, and the caller's byte loop decides
 // from where it stops.
-inline const unsigned char* SkipValueWords(const unsigned char* p,
+inline const unsigned char* SkipValueRun(const unsigned char* p,
                                            const unsigned char* end) {
 #if defined(__SSE2__)
   p = SkipBlocks16<NotFieldChars16>(p, end);
@@ -220,7 +225,7 @@ inline bool IsValidHeaderBlock(const char* block, size_t length) {
     p = SkipNameRun(p, end);
     while (p != end && IsTokenChar(*p)) p++;
     if (p == name || p == end || *p != ':') return false;
-    p = SkipValueWords(p + 1, end);
+    p = SkipValueRun(p + 1, end);
     while (p != end && IsFieldChar(*p)) p++;
     if (end - p < 2 || p[0] != '\r' || p[1] != '\n') return false;
     p += 2;

@@ -9,6 +9,8 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "http_rules.h"
+
 namespace tsgi {
 
 struct KnownHeader {
@@ -99,14 +101,6 @@ constexpr bool AllIndexed() {
 static_assert(AllIndexed(), "a known header name is longer than kMaxKnownLength");
 static_assert(kKnownHeaderCount < 255, "ids are bytes");
 
-// Eight bytes of a name as one word (any byte order: both sides of a
-// comparison are loaded the same way).
-inline uint64_t KnownWord(const char* p) {
-  uint64_t x;
-  __builtin_memcpy(&x, p, sizeof(x));
-  return x;
-}
-
 // The id of `name` (any case), or 0. `name` holds token characters only
 // (the parser has checked), so OR-ing 0x20 lower-cases letters and leaves
 // '-' as it is, without making any other token character equal to a
@@ -116,33 +110,31 @@ inline uint64_t KnownWord(const char* p) {
 // which has the same length.
 inline int32_t KnownHeaderId(const char* name, size_t length) {
   if (length == 0 || length > kMaxKnownLength) return 0;
-  constexpr uint64_t kLowerBits = ~uint64_t{0} / 255 * 0x20;
+  // Both sides of a comparison are loaded the same way: any byte order.
+  const auto* n = reinterpret_cast<const unsigned char*>(name);
+  constexpr uint64_t kLower8 = kOnes * 0x20;
+  constexpr uint32_t kLower4 = static_cast<uint32_t>(kLower8);
   const char first = static_cast<char>(name[0] | 0x20);
   for (size_t j = kKnownIndex.start[length]; j < kKnownIndex.start[length + 1];
        j++) {
     const int32_t id = kKnownIndex.ids[j];
     const char* known = kKnownHeaders[id - 1].name;
     if (known[0] != first) continue;
+    const auto* kn = reinterpret_cast<const unsigned char*>(known);
     if (length >= 8) {
       size_t k = 0;
-      while (k + 8 < length &&
-             (KnownWord(name + k) | kLowerBits) == KnownWord(known + k)) {
-        k += 8;
-      }
-      if (k + 8 >= length && (KnownWord(name + length - 8) | kLowerBits) ==
-                                 KnownWord(known + length - 8)) {
+      while (k + 8 < length && (Load8(n + k) | kLower8) == Load8(kn + k)) k += 8;
+      if (k + 8 >= length &&
+          (Load8(n + length - 8) | kLower8) == Load8(kn + length - 8)) {
         return id;
       }
       continue;
     }
     if (length >= 4) {
-      constexpr uint32_t kLowerBits4 = 0x20202020u;
-      uint32_t a, b, c, d;
-      __builtin_memcpy(&a, name, 4);
-      __builtin_memcpy(&b, known, 4);
-      __builtin_memcpy(&c, name + length - 4, 4);
-      __builtin_memcpy(&d, known + length - 4, 4);
-      if ((a | kLowerBits4) == b && (c | kLowerBits4) == d) return id;
+      if ((Load4(n) | kLower4) == Load4(kn) &&
+          (Load4(n + length - 4) | kLower4) == Load4(kn + length - 4)) {
+        return id;
+      }
       continue;
     }
     size_t k = 1;

@@ -19,10 +19,10 @@ inline int HexValue(unsigned char c) {
 
 constexpr char kHttpLiteral[] = "HTTP/";
 
-// Eight bytes at a time for the long runs: field values (SkipValueWords,
-// http_rules.h) and targets. A word is skipped whole when none of its bytes
-// can end or break the run; otherwise the byte loop decides. Exact (no false
-// negatives) for n <= 128.
+// Eight bytes at a time for targets (field names and values have their
+// skippers in http_rules.h: SkipNameRun, SkipValueRun). A word is skipped
+// whole when none of its bytes can end or break the run; otherwise the byte
+// loop decides. Exact (no false negatives) for n <= 128.
 // Some byte above n (n < 128); bytes >= 0x80 count as above.
 inline uint64_t HasMore(uint64_t x, unsigned n) {
   return ((x + kOnes * (127 - n)) | x) & kHighs;
@@ -376,7 +376,7 @@ StrictScanner::Event StrictScanner::Scan(const char* data, size_t length,
         break;
       }
       case State::kFieldValue: {
-        const unsigned char* q = SkipValueWords(p, end);
+        const unsigned char* q = SkipValueRun(p, end);
         while (q < end && Is(*q, kValue)) q++;
         const size_t run = static_cast<size_t>(q - p);
         if (run > FieldRoom()) {
@@ -393,12 +393,8 @@ StrictScanner::Event StrictScanner::Scan(const char* data, size_t length,
           }
           if (value_off_ != kNoValue) {
             const unsigned char* last = q - 1;
-            if (IsWs(*last)) {
-              while (last > first && IsWs(*last)) last--;
-              if (!IsWs(*last)) value_end_ = TSGI_POS(last) + 1;
-            } else {
-              value_end_ = TSGI_POS(q);  // the common case: no trailing OWS
-            }
+            while (last > first && IsWs(*last)) last--;
+            if (!IsWs(*last)) value_end_ = TSGI_POS(last) + 1;
           }
         }
         p = q;

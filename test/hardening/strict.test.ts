@@ -204,7 +204,7 @@ forEachServer((kind) => {
   });
 
   // The native scanner takes long names and values 16 bytes at a time
-  // (native/http_rules.h, SkipNameRun and SkipValueWords): a byte must be
+  // (native/http_rules.h, SkipNameRun and SkipValueRun): a byte must be
   // judged the same wherever it falls in such a block or after it.
   const LONG = 40;
   const at = (i: number, c: string, fill: string): string => fill.repeat(i) + c + fill.repeat(LONG - i - 1);
