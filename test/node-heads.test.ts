@@ -6,10 +6,12 @@
 // responses always go through writeHead()): the bytes must be the same,
 // Date's value aside, on both the stored path and the paths that fall back.
 import { createServer, ServerResponse, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { subscribe, unsubscribe } from 'node:diagnostics_channel';
+import { Socket, type AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { toNodeListener, type Application } from '../src/index.js';
 import { storesHeads } from '../src/node/sink.js';
+import { makesHeaders } from '../src/node/request.js';
 import { RawClient } from './helpers/http.js';
 import { closeAll, start } from './helpers/servers.js';
 
@@ -44,6 +46,17 @@ const app: Application = async (environ, startResponse) => {
     case '/close':
       startResponse('200 OK', [['Content-Type', 'text/plain'], ['Connection', 'close']]);
       return ['bye'];
+    case '/bytes':
+      startResponse('200 OK', [['Content-Type', 'application/octet-stream']]);
+      return [Buffer.from('bytes \x00\xff body', 'latin1')];
+    case '/utf8':
+      startResponse('200 OK', [['Content-Type', 'text/plain; charset=utf-8']]);
+      return ['na\u00efve \u20ac'];
+    case '/big':
+      // Past the socket's high-water mark and the kernel's buffer: the
+      // write that carries it is left partly queued.
+      startResponse('200 OK', [['Content-Type', 'text/plain']]);
+      return ['x'.repeat(4_000_000)];
     case '/latin1':
       startResponse('200 OK', [['Content-Type', 'text/plain; charset=utf-8'], ['X-Name', 'caf\u00e9']]);
       return ['na\u00efve'];
@@ -86,6 +99,9 @@ const CASES: [string, string][] = [
   ['an empty body (stored)', `GET /empty HTTP/1.1\r\n${H}\r\n`],
   ['Connection: close from the application (stored)', `GET /close HTTP/1.1\r\n${H}\r\n`],
   ['Connection: close from the client (stored)', `GET /length HTTP/1.1\r\n${H}Connection: close\r\n\r\n`],
+  ['a bytes body (stored)', `GET /bytes HTTP/1.1\r\n${H}\r\n`],
+  ['a UTF-8 string body (stored)', `GET /utf8 HTTP/1.1\r\n${H}\r\n`],
+  ['a body larger than the socket takes at once (stored)', `GET /big HTTP/1.1\r\n${H}\r\n`],
   ['a latin1 field value (stored)', `GET /latin1 HTTP/1.1\r\n${H}\r\n`],
   ['HEAD (stored)', `HEAD /length HTTP/1.1\r\n${H}\r\n`],
   ['a body read, then a length (stored)', `POST /read HTTP/1.1\r\n${H}Content-Length: 3\r\n\r\nabc`],
@@ -185,6 +201,75 @@ describe('reference server heads', () => {
         'Content-Length: 5\r\nDate: DATE\r\nConnection: keep-alive\r\nKeep-Alive: timeout=5\r\n\r\n',
     );
     expect(body).toBe('hello');
+  });
+
+  it('sends a whole small body with its stored head in one write, not a vector, and finishes each response', async () => {
+    // Socket.prototype._writev counted: node:http's end(data) flushes the
+    // data and its closing empty write as one vector; the stored path
+    // sends one string and leaves end() nothing to flush.
+    const writev = Socket.prototype._writev!;
+    let vectors = 0;
+    Socket.prototype._writev = function (this: Socket, ...args: Parameters<typeof writev>) {
+      vectors++;
+      return writev.apply(this, args);
+    };
+    try {
+      const client = await RawClient.connect(reference);
+      const bodies: string[] = [];
+      // One at a time on one connection: each response must finish for
+      // node:http to read the next request.
+      for (const path of ['/length', '/bytes', '/utf8', '/length', '/bytes']) {
+        await client.send(Buffer.from(`GET ${path} HTTP/1.1\r\n${H}\r\n`, 'latin1'), 'GET');
+        bodies.push((await client.next()).body.toString('latin1'));
+      }
+      expect(vectors).toBe(0);
+      expect(bodies).toEqual(['hello', 'bytes \x00\xff body', Buffer.from('na\u00efve \u20ac').toString('latin1'), 'hello', 'bytes \x00\xff body']);
+      // A pipelined pair: the second response waits for the first and
+      // takes node:http's own end(data).
+      await client.send(Buffer.from(`GET /length HTTP/1.1\r\n${H}\r\nGET /utf8 HTTP/1.1\r\n${H}Connection: close\r\n\r\n`, 'latin1'), 'GET', 'GET');
+      const pair = [await client.next(), await client.next()];
+      expect(pair.map((r) => r.body.toString('latin1'))).toEqual(['hello', Buffer.from('na\u00efve \u20ac').toString('latin1')]);
+      expect(await client.waitClose()).toBe(true);
+    } finally {
+      Socket.prototype._writev = writev;
+    }
+  });
+
+  it('gives req.headers the object node:http builds, made per shape or by node:http', async () => {
+    expect(makesHeaders).toBe(true);
+    const seen: string[] = [];
+    const onStart = (message: unknown) => {
+      const { request } = message as { request: { headers: Record<string, unknown> } };
+      seen.push(JSON.stringify(Object.entries(request.headers)));
+    };
+    // Distinct names (made per shape, each sent twice so that both the
+    // first request of a shape and a later one count), then names
+    // node:http joins, drops or keeps apart (its own getter).
+    const lists = [
+      'Host: a.test\r\nUser-Agent: ua/1\r\nAccept: */*\r\nCookie: a=1; b=2\r\nSet-Cookie: s=1\r\nConstructor: c\r\nX-Mixed-CASE: M\r\n',
+      'Host: a.test\r\nUser-Agent: ua/1\r\nAccept: */*\r\nCookie: a=1; b=2\r\nSet-Cookie: s=1\r\nConstructor: c\r\nX-Mixed-CASE: M\r\n',
+      'host: b.test\r\nAccept: text/html\r\nAccept: text/plain\r\nCookie: a=1\r\ncookie: b=2\r\nUser-Agent: one\r\nuser-agent: two\r\n',
+      'Host: c.test\r\nX_Under: u\r\nSet-Cookie: s=1\r\nSet-Cookie: t=2\r\n__proto__: p\r\n',
+    ];
+    const answers = async (port: number): Promise<string[]> => {
+      seen.length = 0;
+      for (const fields of [...lists, ...lists]) {
+        const client = await RawClient.connect(port);
+        await client.send(Buffer.from(`GET /length HTTP/1.1\r\n${fields}\r\n`, 'latin1'), 'GET');
+        await client.next();
+        client.destroy();
+      }
+      return seen.slice();
+    };
+    subscribe('http.server.request.start', onStart);
+    try {
+      const ours = await answers(reference);
+      const theirs = await answers(plain);
+      expect(ours).toHaveLength(2 * lists.length);
+      expect(ours).toEqual(theirs);
+    } finally {
+      unsubscribe('http.server.request.start', onStart);
+    }
   });
 
   it('keeps the connection after a stored head and answers the next request on it', async () => {

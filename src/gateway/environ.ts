@@ -198,6 +198,10 @@ export function finishEnviron(environ: Environ, trust: ProxyTrust | null): Envir
 // are bounded; past them a request takes the generic path, whose environ
 // is the same object, key for key and in the same order.
 
+/** Makes a server's own object of a request's headers from its names and
+ * values alternating (the reference server's `req.headers`, node/request.ts). */
+export type HeadersMaker = (raw: readonly string[]) => Record<string, string | string[]>;
+
 /** Makes the environ of one header shape (the values are `values[0..n)`). */
 type EnvironMaker = (
   base: EnvironBase,
@@ -291,6 +295,9 @@ export class HeaderShape {
   /** The HeadFields of the sequence: its position and its HeadField, in
    * pairs, in order. */
   readonly checked: readonly number[];
+  /** The reference server's maker of `req.headers` for this sequence
+   * (node/request.ts), null when it has none; undefined until asked. */
+  headersMaker: HeadersMaker | null | undefined = undefined;
   private byId: (HeaderShape | undefined)[] | null = null;
   private byName: Map<string, HeaderShape> | null = null;
   /** The first name seen after this one, and where it leads: compared

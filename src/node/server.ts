@@ -12,6 +12,7 @@ import { emptyInput, Input, type InputHooks } from '../gateway/input.js';
 import { refusal, refusalBytes } from '../gateway/refusals.js';
 import { runApplication, type SinkWrapper } from '../gateway/response.js';
 import { NodeSink, SinkResponse } from './sink.js';
+import { requestClass, type ServerRequest } from './request.js';
 import { batchWrites } from './write-batch.js';
 import { fileWrapper } from '../gateway/file-wrapper.js';
 import type { ProxyTrust } from '../gateway/forwarded.js';
@@ -22,7 +23,8 @@ import { isLingering, lingerOnClose } from './linger.js';
 import { bodyError, BodyFailure } from '../gateway/body-error.js';
 import { badTrailers, checkHead, headFacts, requestLineStatus } from './strict.js';
 
-/** A node:http server whose responses are SinkResponses. */
+/** A node:http server whose requests are ServerRequests and whose
+ * responses are SinkResponses. */
 type HttpServer = Server<typeof IncomingMessage, typeof SinkResponse>;
 
 /** Options the reference server understands (a subset of ServeOptions). */
@@ -358,7 +360,11 @@ export async function startNodeServer(app: Application, options: NodeServerOptio
     // The names are walked before checkHead, which learns from the shape
     // where the fields it checks are (node:http bounds their number by
     // maxHeadersCount).
-    const shape = walkHeaders(raw);
+    // (Walked already when node:http read `headers`, request.ts: kept
+    // when its values stay in `raw`, since a walk of another shape reuses
+    // shapeValues.)
+    const walked = (req as ServerRequest).shape;
+    const shape = walked !== undefined && (walked === null || walked.direct) ? walked : walkHeaders(raw);
     const refusal = checkHead(req, options.limits, facts, shape);
     if (refusal !== 0) {
       refuseRequest(req, res, refusal);
@@ -407,6 +413,8 @@ export async function startNodeServer(app: Application, options: NodeServerOptio
   const httpOptions = {
     // Each response's 'close' reaches its sink without a listener.
     ServerResponse: SinkResponse,
+    // node:http reads `headers` on every request: made per shape.
+    IncomingMessage: requestClass(limits.maxHeaderCount + 1),
     // The limits node:http has; see README, "Limits and security".
     // node:http counts the request line in its header limit: room for
     // the longest allowed target, so that maxUrlSize is the limit of the
