@@ -56,8 +56,9 @@ const kHeaders = Symbol('tsgi.headers');
  * The IncomingMessage class of a server whose requests have at most
  * `maxHeaders` fields in `headers` (node:http's maxHeadersCount): past it,
  * node:http's getter, which keeps only the first ones. `shape` is the walk
- * of the request's names, done by the first read of `headers` (node:http's,
- * before the 'request' event) or by the server; undefined until then.
+ * of the request's names (null: the trie is full), done by the first read
+ * of `headers` (node:http's, before the 'request' event); undefined until
+ * then.
  */
 export function requestClass(maxHeaders: number): typeof IncomingMessage {
   const maxPairs = 2 * maxHeaders;
@@ -71,9 +72,11 @@ export function requestClass(maxHeaders: number): typeof IncomingMessage {
       let headers = this[kHeaders];
       if (headers !== undefined) return headers;
       const raw = this.rawHeaders;
+      // (Past maxPairs the server walks the names itself, as for a read
+      // of `headers` it did not see.)
       let shape = this.shape;
-      if (shape === undefined) shape = this.shape = raw.length <= maxPairs ? walkHeaders(raw) : null;
-      const maker = shape === null ? null : makerOf(shape, raw);
+      if (shape === undefined && raw.length <= maxPairs) shape = this.shape = walkHeaders(raw);
+      const maker = shape === undefined || shape === null ? null : makerOf(shape, raw);
       headers = maker === null ? nodeGetter!.call(this) : maker(raw);
       this[kHeaders] = headers;
       return headers;
