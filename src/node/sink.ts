@@ -463,7 +463,7 @@ export class NodeSink implements Sink {
       if (body === null) res.end();
       else if (typeof body === 'string') this.endWhole(body, 'utf8', stored);
       else if (body.byteLength <= kJoinedBody) this.endWhole(latin1Slice.call(body, 0, body.byteLength), 'latin1', stored);
-      else res.end(body);
+      else this.endBytes(body, stored);
       if (short) res.socket?.destroySoon();
       watchSend(res.socket, this.sendMs);
       return true;
@@ -489,23 +489,60 @@ export class NodeSink implements Sink {
    */
   private endWhole(data: string, encoding: 'utf8' | 'latin1', stored: boolean): void {
     const res = this.res;
+    if (this.ownsSocket(stored)) {
+      // write() corks the idle socket until the next tick; this uncork()
+      // is the one that undoes it, and the later one finds it uncorked.
+      res.write(data, encoding);
+      res.socket!.uncork();
+      res.end();
+      return;
+    }
+    res.end(data, encoding);
+  }
+
+  /** Whether `end` may write the response's stored head and whole body
+   * itself (endWhole, endBytes): the head stored (storeHead: its text in
+   * `_header`, not sent yet), the response's turn on the socket, a body
+   * to send (not HEAD), and nothing corked or queued on the socket. */
+  private ownsSocket(stored: boolean): boolean {
+    const res = this.res;
     const socket = res.socket as (Socket & { _httpMessage?: unknown }) | null;
-    if (
+    return (
       stored &&
       socket !== null &&
       socket._httpMessage === res &&
       (res as unknown as ResponseState)._hasBody &&
       !socket.writableCorked &&
       !hasOutput(socket)
-    ) {
-      // write() corks the idle socket until the next tick; this uncork()
-      // is the one that undoes it, and the later one finds it uncorked.
-      res.write(data, encoding);
-      socket.uncork();
-      res.end();
+    );
+  }
+
+  /**
+   * Ends the response with `body`, the whole of it, in bytes too large to
+   * join into a string (kJoinedBody). node:http's end(body) queues its
+   * head as a latin1 string before the bytes, and an empty string after
+   * them, so the socket's writev takes its slow path, which looks up and
+   * encodes each string piece. With the socket this response's alone
+   * (ownsSocket), the head goes as bytes and the writev is of bytes only
+   * (the head and the body, as they are, no copy). end() then has nothing
+   * left to flush (see endWhole).
+   */
+  private endBytes(body: Uint8Array, stored: boolean): void {
+    const res = this.res;
+    if (!this.ownsSocket(stored)) {
+      res.end(body);
       return;
     }
-    res.end(data, encoding);
+    const r = res as unknown as ResponseState;
+    const socket = res.socket!;
+    // The head is sent here: node:http's _send() then adds nothing.
+    const head = Buffer.from(r._header!, 'latin1');
+    r._headerSent = true;
+    socket.cork();
+    socket.write(head);
+    res.write(body);
+    socket.uncork();
+    res.end();
   }
 
   /** A body shorter than its Content-Length: it is cut, so the client
