@@ -75,6 +75,22 @@ const kFileDoneWords = EV_SIZE[Ev.FileDone];
 const kBodyErrorWords = EV_SIZE[Ev.BodyError];
 const kClosedWords = EV_SIZE[Ev.Closed];
 const kProxyWords = EV_SIZE[Ev.Proxy];
+// Record types, read once: onEvents switches on these. A case label of
+// `Ev.X` is a property load evaluated only when the labels before it did
+// not match, so an event type first seen after onEvents was optimized
+// (the first connection to close) found a load without feedback there
+// and deoptimized it (--trace-deopt: "Insufficient type feedback for
+// generic named access"); a constant needs none.
+const kEvOpen = Ev.Open;
+const kEvHead = Ev.Head;
+const kEvBody = Ev.Body;
+const kEvBodyEnd = Ev.BodyEnd;
+const kEvDrain = Ev.Drain;
+const kEvClose = Ev.Close;
+const kEvFileDone = Ev.FileDone;
+const kEvClosed = Ev.Closed;
+const kEvBodyError = Ev.BodyError;
+const kEvProxy = Ev.Proxy;
 
 interface Latin1Buffer extends Buffer {
   latin1Slice(start: number, end: number): string;
@@ -396,13 +412,13 @@ export class NativeHttpServer {
         const type = ev[i]!;
         const id = ev[i + 1]!;
         switch (type) {
-          case Ev.Head: {
+          case kEvHead: {
             const n = ev[i + 6]!;
             this.head(id, ev[i + 2]!, ev[i + 3]!, n, i + kHeadWords);
             i += kHeadWords + HEAD_WORDS_PER_HEADER * n;
             break;
           }
-          case Ev.Body: {
+          case kEvBody: {
             const off = ev[i + 2]!;
             const len = ev[i + 3]!;
             const input = this.conns[id & SLOT_MASK]?.newest?.input;
@@ -414,77 +430,20 @@ export class NativeHttpServer {
             i += kBodyWords;
             break;
           }
-          case Ev.BodyEnd:
+          case kEvBodyEnd:
             this.conns[id & SLOT_MASK]?.newest?.input?.end();
             i += kBodyEndWords;
             break;
-          case Ev.Open: {
-            const off = ev[i + 2]!;
-            const slot = id & SLOT_MASK;
-            const addr = this.addrString(bytes.latin1Slice(off, off + ev[i + 3]!));
-            const trusted = this.trust.trusts(addr);
-            this.peerAddrs[slot] = addr;
-            this.peerPorts[slot] = ev[i + 4]!;
-            this.peerBases[slot] = this.bases[ev[i + 6]!] ?? this.bases[0]!;
-            this.peerServerPorts[slot] = null;
-            this.peerTrust[slot] = trusted ? this.trust : null;
-            this.conns[slot] = undefined;
-            // From a trusted front-end, a PROXY header comes first.
-            if (this.proxyMode !== 0 && trusted) this.native.proxyHeader(id, this.proxyMode);
-            i += kOpenWords;
-            break;
-          }
-          case Ev.Proxy: {
-            // Before any Head of the connection (C++ parses HTTP only once
-            // the header is complete), so no Connection exists yet: the
-            // slot's peer is replaced and the next Head makes it.
-            const slot = id & SLOT_MASK;
-            if (this.peerAddrs[slot] !== undefined && ev[i + 2] === 1) {
-              const src = ev[i + 3]!;
-              const addr = this.addrString(bytes.latin1Slice(src, src + ev[i + 4]!));
-              this.peerAddrs[slot] = addr;
-              this.peerPorts[slot] = ev[i + 5]!;
-              this.peerServerPorts[slot] = String(ev[i + 8]!);
-              // The client, not the balancer, now decides what is trusted.
-              this.peerTrust[slot] = this.trust.trusts(addr) ? this.trust : null;
-            }
-            i += kProxyWords;
-            break;
-          }
-          case Ev.Drain:
+          case kEvDrain:
             this.conns[id & SLOT_MASK]?.wake();
             i += kDrainWords;
             break;
-          case Ev.Close: {
-            const slot = id & SLOT_MASK;
-            const conn = this.conns[slot];
-            this.peerAddrs[slot] = undefined;
-            this.peerBases[slot] = undefined;
-            this.peerServerPorts[slot] = null;
-            this.peerTrust[slot] = null;
-            if (conn !== undefined && conn.id === id) {
-              this.conns[slot] = undefined;
-              conn.closed();
-            }
-            i += kCloseWords;
-            break;
-          }
-          case Ev.FileDone:
-            this.conns[id & SLOT_MASK]?.fileSent(ev[i + 2]!);
-            i += kFileDoneWords;
-            break;
-          case Ev.BodyError:
-            this.conns[id & SLOT_MASK]?.newest?.input?.fail(this.bodyError(ev[i + 2]!));
-            i += kBodyErrorWords;
-            break;
-          case Ev.Closed:
-            this.closed = true;
-            this.onClosed?.();
-            this.onClosed = null;
-            i += kClosedWords;
-            break;
           default:
-            throw new Error(`tsgi: unknown native event ${type} at word ${i}`);
+            // Connections opening and closing, files sent, the server
+            // closed: out of line, so that a kind first seen after this
+            // function was optimized deoptimizes lifecycle(), not it
+            // (this call has its feedback from the first Open).
+            i = this.lifecycle(type, id, i);
         }
       }
     } finally {
@@ -495,6 +454,79 @@ export class NativeHttpServer {
       if (!this.closed && (wantsArea || this.bodyArea?.byteLength === 0)) this.giveBodyArea();
       if (log !== null) log.turnEnd();
     }
+  }
+
+  /** The record at `ev[i]` of a kind onEvents does not handle inline;
+   * returns the index of the next record. */
+  private lifecycle(type: number, id: number, i: number): number {
+    const ev = this.events;
+    const bytes = this.bytes;
+    switch (type) {
+      case kEvOpen: {
+        const off = ev[i + 2]!;
+        const slot = id & SLOT_MASK;
+        const addr = this.addrString(bytes.latin1Slice(off, off + ev[i + 3]!));
+        const trusted = this.trust.trusts(addr);
+        this.peerAddrs[slot] = addr;
+        this.peerPorts[slot] = ev[i + 4]!;
+        this.peerBases[slot] = this.bases[ev[i + 6]!] ?? this.bases[0]!;
+        this.peerServerPorts[slot] = null;
+        this.peerTrust[slot] = trusted ? this.trust : null;
+        this.conns[slot] = undefined;
+        // From a trusted front-end, a PROXY header comes first.
+        if (this.proxyMode !== 0 && trusted) this.native.proxyHeader(id, this.proxyMode);
+        i += kOpenWords;
+        break;
+      }
+      case kEvProxy: {
+        // Before any Head of the connection (C++ parses HTTP only once
+        // the header is complete), so no Connection exists yet: the
+        // slot's peer is replaced and the next Head makes it.
+        const slot = id & SLOT_MASK;
+        if (this.peerAddrs[slot] !== undefined && ev[i + 2] === 1) {
+          const src = ev[i + 3]!;
+          const addr = this.addrString(bytes.latin1Slice(src, src + ev[i + 4]!));
+          this.peerAddrs[slot] = addr;
+          this.peerPorts[slot] = ev[i + 5]!;
+          this.peerServerPorts[slot] = String(ev[i + 8]!);
+          // The client, not the balancer, now decides what is trusted.
+          this.peerTrust[slot] = this.trust.trusts(addr) ? this.trust : null;
+        }
+        i += kProxyWords;
+        break;
+      }
+      case kEvClose: {
+        const slot = id & SLOT_MASK;
+        const conn = this.conns[slot];
+        this.peerAddrs[slot] = undefined;
+        this.peerBases[slot] = undefined;
+        this.peerServerPorts[slot] = null;
+        this.peerTrust[slot] = null;
+        if (conn !== undefined && conn.id === id) {
+          this.conns[slot] = undefined;
+          conn.closed();
+        }
+        i += kCloseWords;
+        break;
+      }
+      case kEvFileDone:
+        this.conns[id & SLOT_MASK]?.fileSent(ev[i + 2]!);
+        i += kFileDoneWords;
+        break;
+      case kEvBodyError:
+        this.conns[id & SLOT_MASK]?.newest?.input?.fail(this.bodyError(ev[i + 2]!));
+        i += kBodyErrorWords;
+        break;
+      case kEvClosed:
+        this.closed = true;
+        this.onClosed?.();
+        this.onClosed = null;
+        i += kClosedWords;
+        break;
+      default:
+        throw new Error(`tsgi: unknown native event ${type} at word ${i}`);
+    }
+    return i;
   }
 
   /**
